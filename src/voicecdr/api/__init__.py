@@ -1,0 +1,140 @@
+"""The HTTP application, assembled explicitly by :func:`create_app` (never at import)."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .. import logs
+from ..config import Settings
+from ..storage.ratelimit import SharedRateLimiter
+from ..storage.store import Store
+from . import metrics, ops
+from .problems import status_problem
+from .query import QueryEndpoint, QueryService, failure
+
+log = logging.getLogger("voicecdr.api")
+
+QUERY_PATH = "/api/voiceSms/getVoiceCdr"
+
+
+class ObserveMiddleware:
+    """Access log and metrics for every request, and the last line of defence: an
+    unexpected exception becomes the route's error shape, never a traceback."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+        response_started = False
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status, response_started
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                response_started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        except Exception:
+            log.exception("unhandled error", extra={"path": scope["path"]})
+            if response_started:
+                raise
+            status = 500 if scope["path"] != QUERY_PATH else 200
+            scope.setdefault("state", {})["outcome"] = "internal"
+            fallback: Response = (
+                failure("internal", "internal error, please retry").response()
+                if scope["path"] == QUERY_PATH
+                else status_problem(500)
+            )
+            await fallback(scope, receive, send)
+        finally:
+            elapsed = time.perf_counter() - started
+            route = _route_label(scope)
+            state = scope.get("state", {})
+            outcome = state.get("outcome") or f"{status // 100}xx"
+            metrics.REQUESTS.labels(route, outcome).inc()
+            metrics.LATENCY.labels(route).observe(elapsed)
+            log.info(
+                "request",
+                extra={
+                    "method": scope["method"],
+                    "path": scope["path"],  # never the query string: it may hold secrets
+                    "status": status,
+                    "outcome": outcome,
+                    "ms": round(elapsed * 1000, 2),
+                    "appkey": state.get("appkey"),
+                },
+            )
+
+
+def _route_label(scope: Scope) -> str:
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    return path if isinstance(path, str) else "unmatched"
+
+
+async def _http_exception(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if request.url.path == QUERY_PATH:
+        request.state.outcome = "invalid_parameter"
+        message = "method not allowed: use POST" if exc.status_code == 405 else str(exc.detail)
+        answer = failure("invalid_parameter", message, dict(exc.headers or {}))
+        return answer.response(exc.status_code)
+    response = status_problem(exc.status_code, str(exc.detail))
+    response.headers.update(exc.headers or {})
+    return response
+
+
+def create_app(settings: Settings, store: Store | None = None) -> Starlette:
+    """Build the ASGI app. A store passed in stays open after shutdown (its owner closes
+    it); one opened here from ``settings.database_url`` is closed on shutdown."""
+    owned = store is None
+    store = store if store is not None else Store(settings.database_url)
+    limiter = SharedRateLimiter(store, settings.rate_limit_state)
+    query = QueryEndpoint(QueryService(store, limiter, settings), settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        limiter.close()
+        if owned:
+            store.close()
+
+    routes = [
+        Route(QUERY_PATH, query.handle, methods=["POST"]),
+        Route("/healthz", ops.healthz, methods=["GET"]),
+        Route("/readyz", ops.readyz_for(store), methods=["GET"]),
+        Route("/metrics", ops.metrics_endpoint, methods=["GET"]),
+        Route("/openapi.json", ops.openapi_json, methods=["GET"]),
+        Route("/docs", ops.docs, methods=["GET"]),
+    ]
+    return Starlette(
+        routes=routes,
+        middleware=[Middleware(ObserveMiddleware)],
+        exception_handlers={HTTPException: _http_exception},
+        lifespan=lifespan,
+    )
+
+
+def factory() -> Starlette:
+    """Entry point for ``uvicorn --factory``: settings from the environment."""
+    settings = Settings.from_env()
+    logs.configure(settings.log_level)
+    return create_app(settings)

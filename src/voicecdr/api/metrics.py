@@ -1,0 +1,36 @@
+"""Prometheus metrics of the API, aggregated across ``serve --workers N`` processes."""
+
+from __future__ import annotations
+
+import os
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client import multiprocess
+
+REQUESTS = Counter(
+    "voicecdr_http_requests_total",
+    "HTTP requests by route and outcome (ok, an API error slug, or the HTTP status class).",
+    ["route", "outcome"],
+)
+LATENCY = Histogram(
+    "voicecdr_http_request_duration_seconds",
+    "HTTP request latency by route.",
+    ["route"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+
+
+def render() -> tuple[bytes, str]:
+    # prometheus_client's own convention: worker processes write to this directory.
+    if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST

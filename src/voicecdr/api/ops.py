@@ -1,0 +1,62 @@
+"""Operational endpoints: liveness, readiness, metrics, OpenAPI and its docs page."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+
+from ..errors import StorageError
+from ..storage import migrate
+from ..storage.store import Store
+from . import metrics
+from .openapi import openapi_document
+from .problems import problem
+
+log = logging.getLogger("voicecdr.api.ops")
+
+_DOCS_HTML = """<!doctype html>
+<html><head><meta charset="utf-8"><title>voicecdr API</title>
+<link rel="stylesheet" href="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui.css">
+</head><body><div id="ui"></div>
+<script src="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui-bundle.js"></script>
+<script>SwaggerUIBundle({url: "/openapi.json", dom_id: "#ui"});</script>
+<noscript>The machine-readable API description is at <a href="/openapi.json">/openapi.json</a>.
+</noscript></body></html>
+"""
+
+
+async def healthz(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+def readyz_for(store: Store) -> Callable[[Request], Awaitable[Response]]:
+    def check() -> None:
+        store.ping()
+        migrate.require_current(store)
+
+    async def readyz(request: Request) -> Response:
+        try:
+            await run_in_threadpool(check)
+        except StorageError as exc:
+            log.warning("not ready", extra={"reason": str(exc)})
+            return problem(503, "Not ready", str(exc))
+        return JSONResponse({"status": "ready"})
+
+    return readyz
+
+
+async def metrics_endpoint(request: Request) -> Response:
+    body, content_type = metrics.render()
+    return Response(body, media_type=content_type)
+
+
+async def openapi_json(request: Request) -> Response:
+    return JSONResponse(openapi_document())
+
+
+async def docs(request: Request) -> Response:
+    return HTMLResponse(_DOCS_HTML)

@@ -1,0 +1,188 @@
+"""``POST /api/voiceSms/getVoiceCdr``: NXCloud's voice record query, exactly.
+
+The async endpoint only reads the body; everything else (auth, rate limit, validation,
+the query, rendering) runs in :class:`QueryService` in one worker-thread hop, since each
+of those steps is either blocking database I/O or CPU work.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import orjson
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from ..config import Settings
+from ..credentials import verify_secret
+from ..errors import StorageError
+from ..models import VoiceGroup
+from ..ratelimit import Quota
+from ..storage.ratelimit import SharedRateLimiter
+from ..storage.store import Store
+from ..timefmt import WindowError, query_window, zone
+from .params import ParamError, read_params
+from .rows import RowRenderer
+
+log = logging.getLogger("voicecdr.api.query")
+
+_NUMBER_RE = re.compile(r"[0-9]{1,9}")
+MAX_MESSAGEID = 128
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """An API answer: the envelope, its error slug (None on success), extra headers."""
+
+    body: dict[str, Any]
+    slug: str | None = None
+    headers: dict[str, str] | None = None
+    appkey: str | None = None
+
+    def response(self, status: int = 200) -> Response:
+        return Response(
+            orjson.dumps(self.body), status, headers=self.headers, media_type="application/json"
+        )
+
+
+def failure(slug: str, message: str, headers: dict[str, str] | None = None) -> Answer:
+    return Answer({"code": "0", "info": message, "error": slug}, slug, headers)
+
+
+class _Invalid(Exception):
+    def __init__(self, slug: str, message: str) -> None:
+        super().__init__(message)
+        self.slug = slug
+
+
+class QueryService:
+    """Authenticates, limits, validates and answers one query; blocking, thread-safe."""
+
+    def __init__(
+        self,
+        store: Store,
+        limiter: SharedRateLimiter,
+        settings: Settings,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._store = store
+        self._limiter = limiter
+        self._clock = clock
+        self._max_span = timedelta(hours=settings.max_span_hours)
+        self._max_age = timedelta(days=settings.max_age_days) if settings.max_age_days else None
+        self._max_page_size = settings.max_page_size
+
+    def answer(self, params: dict[str, str]) -> Answer:
+        try:
+            return self._answer(params)
+        except _Invalid as exc:
+            return failure(exc.slug, str(exc))
+        except StorageError:
+            log.exception("query failed in storage")
+            return failure("internal", "internal error, please retry")
+
+    def _answer(self, params: dict[str, str]) -> Answer:
+        appkey = _required(params, "appkey")
+        secretkey = _required(params, "secretkey")
+        app = self._store.get_app(appkey)
+        # Hash the candidate even for an unknown appkey so timing does not reveal which.
+        stored = app.secret_hash if app else "sha256$x$" + "0" * 64
+        if not verify_secret(secretkey, stored) or app is None:
+            return failure("auth_failed", "appkey or secretkey is incorrect")
+
+        now = self._clock()
+        decision = self._limiter.acquire(f"query:{app.appkey}", Quota(app.rate_limit), now)
+        if not decision.allowed:
+            answer = failure(
+                "rate_limited",
+                "appkey access rate limit",
+                {"Retry-After": decision.retry_after_header},
+            )
+            return Answer(answer.body, answer.slug, answer.headers, app.appkey)
+
+        voice_type = _required(params, "voiceType")
+        if voice_type not in ("0", "1"):
+            raise _Invalid("invalid_parameter", "voiceType must be 0 or 1")
+        group = VoiceGroup(int(voice_type))
+        tz = zone(app.timezone)
+        try:
+            window = query_window(
+                _required(params, "start_time"),
+                _required(params, "end_time"),
+                tz,
+                now=now,
+                max_span=self._max_span,
+                max_age=self._max_age,
+            )
+        except WindowError as exc:
+            raise _Invalid(exc.kind, str(exc)) from None
+        page = _number(params, "page", low=1, high=None)
+        page_size = _number(params, "page_size", low=1, high=self._max_page_size)
+        messageid = params.get("messageid") or None
+        if messageid is not None and len(messageid) > MAX_MESSAGEID:
+            raise _Invalid("invalid_parameter", f"messageid must be at most {MAX_MESSAGEID} characters")
+        extended = params.get("extended", "0")
+        if extended not in ("0", "1", ""):
+            raise _Invalid("invalid_parameter", "extended must be 0 or 1")
+
+        result = self._store.query_cdrs(
+            app.id,
+            group,
+            window.start,
+            window.end,
+            messageid=messageid,
+            offset=(page - 1) * page_size,
+            limit=page_size,
+        )
+        renderer = RowRenderer(group, tz, app.language, extended=extended == "1")
+        info = {
+            "total": result.total,
+            "page": page,
+            "pageSize": page_size,
+            "rows": [renderer.render(row) for row in result.rows],
+        }
+        return Answer({"code": "1", "info": info}, appkey=app.appkey)
+
+
+def _required(params: dict[str, str], name: str) -> str:
+    value = params.get(name, "")
+    if value == "":
+        raise _Invalid("invalid_parameter", f"{name} is required")
+    return value
+
+
+def _number(params: dict[str, str], name: str, *, low: int, high: int | None) -> int:
+    text = _required(params, name)
+    if not _NUMBER_RE.fullmatch(text):
+        raise _Invalid("invalid_parameter", f"{name} must be a whole number")
+    value = int(text)
+    if value < low or (high is not None and value > high):
+        bound = f"between {low} and {high}" if high is not None else f"at least {low}"
+        raise _Invalid("invalid_parameter", f"{name} must be {bound}")
+    return value
+
+
+class QueryEndpoint:
+    """The ASGI-facing side: body reading, then one thread hop."""
+
+    def __init__(self, service: QueryService, settings: Settings) -> None:
+        self._service = service
+        self._max_body = settings.max_body_bytes
+
+    async def handle(self, request: Request) -> Response:
+        try:
+            params = await read_params(request, self._max_body)
+        except ParamError as exc:
+            answer = failure("invalid_parameter", str(exc))
+        else:
+            answer = await run_in_threadpool(self._service.answer, params)
+        request.state.outcome = answer.slug or "ok"
+        request.state.appkey = answer.appkey
+        return answer.response()

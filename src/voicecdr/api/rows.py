@@ -1,0 +1,74 @@
+"""Rendering stored CDRs as NXCloud rows: exact field sets, JSON types and times."""
+
+from __future__ import annotations
+
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from ..models import CdrRow, Language, VoiceGroup
+from ..money import json_number
+from ..timefmt import format_epoch
+
+RESULT_TEXT = {
+    Language.EN: ("Unsuccessful connection", "Successful connection"),
+    Language.ZH: ("未接通", "成功接通"),
+}
+
+GROUP_CALL_FIELDS = (
+    "id", "result", "cycle", "time", "start_time", "end_time", "phone", "basic_price",
+    "second", "countryCode", "messageid", "customer_price", "show_phone", "size", "ivr_result",
+)
+VERIFICATION_FIELDS = (
+    "id", "result", "cycle", "time", "start_time", "end_time", "phone", "second",
+    "voice_type", "countryCode", "messageid", "customer_price", "show_phone", "size",
+)
+EXTENDED_FIELDS = ("cost", "cost_status", "hangup_cause", "hangup_disposition", "record_url")
+
+
+class RowRenderer:
+    """Turns CdrRows into NXCloud row dicts for one app and voice type."""
+
+    def __init__(
+        self, group: VoiceGroup, tz: ZoneInfo, language: Language, *, extended: bool
+    ) -> None:
+        self._group = group
+        self._tz = tz
+        self._results = RESULT_TEXT[language]
+        self._extended = extended
+
+    def _time(self, epoch: int | None) -> str:
+        # A call never answered has no start (and may have no end): an empty string keeps
+        # the field a string for strict clients.
+        return "" if epoch is None else format_epoch(epoch, self._tz)
+
+    def render(self, row: CdrRow) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "id": row.id,
+            "result": self._results[row.connected],
+            "cycle": row.cycle,
+            "time": self._time(row.time),
+            "start_time": self._time(row.start_time),
+            "end_time": self._time(row.end_time),
+            "phone": row.phone,
+        }
+        if self._group is VoiceGroup.GROUP_CALL:
+            out["basic_price"] = json_number(row.basic_price_nanos)
+            out["second"] = row.second
+        else:
+            out["second"] = row.second
+            out["voice_type"] = int(row.service)
+        out["countryCode"] = row.country_code
+        out["messageid"] = row.messageid
+        out["customer_price"] = json_number(row.unit_price_nanos)
+        out["show_phone"] = row.show_phone
+        out["size"] = row.size
+        if self._group is VoiceGroup.GROUP_CALL:
+            out["ivr_result"] = row.ivr_result
+        if self._extended:
+            out["cost"] = json_number(row.cost_nanos)
+            out["cost_status"] = row.cost_status.wire_name
+            out["hangup_cause"] = row.hangup_cause
+            out["hangup_disposition"] = row.hangup_disposition
+            if row.record_url:
+                out["record_url"] = row.record_url
+        return out

@@ -1,0 +1,152 @@
+"""App (tenant) management: the service behind ``voicecdr apps …`` and the demo."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from . import credentials
+from .errors import ValidationError
+from .models import App, Language
+from .storage.store import Store
+from .timefmt import zone
+
+MAX_RATE_LIMIT = 10_000.0
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedCredentials:
+    """What the operator hands to the customer; the secretkey exists only here."""
+
+    app: App
+    secretkey: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**public_view(self.app), "secretkey": self.secretkey,
+                "signing_secret": self.app.signing_secret}
+
+
+def public_view(app: App) -> dict[str, Any]:
+    """An app as ``apps list`` shows it: no secret, no hash."""
+    return {
+        "name": app.name,
+        "appkey": app.appkey,
+        "timezone": app.timezone,
+        "language": app.language.value,
+        "callback_url": app.callback_url,
+        "rate_limit": app.rate_limit,
+    }
+
+
+def _checked(changes: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for field, value in changes.items():
+        if value is None:
+            continue
+        try:
+            out[field] = _CHECKS[field](value)
+        except ValueError as exc:
+            raise ValidationError(field, str(exc)) from None
+    return out
+
+
+def _name(value: str) -> str:
+    if not 1 <= len(value.strip()) <= 200:
+        raise ValueError("must be 1-200 characters")
+    return value.strip()
+
+
+def _timezone(value: str) -> str:
+    zone(value)
+    return value
+
+
+def _language(value: str) -> str:
+    try:
+        return Language(value).value
+    except ValueError:
+        raise ValueError("must be en or zh") from None
+
+
+def _callback_url(value: str) -> str | None:
+    if value == "":
+        return None  # an empty string clears the callback
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be an http:// or https:// URL with a host")
+    if len(value) > 2048:
+        raise ValueError("must be at most 2048 characters")
+    return value
+
+
+def _rate_limit(value: float) -> float:
+    if not 0 < value <= MAX_RATE_LIMIT:
+        raise ValueError(f"must be more than 0 and at most {MAX_RATE_LIMIT:g} requests/second")
+    return float(value)
+
+
+_CHECKS = {
+    "name": _name,
+    "appkey": credentials.check_appkey,
+    "timezone": _timezone,
+    "language": _language,
+    "callback_url": _callback_url,
+    "rate_limit": _rate_limit,
+}
+
+
+def create_app(
+    store: Store,
+    *,
+    name: str,
+    default_timezone: str,
+    appkey: str | None = None,
+    secretkey: str | None = None,
+    timezone: str | None = None,
+    language: str | None = None,
+    callback_url: str | None = None,
+    rate_limit: float | None = None,
+) -> IssuedCredentials:
+    values = _checked({
+        "name": name,
+        "appkey": appkey or credentials.new_appkey(),
+        "timezone": timezone or default_timezone,
+        "language": language or "en",
+        "callback_url": callback_url,
+        "rate_limit": 1.0 if rate_limit is None else rate_limit,
+    })
+    secret = _secretkey(secretkey) if secretkey is not None else credentials.new_secretkey()
+    values.setdefault("callback_url", None)
+    values["secret_hash"] = credentials.hash_secret(secret)
+    values["signing_secret"] = credentials.new_signing_secret()
+    app = store.create_app(values, now=int(time.time()))
+    return IssuedCredentials(app, secret)
+
+
+def update_app(store: Store, appkey: str, **changes: Any) -> App:
+    checked = _checked(changes)
+    if not checked:
+        raise ValidationError("update", "nothing to change: give at least one option")
+    return store.update_app(appkey, checked, now=int(time.time()))
+
+
+def rotate_secret(
+    store: Store, appkey: str, *, secretkey: str | None = None, signing: bool = False
+) -> IssuedCredentials:
+    """A new secretkey (the old one stops working at once); with ``signing`` also a new
+    receipt signing secret."""
+    secret = _secretkey(secretkey) if secretkey is not None else credentials.new_secretkey()
+    changes: dict[str, Any] = {"secret_hash": credentials.hash_secret(secret)}
+    if signing:
+        changes["signing_secret"] = credentials.new_signing_secret()
+    app = store.update_app(appkey, changes, now=int(time.time()))
+    return IssuedCredentials(app, secret)
+
+
+def _secretkey(value: str) -> str:
+    try:
+        return credentials.check_secretkey(value)
+    except ValueError as exc:
+        raise ValidationError("secretkey", str(exc)) from None

@@ -1,0 +1,104 @@
+"""Settings: the one place that reads the environment.
+
+Every setting has a default, a type and help text here; ``docs/reference/settings.md``
+documents each one (a test fails when one is missing). Read once with
+:func:`Settings.from_env` and pass the object down; nothing else looks at ``os.environ``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_DATABASE_URL = "sqlite:///voicecdr.db"
+
+
+class Settings(BaseSettings):
+    """Operator settings, from ``VOICECDR_*`` environment variables."""
+
+    model_config = SettingsConfigDict(env_prefix="VOICECDR_", frozen=True, extra="ignore")
+
+    database_url: str = Field(
+        DEFAULT_DATABASE_URL,
+        description="SQLAlchemy-style URL: `sqlite:///path.db` (default `voicecdr.db` in the "
+        "working directory) or `postgresql://user:pass@host/db`.",
+    )
+    ingest_token: str | None = Field(
+        None, description="Bearer token required by `POST /v1/cdrs` (unset: endpoint disabled)."
+    )
+    freeswitch_credentials: str | None = Field(
+        None,
+        description="`user:pass` HTTP basic credentials for `POST /v1/ingest/freeswitch`.",
+    )
+    max_span_hours: float = Field(
+        24, gt=0, description="Largest `end_time - start_time` the query API accepts, in hours."
+    )
+    max_age_days: float = Field(
+        7, ge=0, description="How far back `start_time` may reach, in days (0 = unlimited)."
+    )
+    max_page_size: int = Field(
+        1000, ge=1, le=100_000, description="Largest `page_size` the query API accepts."
+    )
+    receipt_retry_schedule: Annotated[tuple[int, ...], NoDecode] = Field(
+        (5, 300, 1800, 7200, 18000, 36000, 36000),
+        description="Comma-separated delays in seconds between receipt delivery attempts.",
+    )
+    receipt_timeout: float = Field(
+        10, gt=0, description="Seconds to wait for a receipt receiver's answer."
+    )
+    allow_private_callbacks: bool = Field(
+        False,
+        description="Allow callback URLs that resolve to loopback, private or link-local "
+        "addresses (for tests and closed networks).",
+    )
+    timezone: str = Field(
+        "Asia/Shanghai", description="IANA timezone given to new apps unless told otherwise."
+    )
+    rate_limit_state: str | None = Field(
+        None,
+        description="SQLite deployments only: the file holding the shared rate-limit state. "
+        "Default: a file in /dev/shm (or the temp dir) derived from the database path. "
+        "PostgreSQL deployments keep it in an UNLOGGED table.",
+    )
+    max_body_bytes: int = Field(
+        65_536, ge=1024, description="Largest request body the query API reads, in bytes."
+    )
+    log_level: str = Field("INFO", description="Log level: DEBUG, INFO, WARNING or ERROR.")
+
+    @field_validator("receipt_retry_schedule", mode="before")
+    @classmethod
+    def _parse_schedule(cls, value: object) -> object:
+        if isinstance(value, str):
+            try:
+                delays = tuple(int(part) for part in value.split(",") if part.strip())
+            except ValueError:
+                raise ValueError("must be comma-separated whole seconds, e.g. 5,300,1800") from None
+            if any(d < 0 for d in delays):
+                raise ValueError("delays must not be negative")
+            return delays
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown IANA timezone {value!r}") from None
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            raise ValueError("must be DEBUG, INFO, WARNING or ERROR")
+        return level
+
+    @classmethod
+    def from_env(cls, **overrides: object) -> Settings:
+        """Read the environment once; explicit overrides (CLI flags) win."""
+        return cls(**{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]

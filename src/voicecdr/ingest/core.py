@@ -1,0 +1,129 @@
+"""The ingest core every source plugs into: validate, resolve the app, store in batches.
+
+A source yields ``(index, raw)`` pairs (``line`` too for files); the core answers with one
+:class:`Summary` shape everywhere: ``{"accepted", "duplicates", "rejected": [...]}``.
+A bad record never stops the good ones around it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..models import Cdr
+from ..storage.store import Outcome, Store
+from .canonical import RecordErrors, validate
+
+BATCH_SIZE = 2000
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    index: int
+    call_id: str | None
+    errors: list[str]
+    line: int | None = None
+    file: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"index": self.index, "call_id": self.call_id, "errors": self.errors}
+        if self.file is not None:
+            out["file"] = self.file
+        if self.line is not None:
+            out["line"] = self.line
+        return out
+
+
+@dataclass(slots=True)
+class Summary:
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: list[Rejection] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "accepted": self.accepted,
+            "duplicates": self.duplicates,
+            "rejected": [r.to_dict() for r in self.rejected],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """One record from a source: its position, its raw value, and its file line if any."""
+
+    index: int
+    raw: object
+    line: int | None = None
+    error: str | None = None  # the source could not even parse it (e.g. bad JSON)
+    file: str | None = None
+
+    def reject(self, errors: list[str], call_id: str | None = None) -> Rejection:
+        return Rejection(self.index, call_id, errors, self.line, self.file)
+
+
+class Ingestor:
+    """Validates and stores CDRs for any source, in batches of ``batch_size``."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        batch_size: int = BATCH_SIZE,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._store = store
+        self._batch_size = batch_size
+        self._clock = clock
+        self._app_ids: dict[str, int | None] = {}
+
+    def ingest(self, items: Iterable[Item], summary: Summary | None = None) -> Summary:
+        summary = summary if summary is not None else Summary()
+        pending: list[tuple[Item, int, Cdr]] = []
+        for item in items:
+            checked = self._check(item, summary)
+            if checked is not None:
+                pending.append((item, *checked))
+            if len(pending) >= self._batch_size:
+                self._flush(pending, summary)
+                pending = []
+        if pending:
+            self._flush(pending, summary)
+        return summary
+
+    def _check(self, item: Item, summary: Summary) -> tuple[int, Cdr] | None:
+        if item.error is not None:
+            summary.rejected.append(item.reject([item.error]))
+            return None
+        try:
+            cdr = validate(item.raw)
+        except RecordErrors as exc:
+            summary.rejected.append(item.reject(exc.errors, exc.call_id))
+            return None
+        app_id = self._app_id(cdr.appkey)
+        if app_id is None:
+            summary.rejected.append(item.reject([f"appkey: unknown app {cdr.appkey!r}"], cdr.call_id))
+            return None
+        return app_id, cdr
+
+    def _app_id(self, appkey: str) -> int | None:
+        if appkey not in self._app_ids:
+            app = self._store.get_app(appkey)
+            self._app_ids[appkey] = app.id if app else None
+        return self._app_ids[appkey]
+
+    def _flush(self, pending: list[tuple[Item, int, Cdr]], summary: Summary) -> None:
+        outcomes = self._store.store_cdrs(
+            [(app_id, cdr) for _, app_id, cdr in pending], now=int(self._clock())
+        )
+        for (item, _, cdr), outcome in zip(pending, outcomes, strict=True):
+            if outcome is Outcome.ACCEPTED:
+                summary.accepted += 1
+            elif outcome is Outcome.DUPLICATE:
+                summary.duplicates += 1
+            else:
+                summary.rejected.append(
+                    item.reject(["call_id: conflict: already stored with different content"], cdr.call_id)
+                )

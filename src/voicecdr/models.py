@@ -1,0 +1,113 @@
+"""Domain values shared by every layer: services, cost status, apps and CDRs."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+
+class Service(enum.IntEnum):
+    """A CDR's service. The integer is what storage keeps."""
+
+    GROUP_CALL = 0
+    VERIFICATION = 1
+    NOTIFICATION = 2
+
+    @property
+    def wire_name(self) -> str:
+        return self.name.lower()
+
+    @property
+    def voice_group(self) -> VoiceGroup:
+        return VoiceGroup.GROUP_CALL if self is Service.GROUP_CALL else VoiceGroup.VERIFICATION
+
+    @classmethod
+    def from_wire(cls, name: str) -> Service:
+        return cls[name.upper()]
+
+
+class VoiceGroup(enum.IntEnum):
+    """The query API's ``voiceType``: 0 group call, 1 verification and notification."""
+
+    GROUP_CALL = 0
+    VERIFICATION = 1
+
+
+class CostStatus(enum.IntEnum):
+    PENDING = 0
+    FINAL = 1
+
+    @property
+    def wire_name(self) -> str:
+        return self.name.lower()
+
+
+class Language(enum.StrEnum):
+    EN = "en"
+    ZH = "zh"
+
+
+@dataclass(frozen=True, slots=True)
+class App:
+    """A tenant. ``secret_hash`` is never the secret itself."""
+
+    id: int
+    name: str
+    appkey: str
+    secret_hash: str
+    signing_secret: str
+    timezone: str
+    language: Language
+    callback_url: str | None
+    rate_limit: float
+    created_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class Cdr:
+    """A validated canonical CDR, ready to store. Times are Unix seconds (UTC)."""
+
+    call_id: str
+    appkey: str
+    service: Service
+    messageid: str
+    phone: str
+    country_code: str
+    show_phone: str
+    time: int
+    start_time: int | None
+    end_time: int | None
+    second: int
+    connected: bool
+    hangup_cause: str
+    hangup_disposition: str
+    ivr_result: str
+    record_url: str | None
+    content_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class CdrRow:
+    """A stored CDR as the query API reads it. Money is in nanos (1e-9 currency units)."""
+
+    id: int
+    service: Service
+    messageid: str
+    phone: str
+    country_code: str
+    show_phone: str
+    time: int
+    start_time: int | None
+    end_time: int | None
+    second: int
+    connected: bool
+    hangup_cause: str
+    hangup_disposition: str
+    ivr_result: str
+    record_url: str | None
+    cost_status: CostStatus
+    cycle: int
+    size: int
+    unit_price_nanos: int
+    basic_price_nanos: int
+    cost_nanos: int

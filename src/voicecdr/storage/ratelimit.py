@@ -1,0 +1,66 @@
+"""The shared rate-limit store: one atomic statement per request, no durable write.
+
+PostgreSQL keeps the state in an UNLOGGED table (no WAL, shared by every host). SQLite
+deployments keep it in a sidecar SQLite file in memory-backed storage (``/dev/shm`` when
+present) with ``synchronous=OFF``, shared by every process on the host. Either way the
+state is outside any one process, so ``--workers N`` cannot multiply a customer's limit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine, make_url
+
+from ..ratelimit import Decision, Quota
+from .engine import sqlite_engine, translated
+from .schema import rate_limit_state
+from .store import Store
+
+_SQL = """
+INSERT INTO rate_limit_state AS s (key, tat) VALUES (:key, :now + :interval)
+ON CONFLICT (key) DO UPDATE SET tat = {greatest}(s.tat, :now) + :interval
+WHERE {greatest}(s.tat, :now) - :now <= :tolerance
+RETURNING tat
+"""
+
+
+def default_state_path(database: str) -> Path:
+    """A per-database file name in memory-backed storage."""
+    digest = hashlib.sha256(os.path.abspath(database).encode()).hexdigest()[:16]
+    base = Path("/dev/shm") if Path("/dev/shm").is_dir() else Path(tempfile.gettempdir())
+    return base / f"voicecdr-ratelimit-{digest}.sqlite"
+
+
+class SharedRateLimiter:
+    """Applies a GCRA quota per key against state shared by all server processes."""
+
+    def __init__(self, store: Store, state_path: str | None = None) -> None:
+        if store.dialect == "postgresql":
+            self._engine: Engine = store.writer.execution_options(isolation_level="AUTOCOMMIT")
+            greatest = "GREATEST"
+        else:
+            path = Path(state_path) if state_path else default_state_path(store.url.database or "")
+            url = make_url(f"sqlite+pysqlite:///{path}")
+            self._engine = sqlite_engine(url, writer=True, durable=False)
+            with translated("rate limit setup"), self._engine.begin() as conn:
+                rate_limit_state.create(conn, checkfirst=True)
+            greatest = "max"
+        self._upsert = sa.text(_SQL.format(greatest=greatest))
+        self._read = sa.select(rate_limit_state.c.tat).where(rate_limit_state.c.key == sa.bindparam("key"))
+
+    def acquire(self, key: str, quota: Quota, now: float) -> Decision:
+        params = {"key": key, "now": now, "interval": quota.interval, "tolerance": quota.tolerance}
+        with translated("rate limit"), self._engine.begin() as conn:
+            if conn.execute(self._upsert, params).first() is not None:
+                return Decision(True)
+            tat = conn.execute(self._read, {"key": key}).scalar_one_or_none()
+        wait = (tat if tat is not None else now) - now - quota.tolerance
+        return Decision(False, max(wait, 0.0))
+
+    def close(self) -> None:
+        self._engine.dispose()

@@ -1,0 +1,261 @@
+"""The Store: the only class that issues SQL. Typed methods in, our models out.
+
+Reads and writes go through separate engines on SQLite (readers in parallel, one writer at
+a time with ``BEGIN IMMEDIATE``) and share one pooled engine on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Engine
+
+from ..errors import Conflict, NotFound
+from ..models import App, Cdr, CdrRow, CostStatus, Language, Service, VoiceGroup
+from . import schema
+from .engine import parse_url, postgres_engine, sqlite_engine, translated
+
+_INSERT_CHUNK = 400  # rows per multi-row INSERT: ~11k parameters, under SQLite's 32,766
+
+
+class Outcome(StrEnum):
+    ACCEPTED = "accepted"
+    DUPLICATE = "duplicate"
+    CONFLICT = "conflict"
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    total: int
+    rows: list[CdrRow]
+
+
+_APP_COLUMNS = [c for c in schema.apps.c]
+_ROW_COLUMNS = [
+    schema.cdrs.c[name]
+    for name in (
+        "id", "service", "messageid", "phone", "country_code", "show_phone", "placed_at",
+        "answered_at", "ended_at", "billsec", "connected", "hangup_cause",
+        "hangup_disposition", "ivr_result", "record_url", "cost_status", "cycle", "size",
+        "unit_price_nanos", "basic_price_nanos", "cost_nanos",
+    )
+]
+
+
+def _app(row: sa.Row[Any]) -> App:
+    m = row._mapping
+    return App(
+        id=m["id"],
+        name=m["name"],
+        appkey=m["appkey"],
+        secret_hash=m["secret_hash"],
+        signing_secret=m["signing_secret"],
+        timezone=m["timezone"],
+        language=Language(m["language"]),
+        callback_url=m["callback_url"],
+        rate_limit=m["rate_limit"],
+        created_at=m["created_at"],
+    )
+
+
+def _cdr_row(r: Sequence[Any]) -> CdrRow:
+    return CdrRow(
+        r[0], Service(r[1]), r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], bool(r[10]),
+        r[11], r[12], r[13], r[14], CostStatus(r[15]), r[16], r[17], r[18], r[19], r[20],
+    )
+
+
+class Store:
+    """Storage for apps and CDRs on SQLite or PostgreSQL."""
+
+    def __init__(self, url: str) -> None:
+        self.url = parse_url(url)
+        self.dialect = self.url.get_backend_name()
+        if self.dialect == "sqlite":
+            self.writer: Engine = sqlite_engine(self.url, writer=True)
+            self.reader: Engine = sqlite_engine(self.url, writer=False)
+        else:
+            self.writer = self.reader = postgres_engine(self.url)
+        self._insert = sqlite.insert if self.dialect == "sqlite" else postgresql.insert
+
+    def close(self) -> None:
+        self.writer.dispose()
+        if self.reader is not self.writer:
+            self.reader.dispose()
+
+    # -- health ------------------------------------------------------------------------
+
+    def ping(self) -> None:
+        with translated("database ping"), self.reader.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+
+    # -- apps --------------------------------------------------------------------------
+
+    def create_app(self, values: dict[str, Any], *, now: int) -> App:
+        with translated("create app"), self.writer.begin() as conn:
+            taken = conn.execute(
+                sa.select(schema.apps.c.id).where(schema.apps.c.appkey == values["appkey"])
+            ).first()
+            if taken:
+                raise Conflict(f"appkey {values['appkey']!r} is already taken")
+            row = conn.execute(
+                schema.apps.insert()
+                .values(**values, created_at=now, updated_at=now)
+                .returning(*_APP_COLUMNS)
+            ).one()
+        return _app(row)
+
+    def get_app(self, appkey: str) -> App | None:
+        with translated("read app"), self.reader.connect() as conn:
+            row = conn.execute(
+                sa.select(*_APP_COLUMNS).where(schema.apps.c.appkey == appkey)
+            ).first()
+        return _app(row) if row else None
+
+    def list_apps(self) -> list[App]:
+        with translated("list apps"), self.reader.connect() as conn:
+            rows = conn.execute(sa.select(*_APP_COLUMNS).order_by(schema.apps.c.id)).all()
+        return [_app(r) for r in rows]
+
+    def update_app(self, appkey: str, changes: dict[str, Any], *, now: int) -> App:
+        with translated("update app"), self.writer.begin() as conn:
+            row = conn.execute(
+                schema.apps.update()
+                .where(schema.apps.c.appkey == appkey)
+                .values(**changes, updated_at=now)
+                .returning(*_APP_COLUMNS)
+            ).first()
+        if row is None:
+            raise NotFound(f"no app with appkey {appkey!r}")
+        return _app(row)
+
+    # -- CDRs --------------------------------------------------------------------------
+
+    def store_cdrs(self, batch: Sequence[tuple[int, Cdr]], *, now: int) -> list[Outcome]:
+        """Store ``(app_id, cdr)`` pairs idempotently by (app, call_id), in one transaction.
+
+        Returns one outcome per input: accepted, duplicate (same call_id, same content) or
+        conflict (same call_id, different content: never overwritten).
+        """
+        outcomes: list[Outcome | None] = [None] * len(batch)
+        with translated("store CDRs"), self.writer.begin() as conn:
+            known = self._known_hashes(conn, {(a, c.call_id) for a, c in batch})
+            fresh: list[int] = []
+            for i, (app_id, cdr) in enumerate(batch):
+                existing = known.get((app_id, cdr.call_id))
+                if existing is None:
+                    known[(app_id, cdr.call_id)] = cdr.content_hash
+                    fresh.append(i)
+                else:
+                    same = existing == cdr.content_hash
+                    outcomes[i] = Outcome.DUPLICATE if same else Outcome.CONFLICT
+            inserted: set[tuple[int, str]] = set()
+            for start in range(0, len(fresh), _INSERT_CHUNK):
+                chunk = [batch[i] for i in fresh[start : start + _INSERT_CHUNK]]
+                stmt = (
+                    self._insert(schema.cdrs)
+                    .values([_cdr_values(a, c, now) for a, c in chunk])
+                    .on_conflict_do_nothing(index_elements=["app_id", "call_id"])
+                    .returning(schema.cdrs.c.app_id, schema.cdrs.c.call_id)
+                )
+                inserted.update((r[0], r[1]) for r in conn.execute(stmt))
+            # A concurrent writer (PostgreSQL) may have stored a call_id since we looked.
+            raced = [i for i in fresh if (batch[i][0], batch[i][1].call_id) not in inserted]
+            if raced:
+                known = self._known_hashes(conn, {(batch[i][0], batch[i][1].call_id) for i in raced})
+            for i in fresh:
+                app_id, cdr = batch[i]
+                if (app_id, cdr.call_id) in inserted:
+                    outcomes[i] = Outcome.ACCEPTED
+                else:
+                    same = known.get((app_id, cdr.call_id)) == cdr.content_hash
+                    outcomes[i] = Outcome.DUPLICATE if same else Outcome.CONFLICT
+        return [o for o in outcomes if o is not None]
+
+    @staticmethod
+    def _known_hashes(
+        conn: sa.Connection, keys: Iterable[tuple[int, str]]
+    ) -> dict[tuple[int, str], str]:
+        by_app: dict[int, list[str]] = {}
+        for app_id, call_id in keys:
+            by_app.setdefault(app_id, []).append(call_id)
+        c = schema.cdrs.c
+        found: dict[tuple[int, str], str] = {}
+        for app_id, call_ids in by_app.items():
+            for start in range(0, len(call_ids), 900):
+                rows = conn.execute(
+                    sa.select(c.call_id, c.content_hash).where(
+                        c.app_id == app_id, c.call_id.in_(call_ids[start : start + 900])
+                    )
+                )
+                found.update(((app_id, r[0]), r[1]) for r in rows)
+        return found
+
+    def query_cdrs(
+        self,
+        app_id: int,
+        group: VoiceGroup,
+        start: int,
+        end: int,
+        *,
+        messageid: str | None,
+        offset: int,
+        limit: int,
+    ) -> Page:
+        """One page of an app's CDRs in ``[start, end]`` ordered by (time, id), with the
+        exact total; both read from one snapshot."""
+        c = schema.cdrs.c
+        where = [
+            c.app_id == app_id,
+            c.voice_group == int(group),
+            c.placed_at >= start,
+            c.placed_at <= end,
+        ]
+        if messageid is not None:
+            where.append(c.messageid == messageid)
+        count = sa.select(sa.func.count()).select_from(schema.cdrs).where(*where)
+        page = (
+            sa.select(*_ROW_COLUMNS)
+            .where(*where)
+            .order_by(c.placed_at, c.id)
+            .offset(offset)
+            .limit(limit)
+        )
+        with translated("query CDRs"), self._snapshot() as conn:
+            total = conn.execute(count).scalar_one()
+            rows = [_cdr_row(r) for r in conn.execute(page)] if offset < total else []
+        return Page(total, rows)
+
+    def _snapshot(self) -> Any:
+        if self.dialect == "postgresql":
+            return self.reader.connect().execution_options(isolation_level="REPEATABLE READ")
+        return self.reader.begin()
+
+
+def _cdr_values(app_id: int, cdr: Cdr, now: int) -> dict[str, Any]:
+    return {
+        "app_id": app_id,
+        "call_id": cdr.call_id,
+        "content_hash": cdr.content_hash,
+        "service": int(cdr.service),
+        "voice_group": int(cdr.service.voice_group),
+        "messageid": cdr.messageid,
+        "phone": cdr.phone,
+        "country_code": cdr.country_code,
+        "show_phone": cdr.show_phone,
+        "placed_at": cdr.time,
+        "answered_at": cdr.start_time,
+        "ended_at": cdr.end_time,
+        "billsec": cdr.second,
+        "connected": cdr.connected,
+        "hangup_cause": cdr.hangup_cause,
+        "hangup_disposition": cdr.hangup_disposition,
+        "ivr_result": cdr.ivr_result,
+        "record_url": cdr.record_url,
+        "ingested_at": now,
+    }

@@ -1,0 +1,122 @@
+"""NXCloud's ``yyyy-MM-dd HH:mm:ss`` wall-clock times and timezone conversion.
+
+All API times are wall-clock times in the app's timezone; storage keeps Unix seconds.
+Pure functions, no clock: callers pass ``now``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+API_FORMAT = "%Y-%m-%d %H:%M:%S"
+_API_RE = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}")
+
+
+@lru_cache(maxsize=256)
+def zone(name: str) -> ZoneInfo:
+    """The ZoneInfo for an IANA name; raises ValueError for an unknown one."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown IANA timezone {name!r}") from None
+
+
+def parse_api_time(text: str) -> datetime:
+    """Parse ``yyyy-MM-dd HH:mm:ss`` exactly into a naive wall-clock datetime."""
+    if not _API_RE.fullmatch(text):
+        raise ValueError("must be yyyy-MM-dd HH:mm:ss")
+    try:
+        return datetime.strptime(text, API_FORMAT)
+    except ValueError:
+        raise ValueError("is not a real date and time") from None
+
+
+def wall_to_epoch(wall: datetime, tz: ZoneInfo, *, latest: bool = False) -> int:
+    """Unix seconds of a wall-clock time in ``tz``.
+
+    A wall time that occurs twice (clocks going back) maps to its first instant, or its
+    last when ``latest`` is set, so an inclusive window covers both occurrences.
+    """
+    return int(wall.replace(tzinfo=tz, fold=1 if latest else 0).timestamp())
+
+
+def format_epoch(epoch: int, tz: ZoneInfo) -> str:
+    return datetime.fromtimestamp(epoch, tz).strftime(API_FORMAT)
+
+
+def parse_iso8601(text: str) -> int:
+    """ISO 8601 with an offset (``Z`` or ``+08:00``) to Unix seconds; naive times refused."""
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError("must be ISO 8601 with an offset, e.g. 2026-11-27T09:00:00+08:00") from None
+    if parsed.tzinfo is None or parsed.utcoffset() is None:
+        raise ValueError("has no UTC offset; add one, e.g. +08:00 or Z")
+    return int(parsed.timestamp() // 1)
+
+
+def epoch_to_iso(epoch: int) -> str:
+    return datetime.fromtimestamp(epoch, UTC).isoformat().replace("+00:00", "Z")
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """An inclusive query window in Unix seconds."""
+
+    start: int
+    end: int
+
+
+class WindowError(ValueError):
+    """A window the API refuses. ``kind`` is the API error slug, ``field`` the parameter."""
+
+    def __init__(self, kind: str, field: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.field = field
+
+
+def query_window(
+    start_text: str,
+    end_text: str,
+    tz: ZoneInfo,
+    *,
+    now: float,
+    max_span: timedelta,
+    max_age: timedelta | None,
+) -> Window:
+    """Validate an API window and convert it to an inclusive range of Unix seconds.
+
+    The span is measured on the wall clock, as a client computes it; the age is measured
+    from ``now`` to the window's first instant. ``max_age`` None means unlimited.
+    """
+    try:
+        start = parse_api_time(start_text)
+    except ValueError as exc:
+        raise WindowError("invalid_parameter", "start_time", f"start_time {exc}") from None
+    try:
+        end = parse_api_time(end_text)
+    except ValueError as exc:
+        raise WindowError("invalid_parameter", "end_time", f"end_time {exc}") from None
+    if start > end:
+        raise WindowError(
+            "invalid_parameter", "start_time", "start_time must not be after end_time"
+        )
+    if end - start > max_span:
+        hours = max_span.total_seconds() / 3600
+        raise WindowError(
+            "range_too_large",
+            "end_time",
+            f"end_time - start_time must not exceed {hours:g} hours",
+        )
+    window = Window(wall_to_epoch(start, tz), wall_to_epoch(end, tz, latest=True))
+    if max_age is not None and window.start < now - max_age.total_seconds():
+        days = max_age.total_seconds() / 86400
+        raise WindowError(
+            "out_of_window", "start_time", f"start_time must be within the last {days:g} days"
+        )
+    return window
