@@ -7,11 +7,10 @@ documents each one (a test fails when one is missing). Read once with
 
 from __future__ import annotations
 
-from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite:///voicecdr.db"
 
@@ -26,13 +25,6 @@ class Settings(BaseSettings):
         description="SQLAlchemy-style URL: `sqlite:///path.db` (default `voicecdr.db` in the "
         "working directory) or `postgresql://user:pass@host/db`.",
     )
-    ingest_token: str | None = Field(
-        None, description="Bearer token required by `POST /v1/cdrs` (unset: endpoint disabled)."
-    )
-    freeswitch_credentials: str | None = Field(
-        None,
-        description="`user:pass` HTTP basic credentials for `POST /v1/ingest/freeswitch`.",
-    )
     max_span_hours: float = Field(
         24, gt=0, description="Largest `end_time - start_time` the query API accepts, in hours."
     )
@@ -41,18 +33,6 @@ class Settings(BaseSettings):
     )
     max_page_size: int = Field(
         1000, ge=1, le=100_000, description="Largest `page_size` the query API accepts."
-    )
-    receipt_retry_schedule: Annotated[tuple[int, ...], NoDecode] = Field(
-        (5, 300, 1800, 7200, 18000, 36000, 36000),
-        description="Comma-separated delays in seconds between receipt delivery attempts.",
-    )
-    receipt_timeout: float = Field(
-        10, gt=0, description="Seconds to wait for a receipt receiver's answer."
-    )
-    allow_private_callbacks: bool = Field(
-        False,
-        description="Allow callback URLs that resolve to loopback, private or link-local "
-        "addresses (for tests and closed networks).",
     )
     timezone: str = Field(
         "Asia/Shanghai", description="IANA timezone given to new apps unless told otherwise."
@@ -67,19 +47,6 @@ class Settings(BaseSettings):
         65_536, ge=1024, description="Largest request body the query API reads, in bytes."
     )
     log_level: str = Field("INFO", description="Log level: DEBUG, INFO, WARNING or ERROR.")
-
-    @field_validator("receipt_retry_schedule", mode="before")
-    @classmethod
-    def _parse_schedule(cls, value: object) -> object:
-        if isinstance(value, str):
-            try:
-                delays = tuple(int(part) for part in value.split(",") if part.strip())
-            except ValueError:
-                raise ValueError("must be comma-separated whole seconds, e.g. 5,300,1800") from None
-            if any(d < 0 for d in delays):
-                raise ValueError("delays must not be negative")
-            return delays
-        return value
 
     @field_validator("timezone")
     @classmethod

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -102,13 +102,16 @@ async def _http_exception(request: Request, exc: Exception) -> Response:
     return response
 
 
-def create_app(settings: Settings, store: Store | None = None) -> Starlette:
+def create_app(
+    settings: Settings, store: Store | None = None, clock: Callable[[], float] = time.time
+) -> Starlette:
     """Build the ASGI app. A store passed in stays open after shutdown (its owner closes
-    it); one opened here from ``settings.database_url`` is closed on shutdown."""
+    it); one opened here from ``settings.database_url`` is closed on shutdown. ``clock``
+    is the wall clock used for rate limits and the query window's age."""
     owned = store is None
     store = store if store is not None else Store(settings.database_url)
     limiter = SharedRateLimiter(store, settings.rate_limit_state)
-    query = QueryEndpoint(QueryService(store, limiter, settings), settings)
+    query = QueryEndpoint(QueryService(store, limiter, settings, clock), settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

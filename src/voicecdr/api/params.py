@@ -84,17 +84,21 @@ async def _parse_multipart(request: Request, body: bytes) -> list[tuple[str, str
     async def replay() -> AsyncIterator[bytes]:
         yield body
 
-    parser = MultiPartParser(request.headers, replay(), max_files=0, max_fields=MAX_FIELDS)
+    # One file is let through the parser only so the error below can name its field.
+    parser = MultiPartParser(request.headers, replay(), max_files=1, max_fields=MAX_FIELDS)
     try:
         form = await parser.parse()
     except MultiPartException as exc:
         raise ParamError(f"multipart body: {exc.message}") from None
-    pairs: list[tuple[str, str]] = []
-    for name, value in form.multi_items():
-        if isinstance(value, UploadFile):
-            raise ParamError(f"{name} must be a plain form field, not a file")
-        pairs.append((name, value))
-    return pairs
+    try:
+        pairs: list[tuple[str, str]] = []
+        for name, value in form.multi_items():
+            if isinstance(value, UploadFile):
+                raise ParamError(f"{name} must be a plain form field, not a file")
+            pairs.append((name, value))
+        return pairs
+    finally:
+        await form.close()
 
 
 def _merge(params: dict[str, str], pairs: list[tuple[str, str]]) -> None:

@@ -29,6 +29,9 @@ RETURNING tat
 """
 
 
+_SLACK = 1e-6
+
+
 def default_state_path(database: str) -> Path:
     """A per-database file name in memory-backed storage."""
     digest = hashlib.sha256(os.path.abspath(database).encode()).hexdigest()[:16]
@@ -54,7 +57,14 @@ class SharedRateLimiter:
         self._read = sa.select(rate_limit_state.c.tat).where(rate_limit_state.c.key == sa.bindparam("key"))
 
     def acquire(self, key: str, quota: Quota, now: float) -> Decision:
-        params = {"key": key, "now": now, "interval": quota.interval, "tolerance": quota.tolerance}
+        # Epoch seconds as doubles carry ~0.2 us of rounding: allow a microsecond of slack
+        # so that a burst of exactly ``burst`` requests at one instant is not cut short.
+        params = {
+            "key": key,
+            "now": now,
+            "interval": quota.interval,
+            "tolerance": quota.tolerance + _SLACK,
+        }
         with translated("rate limit"), self._engine.begin() as conn:
             if conn.execute(self._upsert, params).first() is not None:
                 return Decision(True)

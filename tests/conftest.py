@@ -1,0 +1,81 @@
+"""Fixtures shared by every tier: a clean environment, both databases, a test app."""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.postgres import PostgresServer
+from voicecdr.config import Settings
+from voicecdr.storage import migrate
+from voicecdr.storage.store import Store
+
+TEMPLATE = "voicecdr_template"
+_db_names = itertools.count()
+
+
+@pytest.fixture(autouse=True)
+def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ambient VOICECDR_* variables must not change what a test sees."""
+    for name in list(os.environ):
+        if name.startswith("VOICECDR_"):
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PostgresServer]:
+    """One real PostgreSQL server per test session, with a migrated template database
+    that each test clones (CREATE DATABASE … TEMPLATE is far faster than migrating)."""
+    server = PostgresServer()
+    try:
+        server.start()
+        url = server.create_database(TEMPLATE)
+        store = Store(url)
+        migrate.upgrade(store)
+        store.close()
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def pg_url(pg_server: PostgresServer) -> Iterator[str]:
+    name = f"voicecdr_test_{os.getpid()}_{next(_db_names)}"
+    url = pg_server.create_database(name, template=TEMPLATE)
+    yield url
+    pg_server.drop_database(name)
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    url = f"sqlite:///{tmp_path / 'voicecdr.db'}"
+    store = Store(url)
+    migrate.upgrade(store)
+    store.close()
+    return url
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest) -> str:
+    """A migrated, empty database: the same test runs on SQLite and on PostgreSQL."""
+    fixture = "sqlite_url" if request.param == "sqlite" else "pg_url"
+    return str(request.getfixturevalue(fixture))
+
+
+@pytest.fixture
+def store(database_url: str) -> Iterator[Store]:
+    store = Store(database_url)
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    return Settings(
+        database_url=database_url,
+        rate_limit_state=str(tmp_path / "ratelimit.sqlite"),
+    )

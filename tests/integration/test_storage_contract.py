@@ -1,0 +1,140 @@
+"""The storage contract, run against SQLite and PostgreSQL alike."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.support.data import cdr, make_app
+from voicecdr.errors import Conflict, NotFound
+from voicecdr.models import Language, VoiceGroup
+from voicecdr.storage.store import Outcome, Store
+
+T0 = 1567990800  # 2019-09-09 09:00:00 Asia/Shanghai
+
+
+def test_app_round_trip(store: Store) -> None:
+    issued = make_app(store, "app1", language="zh", callback_url="https://example.com/dr")
+    app = store.get_app("app1")
+    assert app == issued.app
+    assert app.language is Language.ZH
+    assert app.callback_url == "https://example.com/dr"
+    assert store.get_app("nope") is None
+    assert [a.appkey for a in store.list_apps()] == ["app1"]
+
+
+def test_appkey_is_unique(store: Store) -> None:
+    make_app(store, "app1")
+    with pytest.raises(Conflict, match="already taken"):
+        make_app(store, "app1")
+
+
+def test_update_app(store: Store) -> None:
+    make_app(store, "app1")
+    updated = store.update_app("app1", {"rate_limit": 3.0, "timezone": "UTC"}, now=1)
+    assert (updated.rate_limit, updated.timezone) == (3.0, "UTC")
+    with pytest.raises(NotFound):
+        store.update_app("nope", {"rate_limit": 3.0}, now=1)
+
+
+def test_store_is_idempotent_by_call_id(store: Store) -> None:
+    app_id = make_app(store).app.id
+    first = store.store_cdrs([(app_id, cdr("a")), (app_id, cdr("b"))], now=1)
+    assert first == [Outcome.ACCEPTED, Outcome.ACCEPTED]
+    again = store.store_cdrs(
+        [(app_id, cdr("a")), (app_id, cdr("b", second=5)), (app_id, cdr("c"))], now=2
+    )
+    assert again == [Outcome.DUPLICATE, Outcome.CONFLICT, Outcome.ACCEPTED]
+    page = store.query_cdrs(app_id, VoiceGroup.GROUP_CALL, T0, T0, messageid=None, offset=0, limit=10)
+    assert page.total == 3
+    assert {r.second for r in page.rows} == {19}  # the conflicting copy did not overwrite
+
+
+def test_repeats_inside_one_batch(store: Store) -> None:
+    app_id = make_app(store).app.id
+    outcomes = store.store_cdrs(
+        [(app_id, cdr("a")), (app_id, cdr("a")), (app_id, cdr("a", second=3))], now=1
+    )
+    assert outcomes == [Outcome.ACCEPTED, Outcome.DUPLICATE, Outcome.CONFLICT]
+
+
+def test_call_ids_are_scoped_per_app(store: Store) -> None:
+    one = make_app(store, "one").app.id
+    two = make_app(store, "two").app.id
+    assert store.store_cdrs(
+        [(one, cdr("a", appkey="one")), (two, cdr("a", appkey="two"))], now=1
+    ) == [Outcome.ACCEPTED, Outcome.ACCEPTED]
+
+
+def test_large_batch_spans_insert_chunks(store: Store) -> None:
+    app_id = make_app(store).app.id
+    batch = [(app_id, cdr(f"c{i}")) for i in range(1000)]
+    assert set(store.store_cdrs(batch, now=1)) == {Outcome.ACCEPTED}
+    assert set(store.store_cdrs(batch, now=1)) == {Outcome.DUPLICATE}
+
+
+def test_query_orders_by_time_then_id_and_pages(store: Store) -> None:
+    app_id = make_app(store).app.id
+    times = ["2019-09-09 09:00:05", "2019-09-09 09:00:01", "2019-09-09 09:00:05",
+             "2019-09-09 09:00:03"]
+    store.store_cdrs([(app_id, cdr(f"c{i}", time=t)) for i, t in enumerate(times)], now=1)
+    page = store.query_cdrs(app_id, VoiceGroup.GROUP_CALL, T0, T0 + 60, messageid=None,
+                            offset=0, limit=10)
+    assert [r.time - T0 for r in page.rows] == [1, 3, 5, 5]
+    fives = [r.id for r in page.rows if r.time == T0 + 5]
+    assert fives == sorted(fives)
+    second = store.query_cdrs(app_id, VoiceGroup.GROUP_CALL, T0, T0 + 60, messageid=None,
+                              offset=2, limit=2)
+    assert (second.total, [r.id for r in second.rows]) == (4, [r.id for r in page.rows[2:]])
+    past = store.query_cdrs(app_id, VoiceGroup.GROUP_CALL, T0, T0 + 60, messageid=None,
+                            offset=10, limit=2)
+    assert (past.total, past.rows) == (4, [])
+
+
+def test_window_bounds_are_inclusive(store: Store) -> None:
+    app_id = make_app(store).app.id
+    times = ["2019-09-09 08:59:59", "2019-09-09 09:00:00", "2019-09-09 09:00:10",
+             "2019-09-09 09:00:11"]
+    store.store_cdrs([(app_id, cdr(f"c{i}", time=t)) for i, t in enumerate(times)], now=1)
+    page = store.query_cdrs(app_id, VoiceGroup.GROUP_CALL, T0, T0 + 10, messageid=None,
+                            offset=0, limit=10)
+    assert [r.time - T0 for r in page.rows] == [0, 10]
+
+
+def test_voice_groups_messageid_and_tenants_are_separate(store: Store) -> None:
+    one = make_app(store, "one").app.id
+    two = make_app(store, "two").app.id
+    store.store_cdrs(
+        [
+            (one, cdr("g", appkey="one")),
+            (one, cdr("v", appkey="one", service="verification")),
+            (one, cdr("n", appkey="one", service="notification", messageid="m-2")),
+            (two, cdr("x", appkey="two")),
+        ],
+        now=1,
+    )
+
+    def ids(app_id: int, group: VoiceGroup, messageid: str | None = None) -> int:
+        return store.query_cdrs(app_id, group, T0, T0 + 60, messageid=messageid, offset=0,
+                                limit=10).total
+
+    assert ids(one, VoiceGroup.GROUP_CALL) == 1
+    assert ids(one, VoiceGroup.VERIFICATION) == 2
+    assert ids(one, VoiceGroup.VERIFICATION, "m-2") == 1
+    assert ids(one, VoiceGroup.VERIFICATION, "m-9") == 0
+    assert ids(two, VoiceGroup.GROUP_CALL) == 1
+    assert ids(two, VoiceGroup.VERIFICATION) == 0
+
+
+def test_stored_row_keeps_every_field(store: Store) -> None:
+    app_id = make_app(store).app.id
+    store.store_cdrs([(app_id, cdr("a", ivr_result="12#",
+                                   record_url="https://r.example.com/a.wav"))], now=1)
+    (row,) = store.query_cdrs(app_id, VoiceGroup.GROUP_CALL, T0, T0, messageid=None,
+                              offset=0, limit=1).rows
+    assert (row.phone, row.country_code, row.show_phone, row.messageid) == (
+        "810022458", "91", "085944247", "m-1")
+    assert (row.time, row.start_time, row.end_time, row.second) == (T0, T0 + 1, T0 + 20, 19)
+    assert row.connected is True
+    assert (row.ivr_result, row.record_url) == ("12#", "https://r.example.com/a.wav")
+    assert (row.hangup_cause, row.hangup_disposition) == ("NORMAL_CLEARING", "recv_bye")
+    assert (row.cycle, row.size, row.unit_price_nanos, row.cost_nanos) == (0, 0, 0, 0)

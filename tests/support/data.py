@@ -1,0 +1,65 @@
+"""Small builders for canonical CDRs and apps used across test tiers."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from voicecdr import apps
+from voicecdr.apps import IssuedCredentials
+from voicecdr.ingest.canonical import validate
+from voicecdr.models import Cdr
+from voicecdr.storage.store import Store
+from voicecdr.timefmt import zone
+
+
+def make_app(store: Store, appkey: str = "app1", **options: Any) -> IssuedCredentials:
+    options.setdefault("rate_limit", 10_000)
+    return apps.create_app(
+        store, name=f"App {appkey}", appkey=appkey, default_timezone="Asia/Shanghai", **options
+    )
+
+
+def local_iso(wall: str, tz: str = "Asia/Shanghai") -> str:
+    """'2019-09-09 09:00:00' wall time in ``tz`` as ISO 8601 with its offset."""
+    return datetime.strptime(wall, "%Y-%m-%d %H:%M:%S").replace(tzinfo=zone(tz)).isoformat()
+
+
+def canonical(
+    call_id: str,
+    *,
+    appkey: str = "app1",
+    time: str = "2019-09-09 09:00:00",
+    service: str = "group_call",
+    connected: bool = True,
+    second: int = 19,
+    tz: str = "Asia/Shanghai",
+    **extra: Any,
+) -> dict[str, Any]:
+    placed = datetime.strptime(time, "%Y-%m-%d %H:%M:%S").replace(tzinfo=zone(tz))
+    record: dict[str, Any] = {
+        "call_id": call_id,
+        "appkey": appkey,
+        "service": service,
+        "messageid": "m-1",
+        "phone": "810022458",
+        "country_code": "91",
+        "show_phone": "085944247",
+        "time": placed.isoformat(),
+        "start_time": None,
+        "end_time": None,
+        "second": second if connected else 0,
+        "connected": connected,
+        "hangup_cause": "NORMAL_CLEARING" if connected else "NO_ANSWER",
+        "hangup_disposition": "recv_bye" if connected else "recv_cancel",
+    }
+    if connected:
+        start = placed.timestamp() + 1
+        record["start_time"] = datetime.fromtimestamp(start, zone(tz)).isoformat()
+        record["end_time"] = datetime.fromtimestamp(start + second, zone(tz)).isoformat()
+    record.update(extra)
+    return record
+
+
+def cdr(call_id: str, **kwargs: Any) -> Cdr:
+    return validate(canonical(call_id, **kwargs))

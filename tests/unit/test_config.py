@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from voicecdr.config import Settings
+
+DOCS = Path(__file__).parents[2] / "docs" / "reference" / "settings.md"
+
+
+def test_defaults_follow_nxcloud() -> None:
+    settings = Settings()
+    assert settings.database_url == "sqlite:///voicecdr.db"
+    assert (settings.max_span_hours, settings.max_age_days, settings.max_page_size) == (24, 7, 1000)
+    assert settings.timezone == "Asia/Shanghai"
+
+
+def test_environment_is_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VOICECDR_MAX_PAGE_SIZE", "50")
+    monkeypatch.setenv("VOICECDR_MAX_AGE_DAYS", "0")
+    settings = Settings.from_env()
+    assert settings.max_page_size == 50
+    assert settings.max_age_days == 0
+
+
+def test_flags_win_over_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VOICECDR_DATABASE_URL", "sqlite:///env.db")
+    assert Settings.from_env(database_url="sqlite:///flag.db").database_url == "sqlite:///flag.db"
+    assert Settings.from_env(database_url=None).database_url == "sqlite:///env.db"
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("VOICECDR_TIMEZONE", "Mars/Base", "unknown IANA timezone"),
+        ("VOICECDR_MAX_SPAN_HOURS", "0", "greater than 0"),
+        ("VOICECDR_MAX_PAGE_SIZE", "0", "greater than or equal to 1"),
+        ("VOICECDR_LOG_LEVEL", "LOUD", "DEBUG, INFO, WARNING or ERROR"),
+    ],
+)
+def test_bad_settings_are_named(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str, message: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ValidationError, match=message):
+        Settings.from_env()
+
+
+@pytest.mark.parametrize("field", sorted(Settings.model_fields))
+def test_every_setting_is_documented(field: str) -> None:
+    assert Settings.model_fields[field].description
+    assert f"VOICECDR_{field.upper()}" in DOCS.read_text()

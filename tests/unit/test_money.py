@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+from decimal import Decimal
+
+import orjson
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from voicecdr.money import from_nanos, json_number, to_nanos
+
+
+@pytest.mark.parametrize(
+    ("price", "json"),
+    [("0.036", "0.036"), ("0.005", "0.005"), ("0.05", "0.05"), ("0", "0"), ("2", "2"),
+     ("0.000000001", "1e-9"), ("123456.789", "123456.789"), ("0.1", "0.1")],
+)
+def test_prices_render_as_exact_json_numbers(price: str, json: str) -> None:
+    rendered = orjson.dumps(json_number(to_nanos(Decimal(price)))).decode()
+    assert rendered == json
+    assert Decimal(rendered) == Decimal(price)
+
+
+def test_sum_of_floats_would_drift_but_nanos_do_not() -> None:
+    three = to_nanos(Decimal("0.012")) * 3
+    assert orjson.dumps(json_number(three)).decode() == "0.036"
+    assert 0.012 * 3 != 0.036  # the float drift the nanos avoid
+
+
+def test_more_than_nine_decimals_is_refused() -> None:
+    with pytest.raises(ValueError, match="more than 9 decimal places"):
+        to_nanos(Decimal("0.0000000001"))
+
+
+@given(st.decimals(min_value=0, max_value=999_999, places=9, allow_nan=False))
+def test_any_amount_round_trips_exactly_through_json(amount: Decimal) -> None:
+    nanos = to_nanos(amount)
+    assert from_nanos(nanos) == amount
+    assert Decimal(orjson.dumps(json_number(nanos)).decode()) == amount

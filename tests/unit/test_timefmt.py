@@ -1,0 +1,118 @@
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+
+from voicecdr.timefmt import (
+    WindowError,
+    format_epoch,
+    parse_api_time,
+    parse_iso8601,
+    query_window,
+    wall_to_epoch,
+    zone,
+)
+
+SHANGHAI = zone("Asia/Shanghai")
+NEW_YORK = zone("America/New_York")
+DAY = timedelta(hours=24)
+WEEK = timedelta(days=7)
+# 2026-11-27 12:00:00 in Shanghai
+NOW = 1795752000.0
+
+
+def window(start: str, end: str, **kwargs: object) -> tuple[int, int]:
+    options: dict[str, object] = {"now": NOW, "max_span": DAY, "max_age": WEEK}
+    options.update(kwargs)
+    w = query_window(start, end, SHANGHAI, **options)  # type: ignore[arg-type]
+    return w.start, w.end
+
+
+def test_api_time_round_trip_in_app_timezone() -> None:
+    epoch = wall_to_epoch(parse_api_time("2019-09-09 09:00:01"), SHANGHAI)
+    assert epoch == 1567990801  # 01:00:01 UTC
+    assert format_epoch(epoch, SHANGHAI) == "2019-09-09 09:00:01"
+    assert format_epoch(epoch, zone("UTC")) == "2019-09-09 01:00:01"
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["2019-09-09", "2019-09-09T09:00:01", "2019-9-9 09:00:01", "2019-09-09 09:00:01.5",
+     " 2019-09-09 09:00:01", "2019-09-09 09:00:01 ", "2019/09/09 09:00:01", ""],
+)
+def test_api_time_format_is_exact(text: str) -> None:
+    with pytest.raises(ValueError, match="yyyy-MM-dd HH:mm:ss"):
+        parse_api_time(text)
+
+
+@pytest.mark.parametrize("text", ["2019-02-30 00:00:00", "2019-09-09 24:00:00", "2019-13-01 00:00:00"])
+def test_api_time_must_exist(text: str) -> None:
+    with pytest.raises(ValueError, match="not a real date"):
+        parse_api_time(text)
+
+
+def test_repeated_wall_time_covers_both_instants() -> None:
+    # 2026-11-01 01:30 happens twice in New York (EDT, then EST).
+    wall = datetime(2026, 11, 1, 1, 30)
+    first = wall_to_epoch(wall, NEW_YORK)
+    last = wall_to_epoch(wall, NEW_YORK, latest=True)
+    assert last - first == 3600
+
+
+def test_window_is_inclusive_and_converted() -> None:
+    start, end = window("2026-11-27 00:00:00", "2026-11-27 10:00:00")
+    assert format_epoch(start, SHANGHAI) == "2026-11-27 00:00:00"
+    assert format_epoch(end, SHANGHAI) == "2026-11-27 10:00:00"
+
+
+def test_span_of_exactly_the_limit_is_allowed() -> None:
+    start, end = window("2026-11-26 10:00:00", "2026-11-27 10:00:00")
+    assert end - start == 86400
+
+
+def test_span_over_the_limit_is_range_too_large() -> None:
+    with pytest.raises(WindowError) as info:
+        window("2026-11-26 10:00:00", "2026-11-27 10:00:01")
+    assert info.value.kind == "range_too_large"
+    assert "24 hours" in str(info.value)
+
+
+def test_start_after_end_is_invalid() -> None:
+    with pytest.raises(WindowError) as info:
+        window("2026-11-27 10:00:01", "2026-11-27 10:00:00")
+    assert (info.value.kind, info.value.field) == ("invalid_parameter", "start_time")
+
+
+def test_bad_end_time_names_the_field() -> None:
+    with pytest.raises(WindowError) as info:
+        window("2026-11-27 10:00:00", "tomorrow")
+    assert (info.value.kind, info.value.field) == ("invalid_parameter", "end_time")
+    assert str(info.value).startswith("end_time ")
+
+
+def test_start_older_than_max_age_is_out_of_window() -> None:
+    with pytest.raises(WindowError) as info:
+        window("2026-11-20 11:59:59", "2026-11-20 12:00:00")
+    assert info.value.kind == "out_of_window"
+    assert window("2026-11-20 12:00:00", "2026-11-20 13:00:00")  # exactly 7 days: fine
+
+
+def test_unlimited_age() -> None:
+    start, _ = window("2019-09-09 09:00:01", "2019-09-09 09:00:11", max_age=None)
+    assert start == 1567990801
+
+
+def test_iso8601_requires_an_offset() -> None:
+    assert parse_iso8601("2019-09-09T09:00:01+08:00") == 1567990801
+    assert parse_iso8601("2019-09-09T01:00:01Z") == 1567990801
+    assert parse_iso8601("2019-09-09T01:00:01.999Z") == 1567990801
+    with pytest.raises(ValueError, match="no UTC offset"):
+        parse_iso8601("2019-09-09T09:00:01")
+    with pytest.raises(ValueError, match="ISO 8601"):
+        parse_iso8601("09/09/2019")
+
+
+def test_unknown_zone() -> None:
+    with pytest.raises(ValueError, match="unknown IANA timezone"):
+        zone("Mars/Olympus")
