@@ -50,6 +50,12 @@ def upgrade(store: Store, revision: str = "head") -> tuple[str | None, str]:
     return before, after
 
 
+def downgrade(store: Store, revision: str) -> None:
+    """Step the schema back to ``revision`` (``base`` for empty): for tests and rollbacks."""
+    with translated("schema downgrade"):
+        command.downgrade(_config(store), revision)
+
+
 def require_current(store: Store) -> None:
     """Raise SchemaOutOfDate unless the database is at this version's head."""
     current, head = current_revision(store), head_revision()

@@ -1,0 +1,5 @@
+"""``python -m voicecdr`` runs the command line."""
+
+from voicecdr.cli import main
+
+main()

@@ -1,0 +1,56 @@
+"""``voicecdr serve`` as operators run it: real processes, real sockets on 127.0.0.1."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+
+from tests.acceptance.conftest import Cli
+from voicecdr.timefmt import zone
+
+
+def window() -> dict[str, str]:
+    now = datetime.now(zone("Asia/Shanghai"))
+    return {"start_time": (now - timedelta(hours=24)).strftime("%Y-%m-%d %H:%M:%S"),
+            "end_time": now.strftime("%Y-%m-%d %H:%M:%S")}
+
+
+def demo_query(**overrides: str) -> dict[str, str]:
+    return {"appkey": "demo", "secretkey": "demo-secret", "voiceType": "0",
+            "page_size": "5", "page": "1", **window(), **overrides}
+
+
+def test_serve_answers_the_demo_query(cli: Cli, serve: Any) -> None:
+    assert cli("demo", "--count", "500", "--seed", "1").code == 0
+    server = serve()
+    response = httpx.post(f"{server.url}/api/voiceSms/getVoiceCdr", data=demo_query())
+    body = response.json()
+    assert body["code"] == "1", body
+    assert body["info"]["total"] > 50 and len(body["info"]["rows"]) == 5
+    logs = server.logs()
+    assert '"path":"/api/voiceSms/getVoiceCdr"' in logs
+    assert "demo-secret" not in logs
+
+
+def test_rate_limit_holds_across_worker_processes(cli: Cli, serve: Any) -> None:
+    assert cli("demo", "--count", "50", "--seed", "1").code == 0
+    assert cli("apps", "update", "demo", "--rate-limit", "0.2").code == 0  # one per 5 s
+    server = serve("--workers", "2")
+    outcomes = []
+    for _ in range(8):
+        # A new connection each time, so requests spread over both workers.
+        with httpx.Client() as client:
+            body = client.post(f"{server.url}/api/voiceSms/getVoiceCdr", data=demo_query()).json()
+        outcomes.append(body.get("error", "ok"))
+    assert outcomes.count("ok") == 1, outcomes
+    assert outcomes.count("rate_limited") == 7
+    metrics = httpx.get(f"{server.url}/metrics").text
+    assert 'outcome="rate_limited"' in metrics
+
+
+def test_serve_refuses_an_unmigrated_database(fresh_cli: Cli) -> None:
+    result = fresh_cli("serve", "--port", "0", timeout=60)
+    assert result.code == 1
+    assert "run `voicecdr db upgrade`" in result.err
