@@ -24,8 +24,11 @@ class IssuedCredentials:
     secretkey: str
 
     def to_dict(self) -> dict[str, Any]:
-        return {**public_view(self.app), "secretkey": self.secretkey,
-                "signing_secret": self.app.signing_secret}
+        return {
+            **public_view(self.app),
+            "secretkey": self.secretkey,
+            "signing_secret": self.app.signing_secret,
+        }
 
 
 def public_view(app: App) -> dict[str, Any]:
@@ -109,14 +112,16 @@ def create_app(
     callback_url: str | None = None,
     rate_limit: float | None = None,
 ) -> IssuedCredentials:
-    values = _checked({
-        "name": name,
-        "appkey": appkey or credentials.new_appkey(),
-        "timezone": timezone or default_timezone,
-        "language": language or "en",
-        "callback_url": callback_url,
-        "rate_limit": 1.0 if rate_limit is None else rate_limit,
-    })
+    values = _checked(
+        {
+            "name": name,
+            "appkey": appkey or credentials.new_appkey(),
+            "timezone": timezone or default_timezone,
+            "language": language or "en",
+            "callback_url": callback_url,
+            "rate_limit": 1.0 if rate_limit is None else rate_limit,
+        }
+    )
     secret = _secretkey(secretkey) if secretkey is not None else credentials.new_secretkey()
     values.setdefault("callback_url", None)
     values["secret_hash"] = credentials.hash_secret(secret)

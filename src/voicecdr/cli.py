@@ -68,7 +68,11 @@ def _json_flag(f: Callable[..., Any]) -> Callable[..., Any]:
             ctx.ensure_object(Context).json_output = True
 
     return click.option(
-        "--json", "json_output", is_flag=True, expose_value=False, callback=set_json,
+        "--json",
+        "json_output",
+        is_flag=True,
+        expose_value=False,
+        callback=set_json,
         help="Print the result as JSON (the default when stdout is not a terminal).",
     )(f)
 
@@ -103,8 +107,13 @@ def main(ctx: click.Context, database_url: str | None) -> None:
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
-@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
-              help="Server processes; rate limits are shared between them.")
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Server processes; rate limits are shared between them.",
+)
 @pass_ctx
 def serve(obj: Context, host: str, port: int, workers: int) -> None:
     """Run the HTTP API (production ASGI server)."""
@@ -146,8 +155,7 @@ def db_upgrade(obj: Context) -> None:
     """Create or migrate the schema to this version's head."""
     with obj.store(current=False) as store:
         before, after = migrate.upgrade(store)
-    obj.emit({"from": before, "to": after},
-             lambda d: f"schema {d['from'] or 'empty'} -> {d['to']}")
+    obj.emit({"from": before, "to": after}, lambda d: f"schema {d['from'] or 'empty'} -> {d['to']}")
 
 
 # -- apps --------------------------------------------------------------------------------
@@ -188,9 +196,17 @@ def apps_list(obj: Context) -> None:
     """List apps (never their secrets)."""
     with obj.store() as store:
         rows = [apps.public_view(a) for a in store.list_apps()]
-    obj.emit(rows, lambda rs: "\n".join(
-        f"{r['appkey']:34} {r['name']:24} {r['timezone']:18} {r['language']} "
-        f"{r['rate_limit']:g}/s {r['callback_url'] or '-'}" for r in rs) or "no apps")
+    obj.emit(
+        rows,
+        lambda rs: (
+            "\n".join(
+                f"{r['appkey']:34} {r['name']:24} {r['timezone']:18} {r['language']} "
+                f"{r['rate_limit']:g}/s {r['callback_url'] or '-'}"
+                for r in rs
+            )
+            or "no apps"
+        ),
+    )
 
 
 @apps_group.command("update")
@@ -212,8 +228,9 @@ def apps_update(obj: Context, appkey: str, **changes: Any) -> None:
 @apps_group.command("rotate-secret")
 @click.argument("appkey")
 @click.option("--secretkey", help="Use this secretkey instead of a random one.")
-@click.option("--signing-secret", "signing", is_flag=True,
-              help="Also issue a new receipt signing secret.")
+@click.option(
+    "--signing-secret", "signing", is_flag=True, help="Also issue a new receipt signing secret."
+)
 @_json_flag
 @pass_ctx
 def apps_rotate_secret(obj: Context, appkey: str, secretkey: str | None, signing: bool) -> None:
@@ -232,8 +249,9 @@ def cdrs_group() -> None:
 
 
 @cdrs_group.command("import")
-@click.argument("files", nargs=-1, required=True,
-                type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument(
+    "files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
 @_json_flag
 @pass_ctx
 def cdrs_import(obj: Context, files: tuple[Path, ...]) -> None:
@@ -251,10 +269,15 @@ def cdrs_import(obj: Context, files: tuple[Path, ...]) -> None:
         for path in files:
             ingestor.ingest(jsonl_items(path), summary)
     data = summary.to_dict()
-    obj.emit(data, lambda d: (
-        f"accepted {d['accepted']}, duplicates {d['duplicates']}, rejected {len(d['rejected'])}"
-        + "".join(f"\n  {r['file']}:{r['line']}: {'; '.join(r['errors'])}"
-                  for r in d["rejected"][:50])))
+    obj.emit(
+        data,
+        lambda d: (
+            f"accepted {d['accepted']}, duplicates {d['duplicates']}, rejected {len(d['rejected'])}"
+            + "".join(
+                f"\n  {r['file']}:{r['line']}: {'; '.join(r['errors'])}" for r in d["rejected"][:50]
+            )
+        ),
+    )
     if summary.rejected:
         sys.exit(1)
 
@@ -265,8 +288,9 @@ def cdrs_import(obj: Context, files: tuple[Path, ...]) -> None:
 @main.command("demo")
 @click.option("--count", default=3000, show_default=True, type=click.IntRange(1, 10_000_000))
 @click.option("--days", default=3.0, show_default=True, type=click.FloatRange(0.01, 30))
-@click.option("--seed", type=int, help="Random seed [default: the current time, so a rerun "
-              "adds fresh calls].")
+@click.option(
+    "--seed", type=int, help="Random seed [default: the current time, so a rerun adds fresh calls]."
+)
 @_json_flag
 @pass_ctx
 def demo_command(obj: Context, count: int, days: float, seed: int | None) -> None:
@@ -280,30 +304,47 @@ def demo_command(obj: Context, count: int, days: float, seed: int | None) -> Non
         try:
             apps.rotate_secret(store, demo.DEMO_APPKEY, secretkey=demo.DEMO_SECRETKEY)
         except NotFound:
-            apps.create_app(store, name="Demo", appkey=demo.DEMO_APPKEY,
-                            secretkey=demo.DEMO_SECRETKEY, default_timezone=settings.timezone,
-                            rate_limit=5)
+            apps.create_app(
+                store,
+                name="Demo",
+                appkey=demo.DEMO_APPKEY,
+                secretkey=demo.DEMO_SECRETKEY,
+                default_timezone=settings.timezone,
+                rate_limit=5,
+            )
         app = store.get_app(demo.DEMO_APPKEY)
         assert app is not None
-        records = demo.generate([app.appkey], count, now=now, days=days,
-                                seed=now if seed is None else seed)
+        records = demo.generate(
+            [app.appkey], count, now=now, days=days, seed=now if seed is None else seed
+        )
         summary = Ingestor(store).ingest(Item(i, r) for i, r in enumerate(records))
     tz = app.timezone
     local_now = datetime.fromtimestamp(now, zone(tz))
     start = (local_now - timedelta(hours=24)).strftime("%Y-%m-%d %H:%M:%S")
     end = local_now.strftime("%Y-%m-%d %H:%M:%S")
-    curl = " ".join([
-        "curl -s -X POST http://127.0.0.1:8000/api/voiceSms/getVoiceCdr",
-        f"--data-urlencode appkey={app.appkey}",
-        f"--data-urlencode secretkey={demo.DEMO_SECRETKEY}",
-        "--data-urlencode voiceType=0",
-        f"--data-urlencode {shlex.quote('start_time=' + start)}",
-        f"--data-urlencode {shlex.quote('end_time=' + end)}",
-        "--data-urlencode page_size=5 --data-urlencode page=1",
-    ])
-    data = {"appkey": app.appkey, "secretkey": demo.DEMO_SECRETKEY, "timezone": tz,
-            **summary.to_dict(), "try": curl}
-    obj.emit(data, lambda d: (
-        f"demo app: appkey={d['appkey']} secretkey={d['secretkey']} timezone={d['timezone']}\n"
-        f"loaded {d['accepted']} CDRs over the last {days:g} days\n"
-        f"start the server with `voicecdr serve`, then try:\n  {d['try']}"))
+    curl = " ".join(
+        [
+            "curl -s -X POST http://127.0.0.1:8000/api/voiceSms/getVoiceCdr",
+            f"--data-urlencode appkey={app.appkey}",
+            f"--data-urlencode secretkey={demo.DEMO_SECRETKEY}",
+            "--data-urlencode voiceType=0",
+            f"--data-urlencode {shlex.quote('start_time=' + start)}",
+            f"--data-urlencode {shlex.quote('end_time=' + end)}",
+            "--data-urlencode page_size=5 --data-urlencode page=1",
+        ]
+    )
+    data = {
+        "appkey": app.appkey,
+        "secretkey": demo.DEMO_SECRETKEY,
+        "timezone": tz,
+        **summary.to_dict(),
+        "try": curl,
+    }
+    obj.emit(
+        data,
+        lambda d: (
+            f"demo app: appkey={d['appkey']} secretkey={d['secretkey']} timezone={d['timezone']}\n"
+            f"loaded {d['accepted']} CDRs over the last {days:g} days\n"
+            f"start the server with `voicecdr serve`, then try:\n  {d['try']}"
+        ),
+    )

@@ -38,7 +38,11 @@ def check_appkey(appkey: str) -> str:
 
 
 def check_secretkey(secretkey: str) -> str:
-    if not 1 <= len(secretkey) <= 256 or not secretkey.isprintable() or secretkey.strip() != secretkey:
+    if (
+        not 1 <= len(secretkey) <= 256
+        or not secretkey.isprintable()
+        or secretkey.strip() != secretkey
+    ):
         raise ValueError("secretkey must be 1-256 printable characters without outer spaces")
     return secretkey
 

@@ -74,7 +74,7 @@ def generate(
     45-65 % of calls connect depending on the country.
     """
     rng = random.Random(seed)
-    countries = [c for c in COUNTRIES]
+    countries = list(COUNTRIES)
     country_weights = [c.weight for c in COUNTRIES]
     service_names = [s for s, _ in SERVICES]
     service_weights = [w for _, w in SERVICES]
@@ -100,13 +100,19 @@ def generate(
             "appkey": appkey,
             "service": service,
             "messageid": messageid,
-            "phone": str(rng.randrange(10 ** (country.national_digits - 1), 10**country.national_digits)),
+            "phone": str(
+                rng.randrange(10 ** (country.national_digits - 1), 10**country.national_digits)
+            ),
             "country_code": country.code,
             "show_phone": rng.choice(show_numbers),
             "time": _iso(placed),
         }
         if connected:
-            talk = max(1, int(rng.lognormvariate(3.0, 0.8))) if service == "group_call" else rng.randint(8, 45)
+            talk = (
+                max(1, int(rng.lognormvariate(3.0, 0.8)))
+                if service == "group_call"
+                else rng.randint(8, 45)
+            )
             answered = placed + ring
             record.update(
                 start_time=_iso(answered),

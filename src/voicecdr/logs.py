@@ -15,7 +15,9 @@ from typing import Any
 import orjson
 
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
-    "message", "asctime", "color_message",
+    "message",
+    "asctime",
+    "color_message",
 }
 
 

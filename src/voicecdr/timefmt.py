@@ -53,7 +53,9 @@ def parse_iso8601(text: str) -> int:
     try:
         parsed = datetime.fromisoformat(text)
     except ValueError:
-        raise ValueError("must be ISO 8601 with an offset, e.g. 2026-11-27T09:00:00+08:00") from None
+        raise ValueError(
+            "must be ISO 8601 with an offset, e.g. 2026-11-27T09:00:00+08:00"
+        ) from None
     if parsed.tzinfo is None or parsed.utcoffset() is None:
         raise ValueError("has no UTC offset; add one, e.g. +08:00 or Z")
     return int(parsed.timestamp() // 1)

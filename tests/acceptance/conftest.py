@@ -38,8 +38,15 @@ class Cli:
         return [sys.executable, "-m", "voicecdr", *args]
 
     def __call__(self, *args: str, timeout: float = 120) -> Result:
-        done = subprocess.run(self.command(*args), cwd=self.cwd, env=self.env,
-                              capture_output=True, text=True, timeout=timeout, check=False)
+        done = subprocess.run(
+            self.command(*args),
+            cwd=self.cwd,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
         return Result(done.returncode, done.stdout, done.stderr)
 
 
@@ -58,7 +65,10 @@ class Server:
         with self.log.open("w") as log:
             self.process = subprocess.Popen(
                 cli.command("serve", "--port", str(self.port), *args),
-                cwd=cli.cwd, env=cli.env, stdout=log, stderr=subprocess.STDOUT,
+                cwd=cli.cwd,
+                env=cli.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
             )
         self.url = f"http://127.0.0.1:{self.port}"
 

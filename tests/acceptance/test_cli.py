@@ -30,24 +30,54 @@ def test_unsupported_database_url_is_explained(tmp_path: Path) -> None:
 
 
 def test_apps_lifecycle(cli: Cli) -> None:
-    created = cli("apps", "create", "--name", "Acme", "--timezone", "Asia/Kolkata",
-                  "--language", "zh", "--rate-limit", "2")
+    created = cli(
+        "apps",
+        "create",
+        "--name",
+        "Acme",
+        "--timezone",
+        "Asia/Kolkata",
+        "--language",
+        "zh",
+        "--rate-limit",
+        "2",
+    )
     assert created.code == 0, created.err
     issued = created.json()
-    assert set(issued) == {"name", "appkey", "timezone", "language", "callback_url",
-                           "rate_limit", "secretkey", "signing_secret"}
-    assert len(issued["appkey"]) == 32 and len(issued["secretkey"]) >= 43
+    assert set(issued) == {
+        "name",
+        "appkey",
+        "timezone",
+        "language",
+        "callback_url",
+        "rate_limit",
+        "secretkey",
+        "signing_secret",
+    }
+    assert len(issued["appkey"]) == 32
+    assert len(issued["secretkey"]) >= 43
     assert issued["signing_secret"].startswith("whsec_")
     assert (issued["timezone"], issued["language"], issued["rate_limit"]) == (
-        "Asia/Kolkata", "zh", 2.0)
+        "Asia/Kolkata",
+        "zh",
+        2.0,
+    )
 
     listed = cli("apps", "list").json()
     assert [a["appkey"] for a in listed] == [issued["appkey"]]
     text = json.dumps(listed)
-    assert issued["secretkey"] not in text and issued["signing_secret"] not in text
+    assert issued["secretkey"] not in text
+    assert issued["signing_secret"] not in text
 
-    updated = cli("apps", "update", issued["appkey"], "--callback-url",
-                  "https://acme.example.com/dr", "--rate-limit", "5").json()
+    updated = cli(
+        "apps",
+        "update",
+        issued["appkey"],
+        "--callback-url",
+        "https://acme.example.com/dr",
+        "--rate-limit",
+        "5",
+    ).json()
     assert (updated["callback_url"], updated["rate_limit"]) == ("https://acme.example.com/dr", 5.0)
     cleared = cli("apps", "update", issued["appkey"], "--callback-url", "").json()
     assert cleared["callback_url"] is None
@@ -59,7 +89,8 @@ def test_apps_lifecycle(cli: Cli) -> None:
 
 def test_apps_create_with_given_keys_and_conflicts(cli: Cli) -> None:
     made = cli("apps", "create", "--name", "Seed", "--appkey", "asdf", "--secretkey", "qwer")
-    assert made.code == 0 and made.json()["secretkey"] == "qwer"
+    assert made.code == 0
+    assert made.json()["secretkey"] == "qwer"
     again = cli("apps", "create", "--name", "Other", "--appkey", "asdf")
     assert again.code == 1
     assert "appkey 'asdf' is already taken" in again.err
@@ -67,12 +98,18 @@ def test_apps_create_with_given_keys_and_conflicts(cli: Cli) -> None:
 
 def test_apps_bad_input_is_named(cli: Cli) -> None:
     cases = [
-        (["apps", "create", "--name", "X", "--timezone", "Mars/Base"],
-         "--timezone: unknown IANA timezone 'Mars/Base'"),
-        (["apps", "create", "--name", "X", "--callback-url", "ftp://x"],
-         "--callback-url: must be an http:// or https:// URL"),
-        (["apps", "create", "--name", "X", "--rate-limit", "0"],
-         "--rate-limit: must be more than 0"),
+        (
+            ["apps", "create", "--name", "X", "--timezone", "Mars/Base"],
+            "--timezone: unknown IANA timezone 'Mars/Base'",
+        ),
+        (
+            ["apps", "create", "--name", "X", "--callback-url", "ftp://x"],
+            "--callback-url: must be an http:// or https:// URL",
+        ),
+        (
+            ["apps", "create", "--name", "X", "--rate-limit", "0"],
+            "--rate-limit: must be more than 0",
+        ),
         (["apps", "create", "--name", "X", "--appkey", "bad key"], "--appkey: appkey must be"),
         (["apps", "create", "--name", "X", "--secretkey", " x"], "--secretkey: secretkey must be"),
         (["apps", "update", "nobody", "--rate-limit", "2"], "no app with appkey 'nobody'"),
@@ -106,8 +143,13 @@ def test_cdrs_import_reports_every_line_and_keeps_the_good(cli: Cli, tmp_path: P
     rejected = {r["line"]: r for r in summary["rejected"]}
     assert set(rejected) == {3, 4, 5}
     assert rejected[3]["errors"][0].startswith("record: not valid JSON")
-    assert rejected[4] == {"index": 2, "call_id": "c2", "errors": [
-        "phone: must contain digits only"], "file": str(path), "line": 4}
+    assert rejected[4] == {
+        "index": 2,
+        "call_id": "c2",
+        "errors": ["phone: must contain digits only"],
+        "file": str(path),
+        "line": 4,
+    }
     assert rejected[5]["errors"] == ["appkey: unknown app 'ghost'"]
 
     good = tmp_path / "good.jsonl"
@@ -120,7 +162,8 @@ def test_cdrs_import_reports_every_line_and_keeps_the_good(cli: Cli, tmp_path: P
     conflict.write_text(json.dumps(canonical("c1", second=7)) + "\n")
     clash = cli("cdrs", "import", str(conflict)).json()
     assert clash["rejected"][0]["errors"] == [
-        "call_id: conflict: already stored with different content"]
+        "call_id: conflict: already stored with different content"
+    ]
 
 
 def test_cdrs_import_missing_file_is_a_usage_error(cli: Cli) -> None:

@@ -13,13 +13,22 @@ from voicecdr.timefmt import zone
 
 def window() -> dict[str, str]:
     now = datetime.now(zone("Asia/Shanghai"))
-    return {"start_time": (now - timedelta(hours=24)).strftime("%Y-%m-%d %H:%M:%S"),
-            "end_time": now.strftime("%Y-%m-%d %H:%M:%S")}
+    return {
+        "start_time": (now - timedelta(hours=24)).strftime("%Y-%m-%d %H:%M:%S"),
+        "end_time": now.strftime("%Y-%m-%d %H:%M:%S"),
+    }
 
 
 def demo_query(**overrides: str) -> dict[str, str]:
-    return {"appkey": "demo", "secretkey": "demo-secret", "voiceType": "0",
-            "page_size": "5", "page": "1", **window(), **overrides}
+    return {
+        "appkey": "demo",
+        "secretkey": "demo-secret",
+        "voiceType": "0",
+        "page_size": "5",
+        "page": "1",
+        **window(),
+        **overrides,
+    }
 
 
 def test_serve_answers_the_demo_query(cli: Cli, serve: Any) -> None:
@@ -28,7 +37,8 @@ def test_serve_answers_the_demo_query(cli: Cli, serve: Any) -> None:
     response = httpx.post(f"{server.url}/api/voiceSms/getVoiceCdr", data=demo_query())
     body = response.json()
     assert body["code"] == "1", body
-    assert body["info"]["total"] > 50 and len(body["info"]["rows"]) == 5
+    assert body["info"]["total"] > 50
+    assert len(body["info"]["rows"]) == 5
     logs = server.logs()
     assert '"path":"/api/voiceSms/getVoiceCdr"' in logs
     assert "demo-secret" not in logs

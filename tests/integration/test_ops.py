@@ -19,8 +19,10 @@ def test_health_and_readiness(settings: Settings, store: Store) -> None:
 
 
 def test_not_ready_when_schema_is_missing(tmp_path: Path) -> None:
-    settings = Settings(database_url=f"sqlite:///{tmp_path / 'empty.db'}",
-                        rate_limit_state=str(tmp_path / "rl.sqlite"))
+    settings = Settings(
+        database_url=f"sqlite:///{tmp_path / 'empty.db'}",
+        rate_limit_state=str(tmp_path / "rl.sqlite"),
+    )
     with TestClient(create_app(settings)) as client:
         response = client.get("/readyz")
         assert response.status_code == 503
@@ -30,8 +32,10 @@ def test_not_ready_when_schema_is_missing(tmp_path: Path) -> None:
 
 
 def test_not_ready_when_database_is_unreachable(tmp_path: Path) -> None:
-    settings = Settings(database_url="postgresql://nobody@127.0.0.1:1/none",
-                        rate_limit_state=str(tmp_path / "rl.sqlite"))
+    settings = Settings(
+        database_url="postgresql://nobody@127.0.0.1:1/none",
+        rate_limit_state=str(tmp_path / "rl.sqlite"),
+    )
     with TestClient(create_app(settings)) as client:
         response = client.get("/readyz")
         assert response.status_code == 503
@@ -42,7 +46,10 @@ def test_metrics_count_requests_by_route_and_outcome(settings: Settings, store: 
     with TestClient(create_app(settings, store)) as client:
         client.post(QUERY_PATH, data={"appkey": "x", "secretkey": "y"})
         text = client.get("/metrics").text
-    assert 'voicecdr_http_requests_total{outcome="auth_failed",route="/api/voiceSms/getVoiceCdr"}' in text
+    assert (
+        'voicecdr_http_requests_total{outcome="auth_failed",route="/api/voiceSms/getVoiceCdr"}'
+        in text
+    )
     assert "voicecdr_http_request_duration_seconds_bucket" in text
 
 
@@ -50,8 +57,12 @@ def test_unknown_routes_get_problem_json(settings: Settings, store: Store) -> No
     with TestClient(create_app(settings, store)) as client:
         response = client.get("/nope")
         assert response.status_code == 404
-        assert response.json() == {"type": "about:blank", "title": "Not Found", "status": 404,
-                                   "detail": "Not Found"}
+        assert response.json() == {
+            "type": "about:blank",
+            "title": "Not Found",
+            "status": 404,
+            "detail": "Not Found",
+        }
         assert client.post("/healthz").status_code == 405
 
 
@@ -61,12 +72,24 @@ def test_openapi_describes_the_query_endpoint(settings: Settings, store: Store) 
         assert "swagger-ui" in client.get("/docs").text
     operation = doc["paths"][QUERY_PATH]["post"]
     form = operation["requestBody"]["content"]["application/x-www-form-urlencoded"]["schema"]
-    assert set(form["required"]) == {"appkey", "secretkey", "voiceType", "start_time",
-                                     "end_time", "page_size", "page"}
+    assert set(form["required"]) == {
+        "appkey",
+        "secretkey",
+        "voiceType",
+        "start_time",
+        "end_time",
+        "page_size",
+        "page",
+    }
     assert form["properties"]["voiceType"]["enum"] == ["0", "1"]
     schemas = doc["components"]["schemas"]
     assert schemas["GroupCallRow"]["required"] == list(GROUP_CALL_FIELDS)
     assert schemas["VerificationRow"]["required"] == list(VERIFICATION_FIELDS)
     assert set(schemas["Failure"]["properties"]["error"]["enum"]) == {
-        "auth_failed", "invalid_parameter", "range_too_large", "out_of_window",
-        "rate_limited", "internal"}
+        "auth_failed",
+        "invalid_parameter",
+        "range_too_large",
+        "out_of_window",
+        "rate_limited",
+        "internal",
+    }

@@ -34,24 +34,33 @@ def service(settings: Settings, store: Store) -> Iterator[QueryService]:
 
 
 def query(service: QueryService, page: int, page_size: int, voice_type: str) -> dict[str, object]:
-    answer = service.answer({
-        "appkey": "big", "secretkey": "s", "voiceType": voice_type,
-        "start_time": "2026-11-27 00:00:00", "end_time": "2026-11-27 12:00:00",
-        "page": str(page), "page_size": str(page_size),
-    })
+    answer = service.answer(
+        {
+            "appkey": "big",
+            "secretkey": "s",
+            "voiceType": voice_type,
+            "start_time": "2026-11-27 00:00:00",
+            "end_time": "2026-11-27 12:00:00",
+            "page": str(page),
+            "page_size": str(page_size),
+        }
+    )
     assert answer.body["code"] == "1", answer.body
     info: dict[str, object] = answer.body["info"]
     return info
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(page_size=st.integers(1, 120), voice_type=st.sampled_from(["0", "1"]))
 def test_pages_concatenate_to_the_full_result(
     service: QueryService, page_size: int, voice_type: str
 ) -> None:
     full = query(service, 1, 1000, voice_type)
     expected = full["rows"]
-    assert isinstance(expected, list) and 40 < len(expected) < 1000
+    assert isinstance(expected, list)
+    assert 40 < len(expected) < 1000
     keys = [(r["time"], r["id"]) for r in expected]
     assert keys == sorted(keys)
     collected: list[object] = []

@@ -15,17 +15,45 @@ from voicecdr.config import Settings
 from voicecdr.ingest.core import Ingestor, Item
 from voicecdr.storage.store import Store
 
-GROUP_FIELDS = ["id", "result", "cycle", "time", "start_time", "end_time", "phone",
-                "basic_price", "second", "countryCode", "messageid", "customer_price",
-                "show_phone", "size", "ivr_result"]
-VERIFICATION_FIELDS = ["id", "result", "cycle", "time", "start_time", "end_time", "phone",
-                       "second", "voice_type", "countryCode", "messageid", "customer_price",
-                       "show_phone", "size"]
+GROUP_FIELDS = [
+    "id",
+    "result",
+    "cycle",
+    "time",
+    "start_time",
+    "end_time",
+    "phone",
+    "basic_price",
+    "second",
+    "countryCode",
+    "messageid",
+    "customer_price",
+    "show_phone",
+    "size",
+    "ivr_result",
+]
+VERIFICATION_FIELDS = [
+    "id",
+    "result",
+    "cycle",
+    "time",
+    "start_time",
+    "end_time",
+    "phone",
+    "second",
+    "voice_type",
+    "countryCode",
+    "messageid",
+    "customer_price",
+    "show_phone",
+    "size",
+]
 
 
 def load(store: Store, records: list[dict[str, Any]]) -> None:
     summary = Ingestor(store).ingest(Item(i, r) for i, r in enumerate(records))
-    assert summary.rejected == [] and summary.accepted == len(records)
+    assert summary.rejected == []
+    assert summary.accepted == len(records)
 
 
 @pytest.fixture
@@ -38,20 +66,34 @@ def client(settings: Settings, store: Store) -> Iterator[TestClient]:
 @pytest.fixture
 def app1(store: Store) -> str:
     make_app(store, "app1", secretkey="secret1")
-    load(store, [
-        canonical("g1", time="2019-09-09 09:00:00", ivr_result="12#", messageid="784522"),
-        canonical("g2", time="2019-09-09 09:00:05", connected=False, messageid="784522"),
-        canonical("v1", time="2019-09-09 09:00:03", service="verification", second=3),
-        canonical("n1", time="2019-09-09 09:00:04", service="notification", second=7,
-                  record_url="https://r.example.com/n1.wav"),
-    ])
+    load(
+        store,
+        [
+            canonical("g1", time="2019-09-09 09:00:00", ivr_result="12#", messageid="784522"),
+            canonical("g2", time="2019-09-09 09:00:05", connected=False, messageid="784522"),
+            canonical("v1", time="2019-09-09 09:00:03", service="verification", second=3),
+            canonical(
+                "n1",
+                time="2019-09-09 09:00:04",
+                service="notification",
+                second=7,
+                record_url="https://r.example.com/n1.wav",
+            ),
+        ],
+    )
     return "app1"
 
 
 def form(**overrides: str | None) -> dict[str, str]:
-    params = {"appkey": "app1", "secretkey": "secret1", "voiceType": "0",
-              "start_time": "2019-09-09 09:00:00", "end_time": "2019-09-09 09:00:59",
-              "page_size": "10", "page": "1"}
+    params = {
+        "appkey": "app1",
+        "secretkey": "secret1",
+        "voiceType": "0",
+        "start_time": "2019-09-09 09:00:00",
+        "end_time": "2019-09-09 09:00:59",
+        "page_size": "10",
+        "page": "1",
+    }
     params.update(overrides)  # type: ignore[arg-type]
     return {k: v for k, v in params.items() if v is not None}
 
@@ -67,18 +109,38 @@ def post(client: TestClient, **overrides: str | None) -> dict[str, Any]:
 def test_seed_curl_example(client: TestClient, store: Store) -> None:
     """The seed document's request, verbatim, answers as the seed's response shows."""
     make_app(store, "asdf", secretkey="qwer")
-    load(store, [canonical("seed", appkey="asdf", service="notification", messageid="32432423",
-                           time="2019-09-09 09:00:01", second=3)])
-    body = client.post(QUERY_PATH, data={
-        "appkey": "asdf", "secretkey": "qwer", "voiceType": "1", "messageid": "32432423",
-        "start_time": "2019-09-09 09:00:01", "end_time": "2019-09-09 09:00:11",
-        "page_size": "10", "page": "1",
-    }).json()
+    load(
+        store,
+        [
+            canonical(
+                "seed",
+                appkey="asdf",
+                service="notification",
+                messageid="32432423",
+                time="2019-09-09 09:00:01",
+                second=3,
+            )
+        ],
+    )
+    body = client.post(
+        QUERY_PATH,
+        data={
+            "appkey": "asdf",
+            "secretkey": "qwer",
+            "voiceType": "1",
+            "messageid": "32432423",
+            "start_time": "2019-09-09 09:00:01",
+            "end_time": "2019-09-09 09:00:11",
+            "page_size": "10",
+            "page": "1",
+        },
+    ).json()
     assert body["code"] == "1"
     assert (body["info"]["total"], body["info"]["page"], body["info"]["pageSize"]) == (1, 1, 10)
     (row,) = body["info"]["rows"]
     assert list(row) == VERIFICATION_FIELDS
-    assert row["messageid"] == "32432423" and row["voice_type"] == 2
+    assert row["messageid"] == "32432423"
+    assert row["voice_type"] == 2
 
 
 def test_group_call_rows_have_exact_fields_and_types(client: TestClient, app1: str) -> None:
@@ -87,11 +149,21 @@ def test_group_call_rows_have_exact_fields_and_types(client: TestClient, app1: s
     connected, missed = info["rows"]
     assert list(connected) == GROUP_FIELDS
     assert connected == {
-        "id": connected["id"], "result": "Successful connection", "cycle": 0,
-        "time": "2019-09-09 09:00:00", "start_time": "2019-09-09 09:00:01",
-        "end_time": "2019-09-09 09:00:20", "phone": "810022458", "basic_price": 0,
-        "second": 19, "countryCode": "91", "messageid": "784522", "customer_price": 0,
-        "show_phone": "085944247", "size": 0, "ivr_result": "12#",
+        "id": connected["id"],
+        "result": "Successful connection",
+        "cycle": 0,
+        "time": "2019-09-09 09:00:00",
+        "start_time": "2019-09-09 09:00:01",
+        "end_time": "2019-09-09 09:00:20",
+        "phone": "810022458",
+        "basic_price": 0,
+        "second": 19,
+        "countryCode": "91",
+        "messageid": "784522",
+        "customer_price": 0,
+        "show_phone": "085944247",
+        "size": 0,
+        "ivr_result": "12#",
     }
     assert isinstance(connected["id"], int)
     assert missed["result"] == "Unsuccessful connection"
@@ -107,12 +179,18 @@ def test_verification_rows_have_exact_fields(client: TestClient, app1: str) -> N
 
 def test_extended_adds_cost_and_hangup_fields(client: TestClient, app1: str) -> None:
     rows = post(client, voiceType="1", extended="1")["info"]["rows"]
-    assert list(rows[0]) == [*VERIFICATION_FIELDS, "cost", "cost_status", "hangup_cause",
-                             "hangup_disposition"]
+    assert list(rows[0]) == [
+        *VERIFICATION_FIELDS,
+        "cost",
+        "cost_status",
+        "hangup_cause",
+        "hangup_disposition",
+    ]
     assert rows[1]["record_url"] == "https://r.example.com/n1.wav"
     assert (rows[0]["cost"], rows[0]["cost_status"]) == (0, "pending")
     assert post(client, voiceType="1", extended="0")["info"]["rows"][0].keys() == set(
-        VERIFICATION_FIELDS)
+        VERIFICATION_FIELDS
+    )
 
 
 def test_zh_app_gets_chinese_results(client: TestClient, store: Store, app1: str) -> None:
@@ -158,8 +236,11 @@ def test_charset_parameter_is_honoured(client: TestClient, app1: str) -> None:
     from urllib.parse import urlencode
 
     body = urlencode(form(messageid="消息"), encoding="gbk")
-    response = client.post(QUERY_PATH, content=body, headers={
-        "content-type": "application/x-www-form-urlencoded; charset=GBK"})
+    response = client.post(
+        QUERY_PATH,
+        content=body,
+        headers={"content-type": "application/x-www-form-urlencoded; charset=GBK"},
+    )
     assert response.json()["code"] == "1"
 
 
@@ -167,7 +248,8 @@ def error(client: TestClient, **kwargs: Any) -> tuple[str, str]:
     response = client.post(QUERY_PATH, **kwargs)
     assert response.status_code == 200
     body = response.json()
-    assert set(body) == {"code", "info", "error"} and body["code"] == "0"
+    assert set(body) == {"code", "info", "error"}
+    assert body["code"] == "0"
     return body["error"], body["info"]
 
 
@@ -180,14 +262,26 @@ def error(client: TestClient, **kwargs: Any) -> tuple[str, str]:
         ({"appkey": "nobody"}, "auth_failed", "appkey or secretkey is incorrect"),
         ({"voiceType": None}, "invalid_parameter", "voiceType is required"),
         ({"voiceType": "2"}, "invalid_parameter", "voiceType must be 0 or 1"),
-        ({"start_time": "2019-09-09T09:00:00"}, "invalid_parameter",
-         "start_time must be yyyy-MM-dd HH:mm:ss"),
-        ({"end_time": "2019-02-30 00:00:00"}, "invalid_parameter",
-         "end_time is not a real date and time"),
-        ({"end_time": "2019-09-09 08:00:00"}, "invalid_parameter",
-         "start_time must not be after end_time"),
-        ({"end_time": "2019-09-10 09:00:01"}, "range_too_large",
-         "end_time - start_time must not exceed 24 hours"),
+        (
+            {"start_time": "2019-09-09T09:00:00"},
+            "invalid_parameter",
+            "start_time must be yyyy-MM-dd HH:mm:ss",
+        ),
+        (
+            {"end_time": "2019-02-30 00:00:00"},
+            "invalid_parameter",
+            "end_time is not a real date and time",
+        ),
+        (
+            {"end_time": "2019-09-09 08:00:00"},
+            "invalid_parameter",
+            "start_time must not be after end_time",
+        ),
+        (
+            {"end_time": "2019-09-10 09:00:01"},
+            "range_too_large",
+            "end_time - start_time must not exceed 24 hours",
+        ),
         ({"page": "0"}, "invalid_parameter", "page must be at least 1"),
         ({"page": "-1"}, "invalid_parameter", "page must be a whole number"),
         ({"page": "1.5"}, "invalid_parameter", "page must be a whole number"),
@@ -211,24 +305,50 @@ def test_every_bad_parameter_gets_its_slug(
     ("kwargs", "message"),
     [
         ({"json": {"appkey": "app1"}}, "Content-Type must be application/x-www-form-urlencoded"),
-        ({"content": b"appkey=%FF%FE", "headers": {
-            "content-type": "application/x-www-form-urlencoded"}}, "form body is not valid utf-8"),
-        ({"content": b"appkey=a", "headers": {
-            "content-type": "application/x-www-form-urlencoded; charset=klingon"}},
-         "unknown charset 'klingon'"),
-        ({"content": b"x=" + b"a" * 70_000, "headers": {
-            "content-type": "application/x-www-form-urlencoded"}},
-         "request body must be at most 65536 bytes"),
-        ({"content": "&".join(f"f{i}=1" for i in range(60)).encode(), "headers": {
-            "content-type": "application/x-www-form-urlencoded"}},
-         "at most 50 form fields"),
-        ({"content": b"--xx\r\nbroken", "headers": {"content-type": "multipart/form-data"}},
-         "multipart body: Missing boundary"),
-        ({"content": b"--xx\r\nbroken", "headers": {
-            "content-type": "multipart/form-data; boundary=xx"}}, "appkey is required"),
+        (
+            {
+                "content": b"appkey=%FF%FE",
+                "headers": {"content-type": "application/x-www-form-urlencoded"},
+            },
+            "form body is not valid utf-8",
+        ),
+        (
+            {
+                "content": b"appkey=a",
+                "headers": {"content-type": "application/x-www-form-urlencoded; charset=klingon"},
+            },
+            "unknown charset 'klingon'",
+        ),
+        (
+            {
+                "content": b"x=" + b"a" * 70_000,
+                "headers": {"content-type": "application/x-www-form-urlencoded"},
+            },
+            "request body must be at most 65536 bytes",
+        ),
+        (
+            {
+                "content": "&".join(f"f{i}=1" for i in range(60)).encode(),
+                "headers": {"content-type": "application/x-www-form-urlencoded"},
+            },
+            "at most 50 form fields",
+        ),
+        (
+            {"content": b"--xx\r\nbroken", "headers": {"content-type": "multipart/form-data"}},
+            "multipart body: Missing boundary",
+        ),
+        (
+            {
+                "content": b"--xx\r\nbroken",
+                "headers": {"content-type": "multipart/form-data; boundary=xx"},
+            },
+            "appkey is required",
+        ),
         ({"files": {"appkey": ("a.txt", b"app1")}}, "appkey must be a plain form field"),
-        ({"data": {"appkey": "app1"}, "params": {"appkey": "app2"}},
-         "appkey is given more than once with different values"),
+        (
+            {"data": {"appkey": "app1"}, "params": {"appkey": "app2"}},
+            "appkey is given more than once with different values",
+        ),
     ],
 )
 def test_unreadable_bodies_are_invalid_parameter(
@@ -256,8 +376,10 @@ def test_out_of_window(settings: Settings, store: Store, app1: str) -> None:
     with TestClient(create_app(settings, store, clock=clock)) as client:
         slug, message = error(client, data=form())
         assert (slug, message) == ("out_of_window", "start_time must be within the last 7 days")
-        assert post(client, start_time="2019-09-11 09:00:00", end_time="2019-09-12 09:00:00")[
-            "code"] == "1"
+        assert (
+            post(client, start_time="2019-09-11 09:00:00", end_time="2019-09-12 09:00:00")["code"]
+            == "1"
+        )
 
 
 def test_rate_limit_per_appkey_with_retry_after(
@@ -266,25 +388,30 @@ def test_rate_limit_per_appkey_with_retry_after(
     store.update_app("app1", {"rate_limit": 1.0}, now=1)
     make_app(store, "app2", secretkey="secret2", rate_limit=1.0)
     now = [1567990800.0]
-    with TestClient(create_app(settings.model_copy(update={"max_age_days": 0}), store,
-                               clock=lambda: now[0])) as client:
+    with TestClient(
+        create_app(settings.model_copy(update={"max_age_days": 0}), store, clock=lambda: now[0])
+    ) as client:
         assert post(client)["code"] == "1"
         now[0] += 0.25
         response = client.post(QUERY_PATH, data=form())
-        assert response.json() == {"code": "0", "info": "appkey access rate limit",
-                                   "error": "rate_limited"}
+        assert response.json() == {
+            "code": "0",
+            "info": "appkey access rate limit",
+            "error": "rate_limited",
+        }
         assert response.headers["retry-after"] == "1"
         assert post(client, appkey="app2", secretkey="secret2")["code"] == "1"  # own budget
         now[0] += 0.75
         assert post(client)["code"] == "1"
 
 
-def test_failed_auth_does_not_spend_the_budget(
-    settings: Settings, store: Store, app1: str
-) -> None:
+def test_failed_auth_does_not_spend_the_budget(settings: Settings, store: Store, app1: str) -> None:
     store.update_app("app1", {"rate_limit": 1.0}, now=1)
-    with TestClient(create_app(settings.model_copy(update={"max_age_days": 0}), store,
-                               clock=lambda: 1567990800.0)) as client:
+    with TestClient(
+        create_app(
+            settings.model_copy(update={"max_age_days": 0}), store, clock=lambda: 1567990800.0
+        )
+    ) as client:
         assert error(client, data=form(secretkey="bad"))[0] == "auth_failed"
         assert post(client)["code"] == "1"
 

@@ -55,6 +55,7 @@ def test_higher_rates_and_bursts(settings: Settings) -> None:
 
 def test_sqlite_state_defaults_to_memory_backed_file(tmp_path: Path) -> None:
     path = default_state_path(str(tmp_path / "x.db"))
-    assert path.name.startswith("voicecdr-ratelimit-")
+    assert path.name.startswith("ratelimit-")
+    assert path.parent.stat().st_mode & 0o777 == 0o700
     assert path == default_state_path(str(tmp_path / "x.db"))
     assert path != default_state_path(str(tmp_path / "y.db"))

@@ -44,7 +44,9 @@ def test_store_is_idempotent_by_call_id(store: Store) -> None:
         [(app_id, cdr("a")), (app_id, cdr("b", second=5)), (app_id, cdr("c"))], now=2
     )
     assert again == [Outcome.DUPLICATE, Outcome.CONFLICT, Outcome.ACCEPTED]
-    page = store.query_cdrs(app_id, VoiceGroup.GROUP_CALL, T0, T0, messageid=None, offset=0, limit=10)
+    page = store.query_cdrs(
+        app_id, VoiceGroup.GROUP_CALL, T0, T0, messageid=None, offset=0, limit=10
+    )
     assert page.total == 3
     assert {r.second for r in page.rows} == {19}  # the conflicting copy did not overwrite
 
@@ -74,29 +76,41 @@ def test_large_batch_spans_insert_chunks(store: Store) -> None:
 
 def test_query_orders_by_time_then_id_and_pages(store: Store) -> None:
     app_id = make_app(store).app.id
-    times = ["2019-09-09 09:00:05", "2019-09-09 09:00:01", "2019-09-09 09:00:05",
-             "2019-09-09 09:00:03"]
+    times = [
+        "2019-09-09 09:00:05",
+        "2019-09-09 09:00:01",
+        "2019-09-09 09:00:05",
+        "2019-09-09 09:00:03",
+    ]
     store.store_cdrs([(app_id, cdr(f"c{i}", time=t)) for i, t in enumerate(times)], now=1)
-    page = store.query_cdrs(app_id, VoiceGroup.GROUP_CALL, T0, T0 + 60, messageid=None,
-                            offset=0, limit=10)
+    page = store.query_cdrs(
+        app_id, VoiceGroup.GROUP_CALL, T0, T0 + 60, messageid=None, offset=0, limit=10
+    )
     assert [r.time - T0 for r in page.rows] == [1, 3, 5, 5]
     fives = [r.id for r in page.rows if r.time == T0 + 5]
     assert fives == sorted(fives)
-    second = store.query_cdrs(app_id, VoiceGroup.GROUP_CALL, T0, T0 + 60, messageid=None,
-                              offset=2, limit=2)
+    second = store.query_cdrs(
+        app_id, VoiceGroup.GROUP_CALL, T0, T0 + 60, messageid=None, offset=2, limit=2
+    )
     assert (second.total, [r.id for r in second.rows]) == (4, [r.id for r in page.rows[2:]])
-    past = store.query_cdrs(app_id, VoiceGroup.GROUP_CALL, T0, T0 + 60, messageid=None,
-                            offset=10, limit=2)
+    past = store.query_cdrs(
+        app_id, VoiceGroup.GROUP_CALL, T0, T0 + 60, messageid=None, offset=10, limit=2
+    )
     assert (past.total, past.rows) == (4, [])
 
 
 def test_window_bounds_are_inclusive(store: Store) -> None:
     app_id = make_app(store).app.id
-    times = ["2019-09-09 08:59:59", "2019-09-09 09:00:00", "2019-09-09 09:00:10",
-             "2019-09-09 09:00:11"]
+    times = [
+        "2019-09-09 08:59:59",
+        "2019-09-09 09:00:00",
+        "2019-09-09 09:00:10",
+        "2019-09-09 09:00:11",
+    ]
     store.store_cdrs([(app_id, cdr(f"c{i}", time=t)) for i, t in enumerate(times)], now=1)
-    page = store.query_cdrs(app_id, VoiceGroup.GROUP_CALL, T0, T0 + 10, messageid=None,
-                            offset=0, limit=10)
+    page = store.query_cdrs(
+        app_id, VoiceGroup.GROUP_CALL, T0, T0 + 10, messageid=None, offset=0, limit=10
+    )
     assert [r.time - T0 for r in page.rows] == [0, 10]
 
 
@@ -114,8 +128,9 @@ def test_voice_groups_messageid_and_tenants_are_separate(store: Store) -> None:
     )
 
     def ids(app_id: int, group: VoiceGroup, messageid: str | None = None) -> int:
-        return store.query_cdrs(app_id, group, T0, T0 + 60, messageid=messageid, offset=0,
-                                limit=10).total
+        return store.query_cdrs(
+            app_id, group, T0, T0 + 60, messageid=messageid, offset=0, limit=10
+        ).total
 
     assert ids(one, VoiceGroup.GROUP_CALL) == 1
     assert ids(one, VoiceGroup.VERIFICATION) == 2
@@ -127,12 +142,18 @@ def test_voice_groups_messageid_and_tenants_are_separate(store: Store) -> None:
 
 def test_stored_row_keeps_every_field(store: Store) -> None:
     app_id = make_app(store).app.id
-    store.store_cdrs([(app_id, cdr("a", ivr_result="12#",
-                                   record_url="https://r.example.com/a.wav"))], now=1)
-    (row,) = store.query_cdrs(app_id, VoiceGroup.GROUP_CALL, T0, T0, messageid=None,
-                              offset=0, limit=1).rows
+    store.store_cdrs(
+        [(app_id, cdr("a", ivr_result="12#", record_url="https://r.example.com/a.wav"))], now=1
+    )
+    (row,) = store.query_cdrs(
+        app_id, VoiceGroup.GROUP_CALL, T0, T0, messageid=None, offset=0, limit=1
+    ).rows
     assert (row.phone, row.country_code, row.show_phone, row.messageid) == (
-        "810022458", "91", "085944247", "m-1")
+        "810022458",
+        "91",
+        "085944247",
+        "m-1",
+    )
     assert (row.time, row.start_time, row.end_time, row.second) == (T0, T0 + 1, T0 + 20, 19)
     assert row.connected is True
     assert (row.ivr_result, row.record_url) == ("12#", "https://r.example.com/a.wav")

@@ -46,14 +46,25 @@ def test_valid_record() -> None:
 
 
 def test_optional_fields_may_be_absent() -> None:
-    cdr = validate(record(messageid=..., show_phone=..., hangup_cause=..., ivr_result=...,
-                          hangup_disposition=..., record_url=...))
+    cdr = validate(
+        record(
+            messageid=...,
+            show_phone=...,
+            hangup_cause=...,
+            ivr_result=...,
+            hangup_disposition=...,
+            record_url=...,
+        )
+    )
     assert (cdr.messageid, cdr.show_phone, cdr.ivr_result) == ("", "", "")
 
 
 def test_same_call_written_two_ways_hashes_the_same() -> None:
-    utc = record(time="2019-09-09T01:00:00Z", start_time="2019-09-09T01:00:01Z",
-                 end_time="2019-09-09T01:00:20+00:00")
+    utc = record(
+        time="2019-09-09T01:00:00Z",
+        start_time="2019-09-09T01:00:01Z",
+        end_time="2019-09-09T01:00:20+00:00",
+    )
     assert validate(utc).content_hash == validate(record()).content_hash
     assert validate(record(second=18)).content_hash != validate(record()).content_hash
 
@@ -100,9 +111,11 @@ def test_each_problem_has_a_specific_message(changes: dict[str, Any], expected: 
 
 
 def test_unanswered_call_without_start_time() -> None:
-    cdr = validate(record(connected=False, second=0, start_time=None,
-                          end_time="2019-09-09T09:00:15+08:00"))
-    assert cdr.start_time is None and not cdr.connected
+    cdr = validate(
+        record(connected=False, second=0, start_time=None, end_time="2019-09-09T09:00:15+08:00")
+    )
+    assert cdr.start_time is None
+    assert not cdr.connected
 
 
 def test_all_problems_are_reported_at_once() -> None:

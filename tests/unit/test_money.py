@@ -12,8 +12,16 @@ from voicecdr.money import from_nanos, json_number, to_nanos
 
 @pytest.mark.parametrize(
     ("price", "json"),
-    [("0.036", "0.036"), ("0.005", "0.005"), ("0.05", "0.05"), ("0", "0"), ("2", "2"),
-     ("0.000000001", "1e-9"), ("123456.789", "123456.789"), ("0.1", "0.1")],
+    [
+        ("0.036", "0.036"),
+        ("0.005", "0.005"),
+        ("0.05", "0.05"),
+        ("0", "0"),
+        ("2", "2"),
+        ("0.000000001", "1e-9"),
+        ("123456.789", "123456.789"),
+        ("0.1", "0.1"),
+    ],
 )
 def test_prices_render_as_exact_json_numbers(price: str, json: str) -> None:
     rendered = orjson.dumps(json_number(to_nanos(Decimal(price)))).decode()

@@ -38,15 +38,25 @@ def test_api_time_round_trip_in_app_timezone() -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["2019-09-09", "2019-09-09T09:00:01", "2019-9-9 09:00:01", "2019-09-09 09:00:01.5",
-     " 2019-09-09 09:00:01", "2019-09-09 09:00:01 ", "2019/09/09 09:00:01", ""],
+    [
+        "2019-09-09",
+        "2019-09-09T09:00:01",
+        "2019-9-9 09:00:01",
+        "2019-09-09 09:00:01.5",
+        " 2019-09-09 09:00:01",
+        "2019-09-09 09:00:01 ",
+        "2019/09/09 09:00:01",
+        "",
+    ],
 )
 def test_api_time_format_is_exact(text: str) -> None:
     with pytest.raises(ValueError, match="yyyy-MM-dd HH:mm:ss"):
         parse_api_time(text)
 
 
-@pytest.mark.parametrize("text", ["2019-02-30 00:00:00", "2019-09-09 24:00:00", "2019-13-01 00:00:00"])
+@pytest.mark.parametrize(
+    "text", ["2019-02-30 00:00:00", "2019-09-09 24:00:00", "2019-13-01 00:00:00"]
+)
 def test_api_time_must_exist(text: str) -> None:
     with pytest.raises(ValueError, match="not a real date"):
         parse_api_time(text)

@@ -11,8 +11,8 @@ from prometheus_client import (
     Counter,
     Histogram,
     generate_latest,
+    multiprocess,
 )
-from prometheus_client import multiprocess
 
 REQUESTS = Counter(
     "voicecdr_http_requests_total",

@@ -12,14 +12,19 @@ from typing import Any
 from .. import __version__
 from .rows import EXTENDED_FIELDS, GROUP_CALL_FIELDS, VERIFICATION_FIELDS
 
-_TIME = {"type": "string", "pattern": r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$",
-         "example": "2026-11-27 09:00:00"}
+_TIME = {
+    "type": "string",
+    "pattern": r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$",
+    "example": "2026-11-27 09:00:00",
+}
 _NUMBER_TEXT = {"type": "string", "pattern": r"^[0-9]{1,9}$"}
 
 _FIELD_SCHEMAS: dict[str, dict[str, Any]] = {
     "id": {"type": "integer"},
-    "result": {"type": "string", "enum": ["Successful connection", "Unsuccessful connection",
-                                          "成功接通", "未接通"]},
+    "result": {
+        "type": "string",
+        "enum": ["Successful connection", "Unsuccessful connection", "成功接通", "未接通"],
+    },
     "cycle": {"type": "integer", "description": "Billing cycle in seconds (0 while pending)."},
     "time": {"type": "string", "description": "When the call was placed (app timezone)."},
     "start_time": {"type": "string", "description": "Answer time, empty if never answered."},
@@ -27,7 +32,11 @@ _FIELD_SCHEMAS: dict[str, dict[str, Any]] = {
     "phone": {"type": "string"},
     "basic_price": {"type": "number", "description": "Charge for an unconnected call."},
     "second": {"type": "integer", "description": "Billable seconds."},
-    "voice_type": {"type": "integer", "enum": [1, 2], "description": "1 verification, 2 notification."},
+    "voice_type": {
+        "type": "integer",
+        "enum": [1, 2],
+        "description": "1 verification, 2 notification.",
+    },
     "countryCode": {"type": "string"},
     "messageid": {"type": "string"},
     "customer_price": {"type": "number", "description": "Unit price per cycle (0 while pending)."},
@@ -58,20 +67,40 @@ def _row(fields: tuple[str, ...]) -> dict[str, Any]:
 def _query_params_schema() -> dict[str, Any]:
     return {
         "type": "object",
-        "required": ["appkey", "secretkey", "voiceType", "start_time", "end_time",
-                     "page_size", "page"],
+        "required": [
+            "appkey",
+            "secretkey",
+            "voiceType",
+            "start_time",
+            "end_time",
+            "page_size",
+            "page",
+        ],
         "properties": {
             "appkey": {"type": "string", "minLength": 1, "description": "Application appkey."},
-            "secretkey": {"type": "string", "minLength": 1, "description": "Application secretkey."},
-            "voiceType": {"type": "string", "enum": ["0", "1"],
-                          "description": "0 group call; 1 verification and notification."},
+            "secretkey": {
+                "type": "string",
+                "minLength": 1,
+                "description": "Application secretkey.",
+            },
+            "voiceType": {
+                "type": "string",
+                "enum": ["0", "1"],
+                "description": "0 group call; 1 verification and notification.",
+            },
             "messageid": {"type": "string", "maxLength": 128},
             "start_time": {**_TIME, "description": "Window start, inclusive, app timezone."},
-            "end_time": {**_TIME, "description": "Window end, inclusive; at most 24 h after start."},
+            "end_time": {
+                **_TIME,
+                "description": "Window end, inclusive; at most 24 h after start.",
+            },
             "page_size": {**_NUMBER_TEXT, "description": "1 to 1000 rows per page."},
             "page": {**_NUMBER_TEXT, "description": "Page number, from 1."},
-            "extended": {"type": "string", "enum": ["0", "1"],
-                         "description": "1 adds cost, cost_status, hangup and record fields."},
+            "extended": {
+                "type": "string",
+                "enum": ["0", "1"],
+                "description": "1 adds cost, cost_status, hangup and record fields.",
+            },
         },
     }
 
@@ -91,10 +120,15 @@ def openapi_document() -> dict[str, Any]:
                     "total": {"type": "integer"},
                     "page": {"type": "integer"},
                     "pageSize": {"type": "integer"},
-                    "rows": {"type": "array", "items": {"oneOf": [
-                        {"$ref": "#/components/schemas/GroupCallRow"},
-                        {"$ref": "#/components/schemas/VerificationRow"},
-                    ]}},
+                    "rows": {
+                        "type": "array",
+                        "items": {
+                            "oneOf": [
+                                {"$ref": "#/components/schemas/GroupCallRow"},
+                                {"$ref": "#/components/schemas/VerificationRow"},
+                            ]
+                        },
+                    },
                 },
             },
         },
@@ -105,19 +139,34 @@ def openapi_document() -> dict[str, Any]:
         "properties": {
             "code": {"const": "0"},
             "info": {"type": "string"},
-            "error": {"type": "string", "enum": [
-                "auth_failed", "invalid_parameter", "range_too_large", "out_of_window",
-                "rate_limited", "internal",
-            ]},
+            "error": {
+                "type": "string",
+                "enum": [
+                    "auth_failed",
+                    "invalid_parameter",
+                    "range_too_large",
+                    "out_of_window",
+                    "rate_limited",
+                    "internal",
+                ],
+            },
         },
     }
     problem = {
         "type": "object",
-        "properties": {"type": {"type": "string"}, "title": {"type": "string"},
-                       "status": {"type": "integer"}, "detail": {"type": "string"}},
+        "properties": {
+            "type": {"type": "string"},
+            "title": {"type": "string"},
+            "status": {"type": "integer"},
+            "detail": {"type": "string"},
+        },
     }
-    envelope = {"oneOf": [{"$ref": "#/components/schemas/Success"},
-                          {"$ref": "#/components/schemas/Failure"}]}
+    envelope = {
+        "oneOf": [
+            {"$ref": "#/components/schemas/Success"},
+            {"$ref": "#/components/schemas/Failure"},
+        ]
+    }
     return {
         "openapi": "3.1.0",
         "info": {
@@ -129,7 +178,7 @@ def openapi_document() -> dict[str, Any]:
             "/api/voiceSms/getVoiceCdr": {
                 "post": {
                     "summary": "Voice group call / verification / notification records",
-                    "description": "Failures are HTTP 200 with `code` \"0\" and an `error` slug; "
+                    "description": 'Failures are HTTP 200 with `code` "0" and an `error` slug; '
                     "`rate_limited` carries a `Retry-After` header.",
                     "operationId": "getVoiceCdr",
                     "requestBody": {
@@ -140,27 +189,52 @@ def openapi_document() -> dict[str, Any]:
                         },
                     },
                     "responses": {
-                        "200": {"description": "Success or failure envelope",
-                                "content": {"application/json": {"schema": envelope}}},
-                        "405": {"description": "Method other than POST",
-                                "content": {"application/json": {
-                                    "schema": {"$ref": "#/components/schemas/Failure"}}}},
+                        "200": {
+                            "description": "Success or failure envelope",
+                            "content": {"application/json": {"schema": envelope}},
+                        },
+                        "405": {
+                            "description": "Method other than POST",
+                            "content": {
+                                "application/json": {
+                                    "schema": {"$ref": "#/components/schemas/Failure"}
+                                }
+                            },
+                        },
                     },
                 }
             },
-            "/healthz": {"get": {"summary": "Liveness", "operationId": "healthz",
-                                 "responses": {"200": {"description": "Alive"}}}},
-            "/readyz": {"get": {"summary": "Readiness: database reachable and schema current",
-                                "operationId": "readyz",
-                                "responses": {
-                                    "200": {"description": "Ready"},
-                                    "503": {"description": "Not ready",
-                                            "content": {"application/problem+json": {
-                                                "schema": {"$ref": "#/components/schemas/Problem"}}}},
-                                }}},
-            "/metrics": {"get": {"summary": "Prometheus metrics", "operationId": "metrics",
-                                 "responses": {"200": {"description": "Metrics",
-                                                       "content": {"text/plain": {}}}}}},
+            "/healthz": {
+                "get": {
+                    "summary": "Liveness",
+                    "operationId": "healthz",
+                    "responses": {"200": {"description": "Alive"}},
+                }
+            },
+            "/readyz": {
+                "get": {
+                    "summary": "Readiness: database reachable and schema current",
+                    "operationId": "readyz",
+                    "responses": {
+                        "200": {"description": "Ready"},
+                        "503": {
+                            "description": "Not ready",
+                            "content": {
+                                "application/problem+json": {
+                                    "schema": {"$ref": "#/components/schemas/Problem"}
+                                }
+                            },
+                        },
+                    },
+                }
+            },
+            "/metrics": {
+                "get": {
+                    "summary": "Prometheus metrics",
+                    "operationId": "metrics",
+                    "responses": {"200": {"description": "Metrics", "content": {"text/plain": {}}}},
+                }
+            },
         },
         "components": {
             "schemas": {

@@ -71,7 +71,10 @@ def _parse_urlencoded(body: bytes, charset: str) -> list[tuple[str, str]]:
     try:
         text = body.decode(charset)
         return parse_qsl(
-            text, keep_blank_values=True, encoding=charset, errors="strict",
+            text,
+            keep_blank_values=True,
+            encoding=charset,
+            errors="strict",
             max_num_fields=MAX_FIELDS,
         )
     except UnicodeDecodeError:

@@ -127,7 +127,9 @@ class QueryService:
         page_size = _number(params, "page_size", low=1, high=self._max_page_size)
         messageid = params.get("messageid") or None
         if messageid is not None and len(messageid) > MAX_MESSAGEID:
-            raise _Invalid("invalid_parameter", f"messageid must be at most {MAX_MESSAGEID} characters")
+            raise _Invalid(
+                "invalid_parameter", f"messageid must be at most {MAX_MESSAGEID} characters"
+            )
         extended = params.get("extended", "0")
         if extended not in ("0", "1", ""):
             raise _Invalid("invalid_parameter", "extended must be 0 or 1")

@@ -15,12 +15,37 @@ RESULT_TEXT = {
 }
 
 GROUP_CALL_FIELDS = (
-    "id", "result", "cycle", "time", "start_time", "end_time", "phone", "basic_price",
-    "second", "countryCode", "messageid", "customer_price", "show_phone", "size", "ivr_result",
+    "id",
+    "result",
+    "cycle",
+    "time",
+    "start_time",
+    "end_time",
+    "phone",
+    "basic_price",
+    "second",
+    "countryCode",
+    "messageid",
+    "customer_price",
+    "show_phone",
+    "size",
+    "ivr_result",
 )
 VERIFICATION_FIELDS = (
-    "id", "result", "cycle", "time", "start_time", "end_time", "phone", "second",
-    "voice_type", "countryCode", "messageid", "customer_price", "show_phone", "size",
+    "id",
+    "result",
+    "cycle",
+    "time",
+    "start_time",
+    "end_time",
+    "phone",
+    "second",
+    "voice_type",
+    "countryCode",
+    "messageid",
+    "customer_price",
+    "show_phone",
+    "size",
 )
 EXTENDED_FIELDS = ("cost", "cost_status", "hangup_cause", "hangup_disposition", "record_url")
 

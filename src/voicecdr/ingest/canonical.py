@@ -18,9 +18,22 @@ from ..timefmt import parse_iso8601
 
 MAX_SECOND = 86_400  # a billable call longer than a day is a switch bug, not a call
 FIELDS = (
-    "call_id", "appkey", "service", "messageid", "phone", "country_code", "show_phone",
-    "time", "start_time", "end_time", "second", "connected", "hangup_cause",
-    "hangup_disposition", "ivr_result", "record_url",
+    "call_id",
+    "appkey",
+    "service",
+    "messageid",
+    "phone",
+    "country_code",
+    "show_phone",
+    "time",
+    "start_time",
+    "end_time",
+    "second",
+    "connected",
+    "hangup_cause",
+    "hangup_disposition",
+    "ivr_result",
+    "record_url",
 )
 _DIGITS = {"phone": (1, 32), "country_code": (1, 4)}
 _TEXT = {  # field: (max length, required)
@@ -73,7 +86,9 @@ def validate(raw: object) -> Cdr:
         errors.append("start_time: must not be before time")
     began = answered if answered is not None else placed
     if ended is not None and began is not None and ended < began:
-        errors.append(f"end_time: must not be before {'time' if answered is None else 'start_time'}")
+        errors.append(
+            f"end_time: must not be before {'time' if answered is None else 'start_time'}"
+        )
     if connected is True and "start_time" not in _failed(errors) and answered is None:
         errors.append("start_time: is required for a connected call")
     if connected is False and second:
@@ -84,8 +99,15 @@ def validate(raw: object) -> Cdr:
         raise RecordErrors(errors, call_id)
 
     values = {
-        **text, **digits, "service": service.wire_name, "time": placed, "start_time": answered,
-        "end_time": ended, "second": second, "connected": connected, "record_url": record_url,
+        **text,
+        **digits,
+        "service": service.wire_name,
+        "time": placed,
+        "start_time": answered,
+        "end_time": ended,
+        "second": second,
+        "connected": connected,
+        "record_url": record_url,
     }
     return Cdr(
         call_id=text["call_id"],
@@ -120,8 +142,13 @@ def _failed(errors: list[str]) -> set[str]:
 def _kind(value: object) -> str:
     if value is None:
         return "null"
-    return {bool: "a boolean", int: "a number", float: "a number", str: "a string",
-            list: "an array"}.get(type(value), type(value).__name__)
+    return {
+        bool: "a boolean",
+        int: "a number",
+        float: "a number",
+        str: "a string",
+        list: "an array",
+    }.get(type(value), type(value).__name__)
 
 
 def _text_check(field: str, max_len: int, required: bool) -> Callable[[Any], str]:

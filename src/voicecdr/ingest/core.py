@@ -104,7 +104,9 @@ class Ingestor:
             return None
         app_id = self._app_id(cdr.appkey)
         if app_id is None:
-            summary.rejected.append(item.reject([f"appkey: unknown app {cdr.appkey!r}"], cdr.call_id))
+            summary.rejected.append(
+                item.reject([f"appkey: unknown app {cdr.appkey!r}"], cdr.call_id)
+            )
             return None
         return app_id, cdr
 
@@ -125,5 +127,7 @@ class Ingestor:
                 summary.duplicates += 1
             else:
                 summary.rejected.append(
-                    item.reject(["call_id: conflict: already stored with different content"], cdr.call_id)
+                    item.reject(
+                        ["call_id: conflict: already stored with different content"], cdr.call_id
+                    )
                 )

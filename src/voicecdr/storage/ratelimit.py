@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 import tempfile
 from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
 
+from ..errors import ConfigError
 from ..ratelimit import Decision, Quota
 from .engine import sqlite_engine, translated
 from .schema import rate_limit_state
@@ -33,10 +35,23 @@ _SLACK = 1e-6
 
 
 def default_state_path(database: str) -> Path:
-    """A per-database file name in memory-backed storage."""
+    """A per-database file in a private, memory-backed directory.
+
+    The directory is per user and mode 0700, so another local user can neither read nor
+    plant the state (the base directories are world-writable).
+    """
     digest = hashlib.sha256(os.path.abspath(database).encode()).hexdigest()[:16]
-    base = Path("/dev/shm") if Path("/dev/shm").is_dir() else Path(tempfile.gettempdir())
-    return base / f"voicecdr-ratelimit-{digest}.sqlite"
+    shm = Path("/dev/shm")  # noqa: S108 - private 0700 subdirectory, checked below
+    base = shm if shm.is_dir() else Path(tempfile.gettempdir())
+    private = base / f"voicecdr-{os.getuid()}"
+    private.mkdir(mode=0o700, exist_ok=True)
+    info = private.lstat()
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o077:
+        raise ConfigError(
+            f"{private} is not a private directory of this user: remove it, or set "
+            "VOICECDR_RATE_LIMIT_STATE to a file in one"
+        )
+    return private / f"ratelimit-{digest}.sqlite"
 
 
 class SharedRateLimiter:
@@ -54,7 +69,9 @@ class SharedRateLimiter:
                 rate_limit_state.create(conn, checkfirst=True)
             greatest = "max"
         self._upsert = sa.text(_SQL.format(greatest=greatest))
-        self._read = sa.select(rate_limit_state.c.tat).where(rate_limit_state.c.key == sa.bindparam("key"))
+        self._read = sa.select(rate_limit_state.c.tat).where(
+            rate_limit_state.c.key == sa.bindparam("key")
+        )
 
     def acquire(self, key: str, quota: Quota, now: float) -> Decision:
         # Epoch seconds as doubles carry ~0.2 us of rounding: allow a microsecond of slack

@@ -35,14 +35,31 @@ class Page:
     rows: list[CdrRow]
 
 
-_APP_COLUMNS = [c for c in schema.apps.c]
+_APP_COLUMNS = list(schema.apps.c)
 _ROW_COLUMNS = [
     schema.cdrs.c[name]
     for name in (
-        "id", "service", "messageid", "phone", "country_code", "show_phone", "placed_at",
-        "answered_at", "ended_at", "billsec", "connected", "hangup_cause",
-        "hangup_disposition", "ivr_result", "record_url", "cost_status", "cycle", "size",
-        "unit_price_nanos", "basic_price_nanos", "cost_nanos",
+        "id",
+        "service",
+        "messageid",
+        "phone",
+        "country_code",
+        "show_phone",
+        "placed_at",
+        "answered_at",
+        "ended_at",
+        "billsec",
+        "connected",
+        "hangup_cause",
+        "hangup_disposition",
+        "ivr_result",
+        "record_url",
+        "cost_status",
+        "cycle",
+        "size",
+        "unit_price_nanos",
+        "basic_price_nanos",
+        "cost_nanos",
     )
 ]
 
@@ -65,8 +82,27 @@ def _app(row: sa.Row[Any]) -> App:
 
 def _cdr_row(r: Sequence[Any]) -> CdrRow:
     return CdrRow(
-        r[0], Service(r[1]), r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], bool(r[10]),
-        r[11], r[12], r[13], r[14], CostStatus(r[15]), r[16], r[17], r[18], r[19], r[20],
+        r[0],
+        Service(r[1]),
+        r[2],
+        r[3],
+        r[4],
+        r[5],
+        r[6],
+        r[7],
+        r[8],
+        r[9],
+        bool(r[10]),
+        r[11],
+        r[12],
+        r[13],
+        r[14],
+        CostStatus(r[15]),
+        r[16],
+        r[17],
+        r[18],
+        r[19],
+        r[20],
     )
 
 
@@ -167,7 +203,9 @@ class Store:
             # A concurrent writer (PostgreSQL) may have stored a call_id since we looked.
             raced = [i for i in fresh if (batch[i][0], batch[i][1].call_id) not in inserted]
             if raced:
-                known = self._known_hashes(conn, {(batch[i][0], batch[i][1].call_id) for i in raced})
+                known = self._known_hashes(
+                    conn, {(batch[i][0], batch[i][1].call_id) for i in raced}
+                )
             for i in fresh:
                 app_id, cdr = batch[i]
                 if (app_id, cdr.call_id) in inserted:
