@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 from . import credentials
-from .errors import ValidationError
+from .errors import ConfigError, ValidationError
 from .models import App, Language
 from .storage.store import Store
 from .timefmt import zone
@@ -90,7 +91,7 @@ def _rate_limit(value: float) -> float:
     return float(value)
 
 
-_CHECKS = {
+_CHECKS: dict[str, Callable[[Any], Any]] = {
     "name": _name,
     "appkey": credentials.check_appkey,
     "timezone": _timezone,
@@ -133,7 +134,7 @@ def create_app(
 def update_app(store: Store, appkey: str, **changes: Any) -> App:
     checked = _checked(changes)
     if not checked:
-        raise ValidationError("update", "nothing to change: give at least one option")
+        raise ConfigError("nothing to change: give at least one option")
     return store.update_app(appkey, checked, now=int(time.time()))
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import shutil
 import sys
 import tempfile
 import time
@@ -44,7 +45,7 @@ class Context:
 
     @contextmanager
     def store(self, *, current: bool = True) -> Iterator[Store]:
-        store = Store(self.settings().database_url)
+        store = Store(self.settings().database_url, create=not current)
         try:
             if current:
                 migrate.require_current(store)
@@ -125,19 +126,26 @@ def serve(obj: Context, host: str, port: int, workers: int) -> None:
         pass  # fail here, clearly, if the database is unreachable or behind
     # Worker processes read their settings from the environment, like the parent did.
     os.environ["VOICECDR_DATABASE_URL"] = settings.database_url
+    metrics_dir = None
     if workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="voicecdr-metrics-")
-    uvicorn.run(
-        "voicecdr.api:factory",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_config=None,
-        access_log=False,
-        server_header=False,
-        timeout_graceful_shutdown=10,
-    )
+        # prometheus_client's convention for aggregating metrics over worker processes.
+        metrics_dir = tempfile.mkdtemp(prefix="voicecdr-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    try:
+        uvicorn.run(
+            "voicecdr.api:factory",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_config=None,
+            access_log=False,
+            server_header=False,
+            timeout_graceful_shutdown=10,
+        )
+    finally:
+        if metrics_dir:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
 # -- db ----------------------------------------------------------------------------------
@@ -182,7 +190,7 @@ def _human_credentials(d: dict[str, Any]) -> str:
 @click.option("--rate-limit", type=float, help="Query requests per second [default: 1].")
 @_json_flag
 @pass_ctx
-def apps_create(obj: Context, **options: Any) -> None:
+def apps_create(obj: Context, /, **options: Any) -> None:
     """Create an app and print its appkey, secretkey and signing_secret."""
     with obj.store() as store:
         issued = apps.create_app(store, default_timezone=obj.settings().timezone, **options)
@@ -218,7 +226,7 @@ def apps_list(obj: Context) -> None:
 @click.option("--rate-limit", type=float)
 @_json_flag
 @pass_ctx
-def apps_update(obj: Context, appkey: str, **changes: Any) -> None:
+def apps_update(obj: Context, /, appkey: str, **changes: Any) -> None:
     """Change an app's settings."""
     with obj.store() as store:
         app = apps.update_app(store, appkey, **changes)
@@ -289,11 +297,14 @@ def cdrs_import(obj: Context, files: tuple[Path, ...]) -> None:
 @click.option("--count", default=3000, show_default=True, type=click.IntRange(1, 10_000_000))
 @click.option("--days", default=3.0, show_default=True, type=click.FloatRange(0.01, 30))
 @click.option(
-    "--seed", type=int, help="Random seed [default: the current time, so a rerun adds fresh calls]."
+    "--seed",
+    default=7,
+    show_default=True,
+    help="Random seed; with the current time it decides the calls, so a rerun adds new ones.",
 )
 @_json_flag
 @pass_ctx
-def demo_command(obj: Context, count: int, days: float, seed: int | None) -> None:
+def demo_command(obj: Context, /, count: int, days: float, seed: int) -> None:
     """Load a demo app (appkey `demo`, secretkey `demo-secret`) with realistic CDRs."""
     from .ingest.core import Ingestor, Item
 
@@ -314,9 +325,7 @@ def demo_command(obj: Context, count: int, days: float, seed: int | None) -> Non
             )
         app = store.get_app(demo.DEMO_APPKEY)
         assert app is not None
-        records = demo.generate(
-            [app.appkey], count, now=now, days=days, seed=now if seed is None else seed
-        )
+        records = demo.generate([app.appkey], count, now=now, days=days, seed=seed)
         summary = Ingestor(store).ingest(Item(i, r) for i, r in enumerate(records))
     tz = app.timezone
     local_now = datetime.fromtimestamp(now, zone(tz))

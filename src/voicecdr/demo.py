@@ -1,7 +1,8 @@
 """Seeded, realistic demo data: shared by ``voicecdr demo``, the tests and the benchmarks.
 
 Deterministic for a given seed and ``now``: the same call makes the same CDRs, so tests can
-reason about them and benchmarks can be rerun on identical data.
+reason about them and benchmarks can be rerun on identical data; a later ``now`` makes
+new calls (new call_ids), so rerunning the demo adds data instead of conflicting.
 """
 
 from __future__ import annotations
@@ -65,7 +66,7 @@ def generate(
     now: int,
     days: float = 3,
     seed: int = 7,
-    weights: Sequence[float] | None = None,
+    weights: Sequence[int] | None = None,
 ) -> Iterator[dict[str, Any]]:
     """``count`` canonical CDRs spread over the ``days`` before ``now``.
 
@@ -73,7 +74,7 @@ def generate(
     curve (busier in the day), a call placed in one batch shares its messageid, and about
     45-65 % of calls connect depending on the country.
     """
-    rng = random.Random(seed)
+    rng = random.Random(f"{seed}:{now}")  # new times need new call_ids, or they conflict
     countries = list(COUNTRIES)
     country_weights = [c.weight for c in COUNTRIES]
     service_names = [s for s, _ in SERVICES]

@@ -38,10 +38,13 @@ def parse_api_time(text: str) -> datetime:
 def wall_to_epoch(wall: datetime, tz: ZoneInfo, *, latest: bool = False) -> int:
     """Unix seconds of a wall-clock time in ``tz``.
 
-    A wall time that occurs twice (clocks going back) maps to its first instant, or its
-    last when ``latest`` is set, so an inclusive window covers both occurrences.
+    Around a DST change a wall time has two readings (one per offset): it occurs twice
+    when clocks go back and not at all when they go forward. The earliest reading is
+    returned, or the latest when ``latest`` is set, so an inclusive window bounded by
+    such times never loses a call on either side.
     """
-    return int(wall.replace(tzinfo=tz, fold=1 if latest else 0).timestamp())
+    readings = [int(wall.replace(tzinfo=tz, fold=f).timestamp()) for f in (0, 1)]
+    return max(readings) if latest else min(readings)
 
 
 def format_epoch(epoch: int, tz: ZoneInfo) -> str:

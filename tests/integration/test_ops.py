@@ -67,6 +67,7 @@ def test_unknown_routes_get_problem_json(settings: Settings, store: Store) -> No
 
 
 def test_openapi_describes_the_query_endpoint(settings: Settings, store: Store) -> None:
+    settings = settings.model_copy(update={"max_page_size": 200})
     with TestClient(create_app(settings, store)) as client:
         doc = client.get("/openapi.json").json()
         assert "swagger-ui" in client.get("/docs").text
@@ -82,6 +83,7 @@ def test_openapi_describes_the_query_endpoint(settings: Settings, store: Store) 
         "page",
     }
     assert form["properties"]["voiceType"]["enum"] == ["0", "1"]
+    assert form["properties"]["page_size"]["description"] == "1 to 200 rows per page."
     schemas = doc["components"]["schemas"]
     assert schemas["GroupCallRow"]["required"] == list(GROUP_CALL_FIELDS)
     assert schemas["VerificationRow"]["required"] == list(VERIFICATION_FIELDS)

@@ -70,6 +70,16 @@ def test_repeated_wall_time_covers_both_instants() -> None:
     assert last - first == 3600
 
 
+def test_skipped_wall_time_keeps_the_window_wide() -> None:
+    # 2026-03-08 02:30 never happens in New York (clocks jump from 02:00 to 03:00).
+    wall = datetime(2026, 3, 8, 2, 30)
+    start = wall_to_epoch(datetime(2026, 3, 8, 1, 0), NEW_YORK)
+    end = wall_to_epoch(wall, NEW_YORK, latest=True)
+    assert format_epoch(end, NEW_YORK) == "2026-03-08 03:30:00"
+    assert end - start == 90 * 60  # 01:00 EST to 03:30 EDT: 01:30-01:59 included
+    assert wall_to_epoch(wall, NEW_YORK) == end - 3600
+
+
 def test_window_is_inclusive_and_converted() -> None:
     start, end = window("2026-11-27 00:00:00", "2026-11-27 10:00:00")
     assert format_epoch(start, SHANGHAI) == "2026-11-27 00:00:00"

@@ -125,7 +125,7 @@ def create_app(
         Route("/healthz", ops.healthz, methods=["GET"]),
         Route("/readyz", ops.readyz_for(store), methods=["GET"]),
         Route("/metrics", ops.metrics_endpoint, methods=["GET"]),
-        Route("/openapi.json", ops.openapi_json, methods=["GET"]),
+        Route("/openapi.json", ops.openapi_for(settings), methods=["GET"]),
         Route("/docs", ops.docs, methods=["GET"]),
     ]
     return Starlette(

@@ -6,10 +6,10 @@ the contract, and this is where clients (and API fuzzers) read it.
 
 from __future__ import annotations
 
-from functools import cache
 from typing import Any
 
 from .. import __version__
+from ..config import Settings
 from .rows import EXTENDED_FIELDS, GROUP_CALL_FIELDS, VERIFICATION_FIELDS
 
 _TIME = {
@@ -64,7 +64,7 @@ def _row(fields: tuple[str, ...]) -> dict[str, Any]:
     }
 
 
-def _query_params_schema() -> dict[str, Any]:
+def _query_params_schema(settings: Settings) -> dict[str, Any]:
     return {
         "type": "object",
         "required": [
@@ -92,9 +92,13 @@ def _query_params_schema() -> dict[str, Any]:
             "start_time": {**_TIME, "description": "Window start, inclusive, app timezone."},
             "end_time": {
                 **_TIME,
-                "description": "Window end, inclusive; at most 24 h after start.",
+                "description": f"Window end, inclusive; at most {settings.max_span_hours:g} h "
+                "after start.",
             },
-            "page_size": {**_NUMBER_TEXT, "description": "1 to 1000 rows per page."},
+            "page_size": {
+                **_NUMBER_TEXT,
+                "description": f"1 to {settings.max_page_size} rows per page.",
+            },
             "page": {**_NUMBER_TEXT, "description": "Page number, from 1."},
             "extended": {
                 "type": "string",
@@ -105,9 +109,9 @@ def _query_params_schema() -> dict[str, Any]:
     }
 
 
-@cache
-def openapi_document() -> dict[str, Any]:
-    params = _query_params_schema()
+def openapi_document(settings: Settings) -> dict[str, Any]:
+    """The description, with the operator's limits written into it."""
+    params = _query_params_schema(settings)
     success = {
         "type": "object",
         "required": ["code", "info"],

@@ -9,6 +9,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
+from ..config import Settings
 from ..errors import StorageError
 from ..storage import migrate
 from ..storage.store import Store
@@ -54,8 +55,13 @@ async def metrics_endpoint(request: Request) -> Response:
     return Response(body, media_type=content_type)
 
 
-async def openapi_json(request: Request) -> Response:
-    return JSONResponse(openapi_document())
+def openapi_for(settings: Settings) -> Callable[[Request], Awaitable[Response]]:
+    body = JSONResponse(openapi_document(settings)).body
+
+    async def openapi_json(request: Request) -> Response:
+        return Response(body, media_type="application/json")
+
+    return openapi_json
 
 
 async def docs(request: Request) -> Response:

@@ -7,7 +7,7 @@ else for any body a client can send.
 from __future__ import annotations
 
 import codecs
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from urllib.parse import parse_qsl
 
 from starlette.datastructures import UploadFile
@@ -84,7 +84,7 @@ def _parse_urlencoded(body: bytes, charset: str) -> list[tuple[str, str]]:
 
 
 async def _parse_multipart(request: Request, body: bytes) -> list[tuple[str, str]]:
-    async def replay() -> AsyncIterator[bytes]:
+    async def replay() -> AsyncGenerator[bytes, None]:
         yield body
 
     # One file is let through the parser only so the error below can name its field.

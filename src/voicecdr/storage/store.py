@@ -9,13 +9,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
-from ..errors import Conflict, NotFound
+from ..errors import Conflict, NotFound, SchemaOutOfDate
 from ..models import App, Cdr, CdrRow, CostStatus, Language, Service, VoiceGroup
 from . import schema
 from .engine import parse_url, postgres_engine, sqlite_engine, translated
@@ -75,7 +76,7 @@ def _app(row: sa.Row[Any]) -> App:
         timezone=m["timezone"],
         language=Language(m["language"]),
         callback_url=m["callback_url"],
-        rate_limit=m["rate_limit"],
+        rate_limit=float(m["rate_limit"]),
         created_at=m["created_at"],
     )
 
@@ -109,10 +110,18 @@ def _cdr_row(r: Sequence[Any]) -> CdrRow:
 class Store:
     """Storage for apps and CDRs on SQLite or PostgreSQL."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, create: bool = True) -> None:
+        """Open (lazily: no connection yet) the database at ``url``. With ``create``
+        False, a missing SQLite file is an error instead of a new empty database."""
         self.url = parse_url(url)
         self.dialect = self.url.get_backend_name()
         if self.dialect == "sqlite":
+            path = self.url.database or ""
+            if not create and path not in ("", ":memory:") and not Path(path).exists():
+                raise SchemaOutOfDate(
+                    f"database file {path} does not exist: run `voicecdr db upgrade` "
+                    "(or `voicecdr demo`) first"
+                )
             self.writer: Engine = sqlite_engine(self.url, writer=True)
             self.reader: Engine = sqlite_engine(self.url, writer=False)
         else:
