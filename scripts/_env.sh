@@ -1,0 +1,34 @@
+# Shared by scripts/demo and scripts/test: a project virtualenv and system packages.
+# Sourced, not run.
+
+VENV="${VOICECDR_VENV:-.venv}"
+
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
+        echo "error: need root (or sudo) to run: $*" >&2; return 1; fi
+}
+
+apt_install() {
+    echo "==> installing Debian packages: $*" >&2
+    as_root apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "$@" >/dev/null
+}
+
+ensure_venv() {
+    local extras="$1"
+    if [ ! -x "$VENV/bin/python" ]; then
+        if ! python3 -m venv "$VENV" 2>/dev/null; then
+            rm -rf "$VENV"
+            apt_install python3-venv
+            python3 -m venv "$VENV"
+        fi
+    fi
+    echo "==> installing voicecdr$extras into $VENV" >&2
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e ".$extras"
+}
+
+ensure_postgres() {
+    if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+        apt_install postgresql
+    fi
+}
