@@ -140,7 +140,7 @@ class RatingStore:
             newest, sa.and_(newest.c.app_id == p.app_id, newest.c.version == p.version)
         )
         with translated("read rate plans"), self._store.reader.connect() as conn:
-            return dict(conn.execute(query).tuples().all())
+            return {app_id: plan_id for app_id, plan_id in conn.execute(query)}  # noqa: C416
 
     def load_plan(self, plan_id: int) -> RatePlan:
         with translated("read rate plan"), self._store.reader.connect() as conn:
