@@ -60,7 +60,8 @@ def test_delivered_receipt_is_signed_and_complete(store: Store, receiver: Receiv
     assert got.headers["content-type"] == "application/x-www-form-urlencoded"
     Webhook(app.signing_secret).verify(got.body, got.headers, json_parse=False)
     fields = parse_qs(got.body)
-    assert fields["voice_type"] == ["0"] and fields["customer_price"] == ["0.05"]
+    assert fields["voice_type"] == ["0"]
+    assert fields["customer_price"] == ["0.05"]
     (receipt,) = Outbox(store).list()
     assert (receipt.status, receipt.attempts, receipt.last_status) == (
         ReceiptStatus.DELIVERED,
@@ -83,7 +84,8 @@ def test_failure_then_success_keeps_the_webhook_id(store: Store) -> None:
     assert len(receiver.received) == 3
     ids = {r.headers["webhook-id"] for r in receiver.received}
     bodies = {r.body for r in receiver.received}
-    assert len(ids) == 1 and len(bodies) == 1
+    assert len(ids) == 1
+    assert len(bodies) == 1
     (receipt,) = Outbox(store).list()
     assert (receipt.status, receipt.attempts) == (ReceiptStatus.DELIVERED, 3)
 
