@@ -45,8 +45,9 @@ class SenderConfig:
 
     @property
     def lease(self) -> float:
-        # Long enough for a resolve, a full timeout and the bookkeeping after it.
-        return self.timeout + 30.0
+        # Long enough for a resolve, a full timeout and the bookkeeping after it; a
+        # sender that died mid-attempt holds its receipts no longer than this.
+        return 2 * self.timeout + 10.0
 
 
 @dataclass(frozen=True, slots=True)
