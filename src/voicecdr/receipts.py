@@ -10,13 +10,26 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 import secrets
-from urllib.parse import urlencode
+from urllib.parse import quote_plus
 
 from .models import RESULT_TEXT, App, CdrRow, VoiceGroup
 from .money import from_nanos
 from .rating import Charge
 from .timefmt import format_epoch, zone
+
+_UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]*")
+
+
+def _form_encode(fields: list[tuple[str, str | int]]) -> str:
+    """``urlencode`` with a fast path: most receipt values (digits, prices, hex ids,
+    hangup causes) need no quoting, and urllib's quoting dominated the rater's profile."""
+    parts = []
+    for name, value in fields:
+        text = str(value)
+        parts.append(f"{name}={text if _UNRESERVED.fullmatch(text) else quote_plus(text)}")
+    return "&".join(parts)
 
 
 def new_webhook_id() -> str:
@@ -64,7 +77,7 @@ def form_body(app: App, row: CdrRow, charge: Charge) -> str:
         fields.append(("ivr_result", row.ivr_result))
     else:
         fields.append(("record_url", row.record_url or ""))
-    return urlencode(fields)
+    return _form_encode(fields)
 
 
 def signature(signing_secret: str, webhook_id: str, timestamp: int, body: str) -> str:

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlencode
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from voicecdr import receipts
@@ -140,6 +142,11 @@ def test_signature_verifies_with_the_standard_webhooks_library() -> None:
 )
 def test_success_means_2xx_and_the_word_success(status: int, body: bytes, delivered: bool) -> None:
     assert receipts.is_success(status, body) is delivered
+
+
+@given(st.lists(st.tuples(st.sampled_from(["phone", "result", "x"]), st.text()), max_size=5))
+def test_form_encoding_matches_urlencode(fields: list[tuple[str, str]]) -> None:
+    assert receipts._form_encode(list(fields)) == urlencode(fields)
 
 
 def test_webhook_ids_are_unique() -> None:
