@@ -657,11 +657,18 @@ def worker_command(obj: Context) -> None:
     show_default=True,
     help="Random seed; with the current time it decides the calls, so a rerun adds new ones.",
 )
+@click.option(
+    "--callback-url",
+    help="Push the demo's receipts here (see docs/receipts.md); a local receiver needs "
+    "VOICECDR_ALLOW_PRIVATE_CALLBACKS=true.",
+)
 @_json_flag
 @pass_ctx
-def demo_command(obj: Context, /, count: int, days: float, seed: int) -> None:
+def demo_command(
+    obj: Context, /, count: int, days: float, seed: int, callback_url: str | None
+) -> None:
     """Load a demo app (appkey `demo`, secretkey `demo-secret`) with a rate plan and
-    realistic, priced CDRs."""
+    realistic, priced CDRs (receipted when it has a callback URL)."""
     from .ingest.core import Ingestor, Item
     from .rating import parse_plan_csv
     from .storage.rating import RatingStore
@@ -671,8 +678,13 @@ def demo_command(obj: Context, /, count: int, days: float, seed: int) -> None:
     now = int(time.time())
     with obj.store(current=False) as store:
         migrate.upgrade(store)
+        check = apps.CallbackCheck(settings.allow_private_callbacks)
         try:
             apps.rotate_secret(store, demo.DEMO_APPKEY, secretkey=demo.DEMO_SECRETKEY)
+            if callback_url is not None:
+                apps.update_app(
+                    store, demo.DEMO_APPKEY, callback_url=callback_url, check_callback=check
+                )
         except NotFound:
             apps.create_app(
                 store,
@@ -681,14 +693,16 @@ def demo_command(obj: Context, /, count: int, days: float, seed: int) -> None:
                 secretkey=demo.DEMO_SECRETKEY,
                 default_timezone=settings.timezone,
                 rate_limit=5,
+                callback_url=callback_url,
+                check_callback=check,
             )
         app = store.get_app(demo.DEMO_APPKEY)
         assert app is not None
         records = demo.generate([app.appkey], count, now=now, days=days, seed=seed)
         summary = Ingestor(store).ingest(Item(i, r) for i, r in enumerate(records))
-        RatingStore(store).import_plan(
-            app.id, parse_plan_csv(demo.DEMO_PLAN), source="demo", now=now
-        )
+        ratings = RatingStore(store)
+        if ratings.current_plan(app.id) is None:
+            ratings.import_plan(app.id, parse_plan_csv(demo.DEMO_PLAN), source="demo", now=now)
         priced, _ = Rater(store).drain()
     tz = app.timezone
     local_now = datetime.fromtimestamp(now, zone(tz))
