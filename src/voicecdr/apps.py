@@ -18,10 +18,11 @@ MAX_RATE_LIMIT = 10_000.0
 
 @dataclass(frozen=True, slots=True)
 class IssuedCredentials:
-    """What the operator hands to the customer; the secretkey exists only here."""
+    """What the operator hands to the customer; the secretkey exists only here (None when
+    it was not changed)."""
 
     app: App
-    secretkey: str
+    secretkey: str | None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -159,10 +160,13 @@ def update_app(
 def rotate_secret(
     store: Store, appkey: str, *, secretkey: str | None = None, signing: bool = False
 ) -> IssuedCredentials:
-    """A new secretkey (the old one stops working at once); with ``signing`` also a new
-    receipt signing secret."""
-    secret = _secretkey(secretkey) if secretkey is not None else credentials.new_secretkey()
-    changes: dict[str, Any] = {"secret_hash": credentials.hash_secret(secret)}
+    """A new secretkey (the old one stops working at once), or with ``signing`` a new
+    receipt signing secret instead; both when ``signing`` comes with a given secretkey."""
+    changes: dict[str, Any] = {}
+    secret = None
+    if not signing or secretkey is not None:
+        secret = _secretkey(secretkey) if secretkey is not None else credentials.new_secretkey()
+        changes["secret_hash"] = credentials.hash_secret(secret)
     if signing:
         changes["signing_secret"] = credentials.new_signing_secret()
     app = store.update_app(appkey, changes, now=int(time.time()))

@@ -183,9 +183,10 @@ def apps_group() -> None:
 
 
 def _human_credentials(d: dict[str, Any]) -> str:
-    return "\n".join(f"{k:15} {v}" for k, v in d.items()) + (
-        "\nKeep the secretkey now: only its hash is stored."
-    )
+    shown = "\n".join(f"{k:15} {v}" for k, v in d.items() if v is not None)
+    if d.get("secretkey"):
+        shown += "\nKeep the secretkey now: only its hash is stored."
+    return shown
 
 
 @apps_group.command("create")
@@ -252,12 +253,15 @@ def apps_update(obj: Context, /, appkey: str, **changes: Any) -> None:
 @click.argument("appkey")
 @click.option("--secretkey", help="Use this secretkey instead of a random one.")
 @click.option(
-    "--signing-secret", "signing", is_flag=True, help="Also issue a new receipt signing secret."
+    "--signing-secret",
+    "signing",
+    is_flag=True,
+    help="Issue a new receipt signing secret instead (with --secretkey: both).",
 )
 @_json_flag
 @pass_ctx
 def apps_rotate_secret(obj: Context, appkey: str, secretkey: str | None, signing: bool) -> None:
-    """Issue a new secretkey; the old one stops working at once."""
+    """Issue a new secretkey (the old one stops working at once) or signing secret."""
     with obj.store() as store:
         issued = apps.rotate_secret(store, appkey, secretkey=secretkey, signing=signing)
     obj.emit(issued.to_dict(), _human_credentials)
@@ -556,7 +560,9 @@ def receipts_list(obj: Context, /, status: str | None, appkey: str | None, limit
             "webhook_id": x.webhook_id,
             "status": x.status.wire_name,
             "attempts": x.attempts,
-            "next_attempt_at": epoch_to_iso(int(x.next_attempt_at)),
+            "next_attempt_at": epoch_to_iso(int(x.next_attempt_at))
+            if x.status is ReceiptStatus.PENDING
+            else None,
             "created_at": epoch_to_iso(x.created_at),
             "delivered_at": epoch_to_iso(x.delivered_at) if x.delivered_at else None,
             "last_status": x.last_status,
@@ -583,6 +589,11 @@ def receipts_list(obj: Context, /, status: str | None, appkey: str | None, limit
 @click.option("--from", "start", help="With --app: created at or after.")
 @click.option("--to", "end", help="With --app: created at or before.")
 @click.option("--dead", is_flag=True, help="Only dead receipts (alone: every dead receipt).")
+@click.option(
+    "--failed",
+    is_flag=True,
+    help="Only receipts waiting to retry after a failure (alone: all of them, now).",
+)
 @_json_flag
 @pass_ctx
 def receipts_replay(
@@ -593,12 +604,15 @@ def receipts_replay(
     start: str | None,
     end: str | None,
     dead: bool,
+    failed: bool,
 ) -> None:
     """Send receipts again, from the start of the retry schedule, with their webhook-ids."""
     from .storage.outbox import Outbox
 
-    if not (ids or appkey or dead):
-        raise click.UsageError("say which receipts: --id, --app (with --from/--to) or --dead")
+    if not (ids or appkey or dead or failed):
+        raise click.UsageError(
+            "say which receipts: --id, --app (with --from/--to), --dead or --failed"
+        )
     if (start or end) and not appkey:
         raise click.UsageError("--from/--to need --app")
     with obj.store() as store:
@@ -615,6 +629,7 @@ def receipts_replay(
             created_from=begin,
             created_to=finish,
             dead_only=dead,
+            failed_only=failed,
         )
     obj.emit({"replayed": count}, lambda d: f"queued {d['replayed']} receipts again")
 
@@ -703,7 +718,9 @@ def demo_command(
         ratings = RatingStore(store)
         if ratings.current_plan(app.id) is None:
             ratings.import_plan(app.id, parse_plan_csv(demo.DEMO_PLAN), source="demo", now=now)
-        priced, _ = Rater(store).drain()
+        app = store.get_app(demo.DEMO_APPKEY)  # as priced, with its callback URL
+        assert app is not None
+        priced, _ = Rater(store, batch_size=settings.rater_batch_size).drain()
     tz = app.timezone
     local_now = datetime.fromtimestamp(now, zone(tz))
     start = (local_now - timedelta(hours=24)).strftime("%Y-%m-%d %H:%M:%S")
@@ -722,6 +739,8 @@ def demo_command(
     data = {
         "appkey": app.appkey,
         "secretkey": demo.DEMO_SECRETKEY,
+        "signing_secret": app.signing_secret,
+        "callback_url": app.callback_url,
         "timezone": tz,
         **summary.to_dict(),
         "priced": priced,

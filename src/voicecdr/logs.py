@@ -46,5 +46,8 @@ def configure(level: str = "INFO") -> None:
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
     logging.getLogger("alembic").setLevel(max(logging.WARNING, root.level))
+    # httpx logs every request's full URL at INFO: a callback URL may carry a tenant's token.
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(max(logging.WARNING, root.level))
     # uvicorn's access log prints query strings, where a client may have put its secretkey.
     logging.getLogger("uvicorn.access").disabled = True

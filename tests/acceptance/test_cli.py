@@ -84,9 +84,22 @@ def test_apps_lifecycle(cli: Cli) -> None:
     cleared = cli("apps", "update", issued["appkey"], "--callback-url", "").json()
     assert cleared["callback_url"] is None
 
-    rotated = cli("apps", "rotate-secret", issued["appkey"], "--signing-secret").json()
-    assert rotated["secretkey"] != issued["secretkey"]
-    assert rotated["signing_secret"] != issued["signing_secret"]
+    rotated = cli("apps", "rotate-secret", issued["appkey"]).json()
+    assert rotated["secretkey"] not in (None, issued["secretkey"])
+    assert rotated["signing_secret"] == issued["signing_secret"]
+    signing = cli("apps", "rotate-secret", issued["appkey"], "--signing-secret").json()
+    assert signing["secretkey"] is None  # the secretkey from the rotation above still works
+    assert signing["signing_secret"] != issued["signing_secret"]
+    both = cli(
+        "apps",
+        "rotate-secret",
+        issued["appkey"],
+        "--signing-secret",
+        "--secretkey",
+        "chosen-secret",
+    ).json()
+    assert both["secretkey"] == "chosen-secret"
+    assert both["signing_secret"] != signing["signing_secret"]
 
 
 def test_apps_create_with_given_keys_and_conflicts(cli: Cli) -> None:

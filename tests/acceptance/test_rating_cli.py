@@ -129,6 +129,7 @@ def test_receipts_list_and_replay(cli: Cli, tmp_path: Path) -> None:
             "--to",
             "2999-01-01 00:00:00",
         ).json() == {"replayed": 2}
+        assert cli("receipts", "replay", "--failed").json() == {"replayed": 0}
 
 
 def test_private_callback_urls_are_refused_at_registration(cli: Cli) -> None:

@@ -114,6 +114,8 @@ def test_rerate_dry_run_then_apply(store: Store) -> None:
     assert again.changed == 0  # already current
 
     ratings.import_plan(app.id, parse_plan_csv(PLAN.replace("0.05", "0.03")), source="v3", now=3)
+    would = rerate(store, app, T0, T0 + 3600, dry_run=True, resend_receipts=True)
+    assert (would.changed, would.receipts) == (2, 2)
     resent = rerate(store, app, T0, T0 + 3600, dry_run=False, resend_receipts=True)
     assert (resent.changed, resent.receipts) == (2, 2)
     assert len(Outbox(store).list()) == receipts_before + 2

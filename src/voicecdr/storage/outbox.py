@@ -224,6 +224,7 @@ class Outbox:
         created_from: int | None = None,
         created_to: int | None = None,
         dead_only: bool = False,
+        failed_only: bool = False,
     ) -> int:
         """Send receipts again from the start of the schedule, under their own
         ``webhook-id`` (receivers deduplicate on it). Returns how many were queued."""
@@ -238,8 +239,15 @@ class Outbox:
             query = query.where(r.created_at >= created_from)
         if created_to is not None:
             query = query.where(r.created_at <= created_to)
+        states = []
         if dead_only:
-            query = query.where(r.status == int(ReceiptStatus.DEAD))
+            states.append(r.status == int(ReceiptStatus.DEAD))
+        if failed_only:
+            states.append(
+                sa.and_(r.status == int(ReceiptStatus.PENDING), r.last_error.is_not(None))
+            )
+        if states:
+            query = query.where(sa.or_(*states))
         with translated("replay receipts"), self._store.writer.begin() as conn:
             return int(conn.execute(query).rowcount)
 

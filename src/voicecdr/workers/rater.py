@@ -135,13 +135,25 @@ def rerate(
             1 for r, d in changes if isinstance(d, Priced) and charged(r.row) is None
         )
         report.newly_pending += sum(1 for _, d in changes if not isinstance(d, Priced))
-        if dry_run or not changes:
+
+        def wants_receipt(rated: RatedRow, decision: Decision) -> bool:
+            newly_final = charged(rated.row) is None
+            return (
+                bool(app.callback_url)
+                and isinstance(decision, Priced)
+                and (newly_final or resend_receipts)
+            )
+
+        if dry_run:
+            report.receipts += sum(1 for r, d in changes if wants_receipt(r, d))
+            continue
+        if not changes:
             continue
 
         def receipts(rated: RatedRow, decision: Priced) -> NewReceipt | None:
-            if charged(rated.row) is not None and not resend_receipts:
+            if not wants_receipt(rated, decision):
                 return None
-            report.receipts += 1 if app.callback_url else 0
+            report.receipts += 1
             return receipt_for(app, rated.row, decision)
 
         written = ratings.apply_rerate(changes, receipts, now=int(clock()))

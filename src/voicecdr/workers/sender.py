@@ -198,13 +198,25 @@ class Sender:
         )
 
     async def attempt(self, due: DueReceipt) -> Attempt:
-        """One signed POST; never raises for anything the receiver or network does."""
+        """One signed POST; never raises for anything the receiver or network does.
+
+        ``timeout`` bounds the whole attempt (resolving, connecting, sending, reading the
+        answer), not each step, so an attempt always ends well inside its lease and a
+        receiver that trickles its answer cannot hold a slot longer.
+        """
         if not due.callback_url:
             return Attempt(False, None, "the app has no callback_url")
         try:
+            async with asyncio.timeout(self._config.timeout):
+                return await self._post(due, due.callback_url)
+        except TimeoutError:
+            return Attempt(False, None, f"no answer within {self._config.timeout:g}s")
+
+    async def _post(self, due: DueReceipt, callback_url: str) -> Attempt:
+        try:
             target = await run_in_threadpool(
                 resolve,
-                due.callback_url,
+                callback_url,
                 self._resolver,
                 allow_private=self._config.allow_private,
             )
@@ -213,7 +225,7 @@ class Sender:
         headers = receipts.headers(
             due.signing_secret, due.webhook_id, int(self._clock()), due.payload
         )
-        headers["host"] = httpx.URL(due.callback_url).netloc.decode("ascii")
+        headers["host"] = httpx.URL(callback_url).netloc.decode("ascii")
         extensions = {"sni_hostname": target.host} if target.url.startswith("https") else {}
         try:
             request = self._client.build_request(
