@@ -23,6 +23,7 @@ import click
 import orjson
 
 from . import __version__, apps, demo, logs
+from .cli_export import export_command
 from .config import Settings
 from .errors import NotFound, ValidationError, VoiceCdrError
 from .storage import migrate
@@ -288,6 +289,11 @@ def cdrs_import(obj: Context, files: tuple[Path, ...]) -> None:
     )
     if summary.rejected:
         sys.exit(1)
+
+
+# -- export (the client side; lives in cli_export so it runs without the server's deps) --
+
+main.add_command(export_command)
 
 
 # -- demo --------------------------------------------------------------------------------
