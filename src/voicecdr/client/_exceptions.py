@@ -55,18 +55,26 @@ class ApiError(ClientError):
 
 
 class AuthFailed(ApiError):
+    """The appkey or secretkey is wrong; never retried."""
+
     slug = "auth_failed"
 
 
 class InvalidParameter(ApiError):
+    """A parameter the endpoint refuses; the message names it. Never retried."""
+
     slug = "invalid_parameter"
 
 
 class RangeTooLarge(ApiError):
+    """The window is longer than the endpoint allows in one query."""
+
     slug = "range_too_large"
 
 
 class OutOfWindow(ApiError):
+    """``start_time`` is older than the endpoint keeps records queryable."""
+
     slug = "out_of_window"
 
 
@@ -83,6 +91,8 @@ class RateLimited(ApiError):
 
 
 class ServerError(ApiError):
+    """The endpoint failed (``internal`` or HTTP 5xx); retried before raised."""
+
     slug = "internal"
 
 

@@ -8,7 +8,7 @@ Pure functions; nothing here reads a clock.
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 API_FORMAT = "%Y-%m-%d %H:%M:%S"
@@ -71,6 +71,11 @@ def _ambiguous(wall: datetime, tz: ZoneInfo) -> bool:
     )
 
 
+def _missing(wall: datetime, tz: ZoneInfo) -> bool:
+    """True for a wall time skipped when clocks go forward."""
+    return aware(wall, tz).astimezone(UTC).astimezone(tz).replace(tzinfo=None) != wall
+
+
 def spans(
     start: datetime, end: datetime, tz: ZoneInfo, max_span: timedelta = timedelta(hours=24)
 ) -> list[tuple[datetime, datetime]]:
@@ -79,7 +84,8 @@ def spans(
 
     A server reads a span's start as its earliest instant and its end as its latest, so a
     boundary inside a repeated (DST) hour would make two spans overlap. Such a boundary
-    is moved back to just before the change: the spans then cover every instant once.
+    is moved back to just before the change, and a span never starts in a skipped hour:
+    the spans then cover every instant once.
     """
     if start > end:
         raise ValueError("the window's start is after its end")
@@ -97,4 +103,8 @@ def spans(
                 hi = probe
         out.append((lo, hi))
         lo = hi + _SECOND
+        # A start inside a spring-forward gap would be read an hour early; the wall times
+        # of the gap never happen, so skipping them loses nothing.
+        while lo <= end and _missing(lo, tz):
+            lo += _SECOND
     return out
