@@ -53,6 +53,7 @@ class _Progress:
         ) as bar:
             self._bar = bar
             yield self
+            bar.render_progress()  # the last update may have been throttled: show the end
 
     def to(self, moment: datetime) -> None:
         position = min(self._length, max(0, int(moment.timestamp() - self._start)))
