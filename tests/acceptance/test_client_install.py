@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import venv
 from pathlib import Path
@@ -16,13 +17,32 @@ def run(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+def project_copy(tmp_path: Path) -> Path:
+    """What a source distribution holds, so the build never writes into the checkout
+    (nor picks up a stale build/ directory there)."""
+    copy = tmp_path / "project"
+    shutil.copytree(
+        ROOT / "src", copy / "src", ignore=shutil.ignore_patterns("*.egg-info", "__pycache__")
+    )
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(ROOT / name, copy / name)
+    return copy
+
+
 def test_the_client_installs_and_imports_with_httpx_alone(tmp_path: Path) -> None:
     venv.create(tmp_path / "venv", with_pip=True)
     python = tmp_path / "venv" / "bin" / "python"
     # A real install of the project from its metadata: whatever the core dependencies
     # pull in is all the client gets. pip's local cache keeps this to seconds.
     installed = run(
-        python, "-m", "pip", "install", "-q", "--disable-pip-version-check", ROOT, cwd=tmp_path
+        python,
+        "-m",
+        "pip",
+        "install",
+        "-q",
+        "--disable-pip-version-check",
+        project_copy(tmp_path),
+        cwd=tmp_path,
     )
     assert installed.returncode == 0, installed.stderr
     listed = run(python, "-m", "pip", "list", "--format=freeze", cwd=tmp_path).stdout.lower()
