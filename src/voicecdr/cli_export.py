@@ -40,7 +40,6 @@ class _Progress:
         self._length = max(1, int(end.timestamp() - self._start) + 1)
         self._enabled = enabled
         self._position = 0
-        self._rows = 0
         self._bar: Any = None
 
     @contextmanager
@@ -62,7 +61,6 @@ class _Progress:
             self._position = position
 
     def record(self, record: Record) -> None:
-        self._rows += 1
         self.to(record.time)
 
 
