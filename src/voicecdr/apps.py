@@ -6,9 +6,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
-from . import credentials
+from . import callbacks, credentials
 from .errors import ConfigError, ValidationError
 from .models import App, Language
 from .storage.store import Store
@@ -77,12 +76,26 @@ def _language(value: str) -> str:
 def _callback_url(value: str) -> str | None:
     if value == "":
         return None  # an empty string clears the callback
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError("must be an http:// or https:// URL with a host")
     if len(value) > 2048:
         raise ValueError("must be at most 2048 characters")
+    callbacks.parse(value)
     return value
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackCheck:
+    """How registration checks callback addresses (see ``voicecdr.callbacks``)."""
+
+    allow_private: bool = False
+    resolver: callbacks.Resolver = callbacks.system_resolver
+
+    def __call__(self, url: str | None) -> None:
+        if url is None:
+            return
+        try:
+            callbacks.check_registration(url, self.resolver, allow_private=self.allow_private)
+        except callbacks.CallbackRefused as exc:
+            raise ValidationError("callback_url", str(exc)) from None
 
 
 def _rate_limit(value: float) -> float:
@@ -112,6 +125,7 @@ def create_app(
     language: str | None = None,
     callback_url: str | None = None,
     rate_limit: float | None = None,
+    check_callback: CallbackCheck = CallbackCheck(),
 ) -> IssuedCredentials:
     values = _checked(
         {
@@ -125,16 +139,20 @@ def create_app(
     )
     secret = _secretkey(secretkey) if secretkey is not None else credentials.new_secretkey()
     values.setdefault("callback_url", None)
+    check_callback(values["callback_url"])
     values["secret_hash"] = credentials.hash_secret(secret)
     values["signing_secret"] = credentials.new_signing_secret()
     app = store.create_app(values, now=int(time.time()))
     return IssuedCredentials(app, secret)
 
 
-def update_app(store: Store, appkey: str, **changes: Any) -> App:
+def update_app(
+    store: Store, appkey: str, *, check_callback: CallbackCheck = CallbackCheck(), **changes: Any
+) -> App:
     checked = _checked(changes)
     if not checked:
         raise ConfigError("nothing to change: give at least one option")
+    check_callback(checked.get("callback_url"))
     return store.update_app(appkey, checked, now=int(time.time()))
 
 

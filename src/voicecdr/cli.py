@@ -26,9 +26,10 @@ from . import __version__, apps, demo, logs
 from .cli_export import export_command
 from .config import Settings
 from .errors import NotFound, ValidationError, VoiceCdrError
+from .models import App
 from .storage import migrate
 from .storage.store import Store
-from .timefmt import zone
+from .timefmt import parse_cli_time, zone
 
 _OPTION_NAMES = {"callback_url": "--callback-url", "rate_limit": "--rate-limit"}
 
@@ -116,9 +117,14 @@ def main(ctx: click.Context, database_url: str | None) -> None:
     type=click.IntRange(1, 64),
     help="Server processes; rate limits are shared between them.",
 )
+@click.option(
+    "--no-workers",
+    is_flag=True,
+    help="Serve the API only; run the rater and receipt sender with `voicecdr worker`.",
+)
 @pass_ctx
-def serve(obj: Context, host: str, port: int, workers: int) -> None:
-    """Run the HTTP API (production ASGI server)."""
+def serve(obj: Context, host: str, port: int, workers: int, no_workers: bool) -> None:
+    """Run the HTTP API (production ASGI server) with the rater and receipt sender."""
     import uvicorn
 
     settings = obj.settings()
@@ -127,6 +133,8 @@ def serve(obj: Context, host: str, port: int, workers: int) -> None:
         pass  # fail here, clearly, if the database is unreachable or behind
     # Worker processes read their settings from the environment, like the parent did.
     os.environ["VOICECDR_DATABASE_URL"] = settings.database_url
+    if no_workers:
+        os.environ["VOICECDR_SERVE_WORKERS"] = "false"
     metrics_dir = None
     if workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
         # prometheus_client's convention for aggregating metrics over worker processes.
@@ -194,7 +202,13 @@ def _human_credentials(d: dict[str, Any]) -> str:
 def apps_create(obj: Context, /, **options: Any) -> None:
     """Create an app and print its appkey, secretkey and signing_secret."""
     with obj.store() as store:
-        issued = apps.create_app(store, default_timezone=obj.settings().timezone, **options)
+        settings = obj.settings()
+        issued = apps.create_app(
+            store,
+            default_timezone=settings.timezone,
+            check_callback=apps.CallbackCheck(settings.allow_private_callbacks),
+            **options,
+        )
     obj.emit(issued.to_dict(), _human_credentials)
 
 
@@ -230,7 +244,8 @@ def apps_list(obj: Context) -> None:
 def apps_update(obj: Context, /, appkey: str, **changes: Any) -> None:
     """Change an app's settings."""
     with obj.store() as store:
-        app = apps.update_app(store, appkey, **changes)
+        check = apps.CallbackCheck(obj.settings().allow_private_callbacks)
+        app = apps.update_app(store, appkey, check_callback=check, **changes)
     obj.emit(apps.public_view(app), lambda d: "\n".join(f"{k:13} {v}" for k, v in d.items()))
 
 
@@ -291,6 +306,346 @@ def cdrs_import(obj: Context, files: tuple[Path, ...]) -> None:
         sys.exit(1)
 
 
+# -- rating ------------------------------------------------------------------------------
+
+
+def _app(store: Store, appkey: str) -> App:
+    app = store.get_app(appkey)
+    if app is None:
+        raise NotFound(f"no app with appkey {appkey!r}")
+    return app
+
+
+@main.group("rates")
+def rates_group() -> None:
+    """Rate plans: what each app's calls cost."""
+
+
+@rates_group.command("import")
+@click.argument("appkey")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@_json_flag
+@pass_ctx
+def rates_import(obj: Context, /, appkey: str, file: Path) -> None:
+    """Make FILE.csv (service,prefix,cycle,unit_price,basic_price) the app's new plan.
+
+    The whole file is checked first; any bad line is reported with its number and nothing
+    is applied. CDRs that found no rate under the old plan are tried again.
+    """
+    from .rating import PlanErrors, parse_plan_csv
+    from .storage.rating import RatingStore
+
+    try:
+        text = file.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise click.ClickException(f"{file}: not UTF-8 text ({exc.reason})") from None
+    try:
+        rates = parse_plan_csv(text)
+    except PlanErrors as exc:
+        raise click.ClickException(f"{file}: nothing imported:\n" + "\n".join(exc.errors)) from None
+    with obj.store() as store:
+        app = _app(store, appkey)
+        info = RatingStore(store).import_plan(app.id, rates, source=file.name, now=int(time.time()))
+    obj.emit(
+        {"appkey": app.appkey, "version": info.version, "rates": info.rate_count},
+        lambda d: f"{d['appkey']}: plan version {d['version']} with {d['rates']} rates",
+    )
+
+
+@rates_group.command("show")
+@click.argument("appkey")
+@click.option("--version", "version", type=int, help="A past version [default: the newest].")
+@_json_flag
+@pass_ctx
+def rates_show(obj: Context, /, appkey: str, version: int | None) -> None:
+    """Print an app's rate plan."""
+    from .money import from_nanos
+    from .storage.rating import RatingStore
+
+    with obj.store() as store:
+        app = _app(store, appkey)
+        ratings = RatingStore(store)
+        versions = {p.version: p for p in ratings.plans(app.id)}
+        if not versions:
+            raise NotFound(f"app {appkey!r} has no rate plan: use `voicecdr rates import`")
+        chosen = versions.get(max(versions) if version is None else version)
+        if chosen is None:
+            raise NotFound(f"app {appkey!r} has no plan version {version}")
+        plan = ratings.load_plan(chosen.id)
+    rows = [
+        {
+            "service": "*" if r.service is None else r.service.wire_name,
+            "prefix": r.prefix,
+            "cycle": r.cycle,
+            "unit_price": str(from_nanos(r.unit_price_nanos)),
+            "basic_price": str(from_nanos(r.basic_price_nanos)),
+        }
+        for r in plan.rates
+    ]
+    data = {
+        "appkey": appkey,
+        "version": chosen.version,
+        "source": chosen.source,
+        "versions": sorted(versions),
+        "rates": rows,
+    }
+    obj.emit(
+        data,
+        lambda d: (
+            f"plan version {d['version']} ({d['source']}):\n"
+            + "\n".join(
+                f"  {r['service']:13} {r['prefix'] or '(any)':12} cycle {r['cycle']:>4}s  "
+                f"unit {r['unit_price']:>10}  basic {r['basic_price']:>10}"
+                for r in d["rates"]
+            )
+        ),
+    )
+
+
+@rates_group.command("unpriced")
+@click.argument("appkey")
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(0, 10_000))
+@_json_flag
+@pass_ctx
+def rates_unpriced(obj: Context, /, appkey: str, limit: int) -> None:
+    """List CDRs that stay pending because no rate matches them, with the reason."""
+    from .storage.rating import RatingStore
+    from .timefmt import epoch_to_iso
+
+    with obj.store() as store:
+        total, rows = RatingStore(store).unpriced(_app(store, appkey).id, limit=limit)
+    data = {
+        "total": total,
+        "cdrs": [
+            {
+                "id": r.id,
+                "time": epoch_to_iso(r.time),
+                "service": r.service.wire_name,
+                "number": r.country_code + r.phone,
+                "reason": reason,
+            }
+            for r, reason in rows
+        ],
+    }
+    obj.emit(
+        data,
+        lambda d: (
+            f"{d['total']} unpriced"
+            + "".join(f"\n  {c['id']} {c['time']} {c['reason']}" for c in d["cdrs"])
+        ),
+    )
+
+
+@main.command("rate")
+@_json_flag
+@pass_ctx
+def rate_command(obj: Context) -> None:
+    """Price every pending CDR now (with receipts for those that become final), then exit."""
+    from .workers.rater import Rater
+
+    with obj.store() as store:
+        priced, unpriced = Rater(store, batch_size=obj.settings().rater_batch_size).drain()
+    obj.emit(
+        {"priced": priced, "unpriced": unpriced},
+        lambda d: f"priced {d['priced']}, left pending for want of a rate {d['unpriced']}",
+    )
+
+
+@main.command("rerate")
+@click.argument("appkey")
+@click.option(
+    "--from", "start", required=True, help="yyyy-MM-dd HH:mm:ss (app timezone) or ISO 8601."
+)
+@click.option("--to", "end", required=True, help="Inclusive; same forms as --from.")
+@click.option("--dry-run", is_flag=True, help="Show what would change; write nothing.")
+@click.option(
+    "--resend-receipts", is_flag=True, help="Send a new receipt for every CDR whose charge changed."
+)
+@_json_flag
+@pass_ctx
+def rerate_command(
+    obj: Context, /, appkey: str, start: str, end: str, dry_run: bool, resend_receipts: bool
+) -> None:
+    """Recompute an app's charges for calls placed in a period, with its newest plan."""
+    from .money import from_nanos
+    from .workers.rater import rerate
+
+    with obj.store() as store:
+        app = _app(store, appkey)
+        begin, finish = _period(app, start, end)
+        report = rerate(store, app, begin, finish, dry_run=dry_run, resend_receipts=resend_receipts)
+    data = {
+        "dry_run": report.dry_run,
+        "records": report.records,
+        "changed": report.changed,
+        "newly_final": report.newly_final,
+        "newly_pending": report.newly_pending,
+        "cost_before": str(from_nanos(report.cost_before_nanos)),
+        "cost_after": str(from_nanos(report.cost_after_nanos)),
+        "receipts": report.receipts,
+        "samples": [
+            {
+                "id": s["id"],
+                "cost_before": None
+                if s["cost_before_nanos"] is None
+                else str(from_nanos(int(str(s["cost_before_nanos"])))),
+                "cost_after": None
+                if s["cost_after_nanos"] is None
+                else str(from_nanos(int(str(s["cost_after_nanos"])))),
+            }
+            for s in report.samples
+        ],
+    }
+    obj.emit(
+        data,
+        lambda d: (
+            f"{'would change' if d['dry_run'] else 'changed'} {d['changed']} of {d['records']} "
+            f"records; cost {d['cost_before']} -> {d['cost_after']}"
+        ),
+    )
+
+
+def _period(app: App, start: str, end: str) -> tuple[int, int]:
+    tz = zone(app.timezone)
+    try:
+        begin = parse_cli_time(start, tz)
+        finish = parse_cli_time(end, tz, latest=True)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    if begin > finish:
+        raise click.BadParameter("--from must not be after --to")
+    return begin, finish
+
+
+# -- receipts ----------------------------------------------------------------------------
+
+
+@main.group("receipts")
+def receipts_group() -> None:
+    """Receipts pushed to apps' callback URLs."""
+
+
+@receipts_group.command("list")
+@click.option(
+    "--status",
+    type=click.Choice(["pending", "failed", "delivered", "dead"]),
+    help="failed: pending receipts that have failed at least once.",
+)
+@click.option("--app", "appkey", help="Only this app's receipts.")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 100_000))
+@_json_flag
+@pass_ctx
+def receipts_list(obj: Context, /, status: str | None, appkey: str | None, limit: int) -> None:
+    """List receipts, newest first."""
+    from .models import ReceiptStatus
+    from .storage.outbox import Outbox
+    from .timefmt import epoch_to_iso
+
+    with obj.store() as store:
+        app_id = _app(store, appkey).id if appkey else None
+        chosen = (
+            ReceiptStatus[status.upper()] if status in ("pending", "delivered", "dead") else None
+        )
+        rows = Outbox(store).list(
+            status=chosen, failed_only=status == "failed", app_id=app_id, limit=limit
+        )
+    data = [
+        {
+            "id": x.id,
+            "appkey": x.appkey,
+            "cdr_id": x.cdr_id,
+            "webhook_id": x.webhook_id,
+            "status": x.status.wire_name,
+            "attempts": x.attempts,
+            "next_attempt_at": epoch_to_iso(int(x.next_attempt_at)),
+            "created_at": epoch_to_iso(x.created_at),
+            "delivered_at": epoch_to_iso(x.delivered_at) if x.delivered_at else None,
+            "last_status": x.last_status,
+            "last_error": x.last_error,
+        }
+        for x in rows
+    ]
+    obj.emit(
+        data,
+        lambda rs: (
+            "\n".join(
+                f"{r['id']:>8} {r['appkey']:20} {r['status']:9} attempts {r['attempts']}  "
+                f"{r['last_error'] or ''}"
+                for r in rs
+            )
+            or "no receipts"
+        ),
+    )
+
+
+@receipts_group.command("replay")
+@click.option("--id", "ids", type=int, multiple=True, help="A receipt id (repeatable).")
+@click.option("--app", "appkey", help="Receipts of this app (with --from/--to: created then).")
+@click.option("--from", "start", help="With --app: created at or after.")
+@click.option("--to", "end", help="With --app: created at or before.")
+@click.option("--dead", is_flag=True, help="Only dead receipts (alone: every dead receipt).")
+@_json_flag
+@pass_ctx
+def receipts_replay(
+    obj: Context,
+    /,
+    ids: tuple[int, ...],
+    appkey: str | None,
+    start: str | None,
+    end: str | None,
+    dead: bool,
+) -> None:
+    """Send receipts again, from the start of the retry schedule, with their webhook-ids."""
+    from .storage.outbox import Outbox
+
+    if not (ids or appkey or dead):
+        raise click.UsageError("say which receipts: --id, --app (with --from/--to) or --dead")
+    if (start or end) and not appkey:
+        raise click.UsageError("--from/--to need --app")
+    with obj.store() as store:
+        app = _app(store, appkey) if appkey else None
+        begin = finish = None
+        if app is not None and (start or end):
+            begin, finish = _period(
+                app, start or "1970-01-01T00:00:00Z", end or "9999-12-31T23:59:59Z"
+            )
+        count = Outbox(store).replay(
+            now=time.time(),
+            ids=ids,
+            app_id=app.id if app else None,
+            created_from=begin,
+            created_to=finish,
+            dead_only=dead,
+        )
+    obj.emit({"replayed": count}, lambda d: f"queued {d['replayed']} receipts again")
+
+
+# -- worker ------------------------------------------------------------------------------
+
+
+@main.command("worker")
+@pass_ctx
+def worker_command(obj: Context) -> None:
+    """Run the rater and the receipt sender (no API) until SIGINT or SIGTERM."""
+    import asyncio
+    import signal
+
+    from .workers.runner import run_workers
+
+    settings = obj.settings()
+    logs.configure(settings.log_level)
+
+    async def main_loop(store: Store) -> None:
+        stopping = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stopping.set)
+        await run_workers(store, settings, stopping)
+
+    with obj.store() as store:
+        asyncio.run(main_loop(store))
+
+
 # -- export (the client side; lives in cli_export so it runs without the server's deps) --
 
 main.add_command(export_command)
@@ -311,8 +666,12 @@ main.add_command(export_command)
 @_json_flag
 @pass_ctx
 def demo_command(obj: Context, /, count: int, days: float, seed: int) -> None:
-    """Load a demo app (appkey `demo`, secretkey `demo-secret`) with realistic CDRs."""
+    """Load a demo app (appkey `demo`, secretkey `demo-secret`) with a rate plan and
+    realistic, priced CDRs."""
     from .ingest.core import Ingestor, Item
+    from .rating import parse_plan_csv
+    from .storage.rating import RatingStore
+    from .workers.rater import Rater
 
     settings = obj.settings()
     now = int(time.time())
@@ -333,6 +692,10 @@ def demo_command(obj: Context, /, count: int, days: float, seed: int) -> None:
         assert app is not None
         records = demo.generate([app.appkey], count, now=now, days=days, seed=seed)
         summary = Ingestor(store).ingest(Item(i, r) for i, r in enumerate(records))
+        RatingStore(store).import_plan(
+            app.id, parse_plan_csv(demo.DEMO_PLAN), source="demo", now=now
+        )
+        priced, _ = Rater(store).drain()
     tz = app.timezone
     local_now = datetime.fromtimestamp(now, zone(tz))
     start = (local_now - timedelta(hours=24)).strftime("%Y-%m-%d %H:%M:%S")
@@ -353,13 +716,14 @@ def demo_command(obj: Context, /, count: int, days: float, seed: int) -> None:
         "secretkey": demo.DEMO_SECRETKEY,
         "timezone": tz,
         **summary.to_dict(),
+        "priced": priced,
         "try": curl,
     }
     obj.emit(
         data,
         lambda d: (
             f"demo app: appkey={d['appkey']} secretkey={d['secretkey']} timezone={d['timezone']}\n"
-            f"loaded {d['accepted']} CDRs over the last {days:g} days\n"
+            f"loaded {d['accepted']} CDRs over the last {days:g} days and priced {d['priced']}\n"
             f"start the server with `voicecdr serve`, then try:\n  {d['try']}"
         ),
     )

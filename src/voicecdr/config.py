@@ -7,10 +7,13 @@ documents each one (a test fails when one is missing). Read once with
 
 from __future__ import annotations
 
+from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from .retry import DEFAULT_SCHEDULE
 
 DEFAULT_DATABASE_URL = "sqlite:///voicecdr.db"
 
@@ -34,6 +37,38 @@ class Settings(BaseSettings):
     max_page_size: int = Field(
         1000, ge=1, le=100_000, description="Largest `page_size` the query API accepts."
     )
+    receipt_retry_schedule: Annotated[tuple[int, ...], NoDecode] = Field(
+        DEFAULT_SCHEDULE,
+        description="Comma-separated delays in seconds between receipt delivery attempts "
+        "(each gets up to 10% jitter); after the last one fails the receipt is dead.",
+    )
+    receipt_timeout: float = Field(
+        10, gt=0, le=300, description="Seconds a receipt receiver has to answer an attempt."
+    )
+    receipt_concurrency: int = Field(
+        64, ge=1, le=1024, description="Receipt deliveries in flight per worker process."
+    )
+    receipt_concurrency_per_app: int = Field(
+        4,
+        ge=1,
+        le=256,
+        description="Receipt deliveries in flight per app and worker process, so one slow "
+        "receiver cannot hold up other apps' receipts.",
+    )
+    allow_private_callbacks: bool = Field(
+        False,
+        description="Allow callback URLs on loopback, private, link-local and other "
+        "non-public addresses (closed networks and tests only).",
+    )
+    serve_workers: bool = Field(
+        True,
+        description="Run the rater and the receipt sender inside every `voicecdr serve` "
+        "process. Set false (or use `serve --no-workers`) for API-only processes, and run "
+        "`voicecdr worker` elsewhere.",
+    )
+    rater_batch_size: int = Field(
+        5000, ge=1, le=100_000, description="CDRs the rater prices per transaction."
+    )
     timezone: str = Field(
         "Asia/Shanghai", description="IANA timezone given to new apps unless told otherwise."
     )
@@ -47,6 +82,19 @@ class Settings(BaseSettings):
         65_536, ge=1024, description="Largest request body the query API reads, in bytes."
     )
     log_level: str = Field("INFO", description="Log level: DEBUG, INFO, WARNING or ERROR.")
+
+    @field_validator("receipt_retry_schedule", mode="before")
+    @classmethod
+    def _parse_schedule(cls, value: object) -> object:
+        if isinstance(value, str):
+            try:
+                delays = tuple(int(part) for part in value.split(",") if part.strip())
+            except ValueError:
+                raise ValueError("must be comma-separated whole seconds, e.g. 5,300,1800") from None
+            if not delays or any(d < 0 for d in delays):
+                raise ValueError("must list at least one delay, none negative")
+            return delays
+        return value
 
     @field_validator("timezone")
     @classmethod

@@ -50,6 +50,21 @@ UNANSWERED = (
 )
 IVR_KEYS = ("1", "2", "3", "9", "0", "12#", "*")
 
+# The demo app's rate plan (the CSV `voicecdr rates import` reads): a catch-all per service,
+# cheaper routes for the big destinations, and one `*` row for Brazil's non-group calls.
+DEMO_PLAN = """\
+service,prefix,cycle,unit_price,basic_price
+group_call,,20,0.05,0.005
+group_call,91,20,0.012,0.001
+group_call,62,20,0.02,0.002
+group_call,1,60,0.009,0
+verification,,1,0.012,0
+verification,91,1,0.004,0
+notification,,6,0.018,0.001
+notification,44,6,0.024,0.001
+*,55,30,0.03,0.003
+"""
+
 
 def _pick(rng: random.Random, options: Sequence[Any], weights: Sequence[int]) -> Any:
     return rng.choices(options, weights=weights)[0]

@@ -42,9 +42,28 @@ class CostStatus(enum.IntEnum):
         return self.name.lower()
 
 
+class ReceiptStatus(enum.IntEnum):
+    """A receipt is pending (new or failed, to be retried), delivered, or dead."""
+
+    PENDING = 0
+    DELIVERED = 1
+    DEAD = 2
+
+    @property
+    def wire_name(self) -> str:
+        return self.name.lower()
+
+
 class Language(enum.StrEnum):
     EN = "en"
     ZH = "zh"
+
+
+# The ``result`` text of a call that did not / did connect, in the app's language.
+RESULT_TEXT = {
+    Language.EN: ("Unsuccessful connection", "Successful connection"),
+    Language.ZH: ("未接通", "成功接通"),
+}
 
 
 @dataclass(frozen=True, slots=True)

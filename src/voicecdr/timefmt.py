@@ -64,6 +64,18 @@ def parse_iso8601(text: str) -> int:
     return int(parsed.timestamp() // 1)
 
 
+def parse_cli_time(text: str, tz: ZoneInfo, *, latest: bool = False) -> int:
+    """A command-line time: ``yyyy-MM-dd HH:mm:ss`` in ``tz`` or ISO 8601 with an offset."""
+    if _API_RE.fullmatch(text):
+        return wall_to_epoch(parse_api_time(text), tz, latest=latest)
+    try:
+        return parse_iso8601(text)
+    except ValueError:
+        raise ValueError(
+            f"{text!r} is neither yyyy-MM-dd HH:mm:ss nor ISO 8601 with an offset"
+        ) from None
+
+
 def epoch_to_iso(epoch: int) -> str:
     return datetime.fromtimestamp(epoch, UTC).isoformat().replace("+00:00", "Z")
 

@@ -7,13 +7,15 @@ from pathlib import Path
 
 from tests.acceptance.conftest import Cli
 from tests.support.data import canonical
+from voicecdr.storage import migrate
 
 
 def test_db_upgrade_creates_then_reports_current(fresh_cli: Cli) -> None:
     first = fresh_cli("db", "upgrade")
     assert first.code == 0, first.err
-    assert first.json() == {"from": None, "to": "0001"}
-    assert fresh_cli("db", "upgrade").json() == {"from": "0001", "to": "0001"}
+    assert first.json() == {"from": None, "to": migrate.head_revision()}
+    head = migrate.head_revision()
+    assert fresh_cli("db", "upgrade").json() == {"from": head, "to": head}
 
 
 def test_commands_refuse_an_unmigrated_database(fresh_cli: Cli) -> None:

@@ -419,7 +419,7 @@ def test_failed_auth_does_not_spend_the_budget(settings: Settings, store: Store,
 def test_storage_failure_is_internal_not_5xx(settings: Settings, store: Store, app1: str) -> None:
     with TestClient(create_app(settings.model_copy(update={"max_age_days": 0}), store)) as client:
         with store.writer.begin() as conn:
-            conn.exec_driver_sql("DROP TABLE cdrs")
+            conn.exec_driver_sql("ALTER TABLE cdrs RENAME TO cdrs_gone")
         slug, message = error(client, data=form())
         assert (slug, message) == ("internal", "internal error, please retry")
 

@@ -15,6 +15,8 @@ from voicecdr.timefmt import zone
 
 def make_app(store: Store, appkey: str = "app1", **options: Any) -> IssuedCredentials:
     options.setdefault("rate_limit", 10_000)
+    # Test receivers listen on 127.0.0.1.
+    options.setdefault("check_callback", apps.CallbackCheck(allow_private=True))
     return apps.create_app(
         store, name=f"App {appkey}", appkey=appkey, default_timezone="Asia/Shanghai", **options
     )

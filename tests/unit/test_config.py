@@ -20,7 +20,11 @@ def test_defaults_follow_nxcloud() -> None:
 def test_environment_is_read(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("VOICECDR_MAX_PAGE_SIZE", "50")
     monkeypatch.setenv("VOICECDR_MAX_AGE_DAYS", "0")
+    monkeypatch.setenv("VOICECDR_RECEIPT_RETRY_SCHEDULE", "1, 5,30")
+    monkeypatch.setenv("VOICECDR_ALLOW_PRIVATE_CALLBACKS", "true")
     settings = Settings.from_env()
+    assert settings.receipt_retry_schedule == (1, 5, 30)
+    assert settings.allow_private_callbacks is True
     assert settings.max_page_size == 50
     assert settings.max_age_days == 0
 
@@ -36,6 +40,9 @@ def test_flags_win_over_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     [
         ("VOICECDR_TIMEZONE", "Mars/Base", "unknown IANA timezone"),
         ("VOICECDR_MAX_SPAN_HOURS", "0", "greater than 0"),
+        ("VOICECDR_RECEIPT_RETRY_SCHEDULE", "5,soon", "comma-separated whole seconds"),
+        ("VOICECDR_RECEIPT_RETRY_SCHEDULE", "5,-1", "none negative"),
+        ("VOICECDR_RECEIPT_TIMEOUT", "0", "greater than 0"),
         ("VOICECDR_MAX_PAGE_SIZE", "0", "greater than or equal to 1"),
         ("VOICECDR_LOG_LEVEL", "LOUD", "DEBUG, INFO, WARNING or ERROR"),
     ],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import time
@@ -19,6 +20,7 @@ from .. import logs
 from ..config import Settings
 from ..storage.ratelimit import SharedRateLimiter
 from ..storage.store import Store
+from ..workers.runner import run_workers
 from . import metrics, ops
 from .problems import status_problem
 from .query import QueryEndpoint, QueryService, failure
@@ -103,11 +105,16 @@ async def _http_exception(request: Request, exc: Exception) -> Response:
 
 
 def create_app(
-    settings: Settings, store: Store | None = None, clock: Callable[[], float] = time.time
+    settings: Settings,
+    store: Store | None = None,
+    clock: Callable[[], float] = time.time,
+    *,
+    workers: bool = False,
 ) -> Starlette:
     """Build the ASGI app. A store passed in stays open after shutdown (its owner closes
     it); one opened here from ``settings.database_url`` is closed on shutdown. ``clock``
-    is the wall clock used for rate limits and the query window's age."""
+    is the wall clock used for rate limits and the query window's age. With ``workers``
+    the rater and the receipt sender run beside the API for the app's lifetime."""
     owned = store is None
     store = store if store is not None else Store(settings.database_url)
     limiter = SharedRateLimiter(store, settings.rate_limit_state)
@@ -115,10 +122,21 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        yield
-        limiter.close()
-        if owned:
-            store.close()
+        stopping = asyncio.Event()
+        background = (
+            asyncio.create_task(run_workers(store, settings, stopping, clock=clock))
+            if workers
+            else None
+        )
+        try:
+            yield
+        finally:
+            stopping.set()
+            if background is not None:
+                await background
+            limiter.close()
+            if owned:
+                store.close()
 
     routes = [
         Route(QUERY_PATH, query.handle, methods=["POST"]),
@@ -140,4 +158,4 @@ def factory() -> Starlette:
     """Entry point for ``uvicorn --factory``: settings from the environment."""
     settings = Settings.from_env()
     logs.configure(settings.log_level)
-    return create_app(settings)
+    return create_app(settings, workers=settings.serve_workers)

@@ -5,14 +5,9 @@ from __future__ import annotations
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from ..models import CdrRow, Language, VoiceGroup
+from ..models import RESULT_TEXT, CdrRow, Language, VoiceGroup
 from ..money import json_number
 from ..timefmt import format_epoch
-
-RESULT_TEXT = {
-    Language.EN: ("Unsuccessful connection", "Successful connection"),
-    Language.ZH: ("未接通", "成功接通"),
-}
 
 GROUP_CALL_FIELDS = (
     "id",

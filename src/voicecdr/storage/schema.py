@@ -59,9 +59,66 @@ cdrs = sa.Table(
     sa.Column("basic_price_nanos", sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("cost_nanos", sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("ingested_at", sa.BigInteger, nullable=False),
+    sa.Column("rate_plan_id", sa.Integer, sa.ForeignKey("rate_plans.id"), nullable=True),
+    sa.Column("pending_reason", sa.Text, nullable=True),
+    sa.Column("rated_at", sa.BigInteger, nullable=True),
     sa.UniqueConstraint("app_id", "call_id", name="uq_cdrs_app_call"),
     sa.Index("ix_cdrs_query", "app_id", "voice_group", "placed_at", "id"),
     sa.Index("ix_cdrs_messageid", "app_id", "messageid"),
+    # The rater's queue: pending CDRs it has not yet found unpriceable. Partial, so it
+    # stays as small as the backlog however large the table grows.
+    sa.Index(
+        "ix_cdrs_unrated",
+        "id",
+        sqlite_where=sa.text("cost_status = 0 AND pending_reason IS NULL"),
+        postgresql_where=sa.text("cost_status = 0 AND pending_reason IS NULL"),
+    ),
+)
+
+rate_plans = sa.Table(
+    "rate_plans",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("app_id", sa.Integer, sa.ForeignKey("apps.id"), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("source", sa.Text, nullable=False),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.UniqueConstraint("app_id", "version", name="uq_rate_plans_app_version"),
+)
+
+rates = sa.Table(
+    "rates",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("plan_id", sa.Integer, sa.ForeignKey("rate_plans.id"), nullable=False),
+    sa.Column("service", sa.SmallInteger, nullable=True),  # NULL is the * wildcard
+    sa.Column("prefix", sa.String(20), nullable=False),
+    sa.Column("cycle", sa.Integer, nullable=False),
+    sa.Column("unit_price_nanos", sa.BigInteger, nullable=False),
+    sa.Column("basic_price_nanos", sa.BigInteger, nullable=False),
+    sa.Index("ix_rates_plan", "plan_id"),
+)
+
+# The transactional outbox: one row per receipt, written in the transaction that makes
+# its CDR final, so no crash can lose one.
+receipts = sa.Table(
+    "receipts",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("app_id", sa.Integer, sa.ForeignKey("apps.id"), nullable=False),
+    sa.Column("cdr_id", sa.BigInteger, sa.ForeignKey("cdrs.id"), nullable=False),
+    sa.Column("webhook_id", sa.String(64), nullable=False, unique=True),
+    sa.Column("payload", sa.Text, nullable=False),
+    sa.Column("status", sa.SmallInteger, nullable=False, server_default="0"),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("next_attempt_at", sa.Float(precision=53), nullable=False),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("delivered_at", sa.BigInteger, nullable=True),
+    sa.Column("last_status", sa.Integer, nullable=True),
+    sa.Column("last_error", sa.Text, nullable=True),
+    sa.Index("ix_receipts_due", "status", "next_attempt_at"),
+    sa.Index("ix_receipts_app", "app_id", "created_at"),
+    sa.Index("ix_receipts_cdr", "cdr_id"),
 )
 
 # PostgreSQL only: the shared rate-limit state, UNLOGGED so an update writes no WAL.

@@ -1,0 +1,212 @@
+"""Pure rating: a CDR and a rate plan in, a charge (or the reason there is none) out.
+
+Rules (SPEC section 5):
+
+- A rate matches when its ``prefix`` starts ``country_code + phone``; the longest prefix
+  wins, and an empty prefix matches everything.
+- Rates for the CDR's own service are consulted first; only when none of them matches do
+  the ``*`` rates apply. A ``verification`` row with an empty prefix therefore prices every
+  verification call that no longer verification prefix claims, before any ``*`` row.
+- A connected call is billed ``size = ceil(second / cycle)`` cycles at ``unit_price``; a
+  call that did not connect is billed ``basic_price``. Money is integer nanos throughout.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+
+from .models import CdrRow, CostStatus, Service
+from .money import to_nanos
+
+MAX_CYCLE = 3600
+MAX_PRICE = Decimal(1_000_000)
+MAX_PREFIX = 20
+CSV_COLUMNS = ("service", "prefix", "cycle", "unit_price", "basic_price")
+_PREFIX_RE = re.compile(r"[0-9]{0,20}")
+
+
+@dataclass(frozen=True, slots=True)
+class Rate:
+    """One row of a rate plan. ``service`` None is the ``*`` wildcard."""
+
+    service: Service | None
+    prefix: str
+    cycle: int
+    unit_price_nanos: int
+    basic_price_nanos: int
+
+
+@dataclass(frozen=True, slots=True)
+class Charge:
+    cycle: int
+    size: int
+    unit_price_nanos: int
+    basic_price_nanos: int
+    cost_nanos: int
+
+
+class RatePlan:
+    """An app's rates, indexed for longest-prefix lookups."""
+
+    def __init__(self, plan_id: int, version: int, rates: Iterable[Rate]) -> None:
+        self.id = plan_id
+        self.version = version
+        self.rates = list(rates)
+        self._by_service: dict[Service | None, dict[str, Rate]] = {}
+        for rate in self.rates:
+            self._by_service.setdefault(rate.service, {})[rate.prefix] = rate
+        self._longest = max((len(r.prefix) for r in self.rates), default=0)
+
+    def find(self, service: Service, number: str) -> Rate | None:
+        """The rate for a call to ``number`` (country code + phone), or None."""
+        for key in (service, None):
+            table = self._by_service.get(key)
+            if not table:
+                continue
+            for length in range(min(len(number), self._longest), -1, -1):
+                rate = table.get(number[:length])
+                if rate is not None:
+                    return rate
+        return None
+
+
+def charge(rate: Rate, *, connected: bool, second: int) -> Charge:
+    if connected:
+        size = -(-second // rate.cycle)
+        cost = size * rate.unit_price_nanos
+    else:
+        size, cost = 0, rate.basic_price_nanos
+    return Charge(rate.cycle, size, rate.unit_price_nanos, rate.basic_price_nanos, cost)
+
+
+@dataclass(frozen=True, slots=True)
+class Priced:
+    cdr_id: int
+    charge: Charge
+    plan_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class Unpriced:
+    cdr_id: int
+    reason: str
+
+
+Decision = Priced | Unpriced
+
+
+def decide(plan: RatePlan | None, row: CdrRow) -> Decision:
+    """Price one stored CDR under ``plan``; without a plan or a matching rate it stays
+    pending with a reason an operator can act on."""
+    if plan is None:
+        return Unpriced(row.id, "the app has no rate plan: import one with `voicecdr rates import`")
+    number = row.country_code + row.phone
+    rate = plan.find(row.service, number)
+    if rate is None:
+        return Unpriced(
+            row.id,
+            f"no rate for {row.service.wire_name} calls to {number} in plan version {plan.version}",
+        )
+    return Priced(row.id, charge(rate, connected=row.connected, second=row.second), plan.id)
+
+
+def charged(row: CdrRow) -> Charge | None:
+    """What a stored CDR is currently charged (None while pending)."""
+    if row.cost_status is CostStatus.PENDING:
+        return None
+    return Charge(row.cycle, row.size, row.unit_price_nanos, row.basic_price_nanos, row.cost_nanos)
+
+
+class PlanErrors(ValueError):
+    """Every problem of a rate plan file, each with its line number."""
+
+    def __init__(self, errors: Sequence[str]) -> None:
+        super().__init__("\n".join(errors))
+        self.errors = list(errors)
+
+
+def parse_plan_csv(text: str) -> list[Rate]:
+    """Parse and validate a whole rate plan; raises PlanErrors listing every bad line."""
+    reader = csv.reader(io.StringIO(text))
+    header = next(reader, None)
+    if header is None:
+        raise PlanErrors(
+            ["line 1: the file is empty; expected the header " + ",".join(CSV_COLUMNS)]
+        )
+    names = [h.strip().lower() for h in header]
+    if names and names[0].startswith("\ufeff"):
+        names[0] = names[0][1:]
+    if names != list(CSV_COLUMNS):
+        raise PlanErrors(
+            [f"line 1: header must be {','.join(CSV_COLUMNS)}, not {','.join(header)}"]
+        )
+    rates: list[Rate] = []
+    errors: list[str] = []
+    seen: dict[tuple[Service | None, str], int] = {}
+    for row in reader:
+        line = reader.line_num
+        if not any(cell.strip() for cell in row):
+            continue
+        try:
+            rate = _rate(row)
+        except ValueError as exc:
+            errors.append(f"line {line}: {exc}")
+            continue
+        key = (rate.service, rate.prefix)
+        if key in seen:
+            service = "*" if rate.service is None else rate.service.wire_name
+            errors.append(
+                f"line {line}: {service} prefix {rate.prefix!r} is already priced on line "
+                f"{seen[key]}"
+            )
+            continue
+        seen[key] = line
+        rates.append(rate)
+    if errors:
+        raise PlanErrors(errors)
+    if not rates:
+        raise PlanErrors(["the plan has no rates"])
+    return rates
+
+
+def _rate(row: list[str]) -> Rate:
+    if len(row) != len(CSV_COLUMNS):
+        raise ValueError(f"expected {len(CSV_COLUMNS)} columns, found {len(row)}")
+    service_text, prefix, cycle_text, unit_text, basic_text = (c.strip() for c in row)
+    if service_text == "*":
+        service = None
+    elif service_text.upper() in Service.__members__:
+        service = Service.from_wire(service_text)
+    else:
+        raise ValueError(
+            f"service must be group_call, verification, notification or *, not {service_text!r}"
+        )
+    if not _PREFIX_RE.fullmatch(prefix):
+        raise ValueError(f"prefix must be at most {MAX_PREFIX} digits, not {prefix!r}")
+    if not cycle_text.isdigit() or not 1 <= int(cycle_text) <= MAX_CYCLE:
+        raise ValueError(f"cycle must be whole seconds from 1 to {MAX_CYCLE}, not {cycle_text!r}")
+    return Rate(
+        service,
+        prefix,
+        int(cycle_text),
+        _price("unit_price", unit_text),
+        _price("basic_price", basic_text),
+    )
+
+
+def _price(name: str, text: str) -> int:
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise ValueError(f"{name} must be a decimal number, not {text!r}") from None
+    if not value.is_finite() or value < 0 or value >= MAX_PRICE:
+        raise ValueError(f"{name} must be from 0 to less than {MAX_PRICE}, not {text!r}")
+    try:
+        return to_nanos(value)
+    except ValueError:
+        raise ValueError(f"{name} must have at most 9 decimal places, not {text!r}") from None

@@ -1,0 +1,259 @@
+"""The receipt outbox: recording, claiming, completing, listing and replaying receipts.
+
+A receipt row is inserted in the same transaction that makes its CDR final
+(:func:`insert_receipts`, called by the rating store). Senders *claim* due receipts by
+moving ``next_attempt_at`` forward by a lease in a conditional UPDATE: the condition makes
+the claim atomic on both databases, and a sender that dies mid-delivery simply lets the
+lease run out, after which the receipt is claimed again under the same ``webhook-id``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from ..models import ReceiptStatus
+from . import schema
+from .engine import translated
+from .store import Store
+
+r = schema.receipts.c
+
+
+@dataclass(frozen=True, slots=True)
+class NewReceipt:
+    app_id: int
+    cdr_id: int
+    webhook_id: str
+    payload: str
+
+
+@dataclass(frozen=True, slots=True)
+class DueReceipt:
+    """A claimed receipt, with where and how to send it (read from its app now, so a
+    corrected callback URL or a rotated signing secret applies to retries)."""
+
+    id: int
+    app_id: int
+    webhook_id: str
+    payload: str
+    attempt: int
+    callback_url: str | None
+    signing_secret: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiptInfo:
+    id: int
+    appkey: str
+    cdr_id: int
+    webhook_id: str
+    status: ReceiptStatus
+    attempts: int
+    next_attempt_at: float
+    created_at: int
+    delivered_at: int | None
+    last_status: int | None
+    last_error: str | None
+
+
+def insert_receipts(conn: sa.Connection, receipts: Sequence[NewReceipt], now: int) -> None:
+    if receipts:
+        conn.execute(
+            schema.receipts.insert(),
+            [
+                {
+                    "app_id": x.app_id,
+                    "cdr_id": x.cdr_id,
+                    "webhook_id": x.webhook_id,
+                    "payload": x.payload,
+                    "next_attempt_at": float(now),
+                    "created_at": now,
+                }
+                for x in receipts
+            ],
+        )
+
+
+class Outbox:
+    """SQL for the receipt sender and the ``voicecdr receipts`` commands."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def claim_due(
+        self,
+        *,
+        now: float,
+        limit: int,
+        per_app: int,
+        busy: dict[int, int],
+        lease: float,
+    ) -> list[DueReceipt]:
+        """Claim up to ``limit`` due receipts, at most ``per_app`` per app minus what
+        ``busy`` says that app already has in flight here, so one app's backlog can never
+        take every slot."""
+        ranked = (
+            sa.select(
+                r.id,
+                r.app_id,
+                sa.func.row_number()
+                .over(partition_by=r.app_id, order_by=(r.next_attempt_at, r.id))
+                .label("rank"),
+            )
+            .where(r.status == int(ReceiptStatus.PENDING), r.next_attempt_at <= now)
+            .subquery()
+        )
+        candidates = sa.select(ranked.c.id, ranked.c.app_id, ranked.c.rank).where(
+            ranked.c.rank <= per_app
+        )
+        with translated("claim receipts"), self._store.writer.begin() as conn:
+            chosen: list[int] = []
+            for rid, app_id, rank in conn.execute(candidates.order_by(ranked.c.rank, ranked.c.id)):
+                if rank <= per_app - busy.get(app_id, 0):
+                    chosen.append(rid)
+                if len(chosen) >= limit:
+                    break
+            if not chosen:
+                return []
+            claimed = conn.execute(
+                schema.receipts.update()
+                .where(
+                    r.id.in_(chosen),
+                    r.status == int(ReceiptStatus.PENDING),
+                    r.next_attempt_at <= now,
+                )
+                .values(next_attempt_at=now + lease, attempts=r.attempts + 1)
+                .returning(r.id, r.app_id, r.webhook_id, r.payload, r.attempts)
+            ).all()
+            apps = {
+                row.id: row
+                for row in conn.execute(
+                    sa.select(
+                        schema.apps.c.id, schema.apps.c.callback_url, schema.apps.c.signing_secret
+                    ).where(schema.apps.c.id.in_({c.app_id for c in claimed}))
+                )
+            }
+        return [
+            DueReceipt(
+                c.id,
+                c.app_id,
+                c.webhook_id,
+                c.payload,
+                c.attempts,
+                apps[c.app_id].callback_url,
+                apps[c.app_id].signing_secret,
+            )
+            for c in claimed
+        ]
+
+    def delivered(self, receipt_id: int, *, status: int, now: int) -> None:
+        self._finish(
+            receipt_id,
+            status=int(ReceiptStatus.DELIVERED),
+            delivered_at=now,
+            last_status=status,
+            last_error=None,
+        )
+
+    def failed(
+        self, receipt_id: int, *, status: int | None, error: str, retry_at: float | None
+    ) -> None:
+        """Record a failed attempt; ``retry_at`` None means the schedule is spent: dead."""
+        values: dict[str, Any] = {"last_status": status, "last_error": error[:500]}
+        if retry_at is None:
+            values["status"] = int(ReceiptStatus.DEAD)
+        else:
+            values["next_attempt_at"] = retry_at
+        self._finish(receipt_id, **values)
+
+    def _finish(self, receipt_id: int, **values: Any) -> None:
+        with translated("record receipt attempt"), self._store.writer.begin() as conn:
+            conn.execute(
+                schema.receipts.update()
+                .where(r.id == receipt_id, r.status == int(ReceiptStatus.PENDING))
+                .values(**values)
+            )
+
+    def list(
+        self,
+        *,
+        status: ReceiptStatus | None = None,
+        failed_only: bool = False,
+        app_id: int | None = None,
+        limit: int = 100,
+    ) -> list[ReceiptInfo]:
+        """Newest first. ``failed_only``: pending receipts that have failed at least once."""
+        query = (
+            sa.select(
+                r.id,
+                schema.apps.c.appkey,
+                r.cdr_id,
+                r.webhook_id,
+                r.status,
+                r.attempts,
+                r.next_attempt_at,
+                r.created_at,
+                r.delivered_at,
+                r.last_status,
+                r.last_error,
+            )
+            .join(schema.apps, schema.apps.c.id == r.app_id)
+            .order_by(r.id.desc())
+            .limit(limit)
+        )
+        if status is not None:
+            query = query.where(r.status == int(status))
+        if failed_only:
+            query = query.where(r.status == int(ReceiptStatus.PENDING), r.last_error.is_not(None))
+        if app_id is not None:
+            query = query.where(r.app_id == app_id)
+        with translated("list receipts"), self._store.reader.connect() as conn:
+            rows = conn.execute(query).all()
+        return [ReceiptInfo(*row[:4], ReceiptStatus(row[4]), *row[5:]) for row in rows]
+
+    def replay(
+        self,
+        *,
+        now: float,
+        ids: Collection[int] = (),
+        app_id: int | None = None,
+        created_from: int | None = None,
+        created_to: int | None = None,
+        dead_only: bool = False,
+    ) -> int:
+        """Send receipts again from the start of the schedule, under their own
+        ``webhook-id`` (receivers deduplicate on it). Returns how many were queued."""
+        query = schema.receipts.update().values(
+            status=int(ReceiptStatus.PENDING), attempts=0, next_attempt_at=now, delivered_at=None
+        )
+        if ids:
+            query = query.where(r.id.in_(list(ids)))
+        if app_id is not None:
+            query = query.where(r.app_id == app_id)
+        if created_from is not None:
+            query = query.where(r.created_at >= created_from)
+        if created_to is not None:
+            query = query.where(r.created_at <= created_to)
+        if dead_only:
+            query = query.where(r.status == int(ReceiptStatus.DEAD))
+        with translated("replay receipts"), self._store.writer.begin() as conn:
+            return int(conn.execute(query).rowcount)
+
+    def counts(self) -> dict[str, int]:
+        """Receipts by state: pending (never tried), failed (pending, failed before),
+        delivered and dead."""
+        state = sa.case(
+            (r.status == int(ReceiptStatus.DELIVERED), "delivered"),
+            (r.status == int(ReceiptStatus.DEAD), "dead"),
+            (r.last_error.is_not(None), "failed"),
+            else_="pending",
+        )
+        with translated("count receipts"), self._store.reader.connect() as conn:
+            rows = conn.execute(sa.select(state, sa.func.count()).group_by(state)).all()
+        counts = dict.fromkeys(("pending", "failed", "delivered", "dead"), 0)
+        counts.update((name, n) for name, n in rows)
+        return counts

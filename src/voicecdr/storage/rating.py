@@ -1,0 +1,311 @@
+"""SQL for rate plans, the rater and re-rating.
+
+The rater's unit of work is one transaction: claim a batch of unrated CDRs (``FOR UPDATE
+SKIP LOCKED`` on PostgreSQL, so parallel raters never wait for each other; SQLite's single
+writer serializes them), let the caller price them, then write the prices and the new
+receipts together. A CDR is therefore never final without its receipt, nor receipted
+without being final.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from ..models import CdrRow, CostStatus, Service
+from ..rating import Decision, Priced, Rate, RatePlan, Unpriced
+from . import schema
+from .engine import translated
+from .outbox import NewReceipt, insert_receipts
+from .store import _ROW_COLUMNS, Store, _cdr_row
+
+c = schema.cdrs.c
+p = schema.rate_plans.c
+rt = schema.rates.c
+
+
+@dataclass(frozen=True, slots=True)
+class PlanInfo:
+    id: int
+    version: int
+    source: str
+    created_at: int
+    rate_count: int
+
+
+Decide = Callable[[list[tuple[int, CdrRow]]], tuple[list[Decision], list[NewReceipt]]]
+
+
+@dataclass(frozen=True, slots=True)
+class RatedRow:
+    """A stored CDR with what it was last charged, for re-rating."""
+
+    app_id: int
+    row: CdrRow
+    plan_id: int | None
+
+
+_set_priced = (
+    schema.cdrs.update()
+    .where(c.id == sa.bindparam("b_id"), c.cost_status == int(CostStatus.PENDING))
+    .values(
+        cost_status=int(CostStatus.FINAL),
+        cycle=sa.bindparam("b_cycle"),
+        size=sa.bindparam("b_size"),
+        unit_price_nanos=sa.bindparam("b_unit"),
+        basic_price_nanos=sa.bindparam("b_basic"),
+        cost_nanos=sa.bindparam("b_cost"),
+        rate_plan_id=sa.bindparam("b_plan"),
+        rated_at=sa.bindparam("b_now"),
+        pending_reason=None,
+    )
+)
+_set_unpriced = (
+    schema.cdrs.update()
+    .where(c.id == sa.bindparam("b_id"), c.cost_status == int(CostStatus.PENDING))
+    .values(pending_reason=sa.bindparam("b_reason"))
+)
+
+
+def _priced_params(d: Priced, now: int) -> dict[str, int]:
+    ch = d.charge
+    return {
+        "b_id": d.cdr_id,
+        "b_cycle": ch.cycle,
+        "b_size": ch.size,
+        "b_unit": ch.unit_price_nanos,
+        "b_basic": ch.basic_price_nanos,
+        "b_cost": ch.cost_nanos,
+        "b_plan": d.plan_id,
+        "b_now": now,
+    }
+
+
+class RatingStore:
+    """Rate plans, the rater's batches and re-rating, on SQLite or PostgreSQL."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    # -- plans -------------------------------------------------------------------------
+
+    def import_plan(self, app_id: int, rates: Sequence[Rate], *, source: str, now: int) -> PlanInfo:
+        """Store a new version of the app's plan, whole, and let CDRs that found no rate
+        under the old one be tried again."""
+        with translated("import rate plan"), self._store.writer.begin() as conn:
+            latest = conn.execute(
+                sa.select(sa.func.max(p.version)).where(p.app_id == app_id)
+            ).scalar_one()
+            version = (latest or 0) + 1
+            plan_id = conn.execute(
+                schema.rate_plans.insert()
+                .values(app_id=app_id, version=version, source=source, created_at=now)
+                .returning(p.id)
+            ).scalar_one()
+            conn.execute(
+                schema.rates.insert(),
+                [
+                    {
+                        "plan_id": plan_id,
+                        "service": None if x.service is None else int(x.service),
+                        "prefix": x.prefix,
+                        "cycle": x.cycle,
+                        "unit_price_nanos": x.unit_price_nanos,
+                        "basic_price_nanos": x.basic_price_nanos,
+                    }
+                    for x in rates
+                ],
+            )
+            conn.execute(
+                schema.cdrs.update()
+                .where(
+                    c.app_id == app_id,
+                    c.cost_status == int(CostStatus.PENDING),
+                    c.pending_reason.is_not(None),
+                )
+                .values(pending_reason=None)
+            )
+        return PlanInfo(plan_id, version, source, now, len(rates))
+
+    def current_plan_ids(self) -> dict[int, int]:
+        """app_id -> id of its newest plan, for every app that has one."""
+        newest = (
+            sa.select(p.app_id, sa.func.max(p.version).label("version"))
+            .group_by(p.app_id)
+            .subquery()
+        )
+        query = sa.select(p.app_id, p.id).join(
+            newest, sa.and_(newest.c.app_id == p.app_id, newest.c.version == p.version)
+        )
+        with translated("read rate plans"), self._store.reader.connect() as conn:
+            return {app_id: plan_id for app_id, plan_id in conn.execute(query)}  # noqa: C416
+
+    def load_plan(self, plan_id: int) -> RatePlan:
+        with translated("read rate plan"), self._store.reader.connect() as conn:
+            version = conn.execute(sa.select(p.version).where(p.id == plan_id)).scalar_one()
+            rows = conn.execute(
+                sa.select(
+                    rt.service, rt.prefix, rt.cycle, rt.unit_price_nanos, rt.basic_price_nanos
+                )
+                .where(rt.plan_id == plan_id)
+                .order_by(rt.id)
+            ).all()
+        rates = [
+            Rate(None if s is None else Service(s), prefix, cycle, unit, basic)
+            for s, prefix, cycle, unit, basic in rows
+        ]
+        return RatePlan(plan_id, version, rates)
+
+    def current_plan(self, app_id: int) -> RatePlan | None:
+        plan_id = self.current_plan_ids().get(app_id)
+        return None if plan_id is None else self.load_plan(plan_id)
+
+    def plans(self, app_id: int) -> list[PlanInfo]:
+        counts = sa.select(rt.plan_id, sa.func.count().label("n")).group_by(rt.plan_id).subquery()
+        query = (
+            sa.select(p.id, p.version, p.source, p.created_at, counts.c.n)
+            .join(counts, counts.c.plan_id == p.id)
+            .where(p.app_id == app_id)
+            .order_by(p.version)
+        )
+        with translated("list rate plans"), self._store.reader.connect() as conn:
+            return [PlanInfo(*row) for row in conn.execute(query)]
+
+    # -- the rater ---------------------------------------------------------------------
+
+    def rate_batch(self, limit: int, decide: Decide, *, now: int) -> tuple[int, int]:
+        """Claim up to ``limit`` unrated CDRs, price them with ``decide`` and store the
+        outcome and receipts in the same transaction. Returns (priced, unpriced)."""
+        claim = (
+            sa.select(c.app_id, *_ROW_COLUMNS)
+            .where(c.cost_status == int(CostStatus.PENDING), c.pending_reason.is_(None))
+            .order_by(c.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        with translated("rate CDRs"), self._store.writer.begin() as conn:
+            rows = [(r[0], _cdr_row(r[1:])) for r in conn.execute(claim)]
+            if not rows:
+                return 0, 0
+            decisions, receipts = decide(rows)
+            priced = [_priced_params(d, now) for d in decisions if isinstance(d, Priced)]
+            unpriced = [
+                {"b_id": d.cdr_id, "b_reason": d.reason}
+                for d in decisions
+                if isinstance(d, Unpriced)
+            ]
+            if priced:
+                conn.execute(_set_priced, priced)
+            if unpriced:
+                conn.execute(_set_unpriced, unpriced)
+            insert_receipts(conn, receipts, now)
+        return len(priced), len(unpriced)
+
+    def lag(self, now: float) -> float:
+        """Seconds since the oldest CDR still waiting for the rater was ingested."""
+        query = sa.select(sa.func.min(c.ingested_at)).where(
+            c.cost_status == int(CostStatus.PENDING), c.pending_reason.is_(None)
+        )
+        with translated("read rating lag"), self._store.reader.connect() as conn:
+            oldest = conn.execute(query).scalar_one()
+        return 0.0 if oldest is None else max(0.0, now - oldest)
+
+    def unpriced(self, app_id: int, *, limit: int) -> tuple[int, list[tuple[CdrRow, str]]]:
+        """CDRs the rater could not price, with the reason: (how many, the first ones)."""
+        where = (
+            c.app_id == app_id,
+            c.cost_status == int(CostStatus.PENDING),
+            c.pending_reason.is_not(None),
+        )
+        with translated("list unpriced CDRs"), self._store.reader.connect() as conn:
+            total = conn.execute(
+                sa.select(sa.func.count()).select_from(schema.cdrs).where(*where)
+            ).scalar_one()
+            rows = conn.execute(
+                sa.select(*_ROW_COLUMNS, c.pending_reason).where(*where).order_by(c.id).limit(limit)
+            ).all()
+        return total, [(_cdr_row(r[:-1]), r[-1]) for r in rows]
+
+    # -- re-rating ---------------------------------------------------------------------
+
+    def window(self, app_id: int, start: int, end: int, *, chunk: int) -> Iterator[list[RatedRow]]:
+        """An app's CDRs placed in [start, end], in (time, id) order, chunk by chunk
+        (keyset paging: constant memory however long the period)."""
+        after: tuple[int, int] | None = None
+        while True:
+            query = (
+                sa.select(*_ROW_COLUMNS, c.rate_plan_id)
+                .where(c.app_id == app_id, c.placed_at >= start, c.placed_at <= end)
+                .order_by(c.placed_at, c.id)
+                .limit(chunk)
+            )
+            if after is not None:
+                query = query.where(sa.tuple_(c.placed_at, c.id) > sa.tuple_(*after))
+            with translated("read CDRs to re-rate"), self._store.reader.connect() as conn:
+                rows = conn.execute(query).all()
+            if not rows:
+                return
+            batch = [RatedRow(app_id, _cdr_row(r[:-1]), r[-1]) for r in rows]
+            yield batch
+            after = (batch[-1].row.time, batch[-1].row.id)
+
+    def apply_rerate(
+        self,
+        changes: Sequence[tuple[RatedRow, Decision]],
+        receipts_for: Callable[[RatedRow, Priced], NewReceipt | None],
+        *,
+        now: int,
+    ) -> int:
+        """Write re-rated charges, each only if the CDR still holds what was read (a
+        concurrent rater or re-rate wins otherwise), with receipts for those written.
+        Returns how many CDRs changed."""
+        written = 0
+        receipts: list[NewReceipt] = []
+        with translated("re-rate CDRs"), self._store.writer.begin() as conn:
+            for rated, decision in changes:
+                row = rated.row
+                unchanged = sa.and_(
+                    c.id == row.id,
+                    c.cost_status == int(row.cost_status),
+                    c.cost_nanos == row.cost_nanos,
+                    c.cycle == row.cycle,
+                    c.unit_price_nanos == row.unit_price_nanos,
+                    c.basic_price_nanos == row.basic_price_nanos,
+                )
+                values: dict[str, object]
+                if isinstance(decision, Priced):
+                    ch = decision.charge
+                    values = {
+                        "cost_status": int(CostStatus.FINAL),
+                        "cycle": ch.cycle,
+                        "size": ch.size,
+                        "unit_price_nanos": ch.unit_price_nanos,
+                        "basic_price_nanos": ch.basic_price_nanos,
+                        "cost_nanos": ch.cost_nanos,
+                        "rate_plan_id": decision.plan_id,
+                        "rated_at": now,
+                        "pending_reason": None,
+                    }
+                else:
+                    values = {
+                        "cost_status": int(CostStatus.PENDING),
+                        "cycle": 0,
+                        "size": 0,
+                        "unit_price_nanos": 0,
+                        "basic_price_nanos": 0,
+                        "cost_nanos": 0,
+                        "rate_plan_id": None,
+                        "pending_reason": decision.reason,
+                    }
+                done = conn.execute(schema.cdrs.update().where(unchanged).values(**values))
+                if done.rowcount != 1:
+                    continue
+                written += 1
+                if isinstance(decision, Priced):
+                    receipt = receipts_for(rated, decision)
+                    if receipt is not None:
+                        receipts.append(receipt)
+            insert_receipts(conn, receipts, now)
+        return written

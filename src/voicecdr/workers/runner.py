@@ -1,0 +1,93 @@
+"""Runs the rater and the receipt sender together until told to stop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+
+import httpx
+from starlette.concurrency import run_in_threadpool
+
+from ..callbacks import Resolver, system_resolver
+from ..config import Settings
+from ..errors import StorageError
+from ..retry import RetryPolicy
+from ..storage.outbox import Outbox
+from ..storage.store import Store
+from . import metrics
+from .rater import Rater
+from .sender import Sender, SenderConfig
+
+log = logging.getLogger("voicecdr.workers")
+
+RATER_IDLE = 0.5  # seconds between looks for new CDRs: priced within about a second
+GAUGE_INTERVAL = 5.0
+
+
+def sender_config(settings: Settings) -> SenderConfig:
+    return SenderConfig(
+        timeout=settings.receipt_timeout,
+        policy=RetryPolicy(settings.receipt_retry_schedule),
+        allow_private=settings.allow_private_callbacks,
+        concurrency=settings.receipt_concurrency,
+        per_app=settings.receipt_concurrency_per_app,
+    )
+
+
+async def _pause(stopping: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stopping.wait(), seconds)
+
+
+async def rater_loop(rater: Rater, stopping: asyncio.Event, batch_size: int) -> None:
+    while not stopping.is_set():
+        try:
+            priced, unpriced = await run_in_threadpool(rater.run_once)
+        except StorageError:
+            log.exception("rater batch failed; retrying shortly")
+            await _pause(stopping, 2.0)
+            continue
+        metrics.CDRS_RATED.labels("final").inc(priced)
+        metrics.CDRS_RATED.labels("unpriced").inc(unpriced)
+        if priced + unpriced < batch_size:
+            await _pause(stopping, RATER_IDLE)
+
+
+async def gauge_loop(rater: Rater, outbox: Outbox, stopping: asyncio.Event) -> None:
+    while not stopping.is_set():
+        try:
+            metrics.RATING_LAG.set(await run_in_threadpool(rater.lag))
+            for state, count in (await run_in_threadpool(outbox.counts)).items():
+                metrics.RECEIPTS.labels(state).set(count)
+        except StorageError:
+            log.warning("could not refresh worker gauges")
+        await _pause(stopping, GAUGE_INTERVAL)
+
+
+async def run_workers(
+    store: Store,
+    settings: Settings,
+    stopping: asyncio.Event,
+    *,
+    resolver: Resolver = system_resolver,
+    transport: httpx.AsyncBaseTransport | None = None,
+    clock: Callable[[], float] = time.time,
+) -> None:
+    """The rater, the receipt sender and their gauges, until ``stopping`` is set."""
+    rater = Rater(store, batch_size=settings.rater_batch_size, clock=clock)
+    sender = Sender(
+        store, sender_config(settings), resolver=resolver, clock=clock, transport=transport
+    )
+    log.info("workers started")
+    try:
+        await asyncio.gather(
+            rater_loop(rater, stopping, settings.rater_batch_size),
+            sender.run(stopping),
+            gauge_loop(rater, Outbox(store), stopping),
+        )
+    finally:
+        await sender.aclose()
+        log.info("workers stopped")

@@ -1,0 +1,186 @@
+"""Receipts delivered to real HTTP receivers on 127.0.0.1, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from urllib.parse import parse_qs
+
+import pytest
+from standardwebhooks.webhooks import Webhook
+
+from tests.support.data import canonical, make_app
+from tests.support.receiver import Answer, Received, Receiver, receiving
+from voicecdr.ingest.core import Ingestor, Item
+from voicecdr.models import App, ReceiptStatus
+from voicecdr.rating import parse_plan_csv
+from voicecdr.retry import RetryPolicy
+from voicecdr.storage.outbox import Outbox
+from voicecdr.storage.rating import RatingStore
+from voicecdr.storage.store import Store
+from voicecdr.workers.rater import Rater
+from voicecdr.workers.sender import Sender, SenderConfig
+
+PLAN = "service,prefix,cycle,unit_price,basic_price\n*,,20,0.05,0.005\n"
+QUICK = SenderConfig(timeout=2, policy=RetryPolicy((0, 0), jitter=0), allow_private=True)
+
+
+def priced_app(store: Store, appkey: str, url: str, calls: int = 1) -> App:
+    app = make_app(store, appkey, callback_url=url).app
+    RatingStore(store).import_plan(app.id, parse_plan_csv(PLAN), source="t", now=1)
+    records = [canonical(f"{appkey}-{i}", appkey=appkey, second=19 + i) for i in range(calls)]
+    Ingestor(store).ingest(Item(i, r) for i, r in enumerate(records))
+    Rater(store).drain()
+    return app
+
+
+def deliver(store: Store, config: SenderConfig = QUICK, **kwargs: object) -> None:
+    async def go() -> None:
+        sender = Sender(store, config, **kwargs)  # type: ignore[arg-type]
+        try:
+            await sender.drain()
+        finally:
+            await sender.aclose()
+
+    asyncio.run(go())
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    with receiving() as r:
+        yield r
+
+
+def test_delivered_receipt_is_signed_and_complete(store: Store, receiver: Receiver) -> None:
+    app = priced_app(store, "app1", f"{receiver.url}/dr?tenant=1")
+    deliver(store)
+    (got,) = receiver.received
+    assert got.path == "/dr?tenant=1"
+    assert got.headers["content-type"] == "application/x-www-form-urlencoded"
+    Webhook(app.signing_secret).verify(got.body, got.headers, json_parse=False)
+    fields = parse_qs(got.body)
+    assert fields["voice_type"] == ["0"]
+    assert fields["customer_price"] == ["0.05"]
+    (receipt,) = Outbox(store).list()
+    assert (receipt.status, receipt.attempts, receipt.last_status) == (
+        ReceiptStatus.DELIVERED,
+        1,
+        200,
+    )
+    assert receipt.webhook_id == got.headers["webhook-id"]
+
+
+def test_failure_then_success_keeps_the_webhook_id(store: Store) -> None:
+    def flaky(n: int, r: Received) -> Answer:
+        return Answer(500, b"oops") if n == 1 else Answer(200, b"nope") if n == 2 else Answer()
+
+    with receiving(flaky) as receiver:
+        priced_app(store, "app1", receiver.url)
+        deliver(
+            store,
+            SenderConfig(timeout=2, policy=RetryPolicy((0, 0, 0), jitter=0), allow_private=True),
+        )
+    assert len(receiver.received) == 3
+    ids = {r.headers["webhook-id"] for r in receiver.received}
+    bodies = {r.body for r in receiver.received}
+    assert len(ids) == 1
+    assert len(bodies) == 1
+    (receipt,) = Outbox(store).list()
+    assert (receipt.status, receipt.attempts) == (ReceiptStatus.DELIVERED, 3)
+
+
+def test_dead_after_the_schedule_then_replayed(store: Store) -> None:
+    with receiving(lambda n, r: Answer(503, b"down")) as receiver:
+        priced_app(store, "app1", receiver.url)
+        deliver(store)
+        assert len(receiver.received) == 3  # the first attempt and two retries
+        (receipt,) = Outbox(store).list()
+        assert receipt.status is ReceiptStatus.DEAD
+        assert receipt.last_error == "HTTP 503"
+        receiver.behave = lambda n, r: Answer()
+        assert Outbox(store).replay(now=time.time(), dead_only=True) == 1
+        deliver(store)
+    assert len({r.headers["webhook-id"] for r in receiver.received}) == 1
+    assert Outbox(store).list()[0].status is ReceiptStatus.DELIVERED
+
+
+def test_retry_after_is_honoured(store: Store) -> None:
+    with receiving(lambda n, r: Answer(429, b"slow down", {"Retry-After": "120"})) as receiver:
+        priced_app(store, "app1", receiver.url)
+        before = time.time()
+        deliver(store)
+    assert len(receiver.received) == 1
+    (receipt,) = Outbox(store).list()
+    assert receipt.status is ReceiptStatus.PENDING
+    assert before + 119 < receipt.next_attempt_at < time.time() + 121
+
+
+@pytest.mark.parametrize(
+    ("answer", "error"),
+    [
+        (Answer(200, b"ok"), "HTTP 200: body was 'ok', not 'success'"),
+        (Answer(302, b"", {"Location": "http://127.0.0.1:1/elsewhere"}), "HTTP 302"),
+    ],
+)
+def test_non_success_answers_are_failures(store: Store, answer: Answer, error: str) -> None:
+    with receiving(lambda n, r: answer) as receiver:
+        priced_app(store, "app1", receiver.url)
+        deliver(store, SenderConfig(timeout=2, policy=RetryPolicy((60,)), allow_private=True))
+    assert len(receiver.received) == 1  # redirects are not followed
+    (receipt,) = Outbox(store).list()
+    assert (receipt.status, receipt.last_error) == (ReceiptStatus.PENDING, error)
+
+
+def test_timeout_is_a_failure(store: Store) -> None:
+    with receiving(lambda n, r: Answer(delay=2)) as receiver:
+        priced_app(store, "app1", receiver.url)
+        deliver(store, SenderConfig(timeout=0.5, policy=RetryPolicy((60,)), allow_private=True))
+    assert Outbox(store).list()[0].last_error == "no answer within 0.5s"
+
+
+def test_private_addresses_are_refused_at_connect_time(store: Store, receiver: Receiver) -> None:
+    port = receiver.url.rsplit(":", 1)[1]
+    priced_app(store, "app1", f"http://hooks.example.com:{port}/dr")
+
+    def to_loopback(host: str, port: int) -> list[str]:
+        return ["127.0.0.1"]
+
+    strict = SenderConfig(timeout=2, policy=RetryPolicy((60,)), allow_private=False)
+    deliver(store, strict, resolver=to_loopback)
+    assert receiver.received == []
+    (receipt,) = Outbox(store).list()
+    assert receipt.last_error == (
+        "callback URL refused: hooks.example.com resolves to a loopback address 127.0.0.1"
+    )
+    Outbox(store).replay(now=time.time(), ids=[receipt.id])
+    deliver(store, QUICK, resolver=to_loopback)  # allowed: connects to the checked address
+    (got,) = receiver.received
+    assert got.headers["host"] == f"hooks.example.com:{port}"
+
+
+def test_a_hanging_receiver_does_not_delay_other_apps(store: Store) -> None:
+    with receiving(lambda n, r: Answer(delay=3)) as slow, receiving() as fast:
+        priced_app(store, "slow", slow.url, calls=12)
+        priced_app(store, "fast", fast.url, calls=12)
+        config = SenderConfig(
+            timeout=2.5, policy=RetryPolicy((60,)), allow_private=True, concurrency=8, per_app=2
+        )
+
+        async def run() -> float:
+            sender = Sender(store, config)
+            stopping = asyncio.Event()
+            started = time.monotonic()
+            task = asyncio.create_task(sender.run(stopping, grace=0))
+            while len(fast.received) < 12 and time.monotonic() - started < 10:
+                await asyncio.sleep(0.02)
+            elapsed = time.monotonic() - started
+            stopping.set()
+            await task
+            await sender.aclose()
+            return elapsed
+
+        elapsed = asyncio.run(run())
+    assert len(fast.received) == 12
+    assert elapsed < 2.0  # well before even one slow attempt could time out
+    assert len(slow.received) <= 2  # the slow app never held more than its own slots
