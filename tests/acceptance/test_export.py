@@ -137,7 +137,7 @@ def test_a_three_day_export_at_one_request_per_second_gets_every_record_once(
     manifest = group.json()  # stdout is not a terminal: the manifest as JSON
     assert manifest == json.loads((tmp_path / "group.csv.manifest.json").read_text())
     assert manifest["rows"] == expected[0]
-    assert Decimal(manifest["cost_sum"]) == 0  # nothing is priced yet
+    assert Decimal(manifest["cost_sum"]) == 0  # the app has no rate plan: all pending at 0
     assert not (tmp_path / "group.csv.checkpoint.json").exists()
 
 

@@ -1,6 +1,6 @@
-"""Helpers for the client tests: CDRs spread over recent days, and a transport wrapper
-that counts requests and runs a hook before each one (to add records mid-export, or to
-cut the connection)."""
+"""Helpers for the client tests: CDRs spread over recent days, pricing them with the real
+rater, and a transport wrapper that counts requests and runs a hook before each one (to
+add records mid-export, or to cut the connection)."""
 
 from __future__ import annotations
 
@@ -65,20 +65,17 @@ class Hooked(httpx.BaseTransport):
         return response
 
 
-def price_everything(database_url: str) -> None:
-    """Stand in for the rater (not built yet): give every CDR a final price, connected
-    calls 0.036 per 20 s cycle, unconnected ones a 0.0005 basic price."""
-    import sqlalchemy as sa
+def price_everything(store: Store, appkey: str) -> None:
+    """Price every CDR of ``appkey`` with the real rater and the demo's rate plan (several
+    prices and cycles per country, basic prices for unconnected calls)."""
+    from voicecdr.rating import parse_plan_csv
+    from voicecdr.storage.rating import RatingStore
+    from voicecdr.workers.rater import Rater
 
-    engine = sa.create_engine(database_url.replace("postgresql://", "postgresql+psycopg://"))
-    with engine.begin() as conn:
-        conn.execute(
-            sa.text(
-                "UPDATE cdrs SET cost_status = 1, cycle = 20, "
-                "size = CASE WHEN connected THEN (billsec + 19) / 20 ELSE 0 END, "
-                "unit_price_nanos = 36000000, basic_price_nanos = 500000, "
-                "cost_nanos = CASE WHEN connected THEN ((billsec + 19) / 20) * 36000000 "
-                "ELSE 500000 END"
-            )
-        )
-    engine.dispose()
+    app = store.get_app(appkey)
+    assert app is not None
+    plan = parse_plan_csv(demo.DEMO_PLAN)
+    RatingStore(store).import_plan(app.id, plan, source="test", now=int(time.time()))
+    priced, unpriced = Rater(store).drain()
+    assert priced > 0
+    assert unpriced == 0
