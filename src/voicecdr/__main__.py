@@ -1,5 +1,5 @@
 """``python -m voicecdr`` runs the command line."""
 
-from voicecdr.cli import main
+from voicecdr.entrypoint import main
 
 main()

@@ -23,6 +23,7 @@ import click
 import orjson
 
 from . import __version__, apps, demo, logs
+from .cli_export import export_command
 from .config import Settings
 from .errors import NotFound, ValidationError, VoiceCdrError
 from .models import App
@@ -658,6 +659,11 @@ def worker_command(obj: Context) -> None:
 
     with obj.store() as store:
         asyncio.run(main_loop(store))
+
+
+# -- export (the client side; lives in cli_export so it runs without the server's deps) --
+
+main.add_command(export_command)
 
 
 # -- demo --------------------------------------------------------------------------------

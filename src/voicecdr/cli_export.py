@@ -1,0 +1,210 @@
+"""``voicecdr export``: the client side of the query API as a command.
+
+It needs only click and :mod:`voicecdr.client` (httpx), so it runs where the server's
+dependencies are not installed (``pip install voicecdr[cli]``). Credentials may come from
+``VOICECDR_APPKEY``, ``VOICECDR_SECRETKEY`` and ``VOICECDR_BASE_URL``: these are the
+client's own variables, read by click for this command only; the server's settings are
+read in ``config.py`` alone.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .client import DEFAULT_BASE_URL, DEFAULT_TIMEZONE, Client, ClientError, Record, Retry
+from .client._export import ExportJob, Manifest, export, export_stream
+from .client._timeutil import aware, to_wall, zone
+
+
+def _timezone(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
+    try:
+        zone(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    return value
+
+
+class _Progress:
+    """A progress bar over the window's time on a terminal; nothing when piped."""
+
+    def __init__(self, start: datetime, end: datetime, enabled: bool) -> None:
+        self._start = start.timestamp()
+        self._length = max(1, int(end.timestamp() - self._start) + 1)
+        self._enabled = enabled
+        self._position = 0
+        self._bar: Any = None
+
+    @contextmanager
+    def shown(self) -> Iterator[_Progress]:
+        if not self._enabled:
+            yield self
+            return
+        with click.progressbar(
+            length=self._length, label="exporting", file=sys.stderr, show_pos=False
+        ) as bar:
+            self._bar = bar
+            yield self
+            bar.render_progress()  # the last update may have been throttled: show the end
+
+    def to(self, moment: datetime) -> None:
+        position = min(self._length, max(0, int(moment.timestamp() - self._start)))
+        if self._bar is not None and position > self._position:
+            self._bar.update(position - self._position)
+            self._position = position
+
+    def record(self, record: Record) -> None:
+        self.to(record.time)
+
+
+@click.command("export")
+@click.option(
+    "--base-url",
+    envvar="VOICECDR_BASE_URL",
+    default=DEFAULT_BASE_URL,
+    show_default=True,
+    help="The endpoint's scheme and host (NXCloud's by default)  [env VOICECDR_BASE_URL]",
+)
+@click.option("--appkey", envvar="VOICECDR_APPKEY", required=True, help="[env VOICECDR_APPKEY]")
+@click.option(
+    "--secretkey", envvar="VOICECDR_SECRETKEY", required=True, help="[env VOICECDR_SECRETKEY]"
+)
+@click.option(
+    "--voice-type",
+    required=True,
+    type=click.IntRange(0, 1),
+    help="0 = group calls, 1 = verification and notification calls.",
+)
+@click.option(
+    "--from",
+    "from_",
+    required=True,
+    metavar="TIME",
+    help="First instant, inclusive: 'yyyy-MM-dd HH:mm:ss' in --timezone, or ISO 8601 with "
+    "an offset.",
+)
+@click.option("--to", required=True, metavar="TIME", help="Last instant, inclusive; as --from.")
+@click.option(
+    "--timezone",
+    default=DEFAULT_TIMEZONE,
+    show_default=True,
+    callback=_timezone,
+    help="The app's IANA timezone. It must match the app's: the API reads and writes "
+    "wall-clock times in it.",
+)
+@click.option("--messageid", help="Only the calls of this messageid.")
+@click.option(
+    "--format", "fmt", type=click.Choice(["csv", "jsonl"]), default="csv", show_default=True
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path, allow_dash=True),
+    default="-",
+    help="Output file; '-' (the default) streams to stdout, without resume. A file gets a "
+    "checkpoint beside it while the export runs and a manifest at the end.",
+)
+@click.option(
+    "--extended", is_flag=True, help="Add cost, cost_status, hangup_cause, … (voicecdr only)."
+)
+@click.option(
+    "--rate",
+    type=click.FloatRange(min=0.001),
+    default=1.0,
+    show_default=True,
+    help="The app's query rate limit, requests/second.",
+)
+@click.option("--page-size", type=click.IntRange(1, 100_000), default=1000, show_default=True)
+@click.option(
+    "--max-span-hours",
+    type=click.FloatRange(min=0.001),
+    default=24.0,
+    show_default=True,
+    help="Longest window the server accepts in one query.",
+)
+@click.option("--overwrite", is_flag=True, help="Replace the output and any checkpoint.")
+def export_command(
+    base_url: str,
+    appkey: str,
+    secretkey: str,
+    voice_type: int,
+    from_: str,
+    to: str,
+    timezone: str,
+    messageid: str | None,
+    fmt: str,
+    output: Path,
+    extended: bool,
+    rate: float,
+    page_size: int,
+    max_span_hours: float,
+    overwrite: bool,
+) -> None:
+    """Export every record of a window of any length, as CSV (NXCloud's field names) or
+    JSONL, from NXCloud's endpoint or any compatible one (voicecdr included).
+
+    The window is split into queries the server allows, paged, paced to --rate and
+    retried on transient failures. Interrupted exports to a file resume when the same
+    command is run again. The manifest (FILE.manifest.json, and printed) has the row
+    count, the cost sum and the file's SHA-256.
+    """
+    tz = zone(timezone)
+    try:
+        start, end = to_wall(from_, tz), to_wall(to, tz)
+    except ValueError as exc:
+        raise click.UsageError(f"--from/--to: {exc}") from None
+    if start > end:
+        raise click.UsageError("--from is after --to")
+    job = ExportJob(base_url, appkey, voice_type, start, end, timezone, fmt, messageid, extended)
+    to_stdout = str(output) == "-"
+    progress = _Progress(aware(start, tz), aware(end, tz), sys.stderr.isatty() and not to_stdout)
+    client = Client(
+        appkey,
+        secretkey,
+        base_url=base_url,
+        timezone=timezone,
+        rate=rate,
+        retry=Retry(),
+        page_size=page_size,
+        max_span=timedelta(hours=max_span_hours),
+    )
+    try:
+        with client, progress.shown():
+            if to_stdout:
+                manifest = export_stream(client, job, sys.stdout, on_record=progress.record)
+            else:
+                manifest = export(
+                    client,
+                    job,
+                    output,
+                    overwrite=overwrite,
+                    on_record=progress.record,
+                    on_resume=lambda wall: progress.to(aware(wall, tz)),
+                )
+            progress.to(aware(end, tz))
+    except ClientError as exc:
+        hint = "" if to_stdout else "; run the same command again to resume"
+        raise click.ClickException(f"{exc}{hint}") from None
+    except KeyboardInterrupt:
+        click.echo("\ninterrupted; run the same command again to resume", err=True)
+        sys.exit(130)
+    _report(manifest, to_stdout)
+
+
+def _report(manifest: Manifest, to_stdout: bool) -> None:
+    text = json.dumps(manifest.to_dict(), indent=2, ensure_ascii=False)
+    # With the records on stdout, the manifest goes to stderr to keep the data clean.
+    if to_stdout or not sys.stdout.isatty():
+        click.echo(text, err=to_stdout)
+    else:
+        click.echo(
+            f"exported {manifest.rows} records to {manifest.file} "
+            f"(cost {manifest.cost_sum}, sha256 {manifest.sha256})"
+        )

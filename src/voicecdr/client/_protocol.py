@@ -1,0 +1,154 @@
+"""The query API's wire protocol, without I/O: request parameters in, pages out.
+
+:class:`SpanReader` holds the paging plan for one span and the exactly-once bookkeeping;
+the sync and async clients drive it with their own I/O.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import httpx
+
+from ._exceptions import SLUGS, ApiError, IncompleteExport, ProtocolError, RateLimited, ServerError
+from ._models import Page, Record, VoiceType, record_from_row
+from ._timeutil import format_api_time
+
+
+def query_params(
+    appkey: str,
+    secretkey: str,
+    voice_type: VoiceType,
+    start: datetime,
+    end: datetime,
+    *,
+    page: int,
+    page_size: int,
+    messageid: str | None = None,
+    extended: bool = False,
+) -> dict[str, str]:
+    """The form fields of one query; ``start``/``end`` are naive wall-clock times."""
+    params = {
+        "appkey": appkey,
+        "secretkey": secretkey,
+        "voiceType": str(int(voice_type)),
+        "start_time": format_api_time(start),
+        "end_time": format_api_time(end),
+        "page_size": str(page_size),
+        "page": str(page),
+    }
+    if messageid:
+        params["messageid"] = messageid
+    if extended:
+        # Ours answers with cost and hang-up details; NXCloud ignores unknown parameters.
+        params["extended"] = "1"
+    return params
+
+
+def retry_after(response: httpx.Response) -> float | None:
+    """``Retry-After`` in seconds when it is given as a number (the only form we send)."""
+    value = response.headers.get("retry-after", "").strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        return None
+    return seconds if seconds >= 0 else None
+
+
+def read_page(response: httpx.Response, voice_type: VoiceType, tz: ZoneInfo) -> Page:
+    """Interpret one answer: a Page, or the matching exception."""
+    status = response.status_code
+    if status == 429:
+        raise RateLimited("HTTP 429", retry_after=retry_after(response))
+    if status >= 500:
+        raise ServerError(f"HTTP {status} from the endpoint", "internal")
+    try:
+        # Prices stay exact: 0.036 becomes Decimal('0.036'), never a float.
+        body: Any = json.loads(response.content, parse_float=Decimal)
+    except ValueError:
+        raise ProtocolError(f"HTTP {status}: the answer is not JSON", status) from None
+    if not isinstance(body, dict) or "code" not in body:
+        raise ProtocolError(f"HTTP {status}: the answer is not an NXCloud envelope", status)
+    if str(body["code"]) != "1":
+        raise _api_error(body, response)
+    info = body.get("info")
+    if not isinstance(info, dict) or not isinstance(info.get("rows"), list):
+        raise ProtocolError("success envelope without info.rows", status)
+    try:
+        total = int(info["total"])
+        page = int(info.get("page", 0))
+        page_size = int(info.get("pageSize", 0))
+    except (KeyError, TypeError, ValueError):
+        raise ProtocolError("success envelope without a numeric total", status) from None
+    records = [record_from_row(row, voice_type, tz) for row in info["rows"]]
+    return Page(total, page, page_size, records)
+
+
+def _api_error(body: dict[str, Any], response: httpx.Response) -> ApiError:
+    message = str(body.get("info", ""))
+    slug = str(body.get("error") or "")
+    if not slug and message == "appkey access rate limit":
+        slug = "rate_limited"  # an endpoint that sends NXCloud's message without a slug
+    cls = SLUGS.get(slug)
+    if cls is RateLimited:
+        return RateLimited(message, slug, retry_after(response))
+    if cls is None:
+        return ApiError(message, slug)
+    return cls(message, slug)
+
+
+class SpanReader:
+    """The paging plan for one span, yielding each record once.
+
+    The server orders a span by (time, id) and pages by offset, so a record stored
+    *during* the export into the part already read shifts later rows by one: the next
+    page repeats a row (dropped here by ``id``) and the new record is never on a page we
+    read. The reported ``total`` grows with it, so when a pass over the pages ends with
+    fewer distinct ids than the latest total, the span is paged again from the start and
+    only unseen ids are yielded, at most ``max_rechecks`` times.
+    """
+
+    def __init__(self, page_size: int, max_rechecks: int = 3) -> None:
+        if page_size < 1:
+            raise ValueError("page_size must be at least 1")
+        self.page_size = page_size
+        self.max_rechecks = max_rechecks
+        self.seen: set[int] = set()
+        self.total: int | None = None
+        self.rechecks = 0
+        self._page: int | None = 1
+
+    def next_page(self) -> int | None:
+        """The page to request next, or None when the span is complete."""
+        return self._page
+
+    def feed(self, page: Page) -> list[Record]:
+        """Take the answer for :meth:`next_page`; returns the records not yet seen."""
+        requested = self._page
+        if requested is None:
+            raise RuntimeError("the span is complete")
+        self.total = page.total
+        fresh = []
+        for record in page.records:
+            if record.id not in self.seen:
+                self.seen.add(record.id)
+                fresh.append(record)
+        last = len(page.records) < self.page_size or requested * self.page_size >= page.total
+        if not last:
+            self._page = requested + 1
+        elif len(self.seen) >= page.total:
+            self._page = None
+        elif self.rechecks >= self.max_rechecks:
+            raise IncompleteExport(
+                f"the span still reports {page.total} records but {len(self.seen)} could be "
+                f"read after {self.rechecks} re-checks; records are arriving faster than "
+                "they can be paged"
+            )
+        else:
+            self.rechecks += 1
+            self._page = 1
+        return fresh

@@ -1,0 +1,78 @@
+"""``pip install voicecdr`` (no extras) gives a working client SDK with httpx alone."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+SERVER_SIDE = ("starlette", "sqlalchemy", "pydantic", "click", "orjson", "alembic", "psycopg")
+
+
+def run(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(a) for a in args], cwd=cwd, capture_output=True, text=True, timeout=300, check=False
+    )
+
+
+def project_copy(tmp_path: Path) -> Path:
+    """What a source distribution holds, so the build never writes into the checkout
+    (nor picks up a stale build/ directory there)."""
+    copy = tmp_path / "project"
+    shutil.copytree(
+        ROOT / "src", copy / "src", ignore=shutil.ignore_patterns("*.egg-info", "__pycache__")
+    )
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(ROOT / name, copy / name)
+    return copy
+
+
+def test_the_client_installs_and_imports_with_httpx_alone(tmp_path: Path) -> None:
+    venv.create(tmp_path / "venv", with_pip=True)
+    python = tmp_path / "venv" / "bin" / "python"
+    # A real install of the project from its metadata: whatever the core dependencies
+    # pull in is all the client gets. pip's local cache keeps this to seconds.
+    installed = run(
+        python,
+        "-m",
+        "pip",
+        "install",
+        "-q",
+        "--disable-pip-version-check",
+        project_copy(tmp_path),
+        cwd=tmp_path,
+    )
+    assert installed.returncode == 0, installed.stderr
+    listed = run(python, "-m", "pip", "list", "--format=freeze", cwd=tmp_path).stdout.lower()
+    for package in SERVER_SIDE:
+        assert f"\n{package}==" not in f"\n{listed}", package
+
+    code = (
+        "import sys, voicecdr.client as c; "
+        "from voicecdr.client._export import export; "
+        "assert c.Client('k', 's').base_url == 'http://api2.nxcloud.com'; "
+        f"print(sorted(m for m in sys.modules if m.split('.')[0] in {SERVER_SIDE!r}))"
+    )
+    imported = run(python, "-c", code, cwd=tmp_path)
+    assert imported.returncode == 0, imported.stderr
+    assert imported.stdout.strip() == "[]"
+
+    # The console script explains the missing extra in one line instead of a traceback.
+    script = run(tmp_path / "venv" / "bin" / "voicecdr", "serve", cwd=tmp_path)
+    assert script.returncode == 1
+    assert script.stderr.strip().splitlines() == [
+        "voicecdr: the command line needs click: install voicecdr[server] "
+        "(pip install 'voicecdr[server]')"
+    ]
+
+    # With the small [cli] extra (click) `voicecdr export` works; server commands explain.
+    assert run(python, "-m", "pip", "install", "-q", "click", cwd=tmp_path).returncode == 0
+    export_help = run(tmp_path / "venv" / "bin" / "voicecdr", "export", "--help", cwd=tmp_path)
+    assert export_help.returncode == 0, export_help.stderr
+    assert "VOICECDR_APPKEY" in export_help.stdout
+    serve = run(tmp_path / "venv" / "bin" / "voicecdr", "serve", cwd=tmp_path)
+    assert serve.returncode == 1
+    assert "install voicecdr[server]" in serve.stderr
+    assert len(serve.stderr.strip().splitlines()) == 1

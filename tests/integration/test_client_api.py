@@ -1,0 +1,293 @@
+"""The client SDK against the real query API (ASGI app, SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import httpx
+import pytest
+import sqlalchemy as sa
+from starlette.testclient import TestClient
+
+from tests.support.client import (
+    SHANGHAI,
+    Hooked,
+    count_by_group,
+    load,
+    price_everything,
+    recent_records,
+    window,
+)
+from tests.support.data import canonical, make_app
+from voicecdr.api import create_app
+from voicecdr.client import (
+    AsyncClient,
+    AuthFailed,
+    Client,
+    GroupCallRecord,
+    InvalidParameter,
+    OutOfWindow,
+    RangeTooLarge,
+    Retry,
+    TransportError,
+    VoiceRecord,
+    VoiceType,
+)
+from voicecdr.client._export import ExportError, ExportJob, export, file_sha256, sidecar
+from voicecdr.config import Settings
+from voicecdr.storage.store import Store
+
+BASE = "http://testserver"
+RECORDS = 300
+
+
+@pytest.fixture
+def records(store: Store) -> list[dict[str, object]]:
+    make_app(store, "app1", secretkey="secret1")
+    data = recent_records("app1", RECORDS)
+    load(store, data)
+    return data
+
+
+@pytest.fixture
+def asgi(settings: Settings, store: Store) -> Iterator[TestClient]:
+    with TestClient(create_app(settings, store)) as test_client:
+        yield test_client
+
+
+def client_for(
+    asgi: TestClient, transport: httpx.BaseTransport | None = None, **options: object
+) -> Client:
+    options.setdefault("rate", None)  # the app allows 10,000/s; pacing is tested elsewhere
+    # The TestClient's transport runs requests through the ASGI app in-process.
+    return Client(
+        "app1",
+        "secret1",
+        base_url=BASE,
+        transport=transport or asgi._transport,
+        **options,  # type: ignore[arg-type]
+    )
+
+
+@pytest.mark.parametrize("voice_type", [VoiceType.GROUP_CALL, VoiceType.VERIFICATION_NOTIFICATION])
+def test_every_record_of_a_three_day_window_comes_once_in_order(
+    asgi: TestClient, records: list[dict[str, object]], voice_type: VoiceType
+) -> None:
+    start, end = window()
+    with client_for(asgi, page_size=25) as client:
+        assert len(client.split(start, end)) == 4  # three days and two minutes
+        got = list(client.iter_records(voice_type, start, end))
+    assert len(got) == count_by_group(records)[voice_type]
+    assert len({r.id for r in got}) == len(got)
+    assert [(r.time, r.id) for r in got] == sorted((r.time, r.id) for r in got)
+    kind = GroupCallRecord if voice_type is VoiceType.GROUP_CALL else VoiceRecord
+    assert all(isinstance(r, kind) for r in got)
+    assert all(r.time.tzinfo == SHANGHAI for r in got)
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.mark.anyio
+async def test_the_async_client_yields_the_same_records(
+    settings: Settings, store: Store, records: list[dict[str, object]]
+) -> None:
+    start, end = window()
+    transport = httpx.ASGITransport(app=create_app(settings, store))
+    async with AsyncClient(
+        "app1", "secret1", base_url=BASE, transport=transport, rate=None, page_size=40
+    ) as client:
+        got = [r async for r in client.iter_records(0, start, end, extended=True)]
+        page = await client.query(1, start, start + timedelta(hours=24), page_size=1)
+    assert len(got) == count_by_group(records)[0]
+    assert len({r.id for r in got}) == len(got)
+    assert all(r.cost_status == "pending" and r.cost == 0 for r in got)
+    assert page.page_size == 1
+    assert page.total >= len(page.records)
+
+
+def test_records_arriving_during_the_export_are_each_yielded_once(
+    asgi: TestClient, store: Store, records: list[dict[str, object]]
+) -> None:
+    start, end = window()
+    first_span_start = start
+    early = (first_span_start + timedelta(minutes=1)).strftime("%Y-%m-%d %H:%M:%S")
+    late = (end - timedelta(minutes=1, seconds=30)).strftime("%Y-%m-%d %H:%M:%S")
+    added: list[dict[str, object]] = []
+
+    def arrive(n: int) -> None:
+        # After the first page of the first span: records land in the part already read
+        # (shifting every later page) and in a span not read yet.
+        if n in (2, 3):
+            batch = [
+                canonical(f"late-{n}-{i}", appkey="app1", time=early if i < 4 else late)
+                for i in range(5)
+            ]
+            load(store, batch)
+            added.extend(batch)
+
+    hooked = Hooked(asgi._transport, arrive)
+    with client_for(asgi, hooked, page_size=10) as client:
+        got = list(client.iter_records(VoiceType.GROUP_CALL, start, end))
+    assert len(added) == 10
+    assert len({r.id for r in got}) == len(got)
+    assert len(got) == count_by_group(records)[0] + len(added)
+    assert {r.messageid for r in got} >= {"m-1"}
+
+
+def test_caller_errors_map_to_exceptions_and_are_not_retried(
+    asgi: TestClient, records: list[dict[str, object]]
+) -> None:
+    start, _ = window(days=1)
+    end = start + timedelta(hours=23)
+    hooked = Hooked(asgi._transport)
+    bad = Client("app1", "wrong", base_url=BASE, transport=hooked, rate=None)
+    with pytest.raises(AuthFailed, match="incorrect"):
+        bad.query(0, start, end)
+    assert hooked.requests == 1
+    with client_for(asgi) as client:
+        with pytest.raises(InvalidParameter, match="page_size"):
+            client.query(0, start, end, page_size=5000)
+        with pytest.raises(RangeTooLarge, match="24 hours"):
+            client.query(0, start, start + timedelta(hours=25))
+        with pytest.raises(OutOfWindow, match="7 days"):
+            client.query(0, start - timedelta(days=8), start - timedelta(days=7, hours=12))
+
+
+def test_a_rate_limited_client_backs_off_and_still_gets_everything(
+    settings: Settings, store: Store
+) -> None:
+    # A real GCRA limit at 4/s and a client that does not pace itself: the server answers
+    # rate_limited with Retry-After and the client waits that long, then carries on.
+    make_app(store, "slow", secretkey="secret1", rate_limit=4)
+    load(store, recent_records("slow", 40, days=0.5))
+    start, end = window(days=0.5)
+    with TestClient(create_app(settings, store)) as asgi:
+        hooked = Hooked(asgi._transport)
+        with Client(
+            "slow", "secret1", base_url=BASE, transport=hooked, rate=None, page_size=30
+        ) as client:
+            got = list(client.iter_records(1, start, end)) + list(
+                client.iter_records(0, start, end)
+            )
+    assert len(got) == 40
+    assert "rate_limited" in hooked.slugs
+
+
+def stored_cost(database_url: str, voice_group: int) -> Decimal:
+    """The server's own total of the costs it stored, read straight from the database."""
+    url = database_url.replace("postgresql://", "postgresql+psycopg://")
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        nanos = conn.execute(
+            sa.text("SELECT SUM(cost_nanos) FROM cdrs WHERE voice_group = :g"), {"g": voice_group}
+        ).scalar_one()
+    engine.dispose()
+    return Decimal(int(nanos)).scaleb(-9)
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_export_writes_every_record_with_an_exact_manifest(
+    asgi: TestClient,
+    store: Store,
+    database_url: str,
+    records: list[dict[str, object]],
+    tmp_path: Path,
+    fmt: str,
+) -> None:
+    price_everything(store, "app1")  # the real rater, with the demo's rate plan
+    start, end = window()
+    job = ExportJob(BASE, "app1", 0, start, end, "Asia/Shanghai", fmt)
+    output = tmp_path / f"calls.{fmt}"
+    with client_for(asgi, page_size=50) as client:
+        manifest = export(client, job, output)
+    assert manifest.rows == count_by_group(records)[0]
+    assert Decimal(manifest.cost_sum) == stored_cost(database_url, 0)
+    assert Decimal(manifest.cost_sum) > 0
+    assert manifest.sha256 == file_sha256(output)
+    assert json.loads(sidecar(output, "manifest").read_text()) == manifest.to_dict()
+    assert not sidecar(output, "checkpoint").exists()
+    prices = {"0.05", "0.012", "0.02", "0.009"}  # the demo plan's group-call unit prices
+    lines = output.read_text(encoding="utf-8").splitlines()
+    if fmt == "csv":
+        with output.open(encoding="utf-8", newline="") as f:
+            rows = list(csv.DictReader(f))
+        assert lines[0].split(",") == list(VoiceType.GROUP_CALL.fields)
+        assert len(rows) == manifest.rows
+        assert {r["customer_price"] for r in rows} == prices
+    else:
+        rows = [json.loads(line, parse_float=Decimal) for line in lines]
+        assert len(rows) == manifest.rows
+        assert list(rows[0]) == list(VoiceType.GROUP_CALL.fields)  # not the extended fields
+        assert {r["customer_price"] for r in rows} == {Decimal(p) for p in prices}
+        assert len({r["id"] for r in rows}) == len(rows)
+    # Without `cost` (NXCloud's rows) the rule size x customer_price / basic_price gives
+    # the same sum for these calls.
+    with client_for(asgi) as client:
+        derived = sum(
+            (r.size * r.customer_price if r.connected else r.basic_price)  # type: ignore[attr-defined]
+            for r in client.iter_records(0, start, end)
+        )
+    assert derived == Decimal(manifest.cost_sum)
+
+
+def test_an_interrupted_export_resumes_where_it_stopped(
+    asgi: TestClient, records: list[dict[str, object]], tmp_path: Path
+) -> None:
+    start, end = window()
+    job = ExportJob(BASE, "app1", 1, start, end, "Asia/Shanghai", "jsonl")
+    complete = tmp_path / "complete.jsonl"
+    with client_for(asgi, page_size=20) as client:
+        reference = export(client, job, complete)
+
+    def cut(n: int) -> None:
+        if n == 9:  # mid-way through the second span
+            raise httpx.ConnectError("connection reset")
+
+    output = tmp_path / "calls.jsonl"
+    hooked = Hooked(asgi._transport, cut)
+    with (
+        client_for(asgi, hooked, page_size=20, retry=Retry(attempts=0)) as client,
+        pytest.raises(TransportError, match="reset"),
+    ):
+        export(client, job, output)
+    checkpoint = json.loads(sidecar(output, "checkpoint").read_text())
+    assert checkpoint["done_through"] is not None
+    assert 0 < checkpoint["rows"] < reference.rows
+    assert not sidecar(output, "manifest").exists()
+
+    with client_for(asgi, page_size=20) as client:
+        resumed = export(client, job, output)
+    assert output.read_bytes() == complete.read_bytes()
+    assert (resumed.rows, resumed.cost_sum, resumed.sha256) == (
+        reference.rows,
+        reference.cost_sum,
+        reference.sha256,
+    )
+
+
+def test_export_will_not_clobber_a_file_or_mix_two_jobs(
+    asgi: TestClient, records: list[dict[str, object]], tmp_path: Path
+) -> None:
+    start, end = window(days=1)
+    output = tmp_path / "calls.csv"
+    output.write_text("precious\n")
+    job = ExportJob(BASE, "app1", 0, start, end, "Asia/Shanghai")
+    with client_for(asgi) as client:
+        with pytest.raises(ExportError, match="exists"):
+            export(client, job, output)
+        assert output.read_text() == "precious\n"
+        sidecar(output, "checkpoint").write_text(
+            json.dumps({"version": 1, "job": {"appkey": "other"}, "bytes": 0})
+        )
+        with pytest.raises(ExportError, match="different export"):
+            export(client, job, output)
+        manifest = export(client, job, output, overwrite=True)
+    assert manifest.rows == len(output.read_text().splitlines()) - 1
