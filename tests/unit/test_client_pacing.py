@@ -26,6 +26,16 @@ def test_pacer_spaces_request_starts_by_the_interval_plus_margin() -> None:
     assert pacer.wait(101.06) == pytest.approx(1.04)
 
 
+def test_pacer_counts_the_interval_from_the_answer_too() -> None:
+    # Sent at 100.0, answered at 100.7 (slow server or network): the server may have
+    # checked its limit as late as 100.7, so the next start waits until 101.75.
+    pacer = Pacer(rate=1.0, margin=0.05)
+    pacer.started(100.0)
+    pacer.finished(100.7)
+    assert pacer.wait(101.05) == pytest.approx(0.7)
+    assert pacer.wait(101.75) == 0.0
+
+
 def test_pacer_at_two_per_second_and_without_pacing() -> None:
     fast = Pacer(rate=2.0, margin=0.0)
     fast.started(10.0)

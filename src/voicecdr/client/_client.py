@@ -224,6 +224,9 @@ class Client(_Base):
                     response = self._http.post(self.path, data=params)
                 except httpx.TransportError as exc:
                     raise _transport_error(exc) from exc
+                finally:
+                    with self._lock:
+                        self._pacer.finished(self._clock())
                 return read_page(response, kind, self.tz)
             except ClientError as error:
                 delay = state.delay_after(error)
@@ -346,6 +349,9 @@ class AsyncClient(_Base):
                     response = await self._http.post(self.path, data=params)
                 except httpx.TransportError as exc:
                     raise _transport_error(exc) from exc
+                finally:
+                    async with self._lock:
+                        self._pacer.finished(self._clock())
                 return read_page(response, kind, self.tz)
             except ClientError as error:
                 delay = state.delay_after(error)

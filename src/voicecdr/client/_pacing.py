@@ -78,11 +78,15 @@ class RetryState:
 
 
 class Pacer:
-    """Minimum-interval pacing: request starts are at least ``1/rate + margin`` seconds
-    apart, and never before a deadline set by :meth:`hold_off`.
+    """Minimum-interval pacing: a request starts at least ``1/rate + margin`` seconds after
+    the previous one started *and* after the previous answer arrived, and never before a
+    deadline set by :meth:`hold_off`.
 
-    ``margin`` absorbs network jitter: the server measures the gap between arrivals, which
-    can be shorter than the gap between our sends. ``rate`` None disables the interval.
+    The server checks its limit somewhere between our send and its answer; a delayed send
+    (a busy machine, a slow network) can land two checks closer together than our two
+    sends. Counting the interval from the answer, which comes after the server's check,
+    keeps the server's gap at least the interval whatever the delays. ``margin`` absorbs
+    clock jitter. ``rate`` None disables the interval.
     """
 
     def __init__(self, rate: float | None = 1.0, margin: float = 0.05) -> None:
@@ -97,6 +101,10 @@ class Pacer:
 
     def started(self, now: float) -> None:
         """A request starts at ``now``."""
+        self._push(now + self.interval)
+
+    def finished(self, now: float) -> None:
+        """The answer to a request arrived at ``now`` (or it failed then)."""
         self._push(now + self.interval)
 
     def hold_off(self, now: float, seconds: float) -> None:
