@@ -7,7 +7,6 @@ signature are made anew at each attempt (the receiver's replay window needs a fr
 
 from __future__ import annotations
 
-import re
 import secrets
 from urllib.parse import quote_plus
 
@@ -17,16 +16,25 @@ from .money import from_nanos
 from .rating import Charge
 from .timefmt import format_epoch, zone
 
-_UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]*")
+_UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~")
+# quote_plus for ASCII text as one str.translate: unreserved characters stay, a space
+# becomes "+", everything else "%XX".
+_ASCII_QUOTE = str.maketrans(
+    {
+        chr(b): chr(b) if chr(b) in _UNRESERVED else "+" if b == 32 else f"%{b:02X}"
+        for b in range(128)
+    }
+)
 
 
 def _form_encode(fields: list[tuple[str, str | int]]) -> str:
-    """``urlencode`` with a fast path: most receipt values (digits, prices, hex ids,
-    hangup causes) need no quoting, and urllib's quoting dominated the rater's profile."""
+    """Exactly ``urlencode(fields)``, faster: urllib's per-character quoting was half of
+    the rater's time when every priced CDR gets a receipt."""
     parts = []
     for name, value in fields:
         text = str(value)
-        parts.append(f"{name}={text if _UNRESERVED.fullmatch(text) else quote_plus(text)}")
+        quoted = text.translate(_ASCII_QUOTE) if text.isascii() else quote_plus(text)
+        parts.append(f"{name}={quoted}")
     return "&".join(parts)
 
 

@@ -60,22 +60,27 @@ class ReceiptInfo:
     last_error: str | None
 
 
+INSERT_RECEIPTS = """
+INSERT INTO receipts (app_id, cdr_id, webhook_id, payload, status, attempts, next_attempt_at,
+                      created_at)
+VALUES (:app_id, :cdr_id, :webhook_id, :payload, 0, 0, :next_attempt_at, :created_at)
+"""
+
+
+def receipt_params(receipt: NewReceipt, now: int) -> dict[str, object]:
+    return {
+        "app_id": receipt.app_id,
+        "cdr_id": receipt.cdr_id,
+        "webhook_id": receipt.webhook_id,
+        "payload": receipt.payload,
+        "next_attempt_at": float(now),
+        "created_at": now,
+    }
+
+
 def insert_receipts(conn: sa.Connection, receipts: Sequence[NewReceipt], now: int) -> None:
     if receipts:
-        conn.execute(
-            schema.receipts.insert(),
-            [
-                {
-                    "app_id": x.app_id,
-                    "cdr_id": x.cdr_id,
-                    "webhook_id": x.webhook_id,
-                    "payload": x.payload,
-                    "next_attempt_at": float(now),
-                    "created_at": now,
-                }
-                for x in receipts
-            ],
-        )
+        conn.execute(schema.receipts.insert(), [receipt_params(x, now) for x in receipts])
 
 
 class Outbox:

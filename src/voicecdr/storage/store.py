@@ -127,6 +127,15 @@ class Store:
         else:
             self.writer = self.reader = postgres_engine(self.url)
         self._insert = sqlite.insert if self.dialect == "sqlite" else postgresql.insert
+        # Named parameters in the driver's own style (:name for sqlite3, %(name)s for
+        # psycopg), for hot executemany paths that skip SQLAlchemy's per-row processing.
+        self._driver_dialect = (
+            sqlite.dialect(paramstyle="named") if self.dialect == "sqlite" else self.writer.dialect
+        )
+
+    def driver_sql(self, text: str) -> str:
+        """``text`` with ``:name`` parameters, rewritten for this database's driver."""
+        return str(sa.text(text).compile(dialect=self._driver_dialect))
 
     def close(self) -> None:
         self.writer.dispose()
