@@ -1,0 +1,1 @@
+"""Pieces of ``bench/rating_receipts.py``: templates, rating runs, receipt delivery runs."""

@@ -1,0 +1,217 @@
+"""Rating throughput: ``Rater(store).drain()`` against the raw UPDATE (+ receipt INSERT).
+
+The product run claims each batch (``SELECT .. FOR UPDATE SKIP LOCKED`` on PostgreSQL),
+builds row objects, prices them with the plan, renders a receipt body per CDR when the app
+has a callback URL, and writes both through SQLAlchemy in one transaction per batch.
+
+The baseline writes the same outcome with the raw driver and nothing else: every charge
+and receipt body is computed before the clock starts (with the product's own ``decide`` and
+``receipt_for``), then the same UPDATE and INSERT are sent in transactions of the same
+batch size under the same durability settings (SQLite: WAL, ``synchronous=FULL``, foreign
+keys on, as the product's writer; PostgreSQL: the same server). On PostgreSQL two plain-SQL
+ways are timed and the faster is the baseline: ``executemany`` (psycopg pipelines it) and
+COPY into a temporary table followed by one ``UPDATE .. FROM`` and a COPY of the receipts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from querybench.databases import Database
+from voicecdr.config import Settings
+from voicecdr.models import CostStatus
+from voicecdr.rating import Priced, decide
+from voicecdr.storage.rating import RatingStore
+from voicecdr.storage.store import _ROW_COLUMNS, Store, _cdr_row
+from voicecdr.workers.rater import Rater, receipt_for
+
+BATCH_SIZE: int = Settings.model_fields["rater_batch_size"].default
+_SELECT_LIST = ", ".join(column.name for column in _ROW_COLUMNS)
+_FINAL = int(CostStatus.FINAL)
+_UPDATE_SET = (
+    f"cost_status = {_FINAL}, cycle = {{p}}, size = {{p}}, unit_price_nanos = {{p}}, "
+    "basic_price_nanos = {p}, cost_nanos = {p}, rate_plan_id = {p}, rated_at = {p}, "
+    "pending_reason = NULL"
+)
+_RECEIPT_COLUMNS = "app_id, cdr_id, webhook_id, payload, next_attempt_at, created_at"
+
+
+@dataclass(frozen=True, slots=True)
+class Timed:
+    method: str
+    cdrs: int
+    receipts: int
+    seconds: float
+
+    @property
+    def rate(self) -> float:
+        return self.cdrs / self.seconds
+
+
+@dataclass(frozen=True, slots=True)
+class Work:
+    """The outcome the rater must reach, precomputed: update and receipt rows in id order."""
+
+    updates: list[tuple[Any, ...]]  # cycle, size, unit, basic, cost, plan_id, now, id
+    receipts: list[tuple[Any, ...]]  # the receipt columns above, app_id first
+
+
+def counts(database: Database) -> tuple[int, int, int]:
+    """(CDRs, final CDRs, receipts) as stored."""
+    with contextlib.closing(database.connect()) as conn:
+        row = conn.execute(
+            f"SELECT (SELECT count(*) FROM cdrs), "
+            f"(SELECT count(*) FROM cdrs WHERE cost_status = {_FINAL}), "
+            "(SELECT count(*) FROM receipts)"
+        ).fetchone()
+    return int(row[0]), int(row[1]), int(row[2])
+
+
+def verify(database: Database, method: str, *, cdrs: int, receipts: int) -> None:
+    found = counts(database)
+    if found != (cdrs, cdrs, receipts):
+        raise RuntimeError(
+            f"{database.name} {method}: expected {cdrs} CDRs all final and {receipts} "
+            f"receipts, found (CDRs, final, receipts) = {found}"
+        )
+
+
+def product(database: Database) -> Timed:
+    """``Rater(store).drain()`` with the default batch size, timed end to end."""
+    store = Store(database.url)
+    try:
+        rater = Rater(store, batch_size=BATCH_SIZE)
+        started = time.perf_counter()
+        priced, unpriced = rater.drain()
+        seconds = time.perf_counter() - started
+    finally:
+        store.close()
+    if unpriced:
+        raise RuntimeError(f"{unpriced} CDRs found no rate in the demo plan")
+    _, _, receipts = counts(database)
+    return Timed("Rater.drain", priced, receipts, seconds)
+
+
+def precompute(database: Database, now: int) -> Work:
+    """What the rater will write, computed by the product's pure functions, untimed."""
+    store = Store(database.url)
+    try:
+        apps = {app.id: app for app in store.list_apps()}
+        ratings = RatingStore(store)
+        plans = {app_id: ratings.current_plan(app_id) for app_id in apps}
+    finally:
+        store.close()
+    with contextlib.closing(database.connect()) as conn:
+        rows = conn.execute(
+            f"SELECT app_id, {_SELECT_LIST} FROM cdrs WHERE cost_status = 0 "
+            "AND pending_reason IS NULL ORDER BY id"
+        ).fetchall()
+    updates: list[tuple[Any, ...]] = []
+    receipts: list[tuple[Any, ...]] = []
+    for app_id, *values in rows:
+        row = _cdr_row(values)
+        decision = decide(plans[app_id], row)
+        if not isinstance(decision, Priced):
+            raise RuntimeError(f"CDR {row.id} found no rate: {decision.reason}")
+        ch = decision.charge
+        updates.append(
+            (ch.cycle, ch.size, ch.unit_price_nanos, ch.basic_price_nanos, ch.cost_nanos,
+             decision.plan_id, now, row.id)
+        )  # fmt: skip
+        receipt = receipt_for(apps[app_id], row, decision)
+        if receipt is not None:
+            receipts.append(
+                (receipt.app_id, receipt.cdr_id, receipt.webhook_id, receipt.payload,
+                 float(now), now)
+            )  # fmt: skip
+    return Work(updates, receipts)
+
+
+def _batches(work: Work, size: int) -> list[tuple[Sequence[Any], Sequence[Any]]]:
+    """Split like the rater: each batch's receipts are those of its CDRs."""
+    out = []
+    r = 0
+    for start in range(0, len(work.updates), size):
+        updates = work.updates[start : start + size]
+        last_id = updates[-1][-1]
+        end = r
+        while end < len(work.receipts) and work.receipts[end][1] <= last_id:
+            end += 1
+        out.append((updates, work.receipts[r:end]))
+        r = end
+    return out
+
+
+def raw_sqlite(database: Database, work: Work) -> Timed:
+    update = f"UPDATE cdrs SET {_UPDATE_SET.format(p='?')} WHERE id = ? AND cost_status = 0"
+    insert = f"INSERT INTO receipts ({_RECEIPT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)"
+    batches = _batches(work, BATCH_SIZE)
+    with contextlib.closing(database.connect()) as conn:
+        # The product writer's settings (storage/engine.py).
+        for pragma in ("journal_mode=WAL", "synchronous=FULL", "foreign_keys=ON"):
+            conn.execute(f"PRAGMA {pragma}")
+        started = time.perf_counter()
+        for updates, receipts in batches:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.executemany(update, updates)
+            if receipts:
+                conn.executemany(insert, receipts)
+            conn.execute("COMMIT")
+        seconds = time.perf_counter() - started
+    return Timed("sqlite3 executemany", len(work.updates), len(work.receipts), seconds)
+
+
+def raw_pg_executemany(database: Database, work: Work) -> Timed:
+    update = f"UPDATE cdrs SET {_UPDATE_SET.format(p='%s')} WHERE id = %s AND cost_status = 0"
+    insert = f"INSERT INTO receipts ({_RECEIPT_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s)"
+    batches = _batches(work, BATCH_SIZE)
+    with contextlib.closing(database.connect()) as conn:
+        started = time.perf_counter()
+        for updates, receipts in batches:
+            with conn.transaction(), conn.cursor() as cur:  # type: ignore[attr-defined]
+                cur.executemany(update, updates)
+                if receipts:
+                    cur.executemany(insert, receipts)
+        seconds = time.perf_counter() - started
+    return Timed("psycopg executemany", len(work.updates), len(work.receipts), seconds)
+
+
+def raw_pg_copy(database: Database, work: Work) -> Timed:
+    batches = _batches(work, BATCH_SIZE)
+    update = (
+        f"UPDATE cdrs SET cost_status = {_FINAL}, cycle = r.cycle, size = r.size, "
+        "unit_price_nanos = r.unit, basic_price_nanos = r.basic, cost_nanos = r.cost, "
+        "rate_plan_id = r.plan_id, rated_at = r.now, pending_reason = NULL "
+        "FROM rated r WHERE cdrs.id = r.id AND cdrs.cost_status = 0"
+    )
+    with contextlib.closing(database.connect()) as conn:
+        started = time.perf_counter()
+        conn.execute(
+            "CREATE TEMP TABLE rated (cycle int, size int, unit bigint, basic bigint, "
+            "cost bigint, plan_id int, now bigint, id bigint) ON COMMIT DELETE ROWS"
+        )
+        for updates, receipts in batches:
+            with conn.transaction(), conn.cursor() as cur:  # type: ignore[attr-defined]
+                with cur.copy("COPY rated FROM STDIN") as copy:
+                    for row in updates:
+                        copy.write_row(row)
+                cur.execute(update)
+                if receipts:
+                    with cur.copy(f"COPY receipts ({_RECEIPT_COLUMNS}) FROM STDIN") as copy:
+                        for row in receipts:
+                            copy.write_row(row)
+        seconds = time.perf_counter() - started
+    return Timed("psycopg COPY+UPDATE FROM", len(work.updates), len(work.receipts), seconds)
+
+
+RawMethod = Callable[[Database, Work], Timed]
+
+
+def raw_methods(database_name: str) -> list[RawMethod]:
+    if database_name == "sqlite":
+        return [raw_sqlite]
+    return [raw_pg_executemany, raw_pg_copy]
