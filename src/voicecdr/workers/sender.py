@@ -31,6 +31,7 @@ from . import metrics
 log = logging.getLogger("voicecdr.sender")
 
 MAX_RESPONSE_BYTES = 4096
+CLIENT_IDLE = 60.0  # seconds before an app's idle connection pool is closed
 DEFAULT_POLICY = RetryPolicy()
 
 
@@ -90,19 +91,37 @@ class Sender:
         self._resolver = resolver
         self._clock = clock
         self._rng = rng or random.Random()
-        self._client = httpx.AsyncClient(
-            transport=transport,
-            timeout=httpx.Timeout(config.timeout),
-            follow_redirects=False,
-            trust_env=False,  # a proxy from the environment would bypass the address checks
-            limits=httpx.Limits(max_connections=config.concurrency),
-        )
+        self._transport = transport
+        # One small connection pool per app: apps never share (or wait on) each other's
+        # connections, and httpx's per-request pool scan stays short.
+        self._clients: dict[int, httpx.AsyncClient] = {}
+        self._last_used: dict[int, float] = {}
         self._in_flight: Counter[int] = Counter()
         self._tasks: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
 
+    def _client_for(self, app_id: int) -> httpx.AsyncClient:
+        client = self._clients.get(app_id)
+        if client is None:
+            client = self._clients[app_id] = httpx.AsyncClient(
+                transport=self._transport,
+                timeout=httpx.Timeout(self._config.timeout),
+                follow_redirects=False,
+                trust_env=False,  # a proxy from the environment would bypass the checks
+                limits=httpx.Limits(max_connections=self._config.per_app),
+            )
+        self._last_used[app_id] = time.monotonic()
+        return client
+
+    async def _close_idle(self, idle: float = CLIENT_IDLE) -> None:
+        cutoff = time.monotonic() - idle
+        for app_id in [a for a, t in self._last_used.items() if t < cutoff]:
+            if not self._in_flight.get(app_id):
+                del self._last_used[app_id]
+                await self._clients.pop(app_id).aclose()
+
     async def aclose(self) -> None:
-        await self._client.aclose()
+        await self._close_idle(idle=-1.0)
 
     async def run(self, stopping: asyncio.Event, *, grace: float = 10.0) -> None:
         """Deliver until ``stopping`` is set; then give in-flight attempts ``grace``
@@ -115,16 +134,29 @@ class Sender:
                     log.exception("could not claim receipts")
                     claimed = 0
                 if claimed == 0 or len(self._tasks) >= self._config.concurrency:
-                    await _first(
-                        stopping.wait(), self._wake.wait(), timeout=self._config.poll_interval
-                    )
-                    self._wake.clear()
+                    await self._idle(stopping)
             if self._tasks:
                 await asyncio.wait(self._tasks, timeout=grace)
         finally:
             for task in self._tasks:
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _idle(self, stopping: asyncio.Event) -> None:
+        """Wait for the poll interval, a stop, or enough finished deliveries to make a
+        claim worth its query (a quarter of the slots, or all of them being free)."""
+        deadline = time.monotonic() + self._config.poll_interval
+        batch = max(1, self._config.concurrency // 4)
+        while not stopping.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            await _first(stopping.wait(), self._wake.wait(), timeout=left)
+            self._wake.clear()
+            free = self._config.concurrency - len(self._tasks)
+            if free >= batch or not self._tasks:
+                break
+        await self._close_idle()
 
     async def claim(self) -> int:
         """Claim what is due and start delivering it; returns how many were claimed."""
@@ -228,14 +260,15 @@ class Sender:
         headers["host"] = httpx.URL(callback_url).netloc.decode("ascii")
         extensions = {"sni_hostname": target.host} if target.url.startswith("https") else {}
         try:
-            request = self._client.build_request(
+            client = self._client_for(due.app_id)
+            request = client.build_request(
                 "POST",
                 target.url,
                 content=due.payload.encode(),
                 headers=headers,
                 extensions=extensions,
             )
-            response = await self._client.send(request, stream=True)
+            response = await client.send(request, stream=True)
             try:
                 body = b""
                 async for chunk in response.aiter_bytes():
