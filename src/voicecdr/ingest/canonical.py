@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import re
-from datetime import datetime
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from typing import Any
 
 import orjson

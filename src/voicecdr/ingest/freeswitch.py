@@ -86,9 +86,9 @@ def decode_document(data: bytes, content_type: str = "") -> dict[str, Any]:
         text = _form_value(text, base64_form=kind == FORM_TYPES[1])
     elif kind in FORM_TYPES:
         raise UndecodableCdr("form body has no cdr= field")
-    elif text[:3].upper() == b"%7B":  # an error-log file written with encode=true
+    elif kind == "" and text[:3].upper() == b"%7B":  # error-log file written with encode=true
         text = unquote_to_bytes(text)
-    elif text and not text.startswith(b"{"):  # an error-log file written with encode=base64
+    elif kind == "" and text and text[:1] not in b"{[":  # ... and with encode=base64
         text = _base64(text)
     if not text:
         raise UndecodableCdr("body is empty")
