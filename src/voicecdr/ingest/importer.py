@@ -44,7 +44,9 @@ class ImportResult:
 def default_rejects_path(now: float) -> Path:
     """``voicecdr-rejects-<UTC time>.jsonl`` in the working directory: the inputs may sit
     in a directory we must not write to (FreeSWITCH's log directory, a read-only mount)."""
-    return Path(f"voicecdr-rejects-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime(now))}.jsonl")
+    return Path.cwd() / (
+        f"voicecdr-rejects-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime(now))}.jsonl"
+    )
 
 
 class _RejectsFile:
