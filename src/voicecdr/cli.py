@@ -274,9 +274,21 @@ def cdrs_group() -> None:
     help="Where rejected records go (JSONL: file, line, call_id, errors). "
     "[default: voicecdr-rejects-<time>.jsonl in the working directory, only if any]",
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(0, 64),
+    help="Processes that parse and validate JSONL beside the one that stores (0: none). "
+    "[default: one per spare CPU core for files of 16 MiB or more]",
+)
 @_json_flag
 @pass_ctx
-def cdrs_import(obj: Context, paths: tuple[Path, ...], fmt: str, rejects_path: Path | None) -> None:
+def cdrs_import(
+    obj: Context,
+    paths: tuple[Path, ...],
+    fmt: str,
+    rejects_path: Path | None,
+    workers: int | None,
+) -> None:
     """Import CDRs from JSONL, CSV or FreeSWITCH JSON CDR files and directories.
 
     Valid records are stored even when others are rejected; a call_id already stored with
@@ -292,6 +304,7 @@ def cdrs_import(obj: Context, paths: tuple[Path, ...], fmt: str, rejects_path: P
             fmt=fmt,
             rejects_path=rejects_path,
             progress=sys.stderr.isatty(),
+            workers=workers,
         )
     obj.emit(result.to_dict(), _human_import)
     if result.summary.rejected_total:

@@ -163,7 +163,16 @@ def _fast(raw: dict[str, Any]) -> Cdr:
     if not _FIELD_SET.issuperset(raw):
         raise _Slow
     get = raw.get
-    text = {f: _fast_text(get(f), n, required) for f, (n, required) in _TEXT.items()}
+    text: dict[str, str] = {}
+    for name, max_len, required in _TEXT_SPEC:  # a plain loop: no call per field
+        value = get(name)
+        if value is None or value == "":
+            if required:
+                raise _Slow
+            value = ""
+        elif type(value) is not str or len(value) > max_len or not value.isprintable():
+            raise _Slow
+        text[name] = value
     phone, country_code = get("phone"), get("country_code")
     if not (
         type(phone) is str
@@ -208,16 +217,6 @@ def _fast(raw: dict[str, Any]) -> Cdr:
         raise _Slow
     digits = {"phone": phone, "country_code": country_code}
     return _build(text, digits, service, placed, answered, ended, second, connected, record_url)
-
-
-def _fast_text(value: Any, max_len: int, required: bool) -> str:
-    if value is None or value == "":
-        if required:
-            raise _Slow
-        return ""
-    if type(value) is not str or len(value) > max_len or not value.isprintable():
-        raise _Slow
-    return value
 
 
 def _fast_time(value: Any) -> int | None:
@@ -327,6 +326,7 @@ def _bool(value: Any) -> bool:
 
 # Built once: validate() runs per record, millions of times in an import.
 _FIELD_SET = frozenset(FIELDS)
+_TEXT_SPEC = tuple((f, n, required) for f, (n, required) in _TEXT.items())
 _TEXT_CHECKS = {f: _text_check(f, *spec) for f, spec in _TEXT.items()}
 _DIGIT_CHECKS = {f: _digits_check(*span) for f, span in _DIGITS.items()}
 _required_time = _time(required=True)

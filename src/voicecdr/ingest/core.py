@@ -96,6 +96,27 @@ def _rename(error: str, names: Mapping[str, str]) -> str:
     return f"{names[name]}: {'missing' if message == 'is required' else message}"
 
 
+def check(item: Item) -> Cdr | Rejection:
+    """Everything about one item that needs no database: its source's findings and the
+    canonical validation, merged into one rejection, or the validated Cdr."""
+    if item.error is not None:
+        return item.reject([item.error])
+    try:
+        cdr = validate(item.raw)
+    except RecordErrors as exc:
+        # The source's own findings first; validation's for the same field would only
+        # repeat them in canonical terms.
+        already = {e.partition(": ")[0] for e in item.errors}
+        names = item.names or {}
+        fresh = [
+            e for e in exc.errors if names.get(field := e.partition(": ")[0], field) not in already
+        ]
+        return item.reject([*item.errors, *fresh], exc.call_id)
+    if item.errors:
+        return item.reject(list(item.errors), cdr.call_id)
+    return cdr
+
+
 class Ingestor:
     """Validates and stores CDRs for any source, in batches of ``batch_size``.
 
@@ -118,45 +139,31 @@ class Ingestor:
 
     def ingest(self, items: Iterable[Item], summary: Summary | None = None) -> Summary:
         """Validate and store ``items``, adding what happened to ``summary`` (or a new one)."""
+        return self.ingest_checked(((item, check(item)) for item in items), summary)
+
+    def ingest_checked(
+        self, checked: Iterable[tuple[Item, Cdr | Rejection]], summary: Summary | None = None
+    ) -> Summary:
+        """Store items already put through :func:`check` (e.g. by worker processes)."""
         summary = summary if summary is not None else Summary()
         pending: list[tuple[Item, int, Cdr]] = []
-        for item in items:
-            checked = self._check(item, summary)
-            if checked is not None:
-                pending.append((item, *checked))
-                if len(pending) >= self._batch_size:
-                    self._flush(pending, summary)
-                    pending = []
+        for item, result in checked:
+            if isinstance(result, Rejection):
+                summary.reject(result)
+                continue
+            app_id = self._app_id(result.appkey)
+            if app_id is None:
+                summary.reject(
+                    item.reject([f"appkey: unknown app {result.appkey!r}"], result.call_id)
+                )
+                continue
+            pending.append((item, app_id, result))
+            if len(pending) >= self._batch_size:
+                self._flush(pending, summary)
+                pending = []
         if pending:
             self._flush(pending, summary)
         return summary
-
-    def _check(self, item: Item, summary: Summary) -> tuple[int, Cdr] | None:
-        if item.error is not None:
-            summary.reject(item.reject([item.error]))
-            return None
-        try:
-            cdr = validate(item.raw)
-        except RecordErrors as exc:
-            # The source's own findings first; validation's for the same field would only
-            # repeat them in canonical terms.
-            already = {e.partition(": ")[0] for e in item.errors}
-            names = item.names or {}
-            fresh = [
-                e
-                for e in exc.errors
-                if names.get(field := e.partition(": ")[0], field) not in already
-            ]
-            summary.reject(item.reject([*item.errors, *fresh], exc.call_id))
-            return None
-        if item.errors:
-            summary.reject(item.reject(list(item.errors), cdr.call_id))
-            return None
-        app_id = self._app_id(cdr.appkey)
-        if app_id is None:
-            summary.reject(item.reject([f"appkey: unknown app {cdr.appkey!r}"], cdr.call_id))
-            return None
-        return app_id, cdr
 
     def _app_id(self, appkey: str) -> int | None:
         if appkey not in self._app_ids:
