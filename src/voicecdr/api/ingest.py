@@ -80,7 +80,6 @@ class IngestEndpoints:
             items = _batch_items(body, self.settings.max_batch_records)
             summary = await self._ingest(items)
         except _Refused as refused:
-            request.state.outcome = str(refused.response.status_code)
             return refused.response
         _count("batch", summary)
         return JSONResponse(summary.to_dict())
@@ -108,7 +107,6 @@ class IngestEndpoints:
                 },
             )
             metrics.INGESTED.labels("freeswitch", "rejected").inc()
-            request.state.outcome = str(refused.response.status_code)
             return refused.response
         _count("freeswitch", summary)
         if not summary.rejected:
