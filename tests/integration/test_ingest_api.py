@@ -266,3 +266,10 @@ def test_ingest_metrics_count_by_source_and_outcome(client: TestClient) -> None:
     assert 'voicecdr_ingest_records_total{outcome="accepted",source="batch"}' in text
     assert 'voicecdr_ingest_records_total{outcome="rejected",source="batch"}' in text
     assert 'voicecdr_ingest_records_total{outcome="accepted",source="freeswitch"}' in text
+
+
+def test_openapi_describes_the_ingest_endpoints(client: TestClient) -> None:
+    doc = client.get("/openapi.json").json()
+    assert doc["paths"]["/v1/cdrs"]["post"]["security"] == [{"ingestToken": []}]
+    assert "At most 50 records" in doc["paths"]["/v1/cdrs"]["post"]["description"]
+    assert set(doc["paths"]["/v1/ingest/freeswitch"]["post"]["responses"]) >= {"200", "422"}
