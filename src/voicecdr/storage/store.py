@@ -230,6 +230,8 @@ class Store:
         driver = conn.connection.driver_connection
         assert driver is not None
         with driver.cursor() as cursor:
+            # "IF NOT EXISTS" would otherwise send a NOTICE on every batch but the first.
+            cursor.execute("SET LOCAL client_min_messages = warning")
             cursor.execute(_PG_STAGING)
             with cursor.copy(_PG_COPY) as copy:
                 for row in rows:
