@@ -336,13 +336,18 @@ _PG_MERGE = (
 )
 
 
+# service -> (service, voice_group) as plain ints: an enum property per row is measurable.
+_SERVICE_COLUMNS = {s: (int(s), int(s.voice_group)) for s in Service}
+
+
 def _cdr_tuple(app_id: int, cdr: Cdr, now: int) -> tuple[Any, ...]:
+    service, voice_group = _SERVICE_COLUMNS[cdr.service]
     return (
         app_id,
         cdr.call_id,
         cdr.content_hash,
-        int(cdr.service),
-        int(cdr.service.voice_group),
+        service,
+        voice_group,
         cdr.messageid,
         cdr.phone,
         cdr.country_code,
