@@ -208,6 +208,9 @@ def run(kind: str, args: argparse.Namespace, work: Path, pg: PostgresServer | No
             ),
             Result(kind, f"POST /v1/cdrs ({args.batch}/request)", api, args.count),
         ]
+        if auto:
+            label = f"voicecdr cdrs import ({auto} workers)"
+            results.append(Result(kind, label, parallel_run, args.count))
     return results
 
 

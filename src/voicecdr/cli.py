@@ -278,7 +278,7 @@ def cdrs_group() -> None:
     "--workers",
     type=click.IntRange(0, 64),
     help="Processes that parse and validate JSONL beside the one that stores (0: none). "
-    "[default: one per spare CPU core for files of 16 MiB or more]",
+    "[default: for files of 16 MiB or more, CPU cores - 2, at most 4]",
 )
 @_json_flag
 @pass_ctx

@@ -7,7 +7,6 @@ many are rejected) and keeps the first few for the printed summary.
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from collections.abc import Sequence
@@ -87,7 +86,7 @@ def import_paths(
     """Import every path (files or FreeSWITCH directories) in order, in one summary.
 
     ``workers``: processes that parse and validate JSONL (0: none, all in this process;
-    None: one per spare core for files of at least ``PARALLEL_BYTES``).
+    None: :func:`parallel.worker_count` for files of at least ``PARALLEL_BYTES``).
     """
     formats = [files.detect_format(p) if fmt == "auto" else fmt for p in paths]
     for path, path_fmt in zip(paths, formats, strict=True):
@@ -117,7 +116,7 @@ def workers_for(path: Path, fmt: str, requested: int | None = None) -> int:
         return requested
     # Starting worker interpreters costs about a second: worth it for big files only.
     big = path.stat().st_size >= PARALLEL_BYTES
-    return parallel.worker_count() if big and (os.cpu_count() or 1) > 1 else 0
+    return parallel.worker_count() if big else 0
 
 
 class _Bar(Protocol):

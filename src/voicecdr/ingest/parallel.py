@@ -27,8 +27,11 @@ Checked = tuple[int, int, Cdr | Rejection]  # (index, line, result)
 
 
 def worker_count() -> int:
-    """Workers for this machine: one core stays with the process that stores."""
-    return max(1, min(4, (os.cpu_count() or 1) - 1))
+    """Workers for this machine: one core stays with the process that stores and one with
+    the database (SQLite's writes, or a PostgreSQL server on the same host); with fewer
+    than four cores none are used, because a worker then only competes for a core (on a
+    busy two-core machine the import was measured a third slower with one)."""
+    return max(0, min(4, (os.cpu_count() or 1) - 2))
 
 
 def checked_jsonl(

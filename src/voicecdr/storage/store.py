@@ -12,6 +12,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
@@ -210,9 +211,10 @@ class Store:
         ``executemany`` in a savepoint, on the bet that the rows are new (an import, a
         switch's live feed); if one is not, roll back to the savepoint and insert only the
         new ones (the writer holds the database lock since ``BEGIN IMMEDIATE``, so nothing
-        changes in between). PostgreSQL: ``COPY`` into a temporary table, then one
-        ``INSERT ... ON CONFLICT DO NOTHING RETURNING``, which is right under concurrent
-        writers too.
+        changes in between). PostgreSQL: the same bet with ``COPY`` straight into the
+        table; if a row is already there (or a concurrent writer stores it first), roll
+        back to the savepoint, ``COPY`` into a temporary table and let one ``INSERT ...
+        ON CONFLICT DO NOTHING RETURNING`` tell which rows are new.
         """
         if not rows:
             return set()
@@ -229,6 +231,17 @@ class Store:
                 return {(r[0], r[1]) for r in rows}
         driver = conn.connection.driver_connection
         assert driver is not None
+        try:
+            with (
+                conn.begin_nested(),
+                driver.cursor() as cursor,
+                cursor.copy(_PG_COPY_DIRECT) as copy,
+            ):
+                for row in rows:
+                    copy.write_row(row)
+            return {(r[0], r[1]) for r in rows}
+        except psycopg.errors.UniqueViolation:
+            pass  # rolled back to the savepoint: merge through the staging table instead
         with driver.cursor() as cursor:
             # "IF NOT EXISTS" would otherwise send a NOTICE on every batch but the first.
             cursor.execute("SET LOCAL client_min_messages = warning")
@@ -330,6 +343,7 @@ _PG_STAGING = (
     f"SELECT {_COLUMN_LIST} FROM cdrs WITH NO DATA"
 )
 _PG_COPY = f"COPY cdrs_incoming ({_COLUMN_LIST}) FROM STDIN"
+_PG_COPY_DIRECT = f"COPY cdrs ({_COLUMN_LIST}) FROM STDIN"
 _PG_MERGE = (
     f"INSERT INTO cdrs ({_COLUMN_LIST}) SELECT {_COLUMN_LIST} FROM cdrs_incoming "
     "ON CONFLICT (app_id, call_id) DO NOTHING RETURNING app_id, call_id"
