@@ -12,6 +12,11 @@ What is measured, on SQLite and on PostgreSQL, each on a fresh database holding 
    arrays of ``--batch`` records sent one after another on one keep-alive connection.
 
 Each figure is beside the raw rate from the same run on the same database, as a ratio.
+The CPU column is the CPU time of the process doing the work: this process for the raw
+insert, the ``cdrs import`` process (and its workers), the ``serve`` process for the API
+(not the client). On SQLite that includes the database's own work; on PostgreSQL the
+server's CPU is in none of them. On a machine shared with other work, wall-clock rates
+move with the load while CPU per row stays put: compare both.
 The data is ``voicecdr.demo.generate`` (realistic CDRs, validated by the product); the
 PostgreSQL server is a throwaway one from ``tests/support/postgres.py`` (``fsync=off``,
 so both the product and the baseline are measured without disk flush cost there).
@@ -25,6 +30,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import resource
 import sqlite3
 import subprocess
 import sys
@@ -59,6 +65,7 @@ class Result:
     path: str
     seconds: float
     rows: int
+    cpu: float  # CPU seconds of the process doing the work (see the module docstring)
 
     @property
     def rate(self) -> float:
@@ -84,27 +91,27 @@ def fresh_database(kind: str, work: Path, pg: PostgresServer | None, name: str) 
     return url
 
 
-def raw_insert(kind: str, url: str, records: list[dict[str, object]]) -> float:
+def raw_insert(kind: str, url: str, records: list[dict[str, object]]) -> tuple[float, float]:
     rows = [_cdr_tuple(1, validate(r), int(time.time())) for r in records]
     if kind == "sqlite":
         conn = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=FULL")
         marks = ", ".join("?" * len(rows[0]))
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         conn.execute("BEGIN IMMEDIATE")
         conn.executemany(f"INSERT INTO cdrs ({_COLUMN_LIST}) VALUES ({marks})", rows)
         conn.execute("COMMIT")
-        elapsed = time.perf_counter() - started
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
         conn.close()
-        return elapsed
+        return elapsed, cpu
     with psycopg.connect(url) as conn:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         with conn.cursor() as cursor, cursor.copy(f"COPY cdrs ({_COLUMN_LIST}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)
         conn.commit()
-        return time.perf_counter() - started
+        return time.perf_counter() - started, time.process_time() - cpu
 
 
 def environment(url: str, work: Path) -> dict[str, str]:
@@ -118,8 +125,11 @@ def environment(url: str, work: Path) -> dict[str, str]:
     return env
 
 
-def cli_import(url: str, work: Path, jsonl: Path, count: int, workers: str | None) -> float:
+def cli_import(
+    url: str, work: Path, jsonl: Path, count: int, workers: str | None
+) -> tuple[float, float]:
     extra = ["--workers", workers] if workers is not None else []
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     done = subprocess.run(
         [sys.executable, "-m", "voicecdr", "cdrs", "import", str(jsonl), "--json", *extra],
@@ -129,14 +139,16 @@ def cli_import(url: str, work: Path, jsonl: Path, count: int, workers: str | Non
         check=False,
     )
     elapsed = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
     summary = orjson.loads(done.stdout) if done.stdout else {}
     if done.returncode != 0 or summary.get("accepted") != count:
         raise SystemExit(f"import failed ({done.returncode}): {done.stderr.decode()[-2000:]}")
-    return elapsed
+    return elapsed, cpu
 
 
 @contextlib.contextmanager
-def serving(url: str, work: Path) -> Iterator[str]:
+def serving(url: str, work: Path) -> Iterator[tuple[str, int]]:
     with contextlib.closing(__import__("socket").socket()) as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -157,26 +169,34 @@ def serving(url: str, work: Path) -> Iterator[str]:
             time.sleep(0.1)
         else:
             raise SystemExit("voicecdr serve did not become ready")
-        yield base
+        yield base, process.pid
     finally:
         process.terminate()
         process.wait(timeout=20)
 
 
-def batch_api(url: str, work: Path, records: list[dict[str, object]], batch: int) -> float:
+def process_cpu(pid: int) -> float:
+    """User + system CPU seconds of a running process (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def batch_api(
+    url: str, work: Path, records: list[dict[str, object]], batch: int
+) -> tuple[float, float]:
     bodies = [orjson.dumps(records[i : i + batch]) for i in range(0, len(records), batch)]
     headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
     accepted = 0
-    with serving(url, work) as base, httpx.Client(base_url=base, timeout=120) as client:
-        started = time.perf_counter()
+    with serving(url, work) as (base, pid), httpx.Client(base_url=base, timeout=120) as client:
+        started, cpu = time.perf_counter(), process_cpu(pid)
         for body in bodies:
             answer = client.post("/v1/cdrs", content=body, headers=headers)
             answer.raise_for_status()
             accepted += answer.json()["accepted"]
-        elapsed = time.perf_counter() - started
+        elapsed, cpu = time.perf_counter() - started, process_cpu(pid) - cpu
     if accepted != len(records):
         raise SystemExit(f"batch API accepted {accepted} of {len(records)}")
-    return elapsed
+    return elapsed, cpu
 
 
 def run(kind: str, args: argparse.Namespace, work: Path, pg: PostgresServer | None) -> list[Result]:
@@ -195,23 +215,23 @@ def run(kind: str, args: argparse.Namespace, work: Path, pg: PostgresServer | No
         log(f"{kind}: POST /v1/cdrs")
         api = batch_api(fresh_database(kind, work, pg, f"api_{tag}"), work, records, args.batch)
         results += [
-            Result(kind, "raw bulk insert", raw, args.count),
-            Result(kind, "voicecdr cdrs import --workers 0", serial, args.count),
-            Result(kind, f"POST /v1/cdrs ({args.batch}/request)", api, args.count),
+            Result(kind, "raw bulk insert", raw[0], args.count, raw[1]),
+            Result(kind, "voicecdr cdrs import --workers 0", serial[0], args.count, serial[1]),
+            Result(kind, f"POST /v1/cdrs ({args.batch}/request)", api[0], args.count, api[1]),
         ]
         if auto:
             log(f"{kind}: voicecdr cdrs import (default: {auto} workers)")
             url = fresh_database(kind, work, pg, f"cli_{tag}")
-            elapsed = cli_import(url, work, jsonl, args.count, None)
+            elapsed, cpu = cli_import(url, work, jsonl, args.count, None)
             label = f"voicecdr cdrs import ({auto} workers)"
-            results.append(Result(kind, label, elapsed, args.count))
+            results.append(Result(kind, label, elapsed, args.count, cpu))
     return results
 
 
 def render(results: list[Result]) -> str:
     lines = [
-        "| database | path | rows | seconds | rows/s | vs raw |",
-        "|:--|:--|--:|--:|--:|--:|",
+        "| database | path | rows | seconds | rows/s | vs raw | CPU s | CPU µs/row |",
+        "|:--|:--|--:|--:|--:|--:|--:|--:|",
     ]
     raw_rate: dict[str, float] = {}
     for r in results:
@@ -220,7 +240,7 @@ def render(results: list[Result]) -> str:
         ratio = r.rate / raw_rate[r.database]
         lines.append(
             f"| {r.database} | {r.path} | {r.rows:,} | {r.seconds:.2f} | {r.rate:,.0f} | "
-            f"{ratio:.2f} |"
+            f"{ratio:.2f} | {r.cpu:.2f} | {r.cpu / r.rows * 1e6:.1f} |"
         )
     return "\n".join(lines)
 
