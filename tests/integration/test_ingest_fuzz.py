@@ -71,17 +71,22 @@ def mangled_cdrs(draw: st.DrawFn) -> tuple[bytes, str]:
         junk = draw(st.binary(max_size=60))
         return draw(st.sampled_from([junk, b"cdr=" + junk])), fs.body({}, encoding)[1]
     doc = fs.cdr(f"u{draw(st.integers(0, 40))}", billsec=draw(st.integers(0, 30)))
-    names = [*sorted(doc["variables"]), "callflow", "variables"]
-    for name in draw(st.lists(st.sampled_from(names), max_size=3)):
-        target = doc if name in ("callflow", "variables") else doc["variables"]
+    variables = doc["variables"]
+    for name in draw(st.lists(st.sampled_from(sorted(variables)), max_size=3)):
         if draw(st.booleans()):
-            target.pop(name, None)
+            variables.pop(name, None)
         else:
-            target[name] = draw(json_values)
-    if draw(st.booleans()) and isinstance(doc.get("variables"), dict):
+            variables[name] = draw(json_values)
+    if draw(st.booleans()):
         doc["variables"] = {
-            k: quote(v, safe="") if isinstance(v, str) else v for k, v in doc["variables"].items()
+            k: quote(v, safe="") if isinstance(v, str) else v for k, v in variables.items()
         }
+    # Last, so the variable changes above had an object to work on.
+    for name in draw(st.lists(st.sampled_from(["callflow", "variables"]), max_size=1)):
+        if draw(st.booleans()):
+            doc.pop(name)
+        else:
+            doc[name] = draw(json_values)
     return fs.body(doc, encoding)
 
 
