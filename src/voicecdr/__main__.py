@@ -2,4 +2,7 @@
 
 from voicecdr.entrypoint import main
 
-main()
+# Guarded: worker processes started with "spawn" (parallel imports) import this module
+# again, and must not run the command line a second time.
+if __name__ == "__main__":
+    main()

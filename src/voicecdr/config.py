@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from .retry import DEFAULT_SCHEDULE
@@ -21,7 +21,10 @@ DEFAULT_DATABASE_URL = "sqlite:///voicecdr.db"
 class Settings(BaseSettings):
     """Operator settings, from ``VOICECDR_*`` environment variables."""
 
-    model_config = SettingsConfigDict(env_prefix="VOICECDR_", frozen=True, extra="ignore")
+    # Inputs stay out of error messages: a bad token or password must not be echoed.
+    model_config = SettingsConfigDict(
+        env_prefix="VOICECDR_", frozen=True, extra="ignore", hide_input_in_errors=True
+    )
 
     database_url: str = Field(
         DEFAULT_DATABASE_URL,
@@ -82,6 +85,25 @@ class Settings(BaseSettings):
         65_536, ge=1024, description="Largest request body the query API reads, in bytes."
     )
     log_level: str = Field("INFO", description="Log level: DEBUG, INFO, WARNING or ERROR.")
+    ingest_token: SecretStr | None = Field(
+        None,
+        description="Bearer token for `POST /v1/cdrs`. Unset: the endpoint answers 503 "
+        "(ingest over HTTP is off).",
+    )
+    freeswitch_credentials: SecretStr | None = Field(
+        None,
+        description="`user:pass` that FreeSWITCH's mod_json_cdr sends (HTTP basic) to "
+        "`POST /v1/ingest/freeswitch`. Unset: the endpoint answers 503.",
+    )
+    max_batch_records: int = Field(
+        10_000, ge=1, description="Most records `POST /v1/cdrs` takes in one request."
+    )
+    max_batch_bytes: int = Field(
+        16 * 1024 * 1024,
+        ge=1024,
+        description="Largest request body `POST /v1/cdrs` and `POST /v1/ingest/freeswitch` "
+        "read, in bytes.",
+    )
 
     @field_validator("receipt_retry_schedule", mode="before")
     @classmethod
@@ -112,6 +134,22 @@ class Settings(BaseSettings):
         if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
             raise ValueError("must be DEBUG, INFO, WARNING or ERROR")
         return level
+
+    @field_validator("ingest_token")
+    @classmethod
+    def _usable_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 16:
+            raise ValueError("must be at least 16 characters")
+        return value
+
+    @field_validator("freeswitch_credentials")
+    @classmethod
+    def _user_colon_pass(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            user, colon, password = value.get_secret_value().partition(":")
+            if not (user and colon and password):
+                raise ValueError("must be user:pass (both parts non-empty)")
+        return value
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:

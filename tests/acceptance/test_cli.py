@@ -171,7 +171,13 @@ def test_cdrs_import_reports_every_line_and_keeps_the_good(cli: Cli, tmp_path: P
     good.write_text(json.dumps(canonical("c1")) + "\n" + json.dumps(canonical("c5")) + "\n")
     again = cli("cdrs", "import", str(good))
     assert again.code == 0, again.err
-    assert again.json() == {"accepted": 1, "duplicates": 1, "rejected": []}
+    assert again.json() == {
+        "accepted": 1,
+        "duplicates": 1,
+        "rejected": [],
+        "rejected_total": 0,
+        "rejects_file": None,
+    }
 
     conflict = tmp_path / "conflict.jsonl"
     conflict.write_text(json.dumps(canonical("c1", second=7)) + "\n")

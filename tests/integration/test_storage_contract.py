@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 
 from tests.support.data import cdr, make_app
@@ -159,3 +161,19 @@ def test_stored_row_keeps_every_field(store: Store) -> None:
     assert (row.ivr_result, row.record_url) == ("12#", "https://r.example.com/a.wav")
     assert (row.hangup_cause, row.hangup_disposition) == ("NORMAL_CLEARING", "recv_bye")
     assert (row.cycle, row.size, row.unit_price_nanos, row.cost_nanos) == (0, 0, 0, 0)
+
+
+def test_concurrent_writers_store_each_call_once(store: Store) -> None:
+    """Two writers with overlapping batches: every call_id accepted exactly once, the rest
+    duplicates (SQLite queues the writers; PostgreSQL falls back to ON CONFLICT)."""
+    app_id = make_app(store).app.id
+    batches = [[(app_id, cdr(f"w{i}")) for i in range(start, start + 300)] for start in (0, 150)]
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(lambda b: store.store_cdrs(b, now=1), batches))
+    outcomes = [o for result in results for o in result]
+    assert outcomes.count(Outcome.ACCEPTED) == 450
+    assert outcomes.count(Outcome.DUPLICATE) == 150
+    page = store.query_cdrs(
+        app_id, VoiceGroup.GROUP_CALL, T0, T0, messageid=None, offset=0, limit=1
+    )
+    assert page.total == 450

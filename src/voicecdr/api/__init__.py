@@ -22,6 +22,7 @@ from ..storage.ratelimit import SharedRateLimiter
 from ..storage.store import Store
 from ..workers.runner import run_workers
 from . import metrics, ops
+from .ingest import IngestEndpoints
 from .problems import status_problem
 from .query import QueryEndpoint, QueryService, failure
 
@@ -119,6 +120,7 @@ def create_app(
     store = store if store is not None else Store(settings.database_url)
     limiter = SharedRateLimiter(store, settings.rate_limit_state)
     query = QueryEndpoint(QueryService(store, limiter, settings, clock), settings)
+    ingest = IngestEndpoints(store, settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -140,6 +142,8 @@ def create_app(
 
     routes = [
         Route(QUERY_PATH, query.handle, methods=["POST"]),
+        Route("/v1/cdrs", ingest.batch, methods=["POST"]),
+        Route("/v1/ingest/freeswitch", ingest.freeswitch, methods=["POST"]),
         Route("/healthz", ops.healthz, methods=["GET"]),
         Route("/readyz", ops.readyz_for(store), methods=["GET"]),
         Route("/metrics", ops.metrics_endpoint, methods=["GET"]),

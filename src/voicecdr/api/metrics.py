@@ -26,6 +26,13 @@ LATENCY = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
 
+INGESTED = Counter(
+    "voicecdr_ingest_records_total",
+    "CDRs received over HTTP by source (batch, freeswitch) and outcome (accepted, duplicate, "
+    "rejected).",
+    ["source", "outcome"],
+)
+
 
 def render() -> tuple[bytes, str]:
     # prometheus_client's own convention: worker processes write to this directory.

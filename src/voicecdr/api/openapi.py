@@ -176,7 +176,7 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
         "info": {
             "title": "voicecdr",
             "version": __version__,
-            "description": "NXCloud-compatible voice call record query API.",
+            "description": "NXCloud-compatible voice call record query API, and ingest.",
         },
         "paths": {
             "/api/voiceSms/getVoiceCdr": {
@@ -208,6 +208,7 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                     },
                 }
             },
+            **_ingest_paths(settings),
             "/healthz": {
                 "get": {
                     "summary": "Liveness",
@@ -247,6 +248,102 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                 "Problem": problem,
                 "GroupCallRow": _row(GROUP_CALL_FIELDS),
                 "VerificationRow": _row(VERIFICATION_FIELDS),
+                "IngestSummary": _SUMMARY,
+            },
+            "securitySchemes": {
+                "ingestToken": {"type": "http", "scheme": "bearer"},
+                "freeswitchBasic": {"type": "http", "scheme": "basic"},
+            },
+        },
+    }
+
+
+_SUMMARY = {
+    "type": "object",
+    "required": ["accepted", "duplicates", "rejected"],
+    "properties": {
+        "accepted": {"type": "integer"},
+        "duplicates": {"type": "integer"},
+        "rejected": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "index": {"type": "integer"},
+                    "call_id": {"type": ["string", "null"]},
+                    "errors": {"type": "array", "items": {"type": "string"}},
+                },
+            },
+        },
+    },
+}
+
+
+def _answers(codes: dict[str, str]) -> dict[str, Any]:
+    problem = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    return {code: {"description": text, "content": problem} for code, text in codes.items()}
+
+
+def _ingest_paths(settings: Settings) -> dict[str, Any]:
+    summary = {"application/json": {"schema": {"$ref": "#/components/schemas/IngestSummary"}}}
+    limits = f"At most {settings.max_batch_records} records and {settings.max_batch_bytes} bytes."
+    return {
+        "/v1/cdrs": {
+            "post": {
+                "summary": "Store a batch of canonical CDRs (JSON array or NDJSON)",
+                "description": f"Valid records are stored even when others are rejected. {limits}",
+                "operationId": "ingestCdrs",
+                "security": [{"ingestToken": []}],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {"schema": {"type": "array"}},
+                        "application/x-ndjson": {"schema": {"type": "string"}},
+                    },
+                },
+                "responses": {
+                    "200": {"description": "What happened to each record", "content": summary},
+                    **_answers(
+                        {
+                            "400": "Unreadable body",
+                            "401": "Missing or wrong token",
+                            "413": "Too many records or bytes",
+                            "415": "Unsupported content type",
+                            "503": "Ingest token not set, or database unavailable",
+                        }
+                    ),
+                },
+            }
+        },
+        "/v1/ingest/freeswitch": {
+            "post": {
+                "summary": "Store one FreeSWITCH mod_json_cdr CDR",
+                "description": "Every encoding mod_json_cdr uses; a non-2xx answer makes "
+                "FreeSWITCH keep the CDR for a retry.",
+                "operationId": "ingestFreeswitch",
+                "security": [{"freeswitchBasic": []}],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/x-www-form-urlencoded": {"schema": {"type": "string"}},
+                        "application/x-www-form-base64-encoded": {"schema": {"type": "string"}},
+                        "application/json": {"schema": {"type": "object"}},
+                    },
+                },
+                "responses": {
+                    "200": {"description": "Stored, or stored before", "content": summary},
+                    **_answers(
+                        {
+                            "400": "Not a CDR in any encoding",
+                            "401": "Missing or wrong credentials",
+                            "409": "Same uuid stored with different content",
+                            "413": "Body too large",
+                            "415": "Unsupported content type",
+                            "422": "CDR cannot be stored (missing or bad variable, unknown app)",
+                            "503": "Credentials not set, or database unavailable",
+                        }
+                    ),
+                },
             }
         },
     }

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -59,6 +60,11 @@ class RecordErrors(Exception):
 
 def validate(raw: object) -> Cdr:
     """Validate one canonical record; raises RecordErrors listing every problem."""
+    if type(raw) is dict:
+        try:
+            return _fast(raw)
+        except _Slow:
+            pass
     if not isinstance(raw, Mapping):
         raise RecordErrors([f"record: must be a JSON object, not {_kind(raw)}"], None)
     errors: list[str] = []
@@ -71,13 +77,13 @@ def validate(raw: object) -> Cdr:
             errors.append(f"{field}: {exc}")
             return None
 
-    errors.extend(f"{name}: unknown field" for name in raw if name not in FIELDS)
-    text = {f: take(f, _text_check(f, *spec)) for f, spec in _TEXT.items()}
-    digits = {f: take(f, _digits_check(*span)) for f, span in _DIGITS.items()}
+    errors.extend(f"{name}: unknown field" for name in raw if name not in _FIELD_SET)
+    text = {f: take(f, check) for f, check in _TEXT_CHECKS.items()}
+    digits = {f: take(f, check) for f, check in _DIGIT_CHECKS.items()}
     service = take("service", _service)
-    placed = take("time", _time(required=True))
-    answered = take("start_time", _time(required=False))
-    ended = take("end_time", _time(required=False))
+    placed = take("time", _required_time)
+    answered = take("start_time", _optional_time)
+    ended = take("end_time", _optional_time)
     second = take("second", _second)
     connected = take("connected", _bool)
     record_url = take("record_url", _url)
@@ -98,6 +104,20 @@ def validate(raw: object) -> Cdr:
     if errors:
         raise RecordErrors(errors, call_id)
 
+    return _build(text, digits, service, placed, answered, ended, second, connected, record_url)
+
+
+def _build(
+    text: dict[str, str],
+    digits: dict[str, str],
+    service: Service,
+    placed: int,
+    answered: int | None,
+    ended: int | None,
+    second: int,
+    connected: bool,
+    record_url: str | None,
+) -> Cdr:
     values = {
         **text,
         **digits,
@@ -109,25 +129,103 @@ def validate(raw: object) -> Cdr:
         "connected": connected,
         "record_url": record_url,
     }
+    # Positional: a frozen dataclass's keyword construction costs twice as much, and this
+    # runs once per record of an import.
     return Cdr(
-        call_id=text["call_id"],
-        appkey=text["appkey"],
-        service=service,
-        messageid=text["messageid"],
-        phone=digits["phone"],
-        country_code=digits["country_code"],
-        show_phone=text["show_phone"],
-        time=placed,
-        start_time=answered,
-        end_time=ended,
-        second=second,
-        connected=connected,
-        hangup_cause=text["hangup_cause"],
-        hangup_disposition=text["hangup_disposition"],
-        ivr_result=text["ivr_result"],
-        record_url=record_url,
-        content_hash=content_hash(values),
+        text["call_id"],
+        text["appkey"],
+        service,
+        text["messageid"],
+        digits["phone"],
+        digits["country_code"],
+        text["show_phone"],
+        placed,
+        answered,
+        ended,
+        second,
+        connected,
+        text["hangup_cause"],
+        text["hangup_disposition"],
+        text["ivr_result"],
+        record_url,
+        content_hash(values),
     )
+
+
+class _Slow(Exception):
+    """The fast path's doubt: let the full validation decide and word the errors."""
+
+
+def _fast(raw: dict[str, Any]) -> Cdr:
+    """validate() for a record with nothing wrong, in a fraction of its time (an import
+    spends most of its CPU here). Raises _Slow at the first doubt; the equivalence with
+    the full path is pinned by a property test."""
+    if not _FIELD_SET.issuperset(raw):
+        raise _Slow
+    get = raw.get
+    text: dict[str, str] = {}
+    for name, max_len, required in _TEXT_SPEC:  # a plain loop: no call per field
+        value = get(name)
+        if value is None or value == "":
+            if required:
+                raise _Slow
+            value = ""
+        elif type(value) is not str or len(value) > max_len or not value.isprintable():
+            raise _Slow
+        text[name] = value
+    phone, country_code = get("phone"), get("country_code")
+    if not (
+        type(phone) is str
+        and type(country_code) is str
+        and 1 <= len(phone) <= 32
+        and 1 <= len(country_code) <= 4
+        and phone.isascii()
+        and phone.isdigit()
+        and country_code.isascii()
+        and country_code.isdigit()
+    ):
+        raise _Slow
+    service_name, second, connected = get("service"), get("second"), get("connected")
+    if type(service_name) is not str or type(second) is not int or type(connected) is not bool:
+        raise _Slow
+    service = _SERVICES.get(service_name.upper())
+    if service is None or not 0 <= second <= MAX_SECOND:
+        raise _Slow
+    try:
+        placed = _fast_time(get("time"))
+        answered = _fast_time(get("start_time"))
+        ended = _fast_time(get("end_time"))
+    except (ValueError, TypeError):
+        raise _Slow from None
+    if placed is None:
+        raise _Slow
+    began = placed if answered is None else answered
+    if (
+        (answered is not None and answered < placed)
+        or (ended is not None and ended < began)
+        or (connected and answered is None)
+        or (not connected and second)
+        or (second and answered is not None and ended is not None and second > ended - answered + 1)
+    ):
+        raise _Slow
+    record_url = get("record_url")
+    if record_url == "":
+        record_url = None
+    elif record_url is not None and not (
+        type(record_url) is str and len(record_url) <= 2048 and _URL_RE.fullmatch(record_url)
+    ):
+        raise _Slow
+    digits = {"phone": phone, "country_code": country_code}
+    return _build(text, digits, service, placed, answered, ended, second, connected, record_url)
+
+
+def _fast_time(value: Any) -> int | None:
+    if value is None or value == "":
+        return None
+    parsed = datetime.fromisoformat(value)
+    if parsed.tzinfo is None:
+        raise _Slow
+    return int(parsed.timestamp() // 1)
 
 
 def content_hash(values: Mapping[str, Any]) -> str:
@@ -185,10 +283,13 @@ def _digits_check(low: int, high: int) -> Callable[[Any], str]:
     return check
 
 
+_SERVICE_NAMES = ", ".join(s.wire_name for s in Service)
+_SERVICES = {s.name: s for s in Service}
+
+
 def _service(value: Any) -> Service:
-    names = ", ".join(s.wire_name for s in Service)
     if not isinstance(value, str) or value.upper() not in Service.__members__:
-        raise ValueError(f"must be one of {names}")
+        raise ValueError(f"must be one of {_SERVICE_NAMES}")
     return Service.from_wire(value)
 
 
@@ -221,6 +322,15 @@ def _bool(value: Any) -> bool:
     if not isinstance(value, bool):
         raise ValueError(f"must be true or false, not {_kind(value)}")
     return value
+
+
+# Built once: validate() runs per record, millions of times in an import.
+_FIELD_SET = frozenset(FIELDS)
+_TEXT_SPEC = tuple((f, n, required) for f, (n, required) in _TEXT.items())
+_TEXT_CHECKS = {f: _text_check(f, *spec) for f, spec in _TEXT.items()}
+_DIGIT_CHECKS = {f: _digits_check(*span) for f, span in _DIGITS.items()}
+_required_time = _time(required=True)
+_optional_time = _time(required=False)
 
 
 def _url(value: Any) -> str | None:

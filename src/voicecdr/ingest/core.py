@@ -8,7 +8,7 @@ A bad record never stops the good ones around it.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +21,8 @@ BATCH_SIZE = 2000
 
 @dataclass(frozen=True, slots=True)
 class Rejection:
+    """A record that was not stored, with every reason as a ``field: message`` string."""
+
     index: int
     call_id: str | None
     errors: list[str]
@@ -38,9 +40,23 @@ class Rejection:
 
 @dataclass(slots=True)
 class Summary:
+    """What happened to a run of records. ``on_reject`` (if set) sees every rejection as
+    it happens; at most ``keep`` of them are also kept in ``rejected``, so a file import
+    with millions of bad lines runs in constant memory (``rejected_total`` counts all)."""
+
     accepted: int = 0
     duplicates: int = 0
     rejected: list[Rejection] = field(default_factory=list)
+    rejected_total: int = 0
+    keep: int | None = None
+    on_reject: Callable[[Rejection], None] | None = None
+
+    def reject(self, rejection: Rejection) -> None:
+        self.rejected_total += 1
+        if self.on_reject is not None:
+            self.on_reject(rejection)
+        if self.keep is None or len(self.rejected) < self.keep:
+            self.rejected.append(rejection)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -50,7 +66,8 @@ class Summary:
         }
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: a frozen dataclass is slow to build, and sources build one per record.
+@dataclass(slots=True)
 class Item:
     """One record from a source: its position, its raw value, and its file line if any."""
 
@@ -59,13 +76,54 @@ class Item:
     line: int | None = None
     error: str | None = None  # the source could not even parse it (e.g. bad JSON)
     file: str | None = None
+    # Problems the source found while mapping its format to a canonical record (e.g. a
+    # FreeSWITCH variable that is missing), reported together with validation's.
+    errors: tuple[str, ...] = ()
+    # Canonical field name -> the source's own name for it, so messages point at what the
+    # sender wrote ("variables.voicecdr_appkey: ..." instead of "appkey: ...").
+    names: Mapping[str, str] | None = None
 
     def reject(self, errors: list[str], call_id: str | None = None) -> Rejection:
+        if self.names:
+            errors = [_rename(e, self.names) for e in errors]
         return Rejection(self.index, call_id, errors, self.line, self.file)
 
 
+def _rename(error: str, names: Mapping[str, str]) -> str:
+    name, sep, message = error.partition(": ")
+    if not sep or name not in names:
+        return error
+    return f"{names[name]}: {'missing' if message == 'is required' else message}"
+
+
+def check(item: Item) -> Cdr | Rejection:
+    """Everything about one item that needs no database: its source's findings and the
+    canonical validation, merged into one rejection, or the validated Cdr."""
+    if item.error is not None:
+        return item.reject([item.error])
+    try:
+        cdr = validate(item.raw)
+    except RecordErrors as exc:
+        # The source's own findings first; validation's for the same field would only
+        # repeat them in canonical terms.
+        already = {e.partition(": ")[0] for e in item.errors}
+        names = item.names or {}
+        fresh = [
+            e for e in exc.errors if names.get(field := e.partition(": ")[0], field) not in already
+        ]
+        return item.reject([*item.errors, *fresh], exc.call_id)
+    if item.errors:
+        return item.reject(list(item.errors), cdr.call_id)
+    return cdr
+
+
 class Ingestor:
-    """Validates and stores CDRs for any source, in batches of ``batch_size``."""
+    """Validates and stores CDRs for any source, in batches of ``batch_size``.
+
+    Everything runs in the caller's thread. (Writing one batch in a helper thread while
+    the next is validated was measured slower: SQLite's driver drops the GIL for every
+    row it steps and then waits for the validating thread to hand it back.)
+    """
 
     def __init__(
         self,
@@ -80,35 +138,32 @@ class Ingestor:
         self._app_ids: dict[str, int | None] = {}
 
     def ingest(self, items: Iterable[Item], summary: Summary | None = None) -> Summary:
+        """Validate and store ``items``, adding what happened to ``summary`` (or a new one)."""
+        return self.ingest_checked(((item, check(item)) for item in items), summary)
+
+    def ingest_checked(
+        self, checked: Iterable[tuple[Item, Cdr | Rejection]], summary: Summary | None = None
+    ) -> Summary:
+        """Store items already put through :func:`check` (e.g. by worker processes)."""
         summary = summary if summary is not None else Summary()
         pending: list[tuple[Item, int, Cdr]] = []
-        for item in items:
-            checked = self._check(item, summary)
-            if checked is not None:
-                pending.append((item, *checked))
+        for item, result in checked:
+            if isinstance(result, Rejection):
+                summary.reject(result)
+                continue
+            app_id = self._app_id(result.appkey)
+            if app_id is None:
+                summary.reject(
+                    item.reject([f"appkey: unknown app {result.appkey!r}"], result.call_id)
+                )
+                continue
+            pending.append((item, app_id, result))
             if len(pending) >= self._batch_size:
                 self._flush(pending, summary)
                 pending = []
         if pending:
             self._flush(pending, summary)
         return summary
-
-    def _check(self, item: Item, summary: Summary) -> tuple[int, Cdr] | None:
-        if item.error is not None:
-            summary.rejected.append(item.reject([item.error]))
-            return None
-        try:
-            cdr = validate(item.raw)
-        except RecordErrors as exc:
-            summary.rejected.append(item.reject(exc.errors, exc.call_id))
-            return None
-        app_id = self._app_id(cdr.appkey)
-        if app_id is None:
-            summary.rejected.append(
-                item.reject([f"appkey: unknown app {cdr.appkey!r}"], cdr.call_id)
-            )
-            return None
-        return app_id, cdr
 
     def _app_id(self, appkey: str) -> int | None:
         if appkey not in self._app_ids:
@@ -126,7 +181,7 @@ class Ingestor:
             elif outcome is Outcome.DUPLICATE:
                 summary.duplicates += 1
             else:
-                summary.rejected.append(
+                summary.reject(
                     item.reject(
                         ["call_id: conflict: already stored with different content"], cdr.call_id
                     )

@@ -71,7 +71,13 @@ def postgres_engine(url: URL) -> Engine:
         pool_size=8,
         max_overflow=8,
         pool_pre_ping=True,
-        connect_args={"connect_timeout": 10, "application_name": "voicecdr"},
+        connect_args={
+            "connect_timeout": 10,
+            "application_name": "voicecdr",
+            # A commit is on disk before it returns, whatever the server's default: an
+            # ingest answer says "accepted" only for records that survive a crash.
+            "options": "-c synchronous_commit=on",
+        },
     )
 
 

@@ -12,16 +12,15 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Engine
 
 from ..errors import Conflict, NotFound, SchemaOutOfDate
 from ..models import App, Cdr, CdrRow, CostStatus, Language, Service, VoiceGroup
 from . import schema
 from .engine import parse_url, postgres_engine, sqlite_engine, translated
-
-_INSERT_CHUNK = 400  # rows per multi-row INSERT: ~11k parameters, under SQLite's 32,766
 
 
 class Outcome(StrEnum):
@@ -126,7 +125,6 @@ class Store:
             self.reader: Engine = sqlite_engine(self.url, writer=False)
         else:
             self.writer = self.reader = postgres_engine(self.url)
-        self._insert = sqlite.insert if self.dialect == "sqlite" else postgresql.insert
         # Named parameters in the driver's own style (:name for sqlite3, %(name)s for
         # psycopg), for hot executemany paths that skip SQLAlchemy's per-row processing.
         self._driver_dialect = (
@@ -196,42 +194,73 @@ class Store:
         Returns one outcome per input: accepted, duplicate (same call_id, same content) or
         conflict (same call_id, different content: never overwritten).
         """
-        outcomes: list[Outcome | None] = [None] * len(batch)
+        first: dict[tuple[int, str], int] = {}  # key -> index of its first occurrence
+        for i, (app_id, cdr) in enumerate(batch):
+            first.setdefault((app_id, cdr.call_id), i)
         with translated("store CDRs"), self.writer.begin() as conn:
-            known = self._known_hashes(conn, {(a, c.call_id) for a, c in batch})
-            fresh: list[int] = []
-            for i, (app_id, cdr) in enumerate(batch):
-                existing = known.get((app_id, cdr.call_id))
-                if existing is None:
-                    known[(app_id, cdr.call_id)] = cdr.content_hash
-                    fresh.append(i)
-                else:
-                    same = existing == cdr.content_hash
-                    outcomes[i] = Outcome.DUPLICATE if same else Outcome.CONFLICT
-            inserted: set[tuple[int, str]] = set()
-            for start in range(0, len(fresh), _INSERT_CHUNK):
-                chunk = [batch[i] for i in fresh[start : start + _INSERT_CHUNK]]
-                stmt = (
-                    self._insert(schema.cdrs)
-                    .values([_cdr_values(a, c, now) for a, c in chunk])
-                    .on_conflict_do_nothing(index_elements=["app_id", "call_id"])
-                    .returning(schema.cdrs.c.app_id, schema.cdrs.c.call_id)
-                )
-                inserted.update((r[0], r[1]) for r in conn.execute(stmt))
-            # A concurrent writer (PostgreSQL) may have stored a call_id since we looked.
-            raced = [i for i in fresh if (batch[i][0], batch[i][1].call_id) not in inserted]
-            if raced:
-                known = self._known_hashes(
-                    conn, {(batch[i][0], batch[i][1].call_id) for i in raced}
-                )
-            for i in fresh:
-                app_id, cdr = batch[i]
-                if (app_id, cdr.call_id) in inserted:
-                    outcomes[i] = Outcome.ACCEPTED
-                else:
-                    same = known.get((app_id, cdr.call_id)) == cdr.content_hash
-                    outcomes[i] = Outcome.DUPLICATE if same else Outcome.CONFLICT
-        return [o for o in outcomes if o is not None]
+            inserted = self._insert_new(conn, [_cdr_tuple(*batch[i], now) for i in first.values()])
+            # Only keys that were not inserted need the stored content to compare with.
+            known = self._known_hashes(conn, [k for k in first if k not in inserted])
+        outcomes: list[Outcome] = []
+        for i, (app_id, cdr) in enumerate(batch):
+            key = (app_id, cdr.call_id)
+            if key in inserted and first[key] == i:
+                outcomes.append(Outcome.ACCEPTED)
+                continue
+            stored = batch[first[key]][1].content_hash if key in inserted else known.get(key)
+            same = stored == cdr.content_hash
+            outcomes.append(Outcome.DUPLICATE if same else Outcome.CONFLICT)
+        return outcomes
+
+    def _insert_new(self, conn: sa.Connection, rows: list[tuple[Any, ...]]) -> set[tuple[int, str]]:
+        """Insert the rows (``_INSERT_COLUMNS`` order) whose (app_id, call_id) is not stored
+        yet; returns the keys inserted.
+
+        Each driver's bulk path, since building a multi-row INSERT in SQLAlchemy costs far
+        more than the database's own work. SQLite: one prepared INSERT run by
+        ``executemany`` in a savepoint, on the bet that the rows are new (an import, a
+        switch's live feed); if one is not, roll back to the savepoint and insert only the
+        new ones (the writer holds the database lock since ``BEGIN IMMEDIATE``, so nothing
+        changes in between). PostgreSQL: the same bet with ``COPY`` straight into the
+        table; if a row is already there (or a concurrent writer stores it first), roll
+        back to the savepoint, ``COPY`` into a temporary table and let one ``INSERT ...
+        ON CONFLICT DO NOTHING RETURNING`` tell which rows are new.
+        """
+        if not rows:
+            return set()
+        if self.dialect == "sqlite":
+            try:
+                with conn.begin_nested():
+                    conn.exec_driver_sql(_SQLITE_INSERT, rows)
+                return {(r[0], r[1]) for r in rows}
+            except sa.exc.IntegrityError:
+                stored = self._known_hashes(conn, [(r[0], r[1]) for r in rows])
+                rows = [r for r in rows if (r[0], r[1]) not in stored]
+                if rows:
+                    conn.exec_driver_sql(_SQLITE_INSERT, rows)
+                return {(r[0], r[1]) for r in rows}
+        driver = conn.connection.driver_connection
+        assert driver is not None
+        try:
+            with (
+                conn.begin_nested(),
+                driver.cursor() as cursor,
+                cursor.copy(_PG_COPY_DIRECT) as copy,
+            ):
+                for row in rows:
+                    copy.write_row(row)
+            return {(r[0], r[1]) for r in rows}
+        except psycopg.errors.UniqueViolation:
+            pass  # rolled back to the savepoint: merge through the staging table instead
+        with driver.cursor() as cursor:
+            # "IF NOT EXISTS" would otherwise send a NOTICE on every batch but the first.
+            cursor.execute("SET LOCAL client_min_messages = warning")
+            cursor.execute(_PG_STAGING)
+            with cursor.copy(_PG_COPY) as copy:
+                for row in rows:
+                    copy.write_row(row)
+            cursor.execute(_PG_MERGE)
+            return {(r[0], r[1]) for r in cursor.fetchall()}
 
     @staticmethod
     def _known_hashes(
@@ -291,6 +320,73 @@ class Store:
         if self.dialect == "postgresql":
             return self.reader.connect().execution_options(isolation_level="REPEATABLE READ")
         return self.reader.begin()
+
+
+_INSERT_COLUMNS = (
+    "app_id",
+    "call_id",
+    "content_hash",
+    "service",
+    "voice_group",
+    "messageid",
+    "phone",
+    "country_code",
+    "show_phone",
+    "placed_at",
+    "answered_at",
+    "ended_at",
+    "billsec",
+    "connected",
+    "hangup_cause",
+    "hangup_disposition",
+    "ivr_result",
+    "record_url",
+    "ingested_at",
+)
+_COLUMN_LIST = ", ".join(_INSERT_COLUMNS)
+_SQLITE_INSERT = (
+    f"INSERT INTO cdrs ({_COLUMN_LIST}) VALUES ({', '.join('?' * len(_INSERT_COLUMNS))})"
+)
+# Per session, emptied by every commit: concurrent requests each have their own.
+_PG_STAGING = (
+    "CREATE TEMP TABLE IF NOT EXISTS cdrs_incoming ON COMMIT DELETE ROWS AS "
+    f"SELECT {_COLUMN_LIST} FROM cdrs WITH NO DATA"
+)
+_PG_COPY = f"COPY cdrs_incoming ({_COLUMN_LIST}) FROM STDIN"
+_PG_COPY_DIRECT = f"COPY cdrs ({_COLUMN_LIST}) FROM STDIN"
+_PG_MERGE = (
+    f"INSERT INTO cdrs ({_COLUMN_LIST}) SELECT {_COLUMN_LIST} FROM cdrs_incoming "
+    "ON CONFLICT (app_id, call_id) DO NOTHING RETURNING app_id, call_id"
+)
+
+
+# service -> (service, voice_group) as plain ints: an enum property per row is measurable.
+_SERVICE_COLUMNS = {s: (int(s), int(s.voice_group)) for s in Service}
+
+
+def _cdr_tuple(app_id: int, cdr: Cdr, now: int) -> tuple[Any, ...]:
+    service, voice_group = _SERVICE_COLUMNS[cdr.service]
+    return (
+        app_id,
+        cdr.call_id,
+        cdr.content_hash,
+        service,
+        voice_group,
+        cdr.messageid,
+        cdr.phone,
+        cdr.country_code,
+        cdr.show_phone,
+        cdr.time,
+        cdr.start_time,
+        cdr.end_time,
+        cdr.second,
+        cdr.connected,
+        cdr.hangup_cause,
+        cdr.hangup_disposition,
+        cdr.ivr_result,
+        cdr.record_url,
+        now,
+    )
 
 
 def _cdr_values(app_id: int, cdr: Cdr, now: int) -> dict[str, Any]:

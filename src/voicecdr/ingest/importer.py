@@ -1,0 +1,133 @@
+"""``voicecdr cdrs import``: files and directories through the ingest core.
+
+Streams every path through :class:`~voicecdr.ingest.core.Ingestor` in one pass, writes
+each rejected record to the rejects file as it happens (so memory stays constant however
+many are rejected) and keeps the first few for the printed summary.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Sequence
+from contextlib import AbstractContextManager, ExitStack, nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any, Protocol
+
+import click
+import orjson
+
+from ..errors import ConfigError
+from ..storage.store import Store
+from . import files, parallel
+from .core import Ingestor, Rejection, Summary
+
+# Rows per transaction: big enough that the commit's fsync is a small share of the time.
+IMPORT_BATCH = 20_000
+SHOWN_REJECTS = 100
+PARALLEL_BYTES = 16 * 1024 * 1024  # rejections kept for the summary; all of them go to the file
+
+
+@dataclass(slots=True)
+class ImportResult:
+    summary: Summary
+    rejects_file: Path | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **self.summary.to_dict(),
+            "rejected_total": self.summary.rejected_total,
+            "rejects_file": str(self.rejects_file) if self.rejects_file else None,
+        }
+
+
+def default_rejects_path(now: float) -> Path:
+    """``voicecdr-rejects-<UTC time>.jsonl`` in the working directory: the inputs may sit
+    in a directory we must not write to (FreeSWITCH's log directory, a read-only mount)."""
+    return Path.cwd() / (
+        f"voicecdr-rejects-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime(now))}.jsonl"
+    )
+
+
+class _RejectsFile:
+    """Opened on the first rejection, so a clean import leaves no empty file behind."""
+
+    def __init__(self, path: Path, stack: ExitStack) -> None:
+        self.path = path
+        self._stack = stack
+        self._handle: IO[bytes] | None = None
+
+    @property
+    def used(self) -> bool:
+        return self._handle is not None
+
+    def write(self, rejection: Rejection) -> None:
+        if self._handle is None:
+            try:
+                self._handle = self._stack.enter_context(self.path.open("wb"))
+            except OSError as exc:
+                raise ConfigError(
+                    f"cannot write the rejects file {self.path}: {exc.strerror}"
+                ) from None
+        self._handle.write(orjson.dumps(rejection.to_dict()) + b"\n")
+
+
+def import_paths(
+    store: Store,
+    paths: Sequence[Path],
+    *,
+    fmt: str = "auto",
+    rejects_path: Path | None = None,
+    progress: bool = False,
+    now: float | None = None,
+    workers: int | None = None,
+) -> ImportResult:
+    """Import every path (files or FreeSWITCH directories) in order, in one summary.
+
+    ``workers``: processes that parse and validate JSONL (0: none, all in this process;
+    None: :func:`parallel.worker_count` for files of at least ``PARALLEL_BYTES``).
+    """
+    formats = [files.detect_format(p) if fmt == "auto" else fmt for p in paths]
+    for path, path_fmt in zip(paths, formats, strict=True):
+        if path.is_dir() and path_fmt != "freeswitch":
+            raise ConfigError(f"{path} is a directory: only FreeSWITCH CDRs are read from one")
+    with ExitStack() as stack:
+        rejects = _RejectsFile(rejects_path or default_rejects_path(now or time.time()), stack)
+        summary = Summary(keep=SHOWN_REJECTS, on_reject=rejects.write)
+        ingestor = Ingestor(store, batch_size=IMPORT_BATCH)
+        total = sum(files.input_bytes(p, f) for p, f in zip(paths, formats, strict=True))
+        bar: _Bar = stack.enter_context(_progress(total) if progress else nullcontext(_NoBar()))
+        for path, path_fmt in zip(paths, formats, strict=True):
+            count = workers_for(path, path_fmt, workers)
+            if count:
+                checked = parallel.checked_jsonl(path, bar.update, count)
+                ingestor.ingest_checked(checked, summary)
+            else:
+                ingestor.ingest(files.items(path, path_fmt, bar.update), summary)
+    return ImportResult(summary, rejects.path if rejects.used else None)
+
+
+def workers_for(path: Path, fmt: str, requested: int | None = None) -> int:
+    """How many checking processes an import of ``path`` uses (0: none)."""
+    if fmt != "jsonl":
+        return 0
+    if requested is not None:
+        return requested
+    # Starting worker interpreters costs about a second: worth it for big files only.
+    big = path.stat().st_size >= PARALLEL_BYTES
+    return parallel.worker_count() if big else 0
+
+
+class _Bar(Protocol):
+    def update(self, n_steps: int) -> None: ...
+
+
+class _NoBar:
+    def update(self, n_steps: int) -> None:
+        return None
+
+
+def _progress(total: int) -> AbstractContextManager[_Bar]:
+    # On stderr, so stdout stays the summary alone (JSON when piped).
+    return click.progressbar(length=total, label="importing", file=sys.stderr, width=0)
