@@ -84,6 +84,26 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         65_536, ge=1024, description="Largest request body the query API reads, in bytes."
     )
+    auth_failures_per_appkey: int = Field(
+        10,
+        ge=1,
+        description="Failed query-API authentications allowed per appkey within "
+        "`auth_failure_window`; past that, the appkey answers `auth_failed` without the "
+        "secret being checked until failures age out.",
+    )
+    auth_failures_per_client: int = Field(
+        50,
+        ge=1,
+        description="Failed query-API authentications allowed per client address (any "
+        "appkey) within `auth_failure_window`, with the same lock-out.",
+    )
+    auth_failure_window: float = Field(
+        300,
+        gt=0,
+        le=86_400,
+        description="Seconds over which failed authentications are counted; the allowance "
+        "refills evenly over it.",
+    )
     log_level: str = Field("INFO", description="Log level: DEBUG, INFO, WARNING or ERROR.")
     ingest_token: SecretStr | None = Field(
         None,

@@ -172,3 +172,9 @@ def test_error_log_files_in_every_encoding(encoding: str) -> None:
         "base64": base64.b64encode(text),
     }[encoding]
     assert decode_document(data + b"\n")["variables"]["uuid"] == fs.cdr()["variables"]["uuid"]
+
+
+def test_an_epoch_after_year_9999_is_an_error_not_a_crash() -> None:
+    """Found by the API fuzzer: a 12-digit start_epoch made datetime raise (HTTP 500)."""
+    item = to_item(fs.cdr(extra_vars={"start_epoch": "999999999999"}))
+    assert "variables.start_epoch: 999999999999 is after the year 9999" in errors_of(item)

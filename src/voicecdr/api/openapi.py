@@ -249,6 +249,8 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                 "GroupCallRow": _row(GROUP_CALL_FIELDS),
                 "VerificationRow": _row(VERIFICATION_FIELDS),
                 "IngestSummary": _SUMMARY,
+                "CanonicalCdr": _CANONICAL,
+                "FreeswitchCdr": _FREESWITCH,
             },
             "securitySchemes": {
                 "ingestToken": {"type": "http", "scheme": "bearer"},
@@ -279,6 +281,120 @@ _SUMMARY = {
 }
 
 
+_LINE = r"^[^\x00-\x1f\x7f-\x9f]*$"  # no control characters
+_ISO_TIME = {
+    "type": "string",
+    "format": "date-time",
+    "description": "ISO 8601 with an offset, e.g. `2026-11-27T09:00:00+08:00`.",
+}
+_CANONICAL = {
+    "type": "object",
+    "description": "One call attempt as a switch reports it (SPEC section 4).",
+    "required": [
+        "call_id",
+        "appkey",
+        "service",
+        "phone",
+        "country_code",
+        "time",
+        "second",
+        "connected",
+    ],
+    "additionalProperties": False,
+    "properties": {
+        "call_id": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 128,
+            "pattern": _LINE,
+            "description": "The switch's unique id: the idempotency key.",
+        },
+        "appkey": {"type": "string", "minLength": 1, "maxLength": 64, "pattern": _LINE},
+        "service": {"type": "string", "enum": ["group_call", "verification", "notification"]},
+        "messageid": {"type": ["string", "null"], "maxLength": 128, "pattern": _LINE},
+        "phone": {"type": "string", "pattern": "^[0-9]{1,32}$"},
+        "country_code": {"type": "string", "pattern": "^[0-9]{1,4}$"},
+        "show_phone": {"type": ["string", "null"], "maxLength": 64, "pattern": _LINE},
+        "time": _ISO_TIME,
+        "start_time": {**_ISO_TIME, "type": ["string", "null"]},
+        "end_time": {**_ISO_TIME, "type": ["string", "null"]},
+        "second": {"type": "integer", "minimum": 0, "maximum": 86_400},
+        "connected": {"type": "boolean"},
+        "hangup_cause": {"type": ["string", "null"], "maxLength": 64, "pattern": _LINE},
+        "hangup_disposition": {"type": ["string", "null"], "maxLength": 64, "pattern": _LINE},
+        "ivr_result": {"type": ["string", "null"], "maxLength": 64, "pattern": _LINE},
+        "record_url": {
+            "type": ["string", "null"],
+            "maxLength": 2048,
+            "pattern": r"^[hH][tT][tT][pP][sS]?://[^\s]+$",
+        },
+    },
+}
+_EPOCH_TEXT = {"type": "string", "pattern": "^[0-9]{1,12}$"}
+_FREESWITCH = {
+    "type": "object",
+    "description": "The document mod_json_cdr posts; only the fields voicecdr reads.",
+    "required": ["variables"],
+    "properties": {
+        "variables": {
+            "type": "object",
+            "required": [
+                "uuid",
+                "voicecdr_appkey",
+                "voicecdr_service",
+                "voicecdr_country_code",
+                "start_epoch",
+                "billsec",
+            ],
+            "properties": {
+                "uuid": {"type": "string", "minLength": 1, "maxLength": 128, "pattern": _LINE},
+                "voicecdr_appkey": {"type": "string", "pattern": "^[A-Za-z0-9_.-]{1,64}$"},
+                "voicecdr_service": {
+                    "type": "string",
+                    "enum": ["group_call", "verification", "notification"],
+                },
+                "voicecdr_messageid": {"type": "string", "maxLength": 128, "pattern": _LINE},
+                "voicecdr_country_code": {"type": "string", "pattern": "^[0-9]{1,4}$"},
+                "voicecdr_ivr_result": {"type": "string", "maxLength": 64, "pattern": _LINE},
+                "voicecdr_record_url": {"type": "string"},
+                "start_epoch": _EPOCH_TEXT,
+                "answer_epoch": _EPOCH_TEXT,
+                "end_epoch": _EPOCH_TEXT,
+                "billsec": _EPOCH_TEXT,
+                "hangup_cause": {"type": "string", "maxLength": 64, "pattern": _LINE},
+                "sip_hangup_disposition": {"type": "string", "maxLength": 64, "pattern": _LINE},
+            },
+        },
+        "callflow": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "caller_profile": {
+                        "type": "object",
+                        "properties": {
+                            "destination_number": {"type": "string"},
+                            "caller_id_number": {"type": "string"},
+                        },
+                    }
+                },
+            },
+        },
+    },
+}
+_FS_FORM = {
+    "type": "object",
+    "required": ["cdr"],
+    "properties": {
+        "cdr": {
+            "type": "string",
+            "description": "The FreeswitchCdr JSON, url-encoded (or base64 with the "
+            "base64 content type).",
+        }
+    },
+}
+
+
 def _answers(codes: dict[str, str]) -> dict[str, Any]:
     problem = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
     return {code: {"description": text, "content": problem} for code, text in codes.items()}
@@ -297,8 +413,19 @@ def _ingest_paths(settings: Settings) -> dict[str, Any]:
                 "requestBody": {
                     "required": True,
                     "content": {
-                        "application/json": {"schema": {"type": "array"}},
-                        "application/x-ndjson": {"schema": {"type": "string"}},
+                        "application/json": {
+                            "schema": {
+                                "type": "array",
+                                "maxItems": settings.max_batch_records,
+                                "items": {"$ref": "#/components/schemas/CanonicalCdr"},
+                            }
+                        },
+                        "application/x-ndjson": {
+                            "schema": {
+                                "type": "string",
+                                "description": "One CanonicalCdr JSON object per line.",
+                            }
+                        },
                     },
                 },
                 "responses": {
@@ -325,9 +452,11 @@ def _ingest_paths(settings: Settings) -> dict[str, Any]:
                 "requestBody": {
                     "required": True,
                     "content": {
-                        "application/x-www-form-urlencoded": {"schema": {"type": "string"}},
-                        "application/x-www-form-base64-encoded": {"schema": {"type": "string"}},
-                        "application/json": {"schema": {"type": "object"}},
+                        "application/x-www-form-urlencoded": {"schema": _FS_FORM},
+                        "application/x-www-form-base64-encoded": {"schema": _FS_FORM},
+                        "application/json": {
+                            "schema": {"$ref": "#/components/schemas/FreeswitchCdr"}
+                        },
                     },
                 },
                 "responses": {

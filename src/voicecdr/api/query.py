@@ -56,6 +56,9 @@ def failure(slug: str, message: str, headers: dict[str, str] | None = None) -> A
     return Answer({"code": "0", "info": message, "error": slug}, slug, headers)
 
 
+_AUTH_FAILED = failure("auth_failed", "appkey or secretkey is incorrect")
+
+
 class _Invalid(Exception):
     def __init__(self, slug: str, message: str) -> None:
         super().__init__(message)
@@ -78,26 +81,41 @@ class QueryService:
         self._max_span = timedelta(hours=settings.max_span_hours)
         self._max_age = timedelta(days=settings.max_age_days) if settings.max_age_days else None
         self._max_page_size = settings.max_page_size
+        window = settings.auth_failure_window
+        self._per_appkey = _failure_quota(settings.auth_failures_per_appkey, window)
+        self._per_client = _failure_quota(settings.auth_failures_per_client, window)
 
-    def answer(self, params: dict[str, str]) -> Answer:
+    def answer(self, params: dict[str, str], client: str | None = None) -> Answer:
+        """``client`` is the caller's address, for the per-address failure limit."""
         try:
-            return self._answer(params)
+            return self._answer(params, client or "unknown")
         except _Invalid as exc:
             return failure(exc.slug, str(exc))
         except StorageError:
             log.exception("query failed in storage")
             return failure("internal", "internal error, please retry")
 
-    def _answer(self, params: dict[str, str]) -> Answer:
+    def _answer(self, params: dict[str, str], client: str) -> Answer:
         appkey = _required(params, "appkey")
         secretkey = _required(params, "secretkey")
+        now = self._clock()
+        # Guessing is capped per appkey and per address, in the shared state so more
+        # server processes do not mean more guesses. Once a cap is reached the secret is
+        # not even checked (the answer is the same as for a wrong one) until it refills.
+        failure_keys = (
+            (f"authfail:app:{appkey}", self._per_appkey),
+            (f"authfail:addr:{client}", self._per_client),
+        )
+        if any(self._limiter.exhausted(key, quota, now) for key, quota in failure_keys):
+            return _AUTH_FAILED
         app = self._store.get_app(appkey)
         # Hash the candidate even for an unknown appkey so timing does not reveal which.
         stored = app.secret_hash if app else "sha256$x$" + "0" * 64
         if not verify_secret(secretkey, stored) or app is None:
-            return failure("auth_failed", "appkey or secretkey is incorrect")
+            for key, quota in failure_keys:
+                self._limiter.acquire(key, quota, now)
+            return _AUTH_FAILED
 
-        now = self._clock()
         decision = self._limiter.acquire(f"query:{app.appkey}", Quota(app.rate_limit), now)
         if not decision.allowed:
             answer = failure(
@@ -153,6 +171,11 @@ class QueryService:
         return Answer({"code": "1", "info": info}, appkey=app.appkey)
 
 
+def _failure_quota(failures: int, window: float) -> Quota:
+    """``failures`` at once, refilled evenly over ``window`` seconds."""
+    return Quota(failures / window, burst=failures)
+
+
 def _required(params: dict[str, str], name: str) -> str:
     value = params.get(name, "")
     if value == "":
@@ -184,7 +207,8 @@ class QueryEndpoint:
         except ParamError as exc:
             answer = failure("invalid_parameter", str(exc))
         else:
-            answer = await run_in_threadpool(self._service.answer, params)
+            client = request.client.host if request.client else None
+            answer = await run_in_threadpool(self._service.answer, params, client)
         request.state.outcome = answer.slug or "ok"
         request.state.appkey = answer.appkey
         return answer.response()

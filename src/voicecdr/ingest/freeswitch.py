@@ -68,6 +68,9 @@ class UndecodableCdr(ValueError):
     """The bytes are not a mod_json_cdr CDR in any encoding it uses; the message says why."""
 
 
+MAX_EPOCH = 253_402_300_799  # 9999-12-31T23:59:59Z
+
+
 def media_type(content_type: str) -> str:
     return content_type.split(";", 1)[0].strip().lower()
 
@@ -150,6 +153,10 @@ def to_item(
             return None
         if not _EPOCH_RE.fullmatch(value):
             errors.append(f"variables.{name}: must be whole seconds since 1970, not {value!r}")
+            return None
+        if int(value) > MAX_EPOCH:
+            # Python's datetime ends at year 9999; a later epoch is a corrupt CDR, not a 500.
+            errors.append(f"variables.{name}: {value} is after the year 9999")
             return None
         return int(value)
 

@@ -89,5 +89,12 @@ class SharedRateLimiter:
         wait = (tat if tat is not None else now) - now - quota.tolerance
         return Decision(False, max(wait, 0.0))
 
+    def exhausted(self, key: str, quota: Quota, now: float) -> bool:
+        """Whether the next :meth:`acquire` of ``key`` would be refused: one read, no
+        write (a refused caller must not push its own window further out)."""
+        with translated("rate limit"), self._engine.connect() as conn:
+            tat = conn.execute(self._read, {"key": key}).scalar_one_or_none()
+        return tat is not None and max(tat, now) - now > quota.tolerance + _SLACK
+
     def close(self) -> None:
         self._engine.dispose()
