@@ -20,7 +20,7 @@ import orjson
 
 from ..errors import ConfigError
 from ..storage.store import Store
-from . import files, parallel
+from . import fastjson, files, parallel
 from .core import Ingestor, Rejection, Summary
 
 # Rows per transaction: big enough that the commit's fsync is a small share of the time.
@@ -103,6 +103,8 @@ def import_paths(
             if count:
                 checked = parallel.checked_jsonl(path, bar.update, count)
                 ingestor.ingest_checked(checked, summary)
+            elif path_fmt == "jsonl":
+                ingestor.ingest_checked(fastjson.checked_jsonl(path, bar.update), summary)
             else:
                 ingestor.ingest(files.items(path, path_fmt, bar.update), summary)
     return ImportResult(summary, rejects.path if rejects.used else None)
