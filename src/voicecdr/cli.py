@@ -23,7 +23,6 @@ import click
 import orjson
 
 from . import __version__, apps, demo, logs
-from .cli_export import export_command
 from .config import Settings
 from .errors import NotFound, ValidationError, VoiceCdrError
 from .models import App
@@ -81,6 +80,21 @@ def _json_flag(f: Callable[..., Any]) -> Callable[..., Any]:
 
 
 class _Group(click.Group):
+    # ``export`` is loaded when asked for: it brings httpx (and whatever httpx brings),
+    # which every other command would otherwise import at start-up for nothing.
+    _LAZY = "export"
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        names = super().list_commands(ctx)
+        return sorted([*names, self._LAZY]) if ctx.parent is None else names
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if ctx.parent is None and cmd_name == self._LAZY:
+            from .cli_export import export_command
+
+            return export_command
+        return super().get_command(ctx, cmd_name)
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
@@ -696,8 +710,6 @@ def worker_command(obj: Context) -> None:
 
 
 # -- export (the client side; lives in cli_export so it runs without the server's deps) --
-
-main.add_command(export_command)
 
 
 # -- demo --------------------------------------------------------------------------------

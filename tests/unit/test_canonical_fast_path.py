@@ -5,11 +5,14 @@ from __future__ import annotations
 from types import MappingProxyType
 from typing import Any
 
+import orjson
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.unit.test_canonical import record
-from voicecdr.ingest.canonical import RecordErrors, validate
+from voicecdr.ingest.canonical import FIELDS, RecordErrors, content_hash, validate
+from voicecdr.ingest.fastjson import decode_line
 
 
 def full(raw: dict[str, Any]) -> object:
@@ -88,3 +91,87 @@ def test_fast_path_agrees_with_full_checks(changes: dict[str, Any], drop: list[s
 def test_clean_record_takes_fast_path_and_matches() -> None:
     raw = record()
     assert validate(raw) == validate(MappingProxyType(raw))
+
+
+# The JSONL import's compiled path (ingest/fastjson.py) decodes bytes, not a dict: it must
+# accept exactly the lines that orjson + the full checks accept, with the same Cdr, and
+# leave every other line to them (None).
+def from_line(line: bytes) -> object:
+    cdr = decode_line(line)
+    if cdr is not None:
+        return cdr
+    try:
+        raw = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return "not JSON"
+    return full(raw) if isinstance(raw, dict) else "not an object"
+
+
+def full_of_line(line: bytes) -> object:
+    try:
+        raw = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return "not JSON"
+    return full(raw) if isinstance(raw, dict) else "not an object"
+
+
+times = st.sampled_from(
+    [
+        "2019-09-09t09:00:00z",  # msgspec's datetime would take these; the full path not
+        "2019-09-09T09:00:59.9999999+08:00",  # ...nor round this one up a second
+        "2019-09-09 09:00:00+08:00",
+        "2019-09-09T09:00+08:00",
+        "20190909T090000+0800",
+        "2019-09-09T09:00:00.5+08:00",
+    ]
+)
+json_values = st.one_of(
+    values,
+    times,
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.integers(-(2**63), 2**64 - 1),  # what orjson.dumps can write
+    st.lists(st.integers(-5, 5), max_size=2),
+    st.text(alphabet=st.characters(codec="utf-8"), max_size=6),
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.dictionaries(fields, json_values, max_size=4), st.lists(fields, max_size=2))
+def test_compiled_line_path_agrees_with_full_checks(
+    changes: dict[str, Any], drop: list[str]
+) -> None:
+    raw = record(**changes)
+    for name in drop:
+        raw.pop(name, None)
+    line = orjson.dumps(raw) + b"\n"
+    assert from_line(line) == full_of_line(line)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=40), st.sampled_from([b"", b"}", b"{", b'"', b"\\ud800", b"\xff"]))
+def test_compiled_line_path_never_accepts_what_orjson_refuses(noise: bytes, piece: bytes) -> None:
+    line = orjson.dumps(record())[:-1] + b',"x":"' + noise + piece + b'"}'
+    assert from_line(line) == full_of_line(line)
+
+
+@pytest.mark.parametrize("number", [b"99999999999999999999999", b"19.0", b"1e1", b"-0"])
+def test_numbers_beyond_64_bits_or_written_as_floats(number: bytes) -> None:
+    # orjson reads 99999999999999999999999 as a float, msgspec as an int: the full
+    # path must decide.
+    line = orjson.dumps(record())[:-1] + b',"second":' + number + b"}"
+    assert from_line(line) == full_of_line(line)
+
+
+def test_duplicate_keys_take_the_last_value_as_orjson_does() -> None:
+    line = orjson.dumps(record())[:-1] + b',"second":18}'
+    assert decode_line(line) == validate(record(second=18))
+
+
+def test_clean_line_takes_compiled_path_and_hashes_as_before() -> None:
+    raw = record(record_url="https://r.example.com/a.wav", ivr_result="")
+    cdr = decode_line(orjson.dumps(raw))
+    assert cdr is not None
+    assert cdr == validate(MappingProxyType(raw))
+    values = {f: getattr(cdr, f) for f in FIELDS}
+    values["service"] = cdr.service.wire_name
+    assert cdr.content_hash == content_hash(values)  # the hash existing databases hold

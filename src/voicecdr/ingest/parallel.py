@@ -17,10 +17,9 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
 
-import orjson
-
 from ..models import Cdr
-from .core import Item, Rejection, check
+from .core import Item, Rejection
+from .fastjson import checked_line
 
 CHUNK_LINES = 4000
 Checked = tuple[int, int, Cdr | Rejection]  # (index, line, result)
@@ -75,12 +74,7 @@ def _items(name: str, results: list[Checked]) -> Iterator[tuple[Item, Cdr | Reje
 
 def _check_lines(name: str, first_index: int, chunk: list[tuple[int, bytes]]) -> list[Checked]:
     """In a worker: parse and check one chunk of lines, as jsonl_items and check do."""
-    out: list[Checked] = []
-    for offset, (line_no, line) in enumerate(chunk):
-        index = first_index + offset
-        try:
-            item = Item(index, orjson.loads(line), line_no, file=name)
-        except orjson.JSONDecodeError as exc:
-            item = Item(index, None, line_no, f"record: not valid JSON ({exc})", name)
-        out.append((index, line_no, check(item)))
-    return out
+    return [
+        (index, line_no, checked_line(index, line_no, line, name))
+        for index, (line_no, line) in enumerate(chunk, start=first_index)
+    ]

@@ -2,46 +2,65 @@
 
 The migration scripts live in ``voicecdr/storage/migrations`` and ship inside the package,
 so an installed voicecdr can upgrade a database without a checkout or an alembic.ini.
+
+Alembic is imported only by what needs it: every command checks the schema version
+first (:func:`require_current`), and importing Alembic costs a command like ``cdrs
+import`` more start-up time than the check itself. So the check answers "current" from
+one SELECT and the scripts' own ``revision``/``down_revision`` lines, and hands every
+other case (older, newer, no table, a script it cannot read) to Alembic, which decides
+and words the error exactly as before.
 """
 
 from __future__ import annotations
 
+import re
+from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
+import sqlalchemy as sa
 
 from ..errors import SchemaOutOfDate
 from .engine import translated
 from .store import Store
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+
 _SCRIPTS = Path(__file__).with_name("migrations")
+_REVISION_LINE = re.compile(r"^(revision|down_revision)\s*(?::[^=]*)?=\s*(.*?)\s*$", re.MULTILINE)
+_QUOTED = re.compile(r"""^(?:"(\w+)"|'(\w+)')$""")
 
 
-def _config(store: Store) -> Config:
+def _config(store: Store | None = None) -> Config:
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(_SCRIPTS))
-    cfg.attributes["engine"] = store.writer
+    if store is not None:
+        cfg.attributes["engine"] = store.writer
     return cfg
 
 
 def head_revision() -> str:
-    cfg = Config()
-    cfg.set_main_option("script_location", str(_SCRIPTS))
-    head = ScriptDirectory.from_config(cfg).get_current_head()
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(_config()).get_current_head()
     assert head is not None
     return head
 
 
 def current_revision(store: Store) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
     with translated("read schema version"), store.writer.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()
 
 
 def upgrade(store: Store, revision: str = "head") -> tuple[str | None, str]:
     """Bring the schema to ``revision``; returns (before, after)."""
+    from alembic import command
+
     before = current_revision(store)
     with translated("schema upgrade"):
         command.upgrade(_config(store), revision)
@@ -52,15 +71,51 @@ def upgrade(store: Store, revision: str = "head") -> tuple[str | None, str]:
 
 def downgrade(store: Store, revision: str) -> None:
     """Step the schema back to ``revision`` (``base`` for empty): for tests and rollbacks."""
+    from alembic import command
+
     with translated("schema downgrade"):
         command.downgrade(_config(store), revision)
 
 
 def require_current(store: Store) -> None:
     """Raise SchemaOutOfDate unless the database is at this version's head."""
+    if _quick_head() is not None and _quick_current(store) == _quick_head():
+        return
     current, head = current_revision(store), head_revision()
     if current != head:
         raise SchemaOutOfDate(
             f"database schema is at {current or 'nothing'}, this voicecdr needs {head}: "
             "run `voicecdr db upgrade`"
         )
+
+
+@lru_cache(maxsize=1)
+def _quick_head() -> str | None:
+    """The head revision read from the scripts' text, or None unless they form one plain
+    chain (each names one revision and at most one parent): Alembic decides the rest."""
+    parents: dict[str, str | None] = {}
+    for script in (_SCRIPTS / "versions").glob("*.py"):
+        text = script.read_text("utf-8")
+        found = {m.group(1): m.group(2) for m in _REVISION_LINE.finditer(text)}
+        revision = _QUOTED.match(found.get("revision", ""))
+        down = found.get("down_revision", "")
+        parent = None if down == "None" else _QUOTED.match(down)
+        if revision is None or (down != "None" and parent is None):
+            return None
+        name = revision.group(1) or revision.group(2)
+        if name in parents:
+            return None
+        parents[name] = None if parent is None else (parent.group(1) or parent.group(2))
+    heads = set(parents) - set(parents.values())
+    return heads.pop() if len(heads) == 1 else None
+
+
+def _quick_current(store: Store) -> str | None:
+    """The one revision in ``alembic_version``, or None for anything else (no table, no
+    row, several rows): the cases Alembic itself must look at."""
+    try:
+        with store.writer.connect() as conn:
+            rows = conn.exec_driver_sql("SELECT version_num FROM alembic_version").all()
+    except sa.exc.DBAPIError:
+        return None  # Alembic's own read follows, and reports a broken database as before
+    return str(rows[0][0]) if len(rows) == 1 else None
