@@ -3,6 +3,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from voicecdr.timefmt import (
     WindowError,
@@ -131,6 +133,26 @@ def test_iso8601_requires_an_offset() -> None:
         parse_iso8601("2019-09-09T09:00:01")
     with pytest.raises(ValueError, match="ISO 8601"):
         parse_iso8601("09/09/2019")
+
+
+@given(
+    epoch=st.integers(0, 4_102_444_800),  # 1970 to 2100
+    name=st.sampled_from(
+        [
+            "Asia/Shanghai",
+            "America/New_York",
+            "Europe/London",
+            "Australia/Lord_Howe",
+            "Asia/Kathmandu",
+            "UTC",
+        ]
+    ),
+)
+def test_fast_formatting_matches_datetime(epoch: int, name: str) -> None:
+    tz = zone(name)
+    assert format_epoch(epoch, tz) == datetime.fromtimestamp(epoch, tz).strftime(
+        "%Y-%m-%d %H:%M:%S"
+    )
 
 
 def test_unknown_zone() -> None:
