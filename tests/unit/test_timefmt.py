@@ -144,6 +144,7 @@ def test_iso8601_requires_an_offset() -> None:
             "Europe/London",
             "Australia/Lord_Howe",
             "Asia/Kathmandu",
+            "Africa/Monrovia",
             "UTC",
         ]
     ),
