@@ -11,6 +11,7 @@ summary even when every record in it was rejected.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hmac
@@ -76,7 +77,7 @@ class IngestEndpoints:
                     f"content type {kind!r}: send application/json (an array) "
                     "or application/x-ndjson (one object per line)",
                 )
-            body = await _read_body(request, self.settings.max_batch_bytes)
+            body = await _read_body(request, self.settings)
             items = _batch_items(body, self.settings.max_batch_records)
             summary = await self._ingest(items)
         except _Refused as refused:
@@ -89,7 +90,7 @@ class IngestEndpoints:
         uuid = request.query_params.get("uuid")
         try:
             _check_basic(request, self.settings.freeswitch_credentials)
-            body = await _read_body(request, self.settings.max_batch_bytes)
+            body = await _read_body(request, self.settings)
             try:
                 doc = freeswitch.decode_document(body, request.headers.get("content-type", ""))
             except freeswitch.UndecodableCdr as exc:
@@ -189,7 +190,23 @@ def _check_basic(request: Request, credentials: SecretStr | None) -> None:
         )
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
+async def _read_body(request: Request, settings: Settings) -> bytes:
+    timeout = settings.body_timeout
+    try:
+        # A client trickling its body would otherwise hold the connection indefinitely.
+        async with asyncio.timeout(timeout):
+            return await _read_limited(request, settings.max_batch_bytes)
+    except TimeoutError:
+        raise _refuse(
+            408,
+            "Request Timeout",
+            f"request body not received within {timeout:g} s",
+            # The unread rest of the body makes the connection unusable for another request.
+            Connection="close",
+        ) from None
+
+
+async def _read_limited(request: Request, limit: int) -> bytes:
     too_large = _refuse(413, "Content Too Large", f"request body must be at most {limit} bytes")
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:

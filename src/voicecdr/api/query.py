@@ -28,7 +28,7 @@ from ..ratelimit import Quota
 from ..storage.ratelimit import SharedRateLimiter
 from ..storage.store import Store
 from ..timefmt import WindowError, query_window, zone
-from .params import ParamError, read_params
+from .params import BodyTimeout, ParamError, read_params
 from .rows import RowRenderer
 
 log = logging.getLogger("voicecdr.api.query")
@@ -200,10 +200,15 @@ class QueryEndpoint:
     def __init__(self, service: QueryService, settings: Settings) -> None:
         self._service = service
         self._max_body = settings.max_body_bytes
+        self._body_timeout = settings.body_timeout
 
     async def handle(self, request: Request) -> Response:
         try:
-            params = await read_params(request, self._max_body)
+            params = await read_params(request, self._max_body, self._body_timeout)
+        except BodyTimeout as exc:
+            # HTTP 200 like every envelope error (NXCloud clients read the body); the rest
+            # of the body is never read, so the connection cannot carry another request.
+            answer = failure("invalid_parameter", str(exc), {"Connection": "close"})
         except ParamError as exc:
             answer = failure("invalid_parameter", str(exc))
         else:
