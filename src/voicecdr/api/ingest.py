@@ -26,7 +26,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
 from ..config import Settings
-from ..errors import StorageError
+from ..errors import DatabaseUnavailable, StorageError
 from ..ingest import freeswitch
 from ..ingest.core import Ingestor, Item, Summary
 from ..storage.store import Store
@@ -134,10 +134,13 @@ class IngestEndpoints:
             return await run_in_threadpool(ingestor.ingest, items)
         except StorageError as exc:
             log.error("ingest failed in storage", extra={"reason": str(exc)})
+            # A named fault (down, read-only, full) is the operator's to see and the
+            # client's to wait out; anything else stays vague to the client.
+            cause = str(exc) if isinstance(exc, DatabaseUnavailable) else "the database failed"
             raise _refuse(
                 503,
                 "Service Unavailable",
-                "the database is unavailable; nothing was stored, retry later",
+                f"{cause}; nothing was stored, retry later",
                 **{"Retry-After": "5"},
             ) from exc
 

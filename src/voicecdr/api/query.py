@@ -22,7 +22,7 @@ from starlette.responses import Response
 
 from ..config import Settings
 from ..credentials import verify_secret
-from ..errors import StorageError
+from ..errors import DatabaseUnavailable, StorageError
 from ..models import VoiceGroup
 from ..ratelimit import Quota
 from ..storage.ratelimit import SharedRateLimiter
@@ -91,6 +91,9 @@ class QueryService:
             return self._answer(params, client or "unknown")
         except _Invalid as exc:
             return failure(exc.slug, str(exc))
+        except DatabaseUnavailable as exc:
+            log.error("query failed: database unavailable", extra={"reason": str(exc)})
+            return failure("internal", "internal error, please retry")
         except StorageError:
             log.exception("query failed in storage")
             return failure("internal", "internal error, please retry")
