@@ -296,6 +296,7 @@ def test_read_only_sqlite_keeps_reads_and_refuses_writes_clearly(tmp_path: Path)
                 assert read.status_code == 200
                 assert read.json()["code"] == "1", read.text
                 assert read.json()["info"]["total"] == 50
+                assert client.get("/readyz").status_code == 200
                 for _ in range(3):
                     assert_clean_problem(post(client, batch("ro-late", 5)), "database is read-only")
             imported = tmp_path / "more.jsonl"
@@ -346,6 +347,7 @@ def test_full_disk_is_a_clear_error_and_recovers(tmp_path: Path) -> None:
                 # Reads go on while the disk is full.
                 read = client.post(QUERY_PATH, data=QUERY).json()
                 assert read["info"]["total"] == len(acked), read
+                assert client.get("/readyz").status_code == 200
                 ballast.unlink()
                 records = batch("after", 100)
                 assert acknowledged(post(client, records), records)

@@ -165,3 +165,7 @@ def test_trickled_body_is_cut_off_while_others_are_served(
     assert failures == []
     assert len(others) >= 5  # served all along, not after the slow client went away
     assert max(others) < 1.0, others
+    print(
+        f"\nslow client on {path}: answered after {elapsed:.2f} s; meanwhile "
+        f"{len(others)} query+readyz pairs, slowest {max(others) * 1000:.0f} ms"
+    )
