@@ -165,6 +165,14 @@ def serve(obj: Context, host: str, port: int, workers: int, no_workers: bool) ->
             access_log=False,
             server_header=False,
             timeout_graceful_shutdown=10,
+            # Bounds on what one client can hold (docs/operations.md, "Resource limits"):
+            # an idle keep-alive connection is closed after 5 s, the connections and
+            # requests in flight per process are capped (more get a 503 at once), and a
+            # request head is at most 16 KiB where uvicorn's h11 parser is in use. A body's
+            # deadline is the app's (VOICECDR_BODY_TIMEOUT).
+            timeout_keep_alive=5,
+            limit_concurrency=settings.max_connections,
+            h11_max_incomplete_event_size=16 * 1024,
         )
     finally:
         if metrics_dir:

@@ -84,6 +84,20 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         65_536, ge=1024, description="Largest request body the query API reads, in bytes."
     )
+    body_timeout: float = Field(
+        30,
+        gt=0,
+        le=3600,
+        description="Seconds a client has to send a whole request body, on every endpoint; "
+        "a slower body is answered with an error (408 on ours, `invalid_parameter` on the "
+        "query API) and the connection closed.",
+    )
+    max_connections: int = Field(
+        1000,
+        ge=1,
+        description="Connections (and requests in progress) one `voicecdr serve` process "
+        "holds at once; past that, new requests get a plain 503 from the server at once.",
+    )
     auth_failures_per_appkey: int = Field(
         10,
         ge=1,

@@ -8,7 +8,9 @@
     ├── Conflict               a unique name or key is already taken
     ├── ValidationError        a value breaks the contract; ``.field`` names it
     └── StorageError           the database failed (the driver's error is the ``__cause__``)
-        └── SchemaOutOfDate    the database needs ``voicecdr db upgrade``
+        ├── SchemaOutOfDate    the database needs ``voicecdr db upgrade``
+        └── DatabaseUnavailable  the database cannot serve now (down, read-only, disk
+                               full): nothing of the request was done; retry later
 
 Driver and library exceptions never escape ``voicecdr.storage``: they are translated here
 with the original kept as the cause.
@@ -48,3 +50,9 @@ class StorageError(VoiceCdrError):
 
 class SchemaOutOfDate(StorageError):
     """The database schema is behind this version of voicecdr."""
+
+
+class DatabaseUnavailable(StorageError):
+    """The database cannot do its work now, whatever is asked: its server is down or
+    unreachable, its file system is read-only, or its disk is full. The message names
+    which. Nothing of the failed operation was stored."""

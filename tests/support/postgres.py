@@ -83,6 +83,14 @@ class PostgresServer:
             "--no-sync",
             "--locale=C",
         )
+        self.resume()
+
+    def halt(self) -> None:
+        """Stop the server (fast: open sessions are cut) and keep its data directory, as
+        an outage would; :meth:`resume` starts it again on the same port and data."""
+        self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
+
+    def resume(self) -> None:
         options = (
             f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.root} "
             "-c fsync=off -c full_page_writes=off -c max_connections=200 "

@@ -11,6 +11,7 @@ summary even when every record in it was rejected.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hmac
@@ -25,7 +26,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
 from ..config import Settings
-from ..errors import StorageError
+from ..errors import DatabaseUnavailable, StorageError
 from ..ingest import freeswitch
 from ..ingest.core import Ingestor, Item, Summary
 from ..storage.store import Store
@@ -76,7 +77,7 @@ class IngestEndpoints:
                     f"content type {kind!r}: send application/json (an array) "
                     "or application/x-ndjson (one object per line)",
                 )
-            body = await _read_body(request, self.settings.max_batch_bytes)
+            body = await _read_body(request, self.settings)
             items = _batch_items(body, self.settings.max_batch_records)
             summary = await self._ingest(items)
         except _Refused as refused:
@@ -89,7 +90,7 @@ class IngestEndpoints:
         uuid = request.query_params.get("uuid")
         try:
             _check_basic(request, self.settings.freeswitch_credentials)
-            body = await _read_body(request, self.settings.max_batch_bytes)
+            body = await _read_body(request, self.settings)
             try:
                 doc = freeswitch.decode_document(body, request.headers.get("content-type", ""))
             except freeswitch.UndecodableCdr as exc:
@@ -133,10 +134,13 @@ class IngestEndpoints:
             return await run_in_threadpool(ingestor.ingest, items)
         except StorageError as exc:
             log.error("ingest failed in storage", extra={"reason": str(exc)})
+            # A named fault (down, read-only, full) is the operator's to see and the
+            # client's to wait out; anything else stays vague to the client.
+            cause = str(exc) if isinstance(exc, DatabaseUnavailable) else "the database failed"
             raise _refuse(
                 503,
                 "Service Unavailable",
-                "the database is unavailable; nothing was stored, retry later",
+                f"{cause}; nothing was stored, retry later",
                 **{"Retry-After": "5"},
             ) from exc
 
@@ -189,7 +193,23 @@ def _check_basic(request: Request, credentials: SecretStr | None) -> None:
         )
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
+async def _read_body(request: Request, settings: Settings) -> bytes:
+    timeout = settings.body_timeout
+    try:
+        # A client trickling its body would otherwise hold the connection indefinitely.
+        async with asyncio.timeout(timeout):
+            return await _read_limited(request, settings.max_batch_bytes)
+    except TimeoutError:
+        raise _refuse(
+            408,
+            "Request Timeout",
+            f"request body not received within {timeout:g} s",
+            # The unread rest of the body makes the connection unusable for another request.
+            Connection="close",
+        ) from None
+
+
+async def _read_limited(request: Request, limit: int) -> bytes:
     too_large = _refuse(413, "Content Too Large", f"request body must be at most {limit} bytes")
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:

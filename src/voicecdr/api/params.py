@@ -6,6 +6,7 @@ else for any body a client can send.
 
 from __future__ import annotations
 
+import asyncio
 import codecs
 from collections.abc import AsyncGenerator
 from urllib.parse import parse_qsl
@@ -21,11 +22,22 @@ class ParamError(ValueError):
     """A request whose parameters cannot be read; the message names the problem."""
 
 
-async def read_params(request: Request, max_body: int) -> dict[str, str]:
-    """All parameters, query string and body together; a name given twice must agree."""
+class BodyTimeout(ParamError):
+    """The body did not arrive in time; the connection should not be reused."""
+
+
+async def read_params(request: Request, max_body: int, timeout: float) -> dict[str, str]:
+    """All parameters, query string and body together; a name given twice must agree.
+    The whole body must arrive within ``timeout`` seconds."""
     params: dict[str, str] = {}
     _merge(params, _parse_urlencoded(request.scope.get("query_string", b""), "utf-8"))
-    body = await _read_body(request, max_body)
+    try:
+        # A client trickling its body would otherwise hold a connection (and this
+        # coroutine) for as long as it likes.
+        async with asyncio.timeout(timeout):
+            body = await _read_body(request, max_body)
+    except TimeoutError:
+        raise BodyTimeout(f"request body not received within {timeout:g} s") from None
     if body:
         media_type, options = _content_type(request.headers.get("content-type", ""))
         if media_type == "application/x-www-form-urlencoded":

@@ -22,13 +22,13 @@ from starlette.responses import Response
 
 from ..config import Settings
 from ..credentials import verify_secret
-from ..errors import StorageError
+from ..errors import DatabaseUnavailable, StorageError
 from ..models import VoiceGroup
 from ..ratelimit import Quota
 from ..storage.ratelimit import SharedRateLimiter
 from ..storage.store import Store
 from ..timefmt import WindowError, query_window, zone
-from .params import ParamError, read_params
+from .params import BodyTimeout, ParamError, read_params
 from .rows import RowRenderer
 
 log = logging.getLogger("voicecdr.api.query")
@@ -91,6 +91,9 @@ class QueryService:
             return self._answer(params, client or "unknown")
         except _Invalid as exc:
             return failure(exc.slug, str(exc))
+        except DatabaseUnavailable as exc:
+            log.error("query failed: database unavailable", extra={"reason": str(exc)})
+            return failure("internal", "internal error, please retry")
         except StorageError:
             log.exception("query failed in storage")
             return failure("internal", "internal error, please retry")
@@ -200,10 +203,15 @@ class QueryEndpoint:
     def __init__(self, service: QueryService, settings: Settings) -> None:
         self._service = service
         self._max_body = settings.max_body_bytes
+        self._body_timeout = settings.body_timeout
 
     async def handle(self, request: Request) -> Response:
         try:
-            params = await read_params(request, self._max_body)
+            params = await read_params(request, self._max_body, self._body_timeout)
+        except BodyTimeout as exc:
+            # HTTP 200 like every envelope error (NXCloud clients read the body); the rest
+            # of the body is never read, so the connection cannot carry another request.
+            answer = failure("invalid_parameter", str(exc), {"Connection": "close"})
         except ParamError as exc:
             answer = failure("invalid_parameter", str(exc))
         else:

@@ -8,14 +8,16 @@ writer so two writers queue instead of failing on a lock upgrade.
 from __future__ import annotations
 
 import contextlib
+import sqlite3
 from collections.abc import Iterator
 from typing import Any
 
+import psycopg
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import URL, Engine, make_url
 
-from ..errors import ConfigError, StorageError
+from ..errors import ConfigError, DatabaseUnavailable, StorageError
 
 
 def parse_url(url: str) -> URL:
@@ -83,9 +85,48 @@ def postgres_engine(url: URL) -> Engine:
 
 @contextlib.contextmanager
 def translated(action: str) -> Iterator[None]:
-    """Turn any driver or SQLAlchemy error into StorageError, keeping it as the cause."""
+    """Turn any driver or SQLAlchemy error into StorageError, keeping it as the cause.
+
+    Faults of the database itself rather than of the request (server down or gone,
+    read-only file system, full disk) become :class:`DatabaseUnavailable` with a message
+    that names the fault. Messages are built from fixed phrases, never the driver's text,
+    which may carry host names or SQL with values.
+    """
     try:
         yield
-    except sa.exc.SQLAlchemyError as exc:
+    except (sa.exc.SQLAlchemyError, sqlite3.Error, psycopg.Error) as exc:
         cause = getattr(exc, "orig", None) or exc
+        fault = _fault(exc, cause)
+        if fault is not None:
+            raise DatabaseUnavailable(f"{action} failed: {fault}") from exc
         raise StorageError(f"{action} failed: {type(cause).__name__}") from exc
+
+
+# SQLite reports these as OperationalError (or DatabaseError) with fixed messages; the
+# extended result codes would be better but Python < 3.11 builds may lack them.
+_SQLITE_FAULTS = (
+    ("readonly database", "database is read-only"),
+    ("database or disk is full", "database or disk is full"),
+    ("disk i/o error", "disk I/O error"),
+    ("unable to open database file", "database file cannot be opened"),
+)
+
+
+def _fault(exc: BaseException, cause: BaseException) -> str | None:
+    if isinstance(cause, sqlite3.Error):
+        text = str(cause).lower()
+        return next((fault for needle, fault in _SQLITE_FAULTS if needle in text), None)
+    if isinstance(cause, psycopg.Error):
+        state = cause.sqlstate or ""
+        if state == "25006":  # read_only_sql_transaction: a standby, or read-only mode
+            return "database is read-only"
+        if state == "53100":
+            return "database or disk is full"
+        if state.startswith("57P"):  # operator intervention: shutdown, starting up
+            return "database server is shutting down or starting up"
+        # Connection failures carry no SQLSTATE (never connected) or class 08.
+        if state.startswith("08") or (isinstance(cause, psycopg.OperationalError) and not state):
+            return "database server unreachable or the connection was lost"
+    if isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated:
+        return "database server unreachable or the connection was lost"
+    return None
