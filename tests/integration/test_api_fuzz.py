@@ -199,6 +199,10 @@ def test_operation_survives_fuzzing(fuzz_app: Starlette, op_id: str, mode: Gener
     )
     @given(case=operation.as_strategy(generation_mode=mode), level=st.sampled_from([2, 1, 0]))
     def run(case: Any, level: int) -> None:
+        if by_status:
+            # A level-2 repair could mend the very field schemathesis broke on purpose,
+            # and "invalid data accepted" would then be the harness's doing.
+            level = min(level, 1)
         if level:
             _authorise(case, op_id, level)
         response = case.call()

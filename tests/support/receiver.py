@@ -38,10 +38,13 @@ class Receiver:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 length = int(self.headers.get("content-length", "0"))
+                body = self.rfile.read(length)
+                if len(body) < length:
+                    return  # the sender died mid-request: not a delivery, nothing to answer
                 got = Received(
                     self.path,
                     {k.lower(): v for k, v in self.headers.items()},
-                    self.rfile.read(length).decode(),
+                    body.decode(),
                     time.monotonic(),
                 )
                 with receiver._lock:
