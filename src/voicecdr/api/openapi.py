@@ -434,6 +434,7 @@ def _ingest_paths(settings: Settings) -> dict[str, Any]:
                         {
                             "400": "Unreadable body",
                             "401": "Missing or wrong token",
+                            "408": "Body not received within VOICECDR_BODY_TIMEOUT",
                             "413": "Too many records or bytes",
                             "415": "Unsupported content type",
                             "503": "Ingest token not set, or database unavailable",
@@ -465,6 +466,7 @@ def _ingest_paths(settings: Settings) -> dict[str, Any]:
                         {
                             "400": "Not a CDR in any encoding",
                             "401": "Missing or wrong credentials",
+                            "408": "Body not received within VOICECDR_BODY_TIMEOUT",
                             "409": "Same uuid stored with different content",
                             "413": "Body too large",
                             "415": "Unsupported content type",
