@@ -5,44 +5,16 @@ from __future__ import annotations
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from ..client import _models as client_models
 from ..models import RESULT_TEXT, CdrRow, Language, VoiceGroup
 from ..money import json_number
 from ..timefmt import format_epoch
 
-GROUP_CALL_FIELDS = (
-    "id",
-    "result",
-    "cycle",
-    "time",
-    "start_time",
-    "end_time",
-    "phone",
-    "basic_price",
-    "second",
-    "countryCode",
-    "messageid",
-    "customer_price",
-    "show_phone",
-    "size",
-    "ivr_result",
-)
-VERIFICATION_FIELDS = (
-    "id",
-    "result",
-    "cycle",
-    "time",
-    "start_time",
-    "end_time",
-    "phone",
-    "second",
-    "voice_type",
-    "countryCode",
-    "messageid",
-    "customer_price",
-    "show_phone",
-    "size",
-)
-EXTENDED_FIELDS = ("cost", "cost_status", "hangup_cause", "hangup_disposition", "record_url")
+# The wire contract is written once, in the client SDK (which may not import the server);
+# the server renders exactly the fields its own client reads.
+GROUP_CALL_FIELDS = client_models.GROUP_CALL_FIELDS
+VERIFICATION_FIELDS = client_models.VOICE_FIELDS
+EXTENDED_FIELDS = client_models.EXTENDED_FIELDS
 
 
 class RowRenderer:
