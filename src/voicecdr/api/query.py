@@ -109,7 +109,7 @@ class QueryService:
             (f"authfail:app:{appkey}", self._per_appkey),
             (f"authfail:addr:{client}", self._per_client),
         )
-        if any(self._limiter.exhausted(key, quota, now) for key, quota in failure_keys):
+        if self._limiter.exhausted(failure_keys, now):
             return _AUTH_FAILED
         app = self._store.get_app(appkey)
         # Hash the candidate even for an unknown appkey so timing does not reveal which.

@@ -12,6 +12,7 @@ import hashlib
 import os
 import stat
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -89,12 +90,17 @@ class SharedRateLimiter:
         wait = (tat if tat is not None else now) - now - quota.tolerance
         return Decision(False, max(wait, 0.0))
 
-    def exhausted(self, key: str, quota: Quota, now: float) -> bool:
-        """Whether the next :meth:`acquire` of ``key`` would be refused: one read, no
-        write (a refused caller must not push its own window further out)."""
+    def exhausted(self, checks: Sequence[tuple[str, Quota]], now: float) -> bool:
+        """Whether the next :meth:`acquire` of any of these keys would be refused: one
+        read for all of them, no write (a refused caller must not push its own window
+        further out)."""
+        quotas = dict(checks)
+        query = sa.select(rate_limit_state.c.key, rate_limit_state.c.tat).where(
+            rate_limit_state.c.key.in_(list(quotas))
+        )
         with translated("rate limit"), self._engine.connect() as conn:
-            tat = conn.execute(self._read, {"key": key}).scalar_one_or_none()
-        return tat is not None and max(tat, now) - now > quota.tolerance + _SLACK
+            rows = conn.execute(query).all()
+        return any(max(tat, now) - now > quotas[key].tolerance + _SLACK for key, tat in rows)
 
     def close(self) -> None:
         self._engine.dispose()
