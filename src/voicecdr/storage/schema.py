@@ -75,6 +75,18 @@ cdrs = sa.Table(
     ),
 )
 
+# Rows per (app, voice group, 5-minute bucket of placed_at), kept in the transaction that
+# stores the rows: exact totals and deep pages without reading the rows (see counts.py).
+cdr_counts = sa.Table(
+    "cdr_counts",
+    metadata,
+    sa.Column("app_id", sa.Integer, primary_key=True),
+    sa.Column("voice_group", sa.SmallInteger, primary_key=True),
+    sa.Column("bucket", sa.BigInteger, primary_key=True),
+    sa.Column("n", sa.BigInteger, nullable=False),
+    sqlite_with_rowid=False,
+)
+
 rate_plans = sa.Table(
     "rate_plans",
     metadata,

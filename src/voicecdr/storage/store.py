@@ -19,7 +19,7 @@ from sqlalchemy.engine import Engine
 
 from ..errors import Conflict, NotFound, SchemaOutOfDate
 from ..models import App, Cdr, CdrRow, CostStatus, Language, Service, VoiceGroup
-from . import schema
+from . import counts, schema
 from .engine import parse_url, postgres_engine, sqlite_engine, translated
 
 
@@ -130,6 +130,9 @@ class Store:
         self._driver_dialect = (
             sqlite.dialect(paramstyle="named") if self.dialect == "sqlite" else self.writer.dialect
         )
+        marks = "?, ?, ?, ?" if self.dialect == "sqlite" else "%s, %s, %s, %s"
+        self._count_upsert = _COUNT_UPSERT.format(marks)
+        self._sql = {name: self.driver_sql(text) for name, text in _QUERY_SQL.items()}
 
     def driver_sql(self, text: str) -> str:
         """``text`` with ``:name`` parameters, rewritten for this database's driver."""
@@ -202,6 +205,9 @@ class Store:
         with translated("store CDRs"), self.writer.begin() as conn:
             fresh = rows if unique else [rows[i] for i in sorted(first.values())]
             inserted = self._insert_new(conn, fresh)
+            self._count(
+                conn, fresh if inserted is None else [r for r in fresh if _KEY(r) in inserted]
+            )
             if inserted is None and unique:
                 # The common case (an import of new calls): every row went in as it was.
                 return [Outcome.ACCEPTED] * len(rows)
@@ -276,6 +282,12 @@ class Store:
             cursor.execute(_PG_MERGE)
             return {(r[0], r[1]) for r in cursor.fetchall()}
 
+    def _count(self, conn: sa.Connection, rows: list[tuple[Any, ...]]) -> None:
+        """Add the rows just stored to their buckets' counts (see ``counts``)."""
+        if rows:
+            increments = counts.tally(map(_COUNT_KEY, rows))
+            conn.exec_driver_sql(self._count_upsert, increments)
+
     @staticmethod
     def _known_hashes(
         conn: sa.Connection, keys: Iterable[tuple[int, str]]
@@ -307,33 +319,98 @@ class Store:
         limit: int,
     ) -> Page:
         """One page of an app's CDRs in ``[start, end]`` ordered by (time, id), with the
-        exact total; both read from one snapshot."""
-        c = schema.cdrs.c
-        where = [
-            c.app_id == app_id,
-            c.voice_group == int(group),
-            c.placed_at >= start,
-            c.placed_at <= end,
-        ]
-        if messageid is not None:
-            where.append(c.messageid == messageid)
-        count = sa.select(sa.func.count()).select_from(schema.cdrs).where(*where)
-        page = (
-            sa.select(*_ROW_COLUMNS)
-            .where(*where)
-            .order_by(c.placed_at, c.id)
-            .offset(offset)
-            .limit(limit)
-        )
+        exact total; both read from one snapshot.
+
+        The total comes from the bucket counts plus the rows of the two partial buckets
+        at the window's edges, and the page starts at the bucket holding row ``offset``
+        (see ``counts``): both cost about the same at any window size and any page. A
+        messageid picks out a handful of rows through its own index instead.
+        """
+        params: dict[str, Any] = {"app": app_id, "grp": int(group), "end": end, "limit": limit}
         with translated("query CDRs"), self._snapshot() as conn:
-            total = conn.execute(count).scalar_one()
-            rows = [_cdr_row(r) for r in conn.execute(page)] if offset < total else []
+            if messageid is not None:
+                params.update(start=start, mid=messageid, skip=offset)
+                total = conn.exec_driver_sql(self._sql["count_mid"], params).scalar_one()
+                page_sql = self._sql["page_mid"]
+            else:
+                window = counts.split(start, end)
+                params.update(start=start, lo=window.lo, hi=window.hi)
+                found = conn.exec_driver_sql(self._sql["totals"], params).all()
+                head = tail = 0
+                buckets: list[tuple[int, int]] = []
+                for bucket, n in found:
+                    if bucket == _HEAD:
+                        head = n
+                    elif bucket == _TAIL:
+                        tail = n
+                    elif n:
+                        buckets.append((bucket, n))
+                buckets.sort()
+                total = head + tail + sum(n for _, n in buckets)
+                where = counts.seek(window, head, buckets, offset)
+                params.update(since=where.since, skip=where.skip)
+                page_sql = self._sql["page"]
+            rows = []
+            if offset < total:
+                rows = [_cdr_row(r) for r in conn.exec_driver_sql(page_sql, params)]
         return Page(total, rows)
 
     def _snapshot(self) -> Any:
+        """A read transaction that sees one snapshot. It commits rather than rolls back
+        at the end: psycopg forgets its prepared statements on a rollback."""
         if self.dialect == "postgresql":
-            return self.reader.connect().execution_options(isolation_level="REPEATABLE READ")
+            conn = self.reader.connect().execution_options(isolation_level="REPEATABLE READ")
+            return _Committing(conn)
         return self.reader.begin()
+
+
+class _Committing:
+    """``with`` a connection: a transaction that commits, then the connection closed."""
+
+    def __init__(self, conn: sa.Connection) -> None:
+        self._conn = conn
+
+    def __enter__(self) -> sa.Connection:
+        self._conn.begin()
+        return self._conn
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            if exc[0] is None:
+                self._conn.commit()
+            else:
+                self._conn.rollback()
+        finally:
+            self._conn.close()
+
+
+_HEAD, _TAIL = -1, -2  # the edge rows' tags among the buckets in _QUERY_SQL["totals"]
+_ROW_LIST = ", ".join(c.name for c in _ROW_COLUMNS)
+_IN_GROUP = "app_id = :app AND voice_group = :grp"
+_QUERY_SQL = {
+    "totals": (
+        f"SELECT {_HEAD}, count(*) FROM cdrs WHERE {_IN_GROUP} "
+        "AND placed_at >= :start AND placed_at < :lo "
+        f"UNION ALL SELECT bucket, n FROM cdr_counts WHERE {_IN_GROUP} "
+        "AND bucket >= :lo AND bucket < :hi "
+        f"UNION ALL SELECT {_TAIL}, count(*) FROM cdrs WHERE {_IN_GROUP} "
+        "AND placed_at >= :hi AND placed_at <= :end"
+    ),
+    "page": (
+        f"SELECT {_ROW_LIST} FROM cdrs WHERE {_IN_GROUP} "
+        "AND placed_at >= :since AND placed_at <= :end "
+        "ORDER BY placed_at, id LIMIT :limit OFFSET :skip"
+    ),
+    "count_mid": (
+        f"SELECT count(*) FROM cdrs WHERE {_IN_GROUP} AND messageid = :mid "
+        "AND placed_at >= :start AND placed_at <= :end"
+    ),
+    "page_mid": (
+        f"SELECT {_ROW_LIST} FROM cdrs WHERE {_IN_GROUP} AND messageid = :mid "
+        "AND placed_at >= :start AND placed_at <= :end "
+        "ORDER BY placed_at, id LIMIT :limit OFFSET :skip"
+    ),
+}
 
 
 _INSERT_COLUMNS = (
@@ -375,6 +452,11 @@ _PG_MERGE = (
 
 
 _KEY = itemgetter(0, 1)  # a row's (app_id, call_id)
+_COUNT_KEY = itemgetter(0, 4, 9)  # a row's (app_id, voice_group, placed_at)
+_COUNT_UPSERT = (
+    "INSERT INTO cdr_counts (app_id, voice_group, bucket, n) VALUES ({}) "
+    "ON CONFLICT (app_id, voice_group, bucket) DO UPDATE SET n = cdr_counts.n + excluded.n"
+)
 # service -> (service, voice_group) as plain ints: an enum property per row is measurable.
 _SERVICE_COLUMNS = {s: (int(s), int(s.voice_group)) for s in Service}
 

@@ -1,0 +1,149 @@
+"""Totals and pages from bucket counts agree exactly with the rows, on both databases.
+
+The reference is computed in Python from what was stored. Records arrive out of order, in
+several batches, late into buckets already counted, repeated (duplicates and conflicts
+must not count twice) and across bucket edges; windows and offsets are arbitrary.
+"""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+import sqlalchemy as sa
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.support.data import cdr, make_app
+from voicecdr.models import Cdr, Service, VoiceGroup
+from voicecdr.storage import counts
+from voicecdr.storage.store import Outcome, Store
+
+T0 = 1_795_700_100  # a bucket boundary (T0 % 300 == 0)
+SPAN = 3 * 3600  # the stored calls' times: three hours, 36 buckets
+SERVICES = list(Service)
+
+
+def _call(call_id: str, placed: int, service: Service) -> Cdr:
+    return cdr(call_id, connected=False)._replace(time=placed, service=service)
+
+
+@pytest.fixture
+def stored(store: Store) -> tuple[Store, int, list[tuple[int, int, int]]]:
+    """One app's 600 calls stored in shuffled batches (with repeats), plus another app's
+    calls in the same buckets; yields (store, app_id, [(placed_at, service, id)])."""
+    rng = random.Random(7)
+    app_id = make_app(store, "big").app.id
+    other = make_app(store, "other").app.id
+    # Bunched times: many calls share a second, and the bucket edges are always hit.
+    times = [T0 + rng.choice([0, 1, 299, 300, 301]) + 300 * rng.randrange(36) for _ in range(300)]
+    times += [T0 + rng.randrange(SPAN) for _ in range(300)]
+    calls = [_call(f"c{i}", t, rng.choice(SERVICES)) for i, t in enumerate(times)]
+    order = list(range(len(calls)))
+    rng.shuffle(order)  # out of order: late records land in buckets already counted
+    for lo in range(0, len(order), 97):
+        batch = [(app_id, calls[i]) for i in order[lo : lo + 97]]
+        # Every batch repeats a few calls already stored (a retried delivery) and one
+        # call with different content (a conflict): neither may be counted again.
+        if lo:
+            batch += [(app_id, calls[i]) for i in order[:3]]
+            batch.append((app_id, calls[order[0]]._replace(second=99, content_hash="x")))
+        store.store_cdrs(batch, now=1)
+        store.store_cdrs([(other, _call(f"o{lo}", times[lo], Service.GROUP_CALL))], now=1)
+    c = sa.table("cdrs", sa.column("placed_at"), sa.column("service"), sa.column("id"))
+    with store.reader.connect() as conn:
+        rows = conn.execute(
+            sa.select(c.c.placed_at, c.c.service, c.c.id).where(sa.text(f"app_id = {app_id}"))
+        ).all()
+    assert len(rows) == 600
+    return store, app_id, [(r[0], r[1], r[2]) for r in rows]
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    start=st.integers(-400, SPAN + 400),
+    length=st.integers(0, SPAN + 400),
+    group=st.sampled_from(list(VoiceGroup)),
+    limit=st.integers(1, 60),
+    offset=st.integers(0, 700),
+)
+def test_total_and_page_match_the_rows(
+    stored: tuple[Store, int, list[tuple[int, int, int]]],
+    start: int,
+    length: int,
+    group: VoiceGroup,
+    limit: int,
+    offset: int,
+) -> None:
+    store, app_id, rows = stored
+    lo, hi = T0 + start, T0 + start + length
+    expected = sorted(
+        (placed, id_)
+        for placed, service, id_ in rows
+        if lo <= placed <= hi and Service(service).voice_group is group
+    )
+    page = store.query_cdrs(app_id, group, lo, hi, messageid=None, offset=offset, limit=limit)
+    assert page.total == len(expected)
+    assert [(r.time, r.id) for r in page.rows] == expected[offset : offset + limit]
+
+
+def test_counts_equal_a_recount(stored: tuple[Store, int, list[tuple[int, int, int]]]) -> None:
+    store = stored[0]
+    recount = (
+        f"SELECT app_id, voice_group, placed_at - placed_at % {counts.BUCKET_SECONDS}, count(*)"
+        " FROM cdrs GROUP BY 1, 2, 3"
+    )
+    with store.reader.connect() as conn:
+        kept = set(conn.exec_driver_sql("SELECT app_id, voice_group, bucket, n FROM cdr_counts"))
+        assert kept == set(conn.execute(sa.text(recount)))
+
+
+def test_concurrent_writers_of_the_same_buckets_count_each_row_once(store: Store) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    app_id = make_app(store).app.id
+    # Four writers store overlapping sets of calls in the same buckets at once: every
+    # call is offered by two of them, and exactly one of the two may count it.
+    calls = [_call(f"c{i}", T0 + i % 600, Service.GROUP_CALL) for i in range(400)]
+
+    def write(k: int) -> list[Outcome]:
+        mine = [c for i, c in enumerate(calls) if i % 4 in (k, (k + 1) % 4)]
+        return store.store_cdrs([(app_id, c) for c in mine], now=1)
+
+    with ThreadPoolExecutor(4) as pool:
+        outcomes = [o for batch in pool.map(write, range(4)) for o in batch]
+    assert outcomes.count(Outcome.ACCEPTED) == 400
+    page = store.query_cdrs(
+        app_id, VoiceGroup.GROUP_CALL, T0, T0 + 600, messageid=None, offset=0, limit=1
+    )
+    assert page.total == 400
+    with store.reader.connect() as conn:
+        assert conn.exec_driver_sql("SELECT sum(n) FROM cdr_counts").scalar_one() == 400
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "lo", "hi"),
+    [
+        (0, 299, 0, 300),  # exactly one whole bucket
+        (0, 298, 299, 299),  # one second short: counted row by row
+        (1, 600, 300, 600),  # head [1, 300), body [300, 600), tail [600, 600]
+        (301, 598, 599, 599),  # inside one bucket
+        (300, 300, 301, 301),
+    ],
+)
+def test_split(start: int, end: int, lo: int, hi: int) -> None:
+    window = counts.split(start, end)
+    assert (window.lo, window.hi) == (lo, hi)
+
+
+def test_seek_walks_to_the_bucket_holding_the_offset() -> None:
+    window = counts.split(10, 1000)  # head [10, 300), buckets 300 and 600, tail [900, 1000]
+    buckets = [(300, 5), (600, 7)]
+    assert counts.seek(window, 4, buckets, 3) == counts.Seek(10, 3)
+    assert counts.seek(window, 4, buckets, 4) == counts.Seek(300, 0)
+    assert counts.seek(window, 4, buckets, 8) == counts.Seek(300, 4)
+    assert counts.seek(window, 4, buckets, 9) == counts.Seek(600, 0)
+    assert counts.seek(window, 4, buckets, 16) == counts.Seek(900, 0)
+    assert counts.seek(window, 4, buckets, 20) == counts.Seek(900, 4)
