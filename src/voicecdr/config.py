@@ -98,12 +98,21 @@ class Settings(BaseSettings):
         description="Connections (and requests in progress) one `voicecdr serve` process "
         "holds at once; past that, new requests get a plain 503 from the server at once.",
     )
+    app_cache_seconds: float = Field(
+        5,
+        ge=0,
+        le=3600,
+        description="Seconds a server process may answer queries from its copy of an app "
+        "(credentials, timezone, rate limit) before reading it again: a change made with "
+        "`voicecdr apps update` or `rotate-secret` takes effect within this time. 0 reads "
+        "the app on every request.",
+    )
     auth_failures_per_appkey: int = Field(
         10,
         ge=1,
         description="Failed query-API authentications allowed per appkey within "
-        "`auth_failure_window`; past that, the appkey answers `auth_failed` without the "
-        "secret being checked until failures age out.",
+        "`auth_failure_window`; past that, the appkey answers `auth_failed` whatever the "
+        "secret until failures age out.",
     )
     auth_failures_per_client: int = Field(
         50,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
+import psycopg
 import pytest
 
 from tests.support.data import cdr, make_app
@@ -177,3 +178,25 @@ def test_concurrent_writers_store_each_call_once(store: Store) -> None:
         app_id, VoiceGroup.GROUP_CALL, T0, T0, messageid=None, offset=0, limit=1
     )
     assert page.total == 450
+
+
+@pytest.mark.postgres
+def test_a_query_survives_its_pooled_connection_being_dropped(pg_url: str) -> None:
+    """The query path checks connections out without a ping: a connection the server
+    dropped (restart, idle timeout, failover) is replaced and the read run again."""
+    store = Store(pg_url)
+    try:
+        app_id = make_app(store).app.id
+        store.store_cdrs([(app_id, cdr("a"))], now=1)
+        ask = {"messageid": None, "offset": 0, "limit": 10}
+        assert store.query_cdrs(app_id, VoiceGroup.GROUP_CALL, T0, T0, **ask).total == 1
+        with psycopg.connect(pg_url, autocommit=True) as admin:
+            dropped = admin.execute(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            ).fetchone()
+        assert dropped is not None
+        assert dropped[0] >= 1
+        assert store.query_cdrs(app_id, VoiceGroup.GROUP_CALL, T0, T0, **ask).total == 1
+    finally:
+        store.close()

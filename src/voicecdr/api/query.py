@@ -28,6 +28,7 @@ from ..ratelimit import Quota
 from ..storage.ratelimit import SharedRateLimiter
 from ..storage.store import Store
 from ..timefmt import WindowError, query_window, zone
+from .appcache import AppCache
 from .params import BodyTimeout, ParamError, read_params
 from .rows import RowRenderer
 
@@ -76,6 +77,7 @@ class QueryService:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._store = store
+        self._apps = AppCache(store, settings.app_cache_seconds)
         self._limiter = limiter
         self._clock = clock
         self._max_span = timedelta(hours=settings.max_span_hours)
@@ -109,17 +111,25 @@ class QueryService:
             (f"authfail:app:{appkey}", self._per_appkey),
             (f"authfail:addr:{client}", self._per_client),
         )
-        if self._limiter.exhausted(failure_keys, now):
-            return _AUTH_FAILED
-        app = self._store.get_app(appkey)
+        app = self._apps.get(appkey)
         # Hash the candidate even for an unknown appkey so timing does not reveal which.
         stored = app.secret_hash if app else "sha256$x$" + "0" * 64
         if not verify_secret(secretkey, stored) or app is None:
-            for key, quota in failure_keys:
-                self._limiter.acquire(key, quota, now)
+            # Counted unless a cap is already reached (a refused guess must not push
+            # its own lock-out further out).
+            if not self._limiter.exhausted(failure_keys, now):
+                for key, quota in failure_keys:
+                    self._limiter.acquire(key, quota, now)
             return _AUTH_FAILED
-
-        decision = self._limiter.acquire(f"query:{app.appkey}", Quota(app.rate_limit), now)
+        # Guessing is capped per appkey and per address, in the shared state so more
+        # server processes do not mean more guesses. Once a cap is reached even the right
+        # secret gets the same answer as a wrong one, until failures age out; checking
+        # that and taking the request's token is one statement.
+        decision = self._limiter.admit(
+            f"query:{app.appkey}", Quota(app.rate_limit), failure_keys, now
+        )
+        if decision is None:
+            return _AUTH_FAILED
         if not decision.allowed:
             answer = failure(
                 "rate_limited",

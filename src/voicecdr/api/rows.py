@@ -28,19 +28,18 @@ class RowRenderer:
         self._results = RESULT_TEXT[language]
         self._extended = extended
 
-    def _time(self, epoch: int | None) -> str:
+    def render(self, row: CdrRow) -> dict[str, Any]:
+        tz = self._tz
         # A call never answered has no start (and may have no end): an empty string keeps
         # the field a string for strict clients.
-        return "" if epoch is None else format_epoch(epoch, self._tz)
-
-    def render(self, row: CdrRow) -> dict[str, Any]:
+        start, end = row.start_time, row.end_time
         out: dict[str, Any] = {
             "id": row.id,
             "result": self._results[row.connected],
             "cycle": row.cycle,
-            "time": self._time(row.time),
-            "start_time": self._time(row.start_time),
-            "end_time": self._time(row.end_time),
+            "time": format_epoch(row.time, tz),
+            "start_time": "" if start is None else format_epoch(start, tz),
+            "end_time": "" if end is None else format_epoch(end, tz),
             "phone": row.phone,
         }
         if self._group is VoiceGroup.GROUP_CALL:

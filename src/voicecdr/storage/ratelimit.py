@@ -14,13 +14,15 @@ import stat
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Engine, make_url
 
 from ..errors import ConfigError
 from ..ratelimit import Decision, Quota
-from .engine import sqlite_engine, translated
+from .engine import on_driver, sqlite_engine, translated
 from .schema import rate_limit_state
 from .store import Store
 
@@ -31,6 +33,21 @@ WHERE {greatest}(s.tat, :now) - :now <= :tolerance
 RETURNING tat
 """
 
+
+# The query API's one statement per request: take a token for ``key`` unless one of the
+# lock-out keys (failed authentications) is exhausted. No row back means refused, for
+# either reason; :meth:`SharedRateLimiter.admit` then reads which.
+_ADMIT_SQL = """
+INSERT INTO rate_limit_state AS s (key, tat)
+SELECT :key, :now + :interval WHERE NOT EXISTS (
+    SELECT 1 FROM rate_limit_state AS f
+    WHERE (f.key = :lock1 AND {greatest}(f.tat, :now) - :now > :tolerance1)
+       OR (f.key = :lock2 AND {greatest}(f.tat, :now) - :now > :tolerance2)
+)
+ON CONFLICT (key) DO UPDATE SET tat = {greatest}(s.tat, :now) + :interval
+WHERE {greatest}(s.tat, :now) - :now <= :tolerance
+RETURNING tat
+"""
 
 _SLACK = 1e-6
 
@@ -61,6 +78,7 @@ class SharedRateLimiter:
     def __init__(self, store: Store, state_path: str | None = None) -> None:
         if store.dialect == "postgresql":
             self._engine: Engine = store.writer.execution_options(isolation_level="AUTOCOMMIT")
+            self._driver_engine = store.autocommit
             greatest = "GREATEST"
         else:
             path = Path(state_path) if state_path else default_state_path(store.url.database or "")
@@ -69,6 +87,11 @@ class SharedRateLimiter:
             with translated("rate limit setup"), self._engine.begin() as conn:
                 rate_limit_state.create(conn, checkfirst=True)
             greatest = "max"
+            self._driver_engine = self._engine  # sqlite3 connections are in autocommit
+        dialect = self._driver_engine.dialect
+        if dialect.name == "sqlite":
+            dialect = sqlite.dialect(paramstyle="named")
+        self._admit = str(sa.text(_ADMIT_SQL.format(greatest=greatest)).compile(dialect=dialect))
         self._upsert = sa.text(_SQL.format(greatest=greatest))
         self._read = sa.select(rate_limit_state.c.tat).where(
             rate_limit_state.c.key == sa.bindparam("key")
@@ -86,6 +109,40 @@ class SharedRateLimiter:
         with translated("rate limit"), self._engine.begin() as conn:
             if conn.execute(self._upsert, params).first() is not None:
                 return Decision(True)
+        return self._refusal(key, quota, now)
+
+    def admit(
+        self, key: str, quota: Quota, locks: Sequence[tuple[str, Quota]], now: float
+    ) -> Decision | None:
+        """:meth:`acquire` for ``key``, unless one of the two ``locks`` (lock-out keys with
+        their quotas) is :meth:`exhausted`: then None, and no token taken. One statement
+        when allowed, the common case."""
+        (lock1, quota1), (lock2, quota2) = locks
+        params = {
+            "key": key,
+            "now": now,
+            "interval": quota.interval,
+            "tolerance": quota.tolerance + _SLACK,
+            "lock1": lock1,
+            "tolerance1": quota1.tolerance + _SLACK,
+            "lock2": lock2,
+            "tolerance2": quota2.tolerance + _SLACK,
+        }
+
+        def admit(cursor: Any) -> bool:
+            return cursor.execute(self._admit, params).fetchone() is not None
+
+        with translated("rate limit"):
+            if on_driver(self._driver_engine, admit):
+                return Decision(True)
+        # Refused: locked out, or over the quota. Which one is read apart (the state may
+        # have moved on since; the answer is still one that was true a moment ago).
+        if self.exhausted(locks, now):
+            return None
+        return self._refusal(key, quota, now)
+
+    def _refusal(self, key: str, quota: Quota, now: float) -> Decision:
+        with translated("rate limit"), self._engine.connect() as conn:
             tat = conn.execute(self._read, {"key": key}).scalar_one_or_none()
         wait = (tat if tat is not None else now) - now - quota.tolerance
         return Decision(False, max(wait, 0.0))

@@ -6,6 +6,7 @@ a time with ``BEGIN IMMEDIATE``) and share one pooled engine on PostgreSQL.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -20,7 +21,7 @@ from sqlalchemy.engine import Engine
 from ..errors import Conflict, NotFound, SchemaOutOfDate
 from ..models import App, Cdr, CdrRow, CostStatus, Language, Service, VoiceGroup
 from . import counts, schema
-from .engine import parse_url, postgres_engine, sqlite_engine, translated
+from .engine import on_driver, parse_url, postgres_engine, sqlite_engine, translated
 
 
 class Outcome(StrEnum):
@@ -80,10 +81,15 @@ def _app(row: sa.Row[Any]) -> App:
     )
 
 
+# Enum members by value: a dict lookup per row instead of an Enum call per row.
+_SERVICES = {int(s): s for s in Service}
+_COST_STATUSES = {int(s): s for s in CostStatus}
+
+
 def _cdr_row(r: Sequence[Any]) -> CdrRow:
     return CdrRow(
         r[0],
-        Service(r[1]),
+        _SERVICES[r[1]],
         r[2],
         r[3],
         r[4],
@@ -97,7 +103,7 @@ def _cdr_row(r: Sequence[Any]) -> CdrRow:
         r[12],
         r[13],
         r[14],
-        CostStatus(r[15]),
+        _COST_STATUSES[r[15]],
         r[16],
         r[17],
         r[18],
@@ -125,6 +131,13 @@ class Store:
             self.reader: Engine = sqlite_engine(self.url, writer=False)
         else:
             self.writer = self.reader = postgres_engine(self.url)
+        self._snapshots = self.reader
+        self._snapshot_begin: str | None = "BEGIN"
+        if self.dialect == "postgresql":
+            self._snapshots = postgres_engine(
+                self.url, ping=False, isolation_level="REPEATABLE READ"
+            )
+            self._snapshot_begin = None
         # Named parameters in the driver's own style (:name for sqlite3, %(name)s for
         # psycopg), for hot executemany paths that skip SQLAlchemy's per-row processing.
         self._driver_dialect = (
@@ -134,12 +147,22 @@ class Store:
         self._count_upsert = _COUNT_UPSERT.format(marks)
         self._sql = {name: self.driver_sql(text) for name, text in _QUERY_SQL.items()}
 
+    @functools.cached_property
+    def autocommit(self) -> Engine:
+        """PostgreSQL: an engine for one-statement hot paths on the bare driver (see
+        ``on_driver``): autocommit, no ping per checkout. Closed with the store."""
+        return postgres_engine(self.url, ping=False, isolation_level="AUTOCOMMIT")
+
     def driver_sql(self, text: str) -> str:
         """``text`` with ``:name`` parameters, rewritten for this database's driver."""
         return str(sa.text(text).compile(dialect=self._driver_dialect))
 
     def close(self) -> None:
         self.writer.dispose()
+        if self._snapshots is not self.reader:
+            self._snapshots.dispose()
+        if "autocommit" in self.__dict__:  # created on first use
+            self.autocommit.dispose()
         if self.reader is not self.writer:
             self.reader.dispose()
 
@@ -327,61 +350,36 @@ class Store:
         messageid picks out a handful of rows through its own index instead.
         """
         params: dict[str, Any] = {"app": app_id, "grp": int(group), "end": end, "limit": limit}
-        with translated("query CDRs"), self._snapshot() as conn:
+        sql = self._sql
+
+        def read(cursor: Any) -> Page:
             if messageid is not None:
                 params.update(start=start, mid=messageid, skip=offset)
-                total = conn.exec_driver_sql(self._sql["count_mid"], params).scalar_one()
-                page_sql = self._sql["page_mid"]
+                total = cursor.execute(sql["count_mid"], params).fetchone()[0]
+                page_sql = sql["page_mid"]
             else:
                 window = counts.split(start, end)
                 params.update(start=start, lo=window.lo, hi=window.hi)
-                found = conn.exec_driver_sql(self._sql["totals"], params).all()
-                head = tail = 0
+                head = total = 0
                 buckets: list[tuple[int, int]] = []
-                for bucket, n in found:
+                for bucket, n in cursor.execute(sql["totals"], params).fetchall():
+                    total += n
                     if bucket == _HEAD:
                         head = n
-                    elif bucket == _TAIL:
-                        tail = n
-                    elif n:
+                    elif bucket != _TAIL and n:
                         buckets.append((bucket, n))
                 buckets.sort()
-                total = head + tail + sum(n for _, n in buckets)
                 where = counts.seek(window, head, buckets, offset)
                 params.update(since=where.since, skip=where.skip)
-                page_sql = self._sql["page"]
-            rows = []
-            if offset < total:
-                rows = [_cdr_row(r) for r in conn.exec_driver_sql(page_sql, params)]
-        return Page(total, rows)
+                page_sql = sql["page"]
+            found = cursor.execute(page_sql, params).fetchall() if offset < total else []
+            return Page(total, [_cdr_row(r) for r in found])
 
-    def _snapshot(self) -> Any:
-        """A read transaction that sees one snapshot. It commits rather than rolls back
-        at the end: psycopg forgets its prepared statements on a rollback."""
-        if self.dialect == "postgresql":
-            conn = self.reader.connect().execution_options(isolation_level="REPEATABLE READ")
-            return _Committing(conn)
-        return self.reader.begin()
-
-
-class _Committing:
-    """``with`` a connection: a transaction that commits, then the connection closed."""
-
-    def __init__(self, conn: sa.Connection) -> None:
-        self._conn = conn
-
-    def __enter__(self) -> sa.Connection:
-        self._conn.begin()
-        return self._conn
-
-    def __exit__(self, *exc: object) -> None:
-        try:
-            if exc[0] is None:
-                self._conn.commit()
-            else:
-                self._conn.rollback()
-        finally:
-            self._conn.close()
+        # The bare driver: this is the query API's whole database work. One snapshot
+        # (BEGIN on SQLite, the engine's REPEATABLE READ on PostgreSQL), and a commit at
+        # the end rather than a rollback: psycopg forgets prepared statements on rollback.
+        with translated("query CDRs"):
+            return on_driver(self._snapshots, read, begin=self._snapshot_begin)
 
 
 _HEAD, _TAIL = -1, -2  # the edge rows' tags among the buckets in _QUERY_SQL["totals"]
