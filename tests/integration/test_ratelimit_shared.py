@@ -66,8 +66,8 @@ def test_admit_takes_a_token_unless_locked_out(settings: Settings, store: Store)
     try:
         quota = Quota(1)
         locks = (("lock:app", Quota(1 / 60, burst=2)), ("lock:addr", Quota(1 / 60, burst=5)))
-        assert limiter.admit("q", quota, locks, 100.0) == Decision(True)
-        refused = limiter.admit("q", quota, locks, 100.25)
+        assert limiter.admit("q", quota, locks, lambda: 100.0) == Decision(True)
+        refused = limiter.admit("q", quota, locks, lambda: 100.25)
         assert refused is not None
         assert not refused.allowed
         assert abs(refused.retry_after - 0.75) < 1e-6
@@ -75,15 +75,15 @@ def test_admit_takes_a_token_unless_locked_out(settings: Settings, store: Store)
         # out, whatever the query budget says, and takes no query token.
         for _ in range(2):
             assert limiter.acquire("lock:app", locks[0][1], 101.0).allowed
-        assert limiter.admit("q", quota, locks, 101.0) is None
-        assert limiter.admit("q", quota, locks, 102.0) is None
+        assert limiter.admit("q", quota, locks, lambda: 101.0) is None
+        assert limiter.admit("q", quota, locks, lambda: 102.0) is None
         # One failure ages out after 60 s: admitted again, and the query budget is
         # untouched by the locked-out requests.
-        assert limiter.admit("q", quota, locks, 161.0) == Decision(True)
+        assert limiter.admit("q", quota, locks, lambda: 161.0) == Decision(True)
         assert not limiter.acquire("q", quota, 161.5).allowed
         # The other lock (per address) locks out just the same.
         for _ in range(5):
             assert limiter.acquire("lock:addr", locks[1][1], 200.0).allowed
-        assert limiter.admit("q", quota, locks, 200.0) is None
+        assert limiter.admit("q", quota, locks, lambda: 200.0) is None
     finally:
         limiter.close()

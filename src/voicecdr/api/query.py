@@ -105,8 +105,7 @@ class QueryService:
         secretkey = _required(params, "secretkey")
         now = self._clock()
         # Guessing is capped per appkey and per address, in the shared state so more
-        # server processes do not mean more guesses. Once a cap is reached the secret is
-        # not even checked (the answer is the same as for a wrong one) until it refills.
+        # server processes do not mean more guesses.
         failure_keys = (
             (f"authfail:app:{appkey}", self._per_appkey),
             (f"authfail:addr:{client}", self._per_client),
@@ -121,12 +120,11 @@ class QueryService:
                 for key, quota in failure_keys:
                     self._limiter.acquire(key, quota, now)
             return _AUTH_FAILED
-        # Guessing is capped per appkey and per address, in the shared state so more
-        # server processes do not mean more guesses. Once a cap is reached even the right
-        # secret gets the same answer as a wrong one, until failures age out; checking
-        # that and taking the request's token is one statement.
+        # Once a cap is reached even the right secret gets the same answer as a wrong
+        # one, until failures age out; checking that and taking the request's token is
+        # one statement.
         decision = self._limiter.admit(
-            f"query:{app.appkey}", Quota(app.rate_limit), failure_keys, now
+            f"query:{app.appkey}", Quota(app.rate_limit), failure_keys, self._clock
         )
         if decision is None:
             return _AUTH_FAILED

@@ -12,7 +12,7 @@ import hashlib
 import os
 import stat
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +49,13 @@ WHERE {greatest}(s.tat, :now) - :now <= :tolerance
 RETURNING tat
 """
 
-_SLACK = 1e-6
+# Requests are stamped with their time just before they reach the shared state, but at
+# high rates concurrent requests (threads waiting for the GIL, processes, hosts with
+# slightly different clocks) still reach it a little out of stamp order: one stamped
+# earlier finds the TAT already moved by a later one. Ten milliseconds of slack absorbs
+# that (and the ~0.2 us rounding of epoch doubles); at 1 request/second it lets a
+# request in 1% early.
+_SLACK = 0.010
 
 
 def default_state_path(database: str) -> Path:
@@ -87,7 +93,12 @@ class SharedRateLimiter:
             with translated("rate limit setup"), self._engine.begin() as conn:
                 rate_limit_state.create(conn, checkfirst=True)
             greatest = "max"
-            self._driver_engine = self._engine  # sqlite3 connections are in autocommit
+            self._driver_engine = self._engine
+        # SQLite: take the sidecar's write lock before stamping the request; its busy
+        # handler sleeps in steps of milliseconds, and a stamp taken before that sleep
+        # reaches the state late, behind requests stamped after it. (PostgreSQL holds a
+        # row lock for the statement only, microseconds.)
+        self._admit_begin = "BEGIN IMMEDIATE" if store.dialect == "sqlite" else None
         dialect = self._driver_engine.dialect
         if dialect.name == "sqlite":
             dialect = sqlite.dialect(paramstyle="named")
@@ -98,8 +109,6 @@ class SharedRateLimiter:
         )
 
     def acquire(self, key: str, quota: Quota, now: float) -> Decision:
-        # Epoch seconds as doubles carry ~0.2 us of rounding: allow a microsecond of slack
-        # so that a burst of exactly ``burst`` requests at one instant is not cut short.
         params = {
             "key": key,
             "now": now,
@@ -112,15 +121,20 @@ class SharedRateLimiter:
         return self._refusal(key, quota, now)
 
     def admit(
-        self, key: str, quota: Quota, locks: Sequence[tuple[str, Quota]], now: float
+        self,
+        key: str,
+        quota: Quota,
+        locks: Sequence[tuple[str, Quota]],
+        clock: Callable[[], float],
     ) -> Decision | None:
         """:meth:`acquire` for ``key``, unless one of the two ``locks`` (lock-out keys with
         their quotas) is :meth:`exhausted`: then None, and no token taken. One statement
-        when allowed, the common case."""
+        when allowed, the common case. The request is stamped by ``clock`` right before
+        that statement, with a connection (and on SQLite the lock) in hand, so concurrent
+        requests reach the shared state in nearly the order of their stamps."""
         (lock1, quota1), (lock2, quota2) = locks
-        params = {
+        params: dict[str, Any] = {
             "key": key,
-            "now": now,
             "interval": quota.interval,
             "tolerance": quota.tolerance + _SLACK,
             "lock1": lock1,
@@ -130,13 +144,15 @@ class SharedRateLimiter:
         }
 
         def admit(cursor: Any) -> bool:
+            params["now"] = clock()
             return cursor.execute(self._admit, params).fetchone() is not None
 
         with translated("rate limit"):
-            if on_driver(self._driver_engine, admit):
+            if on_driver(self._driver_engine, admit, begin=self._admit_begin):
                 return Decision(True)
         # Refused: locked out, or over the quota. Which one is read apart (the state may
         # have moved on since; the answer is still one that was true a moment ago).
+        now: float = params["now"]
         if self.exhausted(locks, now):
             return None
         return self._refusal(key, quota, now)
