@@ -11,6 +11,7 @@ with an exponent, are written out as fixed-point digits.
 from __future__ import annotations
 
 from decimal import Decimal
+from functools import lru_cache
 
 import orjson
 
@@ -31,8 +32,10 @@ def from_nanos(nanos: int) -> Decimal:
     return Decimal(nanos).scaleb(-MAX_DECIMALS).normalize()
 
 
+@lru_cache(maxsize=65_536)
 def json_number(nanos: int) -> int | float | orjson.Fragment:
-    """The value to hand orjson so that it prints the exact decimal, never an exponent."""
+    """The value to hand orjson so that it prints the exact decimal, never an exponent.
+    Cached: a page's prices are mostly the same few values."""
     whole, frac = divmod(nanos, NANOS)
     if frac == 0:
         return whole

@@ -31,7 +31,16 @@ def parse_api_time(text: str) -> datetime:
     if not _API_RE.fullmatch(text):
         raise ValueError("must be yyyy-MM-dd HH:mm:ss")
     try:
-        return datetime.strptime(text, API_FORMAT)
+        # The digits are where the pattern says: fields by position, not strptime (which
+        # costs as much as the rest of a query's validation together).
+        return datetime(
+            int(text[0:4]),
+            int(text[5:7]),
+            int(text[8:10]),
+            int(text[11:13]),
+            int(text[14:16]),
+            int(text[17:19]),
+        )
     except ValueError:
         raise ValueError("is not a real date and time") from None
 

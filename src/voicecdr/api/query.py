@@ -163,7 +163,7 @@ class QueryService:
         if extended not in ("0", "1", ""):
             raise _Invalid("invalid_parameter", "extended must be 0 or 1")
 
-        result = self._store.query_cdrs(
+        result = self._store.query_rows(
             app.id,
             group,
             window.start,
@@ -177,7 +177,7 @@ class QueryService:
             "total": result.total,
             "page": page,
             "pageSize": page_size,
-            "rows": [renderer.render(row) for row in result.rows],
+            "rows": renderer.render_all(result.rows),
         }
         return Answer({"code": "1", "info": info}, appkey=app.appkey)
 

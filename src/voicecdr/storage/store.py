@@ -36,33 +36,41 @@ class Page:
     rows: list[CdrRow]
 
 
+# A stored CDR as the query API reads it: a driver row, in ROW_FIELDS order.
+RowTuple = Sequence[Any]
+
+
+@dataclass(frozen=True, slots=True)
+class RowPage:
+    total: int
+    rows: list[RowTuple]
+
+
 _APP_COLUMNS = list(schema.apps.c)
-_ROW_COLUMNS = [
-    schema.cdrs.c[name]
-    for name in (
-        "id",
-        "service",
-        "messageid",
-        "phone",
-        "country_code",
-        "show_phone",
-        "placed_at",
-        "answered_at",
-        "ended_at",
-        "billsec",
-        "connected",
-        "hangup_cause",
-        "hangup_disposition",
-        "ivr_result",
-        "record_url",
-        "cost_status",
-        "cycle",
-        "size",
-        "unit_price_nanos",
-        "basic_price_nanos",
-        "cost_nanos",
-    )
-]
+ROW_FIELDS = (
+    "id",
+    "service",
+    "messageid",
+    "phone",
+    "country_code",
+    "show_phone",
+    "placed_at",
+    "answered_at",
+    "ended_at",
+    "billsec",
+    "connected",
+    "hangup_cause",
+    "hangup_disposition",
+    "ivr_result",
+    "record_url",
+    "cost_status",
+    "cycle",
+    "size",
+    "unit_price_nanos",
+    "basic_price_nanos",
+    "cost_nanos",
+)
+_ROW_COLUMNS = [schema.cdrs.c[name] for name in ROW_FIELDS]
 
 
 def _app(row: sa.Row[Any]) -> App:
@@ -341,8 +349,25 @@ class Store:
         offset: int,
         limit: int,
     ) -> Page:
+        """:meth:`query_rows` with each row as a :class:`CdrRow`."""
+        page = self.query_rows(
+            app_id, group, start, end, messageid=messageid, offset=offset, limit=limit
+        )
+        return Page(page.total, [_cdr_row(r) for r in page.rows])
+
+    def query_rows(
+        self,
+        app_id: int,
+        group: VoiceGroup,
+        start: int,
+        end: int,
+        *,
+        messageid: str | None,
+        offset: int,
+        limit: int,
+    ) -> RowPage:
         """One page of an app's CDRs in ``[start, end]`` ordered by (time, id), with the
-        exact total; both read from one snapshot.
+        exact total; both read from one snapshot. Rows are driver tuples (``RowTuple``).
 
         The total comes from the bucket counts plus the rows of the two partial buckets
         at the window's edges, and the page starts at the bucket holding row ``offset``
@@ -352,7 +377,7 @@ class Store:
         params: dict[str, Any] = {"app": app_id, "grp": int(group), "end": end, "limit": limit}
         sql = self._sql
 
-        def read(cursor: Any) -> Page:
+        def read(cursor: Any) -> RowPage:
             if messageid is not None:
                 params.update(start=start, mid=messageid, skip=offset)
                 total = cursor.execute(sql["count_mid"], params).fetchone()[0]
@@ -373,7 +398,7 @@ class Store:
                 params.update(since=where.since, skip=where.skip)
                 page_sql = sql["page"]
             found = cursor.execute(page_sql, params).fetchall() if offset < total else []
-            return Page(total, [_cdr_row(r) for r in found])
+            return RowPage(total, found)
 
         # The bare driver: this is the query API's whole database work. One snapshot
         # (BEGIN on SQLite, the engine's REPEATABLE READ on PostgreSQL), and a commit at
