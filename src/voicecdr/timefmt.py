@@ -87,6 +87,28 @@ def _minute_text(local_minute: int) -> str:
 _SECOND_TEXT = tuple(f"{second:02d}" for second in range(60))
 
 
+class EpochFormatter:
+    """:func:`format_epoch` for one timezone, for rendering many times at once (a page of
+    rows): it keeps the text up to the minute of every UTC minute it has seen, so most
+    calls are one dict lookup and one concatenation."""
+
+    def __init__(self, tz: ZoneInfo) -> None:
+        self._tz = tz
+        self._minutes: dict[int, str] = {}
+
+    def __call__(self, epoch: int) -> str:
+        minute, second = divmod(epoch, 60)
+        text = self._minutes.get(minute)
+        if text is None:
+            offset = _offset(self._tz, epoch // _OFFSET_STEP)
+            if offset is None or offset % 60:
+                # An offset changing within this quarter hour, or one with seconds
+                # (historical local mean times): the general path, uncached.
+                return format_epoch(epoch, self._tz)
+            text = self._minutes[minute] = _minute_text(minute + offset // 60)
+        return text + _SECOND_TEXT[second]
+
+
 def format_epoch(epoch: int, tz: ZoneInfo) -> str:
     """``yyyy-MM-dd HH:mm:ss`` in ``tz``. Every row and receipt renders times, so the
     offset is looked up once per quarter hour and the text up to the minute once per

@@ -7,6 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from voicecdr.timefmt import (
+    EpochFormatter,
     WindowError,
     format_epoch,
     parse_api_time,
@@ -159,3 +160,21 @@ def test_fast_formatting_matches_datetime(epoch: int, name: str) -> None:
 def test_unknown_zone() -> None:
     with pytest.raises(ValueError, match="unknown IANA timezone"):
         zone("Mars/Olympus")
+
+
+@pytest.mark.parametrize(
+    "tz",
+    ["Asia/Shanghai", "America/New_York", "Asia/Kolkata", "Australia/Lord_Howe", "Africa/Monrovia"],
+)
+def test_the_page_formatter_agrees_with_format_epoch(tz: str) -> None:
+    # Every 72 minutes and 17 s over two years, across DST changes both ways (Lord Howe
+    # moves by half an hour), plus seconds around one change, and a zone whose old
+    # offset had seconds (Monrovia, -0:44:30 until 1972).
+    zone_ = zone(tz)
+    fmt = EpochFormatter(zone_)
+    epochs = list(range(0, 2 * 365 * 86_400, 4_337)) + list(range(1_710_054_000, 1_710_061_200, 7))
+    for epoch in epochs:
+        assert fmt(epoch) == format_epoch(epoch, zone_)
+    for epoch in range(-1, 63_072_000, 86_399):  # 1970-1971: Monrovia's old offset
+        expected = datetime.fromtimestamp(epoch, zone_).strftime("%Y-%m-%d %H:%M:%S")
+        assert fmt(epoch) == expected

@@ -137,6 +137,7 @@ def create_app(
             if background is not None:
                 await background
             limiter.close()
+            query.close()
             if owned:
                 store.close()
 

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 from ..client import _models as client_models
 from ..models import RESULT_TEXT, CostStatus, Language, VoiceGroup
 from ..money import json_number
-from ..timefmt import format_epoch
+from ..timefmt import EpochFormatter
 
 # The wire contract is written once, in the client SDK (which may not import the server);
 # the server renders exactly the fields its own client reads.
@@ -35,7 +35,7 @@ class RowRenderer:
         self._extended = extended
 
     def render_all(self, rows: Iterable[Sequence[Any]]) -> list[dict[str, Any]]:
-        tz, results, extended = self._tz, self._results, self._extended
+        fmt, results, extended = EpochFormatter(self._tz), self._results, self._extended
         group_call = self._group is VoiceGroup.GROUP_CALL
         out = []
         for (
@@ -67,9 +67,9 @@ class RowRenderer:
                 "id": id_,
                 "result": results[connected],
                 "cycle": cycle,
-                "time": format_epoch(placed, tz),
-                "start_time": "" if answered is None else format_epoch(answered, tz),
-                "end_time": "" if ended is None else format_epoch(ended, tz),
+                "time": fmt(placed),
+                "start_time": "" if answered is None else fmt(answered),
+                "end_time": "" if ended is None else fmt(ended),
                 "phone": phone,
             }
             if group_call:
