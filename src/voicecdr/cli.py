@@ -191,10 +191,88 @@ def db() -> None:
 @_json_flag
 @pass_ctx
 def db_upgrade(obj: Context) -> None:
-    """Create or migrate the schema to this version's head."""
+    """Create or migrate the schema to this version's head (and, on PostgreSQL, make the
+    coming days' partitions)."""
+    ahead = obj.settings().partitions_ahead_days
     with obj.store(current=False) as store:
         before, after = migrate.upgrade(store)
-    obj.emit({"from": before, "to": after}, lambda d: f"schema {d['from'] or 'empty'} -> {d['to']}")
+        made = [] if store.partitions is None else store.partitions.ahead(int(time.time()), ahead)
+    obj.emit(
+        {"from": before, "to": after, "partitions_created": made},
+        lambda d: (
+            f"schema {d['from'] or 'empty'} -> {d['to']}"
+            + (f"; made {len(made)} partitions" if made else "")
+        ),
+    )
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 7 * 86_400}
+
+
+def _duration(text: str) -> int:
+    """``90d``, ``36h``, ``2w``, ``45m``, ``30s`` -> seconds (more than zero)."""
+    number, unit = text.strip()[:-1], text.strip()[-1:].lower()
+    if unit not in _UNITS or not number.isdigit():
+        raise click.BadParameter(
+            f"{text!r} is not a duration: a whole number and a unit, e.g. 90d, 36h, 2w "
+            "(units s, m, h, d, w)",
+            param_hint="--older-than",
+        )
+    seconds = int(number) * _UNITS[unit]
+    if seconds <= 0:
+        raise click.BadParameter(
+            "must be more than zero (the cutoff would be now or in the future)",
+            param_hint="--older-than",
+        )
+    return seconds
+
+
+@db.command("prune")
+@click.option(
+    "--older-than",
+    required=True,
+    metavar="DURATION",
+    help="Remove CDRs placed longer ago than this: 90d, 36h, 2w (units s, m, h, d, w).",
+)
+@click.option("--dry-run", is_flag=True, help="Show what would be removed; remove nothing.")
+@_json_flag
+@pass_ctx
+def db_prune(obj: Context, older_than: str, dry_run: bool) -> None:
+    """Remove old CDRs, their receipts and their counts (retention).
+
+    PostgreSQL drops the day partitions that end before the cutoff (so it is rounded down
+    to midnight UTC); SQLite deletes in batches, up to the cutoff rounded down to 5 minutes.
+    """
+    from .storage.retention import prune
+    from .timefmt import epoch_to_iso
+
+    seconds = _duration(older_than)
+    with obj.store() as store:
+        report = prune(store, int(time.time()) - seconds, dry_run=dry_run)
+    data = {
+        "dry_run": report.dry_run,
+        "cutoff": epoch_to_iso(report.cutoff),
+        "cdrs": report.cdrs,
+        "receipts": report.receipts,
+        "pending_receipts": report.pending_receipts,
+        "partitions": report.partitions,
+    }
+    if report.pending_receipts:
+        click.echo(
+            f"warning: {report.pending_receipts} of the receipts "
+            f"{'would be' if dry_run else 'were'} removed before delivery (still pending); "
+            "their apps will never get them",
+            err=True,
+        )
+    obj.emit(
+        data,
+        lambda d: (
+            f"{'would remove' if d['dry_run'] else 'removed'} {d['cdrs']} CDRs placed before "
+            f"{d['cutoff']}"
+            + (f" ({len(d['partitions'])} partitions)" if d["partitions"] else "")
+            + f" and {d['receipts']} receipts"
+        ),
+    )
 
 
 # -- apps --------------------------------------------------------------------------------

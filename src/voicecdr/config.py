@@ -72,6 +72,13 @@ class Settings(BaseSettings):
     rater_batch_size: int = Field(
         5000, ge=1, le=100_000, description="CDRs the rater prices per transaction."
     )
+    partitions_ahead_days: int = Field(
+        7,
+        ge=0,
+        le=366,
+        description="PostgreSQL only: days after today (UTC) whose `cdrs` partitions exist "
+        "ahead of time, made by `db upgrade` and every hour by the workers.",
+    )
     timezone: str = Field(
         "Asia/Shanghai", description="IANA timezone given to new apps unless told otherwise."
     )

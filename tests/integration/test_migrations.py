@@ -8,15 +8,18 @@ from alembic.runtime.migration import MigrationContext
 
 from voicecdr.errors import SchemaOutOfDate
 from voicecdr.storage import migrate
-from voicecdr.storage.schema import metadata
+from voicecdr.storage.schema import declared_name, metadata_for
 from voicecdr.storage.store import Store
 
 
 def test_migrated_schema_matches_the_declared_tables(store: Store) -> None:
+    # Each database against its own declaration (schema.py): on PostgreSQL that includes
+    # cdr_keys, rate_limit_state, the partition-wide keys of cdrs and receipts without a
+    # foreign key to cdrs. Only the day partitions are left out: they are made at run
+    # time, not declared (``declared_name``).
     with store.writer.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn), metadata)
-    # rate_limit_state is PostgreSQL-only and declared apart on purpose.
-    diff = [d for d in diff if not (d[0] == "remove_table" and d[1].name == "rate_limit_state")]
+        context = MigrationContext.configure(conn, opts={"include_name": declared_name})
+        diff = compare_metadata(context, metadata_for(store.dialect))
     assert diff == []
 
 

@@ -3,141 +3,228 @@
 Times are Unix seconds (UTC) in BIGINT columns: comparisons and ordering are integer work on
 both databases, and the app's timezone is applied only when rendering. Money is BIGINT
 nanos (1e-9 currency units), so sums stay exact everywhere.
+
+The tables are declared once per database, by :func:`_declare`: ``metadata`` is the schema
+SQLite has (and the one queries are built from: the columns are the same everywhere), and
+``postgresql_metadata`` is PostgreSQL's, which differs where partitioning forces it to
+(see docs/architecture.md, "Partitions"):
+
+- ``cdrs`` is range-partitioned by ``placed_at``, one partition per UTC day. PostgreSQL
+  enforces a unique key on a partitioned table only if it contains the partition key, so
+  the ``(app_id, call_id)`` idempotency key moves to the small table ``cdr_keys``, written
+  in the same transaction as the row, and ``cdrs`` keeps ``(app_id, call_id, placed_at)``.
+  Its primary key is ``(id, placed_at, app_id)``: the partition key and the tenant
+  (Citus's distribution column) must both be in it; ``id`` leads so lookups by id use it.
+- ``receipts.cdr_id`` has no foreign key: a foreign key must reference a unique key, and
+  ``id`` alone is not one on a partitioned table (nor on Citus without ``app_id``). The
+  receipts' own keys include ``app_id`` too (``(id, app_id)``, ``(webhook_id, app_id)``;
+  both ids are unique anyway), so the table can be distributed by tenant on Citus.
+- the shared rate-limit state lives in the ``UNLOGGED`` table ``rate_limit_state``.
+
+The day partitions themselves (``cdrs_pYYYYMMDD``) are not declared: they come and go with
+time (``storage/partitions.py``), and :func:`declared_name` leaves them out of comparisons.
 """
 
 from __future__ import annotations
 
-import sqlalchemy as sa
+import re
+from typing import Any
 
-metadata = sa.MetaData()
+import sqlalchemy as sa
 
 # SQLite only aliases the rowid for a column declared exactly INTEGER PRIMARY KEY.
 BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
-apps = sa.Table(
-    "apps",
-    metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("name", sa.String(200), nullable=False),
-    sa.Column("appkey", sa.String(64), nullable=False, unique=True),
-    sa.Column("secret_hash", sa.String(200), nullable=False),
-    sa.Column("signing_secret", sa.String(200), nullable=False),
-    sa.Column("timezone", sa.String(64), nullable=False),
-    sa.Column("language", sa.String(8), nullable=False),
-    sa.Column("callback_url", sa.Text, nullable=True),
-    sa.Column("rate_limit", sa.Float, nullable=False),
-    sa.Column("created_at", sa.BigInteger, nullable=False),
-    sa.Column("updated_at", sa.BigInteger, nullable=False),
-)
+PARTITION_PREFIX = "cdrs_p"
+_PARTITION_NAME = re.compile(rf"^{PARTITION_PREFIX}\d{{8}}$")
 
-cdrs = sa.Table(
-    "cdrs",
-    metadata,
-    sa.Column("id", BigId, primary_key=True, autoincrement=True),
-    sa.Column("app_id", sa.Integer, sa.ForeignKey("apps.id"), nullable=False),
-    sa.Column("call_id", sa.String(128), nullable=False),
-    sa.Column("content_hash", sa.String(64), nullable=False),
-    sa.Column("service", sa.SmallInteger, nullable=False),
-    sa.Column("voice_group", sa.SmallInteger, nullable=False),
-    sa.Column("messageid", sa.String(128), nullable=False),
-    sa.Column("phone", sa.String(32), nullable=False),
-    sa.Column("country_code", sa.String(8), nullable=False),
-    sa.Column("show_phone", sa.String(64), nullable=False),
-    sa.Column("placed_at", sa.BigInteger, nullable=False),
-    sa.Column("answered_at", sa.BigInteger, nullable=True),
-    sa.Column("ended_at", sa.BigInteger, nullable=True),
-    sa.Column("billsec", sa.Integer, nullable=False),
-    sa.Column("connected", sa.Boolean, nullable=False),
-    sa.Column("hangup_cause", sa.String(64), nullable=False),
-    sa.Column("hangup_disposition", sa.String(64), nullable=False),
-    sa.Column("ivr_result", sa.String(64), nullable=False),
-    sa.Column("record_url", sa.Text, nullable=True),
-    sa.Column("cost_status", sa.SmallInteger, nullable=False, server_default="0"),
-    sa.Column("cycle", sa.Integer, nullable=False, server_default="0"),
-    sa.Column("size", sa.Integer, nullable=False, server_default="0"),
-    sa.Column("unit_price_nanos", sa.BigInteger, nullable=False, server_default="0"),
-    sa.Column("basic_price_nanos", sa.BigInteger, nullable=False, server_default="0"),
-    sa.Column("cost_nanos", sa.BigInteger, nullable=False, server_default="0"),
-    sa.Column("ingested_at", sa.BigInteger, nullable=False),
-    sa.Column("rate_plan_id", sa.Integer, sa.ForeignKey("rate_plans.id"), nullable=True),
-    sa.Column("pending_reason", sa.Text, nullable=True),
-    sa.Column("rated_at", sa.BigInteger, nullable=True),
-    sa.UniqueConstraint("app_id", "call_id", name="uq_cdrs_app_call"),
-    sa.Index("ix_cdrs_query", "app_id", "voice_group", "placed_at", "id"),
-    sa.Index("ix_cdrs_messageid", "app_id", "messageid"),
-    # The rater's queue: pending CDRs it has not yet found unpriceable. Partial, so it
-    # stays as small as the backlog however large the table grows.
-    sa.Index(
-        "ix_cdrs_unrated",
-        "id",
-        sqlite_where=sa.text("cost_status = 0 AND pending_reason IS NULL"),
-        postgresql_where=sa.text("cost_status = 0 AND pending_reason IS NULL"),
-    ),
-)
 
-# Rows per (app, voice group, 5-minute bucket of placed_at), kept in the transaction that
-# stores the rows: exact totals and deep pages without reading the rows (see counts.py).
-cdr_counts = sa.Table(
-    "cdr_counts",
-    metadata,
-    sa.Column("app_id", sa.Integer, primary_key=True),
-    sa.Column("voice_group", sa.SmallInteger, primary_key=True),
-    sa.Column("bucket", sa.BigInteger, primary_key=True),
-    sa.Column("n", sa.BigInteger, nullable=False),
-    sqlite_with_rowid=False,
-)
+def _declare(metadata: sa.MetaData, *, partitioned: bool) -> None:
+    """Declare every table in ``metadata``: as on PostgreSQL when ``partitioned``."""
+    sa.Table(
+        "apps",
+        metadata,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("name", sa.String(200), nullable=False),
+        sa.Column("appkey", sa.String(64), nullable=False, unique=True),
+        sa.Column("secret_hash", sa.String(200), nullable=False),
+        sa.Column("signing_secret", sa.String(200), nullable=False),
+        sa.Column("timezone", sa.String(64), nullable=False),
+        sa.Column("language", sa.String(8), nullable=False),
+        sa.Column("callback_url", sa.Text, nullable=True),
+        sa.Column("rate_limit", sa.Float, nullable=False),
+        sa.Column("created_at", sa.BigInteger, nullable=False),
+        sa.Column("updated_at", sa.BigInteger, nullable=False),
+    )
 
-rate_plans = sa.Table(
-    "rate_plans",
-    metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("app_id", sa.Integer, sa.ForeignKey("apps.id"), nullable=False),
-    sa.Column("version", sa.Integer, nullable=False),
-    sa.Column("source", sa.Text, nullable=False),
-    sa.Column("created_at", sa.BigInteger, nullable=False),
-    sa.UniqueConstraint("app_id", "version", name="uq_rate_plans_app_version"),
-)
+    key: list[Any]
+    if partitioned:
+        key = [
+            sa.PrimaryKeyConstraint("id", "placed_at", "app_id", name="cdrs_pkey"),
+            sa.UniqueConstraint("app_id", "call_id", "placed_at", name="uq_cdrs_app_call_placed"),
+        ]
+    else:
+        key = [sa.UniqueConstraint("app_id", "call_id", name="uq_cdrs_app_call")]
+    sa.Table(
+        "cdrs",
+        metadata,
+        sa.Column("id", BigId, primary_key=not partitioned, autoincrement=True),
+        sa.Column("app_id", sa.Integer, sa.ForeignKey("apps.id"), nullable=False),
+        sa.Column("call_id", sa.String(128), nullable=False),
+        sa.Column("content_hash", sa.String(64), nullable=False),
+        sa.Column("service", sa.SmallInteger, nullable=False),
+        sa.Column("voice_group", sa.SmallInteger, nullable=False),
+        sa.Column("messageid", sa.String(128), nullable=False),
+        sa.Column("phone", sa.String(32), nullable=False),
+        sa.Column("country_code", sa.String(8), nullable=False),
+        sa.Column("show_phone", sa.String(64), nullable=False),
+        sa.Column("placed_at", sa.BigInteger, nullable=False),
+        sa.Column("answered_at", sa.BigInteger, nullable=True),
+        sa.Column("ended_at", sa.BigInteger, nullable=True),
+        sa.Column("billsec", sa.Integer, nullable=False),
+        sa.Column("connected", sa.Boolean, nullable=False),
+        sa.Column("hangup_cause", sa.String(64), nullable=False),
+        sa.Column("hangup_disposition", sa.String(64), nullable=False),
+        sa.Column("ivr_result", sa.String(64), nullable=False),
+        sa.Column("record_url", sa.Text, nullable=True),
+        sa.Column("cost_status", sa.SmallInteger, nullable=False, server_default="0"),
+        sa.Column("cycle", sa.Integer, nullable=False, server_default="0"),
+        sa.Column("size", sa.Integer, nullable=False, server_default="0"),
+        sa.Column("unit_price_nanos", sa.BigInteger, nullable=False, server_default="0"),
+        sa.Column("basic_price_nanos", sa.BigInteger, nullable=False, server_default="0"),
+        sa.Column("cost_nanos", sa.BigInteger, nullable=False, server_default="0"),
+        sa.Column("ingested_at", sa.BigInteger, nullable=False),
+        sa.Column("rate_plan_id", sa.Integer, sa.ForeignKey("rate_plans.id"), nullable=True),
+        sa.Column("pending_reason", sa.Text, nullable=True),
+        sa.Column("rated_at", sa.BigInteger, nullable=True),
+        *key,
+        sa.Index("ix_cdrs_query", "app_id", "voice_group", "placed_at", "id"),
+        sa.Index("ix_cdrs_messageid", "app_id", "messageid"),
+        # The rater's queue: pending CDRs it has not yet found unpriceable. Partial, so it
+        # stays as small as the backlog however large the table grows.
+        sa.Index(
+            "ix_cdrs_unrated",
+            "id",
+            sqlite_where=sa.text("cost_status = 0 AND pending_reason IS NULL"),
+            postgresql_where=sa.text("cost_status = 0 AND pending_reason IS NULL"),
+        ),
+        postgresql_partition_by="RANGE (placed_at)" if partitioned else None,
+    )
 
-rates = sa.Table(
-    "rates",
-    metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("plan_id", sa.Integer, sa.ForeignKey("rate_plans.id"), nullable=False),
-    sa.Column("service", sa.SmallInteger, nullable=True),  # NULL is the * wildcard
-    sa.Column("prefix", sa.String(20), nullable=False),
-    sa.Column("cycle", sa.Integer, nullable=False),
-    sa.Column("unit_price_nanos", sa.BigInteger, nullable=False),
-    sa.Column("basic_price_nanos", sa.BigInteger, nullable=False),
-    sa.Index("ix_rates_plan", "plan_id"),
-)
+    if partitioned:
+        # The idempotency key across partitions, and where (which day) each call lives.
+        sa.Table(
+            "cdr_keys",
+            metadata,
+            sa.Column("app_id", sa.Integer, primary_key=True),
+            sa.Column("call_id", sa.String(128), primary_key=True),
+            sa.Column("placed_at", sa.BigInteger, nullable=False),
+        )
 
-# The transactional outbox: one row per receipt, written in the transaction that makes
-# its CDR final, so no crash can lose one.
-receipts = sa.Table(
-    "receipts",
-    metadata,
-    sa.Column("id", BigId, primary_key=True, autoincrement=True),
-    sa.Column("app_id", sa.Integer, sa.ForeignKey("apps.id"), nullable=False),
-    sa.Column("cdr_id", sa.BigInteger, sa.ForeignKey("cdrs.id"), nullable=False),
-    sa.Column("webhook_id", sa.String(64), nullable=False, unique=True),
-    sa.Column("payload", sa.Text, nullable=False),
-    sa.Column("status", sa.SmallInteger, nullable=False, server_default="0"),
-    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
-    sa.Column("next_attempt_at", sa.Float(precision=53), nullable=False),
-    sa.Column("created_at", sa.BigInteger, nullable=False),
-    sa.Column("delivered_at", sa.BigInteger, nullable=True),
-    sa.Column("last_status", sa.Integer, nullable=True),
-    sa.Column("last_error", sa.Text, nullable=True),
-    sa.Index("ix_receipts_due", "status", "next_attempt_at"),
-    sa.Index("ix_receipts_app", "app_id", "created_at"),
-    sa.Index("ix_receipts_cdr", "cdr_id"),
-)
+    # Rows per (app, voice group, 5-minute bucket of placed_at), kept in the transaction
+    # that stores the rows: exact totals and deep pages without reading them (counts.py).
+    sa.Table(
+        "cdr_counts",
+        metadata,
+        sa.Column("app_id", sa.Integer, primary_key=True),
+        sa.Column("voice_group", sa.SmallInteger, primary_key=True),
+        sa.Column("bucket", sa.BigInteger, primary_key=True),
+        sa.Column("n", sa.BigInteger, nullable=False),
+        sqlite_with_rowid=False,
+    )
 
-# PostgreSQL only: the shared rate-limit state, UNLOGGED so an update writes no WAL.
-# SQLite deployments keep the same table in a sidecar file in memory-backed storage.
-rate_limit_state = sa.Table(
-    "rate_limit_state",
-    sa.MetaData(),
-    sa.Column("key", sa.String(128), primary_key=True),
-    sa.Column("tat", sa.Float(precision=53), nullable=False),
-)
+    sa.Table(
+        "rate_plans",
+        metadata,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("app_id", sa.Integer, sa.ForeignKey("apps.id"), nullable=False),
+        sa.Column("version", sa.Integer, nullable=False),
+        sa.Column("source", sa.Text, nullable=False),
+        sa.Column("created_at", sa.BigInteger, nullable=False),
+        sa.UniqueConstraint("app_id", "version", name="uq_rate_plans_app_version"),
+    )
+
+    sa.Table(
+        "rates",
+        metadata,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("plan_id", sa.Integer, sa.ForeignKey("rate_plans.id"), nullable=False),
+        sa.Column("service", sa.SmallInteger, nullable=True),  # NULL is the * wildcard
+        sa.Column("prefix", sa.String(20), nullable=False),
+        sa.Column("cycle", sa.Integer, nullable=False),
+        sa.Column("unit_price_nanos", sa.BigInteger, nullable=False),
+        sa.Column("basic_price_nanos", sa.BigInteger, nullable=False),
+        sa.Index("ix_rates_plan", "plan_id"),
+    )
+
+    # The transactional outbox: one row per receipt, written in the transaction that makes
+    # its CDR final, so no crash can lose one.
+    cdr_ref: list[Any] = [] if partitioned else [sa.ForeignKey("cdrs.id")]
+    receipt_keys: list[Any] = []
+    if partitioned:
+        receipt_keys = [
+            sa.PrimaryKeyConstraint("id", "app_id", name="receipts_pkey"),
+            sa.UniqueConstraint("webhook_id", "app_id", name="uq_receipts_webhook_app"),
+        ]
+    sa.Table(
+        "receipts",
+        metadata,
+        sa.Column("id", BigId, primary_key=not partitioned, autoincrement=True),
+        sa.Column("app_id", sa.Integer, sa.ForeignKey("apps.id"), nullable=False),
+        sa.Column("cdr_id", sa.BigInteger, *cdr_ref, nullable=False),
+        sa.Column("webhook_id", sa.String(64), nullable=False, unique=not partitioned),
+        sa.Column("payload", sa.Text, nullable=False),
+        sa.Column("status", sa.SmallInteger, nullable=False, server_default="0"),
+        sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+        sa.Column("next_attempt_at", sa.Float(precision=53), nullable=False),
+        sa.Column("created_at", sa.BigInteger, nullable=False),
+        sa.Column("delivered_at", sa.BigInteger, nullable=True),
+        sa.Column("last_status", sa.Integer, nullable=True),
+        sa.Column("last_error", sa.Text, nullable=True),
+        sa.Index("ix_receipts_due", "status", "next_attempt_at"),
+        sa.Index("ix_receipts_app", "app_id", "created_at"),
+        sa.Index("ix_receipts_cdr", "cdr_id"),
+        *receipt_keys,
+    )
+
+    if partitioned:
+        # The shared rate-limit state, created UNLOGGED by migration 0001 so an update
+        # writes no WAL. SQLite deployments create the same table in a sidecar file in
+        # memory-backed storage (storage/ratelimit.py).
+        sa.Table(
+            "rate_limit_state",
+            metadata,
+            sa.Column("key", sa.String(128), primary_key=True),
+            sa.Column("tat", sa.Float(precision=53), nullable=False),
+        )
+
+
+metadata = sa.MetaData()
+_declare(metadata, partitioned=False)
+postgresql_metadata = sa.MetaData()
+_declare(postgresql_metadata, partitioned=True)
+
+apps = metadata.tables["apps"]
+cdrs = metadata.tables["cdrs"]
+cdr_counts = metadata.tables["cdr_counts"]
+rate_plans = metadata.tables["rate_plans"]
+rates = metadata.tables["rates"]
+receipts = metadata.tables["receipts"]
+cdr_keys = postgresql_metadata.tables["cdr_keys"]
+rate_limit_state = postgresql_metadata.tables["rate_limit_state"]
+
+
+def metadata_for(dialect: str) -> sa.MetaData:
+    """The schema as it is on ``dialect`` ("sqlite" or "postgresql")."""
+    return postgresql_metadata if dialect == "postgresql" else metadata
+
+
+def is_partition(name: str) -> bool:
+    """Whether ``name`` is one of the day partitions of ``cdrs``."""
+    return bool(_PARTITION_NAME.match(name))
+
+
+def declared_name(name: str | None, type_: str, _parents: Any) -> bool:
+    """Alembic's ``include_name`` hook: everything but the day partitions, which are
+    made and dropped at run time rather than declared."""
+    return not (type_ == "table" and name is not None and is_partition(name))

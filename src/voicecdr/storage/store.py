@@ -18,10 +18,11 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Engine
 
-from ..errors import Conflict, NotFound, SchemaOutOfDate
+from ..errors import Conflict, NotFound, SchemaOutOfDate, StorageError
 from ..models import App, Cdr, CdrRow, CostStatus, Language, Service, VoiceGroup
 from . import counts, schema
 from .engine import on_driver, parse_url, postgres_engine, sqlite_engine, translated
+from .partitions import Partitions, days_of, worth_retrying
 
 
 class Outcome(StrEnum):
@@ -146,6 +147,8 @@ class Store:
                 self.url, ping=False, isolation_level="REPEATABLE READ"
             )
             self._snapshot_begin = None
+        # PostgreSQL's cdrs is partitioned by day: the partitions this process has seen.
+        self.partitions = Partitions(self.writer) if self.dialect == "postgresql" else None
         # Named parameters in the driver's own style (:name for sqlite3, %(name)s for
         # psycopg), for hot executemany paths that skip SQLAlchemy's per-row processing.
         self._driver_dialect = (
@@ -233,19 +236,24 @@ class Store:
         # key -> index of its first occurrence: built backwards, so the first one wins.
         first = dict(zip(reversed(keys), range(len(keys) - 1, -1, -1), strict=True))
         unique = len(first) == len(keys)
-        with translated("store CDRs"), self.writer.begin() as conn:
-            fresh = rows if unique else [rows[i] for i in sorted(first.values())]
-            inserted = self._insert_new(conn, fresh)
-            self._count(
-                conn, fresh if inserted is None else [r for r in fresh if _KEY(r) in inserted]
-            )
-            if inserted is None and unique:
-                # The common case (an import of new calls): every row went in as it was.
-                return [Outcome.ACCEPTED] * len(rows)
-            if inserted is None:
-                inserted = set(map(_KEY, fresh))
-            # Only keys that were not inserted need the stored content to compare with.
-            known = self._known_hashes(conn, [k for k in first if k not in inserted])
+        fresh = rows if unique else [rows[i] for i in sorted(first.values())]
+        days = days_of(map(_PLACED, fresh)) if self.partitions is not None else set()
+        for attempt in range(1, _ATTEMPTS + 1):
+            if self.partitions is not None:
+                self.partitions.ensure(days)
+            try:
+                merged = self._store_new(fresh, first, unique)
+                break
+            except StorageError as exc:
+                # A partition this process had seen was dropped by retention meanwhile:
+                # make it again (late records are accepted, and pruned next time).
+                if self.partitions is None or attempt == _ATTEMPTS or not worth_retrying(exc):
+                    raise
+                self.partitions.forget()
+        if merged is None:
+            # The common case (an import of new calls): every row went in as it was.
+            return [Outcome.ACCEPTED] * len(rows)
+        inserted, known = merged
         outcomes: list[Outcome] = []
         for i, (_, cdr) in enumerate(batch):
             key = keys[i]
@@ -256,6 +264,24 @@ class Store:
             same = stored == cdr.content_hash
             outcomes.append(Outcome.DUPLICATE if same else Outcome.CONFLICT)
         return outcomes
+
+    def _store_new(
+        self, fresh: list[tuple[Any, ...]], first: dict[tuple[int, str], int], unique: bool
+    ) -> tuple[set[tuple[int, str]], dict[tuple[int, str], str]] | None:
+        """Store the batch's ``fresh`` rows (one per key) in one transaction; returns the
+        keys inserted and the stored hashes of the batch's other keys, or None when every
+        row of a batch without repeats went in."""
+        with translated("store CDRs"), self.writer.begin() as conn:
+            inserted = self._insert_new(conn, fresh)
+            self._count(
+                conn, fresh if inserted is None else [r for r in fresh if _KEY(r) in inserted]
+            )
+            if inserted is None and unique:
+                return None
+            if inserted is None:
+                inserted = set(map(_KEY, fresh))
+            # Only keys that were not inserted need the stored content to compare with.
+            return inserted, self._known_hashes(conn, [k for k in first if k not in inserted])
 
     def _insert_new(
         self, conn: sa.Connection, rows: list[tuple[Any, ...]]
@@ -269,10 +295,11 @@ class Store:
         ``executemany`` in a savepoint, on the bet that the rows are new (an import, a
         switch's live feed); if one is not, roll back to the savepoint and insert only the
         new ones (the writer holds the database lock since ``BEGIN IMMEDIATE``, so nothing
-        changes in between). PostgreSQL: the same bet with ``COPY`` straight into the
-        table; if a row is already there (or a concurrent writer stores it first), roll
-        back to the savepoint, ``COPY`` into a temporary table and let one ``INSERT ...
-        ON CONFLICT DO NOTHING RETURNING`` tell which rows are new.
+        changes in between). PostgreSQL: the same bet with ``COPY`` straight into
+        ``cdr_keys`` (the idempotency key across partitions) and then into ``cdrs``; if a
+        key is already there (or a concurrent writer stores it first), roll back to the
+        savepoint, ``COPY`` into a temporary table and let one statement insert the keys
+        ``ON CONFLICT DO NOTHING`` and then the rows of the keys it inserted, returning them.
         """
         if not rows:
             return None
@@ -292,14 +319,16 @@ class Store:
         driver = conn.connection.driver_connection
         assert driver is not None
         try:
-            with (
-                conn.begin_nested(),
-                driver.cursor() as cursor,
-                cursor.copy(_PG_COPY_DIRECT) as copy,
-            ):
-                write = copy.write_row
-                for row in rows:
-                    write(row)
+            with conn.begin_nested(), driver.cursor() as cursor:
+                # Keys first: a repeated call fails here, before the wide rows are sent.
+                with cursor.copy(_PG_COPY_KEYS) as copy:
+                    write = copy.write_row
+                    for key in map(_KEY_ROW, rows):
+                        write(key)
+                with cursor.copy(_PG_COPY_DIRECT) as copy:
+                    write = copy.write_row
+                    for row in rows:
+                        write(row)
             return None
         except psycopg.errors.UniqueViolation:
             pass  # rolled back to the savepoint: merge through the staging table instead
@@ -319,22 +348,29 @@ class Store:
             increments = counts.tally(map(_COUNT_KEY, rows))
             conn.exec_driver_sql(self._count_upsert, increments)
 
-    @staticmethod
     def _known_hashes(
-        conn: sa.Connection, keys: Iterable[tuple[int, str]]
+        self, conn: sa.Connection, keys: Iterable[tuple[int, str]]
     ) -> dict[tuple[int, str], str]:
+        """The stored content hash of each of these keys that is stored."""
         by_app: dict[int, list[str]] = {}
         for app_id, call_id in keys:
             by_app.setdefault(app_id, []).append(call_id)
-        c = schema.cdrs.c
+        c, k = schema.cdrs.c, schema.cdr_keys.c
         found: dict[tuple[int, str], str] = {}
         for app_id, call_ids in by_app.items():
             for start in range(0, len(call_ids), 900):
-                rows = conn.execute(
-                    sa.select(c.call_id, c.content_hash).where(
-                        c.app_id == app_id, c.call_id.in_(call_ids[start : start + 900])
-                    )
-                )
+                chunk = call_ids[start : start + 900]
+                where = [c.app_id == app_id, c.call_id.in_(chunk)]
+                if self.partitions is not None:
+                    # Which days the calls live in, so the read touches their partitions
+                    # only (the planner prunes the rest) rather than probing every one.
+                    placed = conn.execute(
+                        sa.select(k.placed_at)
+                        .where(k.app_id == app_id, k.call_id.in_(chunk))
+                        .distinct()
+                    ).scalars()
+                    where.append(c.placed_at.in_(list(placed)))
+                rows = conn.execute(sa.select(c.call_id, c.content_hash).where(*where))
                 found.update(((app_id, r[0]), r[1]) for r in rows)
         return found
 
@@ -468,13 +504,22 @@ _PG_STAGING = (
 )
 _PG_COPY = f"COPY cdrs_incoming ({_COLUMN_LIST}) FROM STDIN"
 _PG_COPY_DIRECT = f"COPY cdrs ({_COLUMN_LIST}) FROM STDIN"
+_PG_COPY_KEYS = "COPY cdr_keys (app_id, call_id, placed_at) FROM STDIN"
+# Keys in one order, so that concurrent writers of overlapping batches wait for each other
+# instead of deadlocking; then the rows of the keys this statement inserted.
 _PG_MERGE = (
-    f"INSERT INTO cdrs ({_COLUMN_LIST}) SELECT {_COLUMN_LIST} FROM cdrs_incoming "
-    "ON CONFLICT (app_id, call_id) DO NOTHING RETURNING app_id, call_id"
+    "WITH new AS (INSERT INTO cdr_keys (app_id, call_id, placed_at) "
+    "SELECT app_id, call_id, placed_at FROM cdrs_incoming ORDER BY app_id, call_id "
+    "ON CONFLICT (app_id, call_id) DO NOTHING RETURNING app_id, call_id) "
+    f"INSERT INTO cdrs ({_COLUMN_LIST}) SELECT {', '.join('i.' + n for n in _INSERT_COLUMNS)} "
+    "FROM cdrs_incoming i JOIN new USING (app_id, call_id) RETURNING app_id, call_id"
 )
 
 
 _KEY = itemgetter(0, 1)  # a row's (app_id, call_id)
+_PLACED = itemgetter(9)  # a row's placed_at
+_KEY_ROW = itemgetter(0, 1, 9)  # a row's cdr_keys columns: (app_id, call_id, placed_at)
+_ATTEMPTS = 3  # of storing a batch, when a partition went missing under it
 _COUNT_KEY = itemgetter(0, 4, 9)  # a row's (app_id, voice_group, placed_at)
 _COUNT_UPSERT = (
     "INSERT INTO cdr_counts (app_id, voice_group, bucket, n) VALUES ({}) "

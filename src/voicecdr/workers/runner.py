@@ -1,4 +1,4 @@
-"""Runs the rater and the receipt sender together until told to stop."""
+"""Runs the rater, the receipt sender and partition upkeep together until told to stop."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ log = logging.getLogger("voicecdr.workers")
 
 RATER_IDLE = 0.5  # seconds between looks for new CDRs: priced within about a second
 GAUGE_INTERVAL = 5.0
+MAINTENANCE_INTERVAL = 3600.0  # seconds between makings of the coming days' partitions
 
 
 def sender_config(settings: Settings) -> SenderConfig:
@@ -67,6 +68,24 @@ async def gauge_loop(rater: Rater, outbox: Outbox, stopping: asyncio.Event) -> N
         await _pause(stopping, GAUGE_INTERVAL)
 
 
+async def maintenance_loop(
+    store: Store, days_ahead: int, stopping: asyncio.Event, clock: Callable[[], float]
+) -> None:
+    """PostgreSQL: keep today's and the next ``days_ahead`` days' partitions made, so
+    inserts never wait to make one (every worker does it: it is a no-op once made)."""
+    partitions = store.partitions
+    if partitions is None:
+        return
+    while not stopping.is_set():
+        try:
+            made = await run_in_threadpool(partitions.ahead, int(clock()), days_ahead)
+            if made:
+                log.info("made CDR partitions", extra={"partitions": made})
+        except StorageError:
+            log.warning("could not make the coming days' CDR partitions; retrying later")
+        await _pause(stopping, MAINTENANCE_INTERVAL)
+
+
 async def run_workers(
     store: Store,
     settings: Settings,
@@ -76,7 +95,8 @@ async def run_workers(
     transport: httpx.AsyncBaseTransport | None = None,
     clock: Callable[[], float] = time.time,
 ) -> None:
-    """The rater, the receipt sender and their gauges, until ``stopping`` is set."""
+    """The rater, the receipt sender, their gauges and partition upkeep, until
+    ``stopping`` is set."""
     rater = Rater(store, batch_size=settings.rater_batch_size, clock=clock)
     sender = Sender(
         store, sender_config(settings), resolver=resolver, clock=clock, transport=transport
@@ -87,6 +107,7 @@ async def run_workers(
             rater_loop(rater, stopping, settings.rater_batch_size),
             sender.run(stopping),
             gauge_loop(rater, Outbox(store), stopping),
+            maintenance_loop(store, settings.partitions_ahead_days, stopping, clock),
         )
     finally:
         await sender.aclose()
