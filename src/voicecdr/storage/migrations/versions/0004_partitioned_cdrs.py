@@ -71,7 +71,8 @@ NAMES = ", ".join(line.split()[0] for line in COLUMNS.strip().split(",\n"))
 
 def _replace_cdrs(keys: tuple[str, ...]) -> None:
     """Move every row of ``cdrs`` into the new table ``cdrs_new``, which then takes the
-    name, the id sequence, ``keys`` and the INDEXES."""
+    name, the id sequence, ``keys`` and the INDEXES. Writers of ``cdrs`` are locked out
+    from the start (see :func:`upgrade`)."""
     op.execute(f"INSERT INTO cdrs_new ({NAMES}) SELECT {NAMES} FROM cdrs")
     op.execute("ALTER SEQUENCE cdrs_id_seq OWNED BY NONE")  # or DROP TABLE takes it along
     op.execute("DROP TABLE cdrs")
@@ -81,9 +82,16 @@ def _replace_cdrs(keys: tuple[str, ...]) -> None:
         op.execute(statement)
 
 
+def _lock_out_writers() -> None:
+    # A row committed by a running voicecdr after the copy began would be dropped with the
+    # old table: writers wait for the migration instead (reads go on until the swap).
+    op.execute("LOCK TABLE cdrs IN EXCLUSIVE MODE")
+
+
 def upgrade() -> None:
     if op.get_bind().dialect.name != "postgresql":
         return
+    _lock_out_writers()
     op.execute(
         "CREATE TABLE cdr_keys (app_id integer NOT NULL, call_id varchar(128) NOT NULL, "
         "placed_at bigint NOT NULL, CONSTRAINT cdr_keys_pkey PRIMARY KEY (app_id, call_id))"
@@ -117,6 +125,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     if op.get_bind().dialect.name != "postgresql":
         return
+    _lock_out_writers()
     op.execute(f"CREATE TABLE cdrs_new ({COLUMNS})")
     _replace_cdrs(
         (
