@@ -13,6 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.support.data import cdr, make_app
+from voicecdr.errors import StorageError
 from voicecdr.models import Cdr, ReceiptStatus, Service, VoiceGroup
 from voicecdr.storage import counts, migrate, partitions, retention
 from voicecdr.storage.outbox import NewReceipt, insert_receipts
@@ -310,4 +311,28 @@ def test_workers_make_the_coming_days_partitions(pg_url: str) -> None:
             partitions.partition_name(D0 + i * DAY) for i in range(4)
         ]
     finally:
+        store.close()
+
+
+@pytest.mark.postgres
+def test_prune_gives_up_on_a_busy_table_and_removes_nothing(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = Store(pg_url)
+    app_id = make_app(store).app.id
+    store.store_cdrs([(app_id, _call("old", D0 - 40 * DAY))], now=1)
+    monkeypatch.setattr(retention, "LOCK_TIMEOUT", "50ms")
+    naps: list[float] = []
+    reader = Store(pg_url)
+    try:
+        # A long read of cdrs (an export, say) holds a lock the DROP must wait for.
+        with reader.reader.begin() as conn:
+            conn.exec_driver_sql("SELECT count(*) FROM cdrs").scalar_one()
+            with pytest.raises(StorageError, match="stayed busy"):
+                retention.prune(store, D0, sleep=naps.append)
+        assert naps == [1, 2, 3, 4]
+        assert _placed(store) == [D0 - 40 * DAY]  # rolled back whole
+        assert retention.prune(store, D0).cdrs == 1  # and done once the read is over
+    finally:
+        reader.close()
         store.close()

@@ -245,8 +245,9 @@ class Store:
                 merged = self._store_new(fresh, first, unique)
                 break
             except StorageError as exc:
-                # A partition this process had seen was dropped by retention meanwhile:
-                # make it again (late records are accepted, and pruned next time).
+                # A partition this process had seen was dropped by retention meanwhile
+                # (make it again: late records are accepted, and pruned next time), or
+                # a deadlock with retention or another writer: the batch is retried.
                 if self.partitions is None or attempt == _ATTEMPTS or not worth_retrying(exc):
                     raise
                 self.partitions.forget()
@@ -519,7 +520,7 @@ _PG_MERGE = (
 _KEY = itemgetter(0, 1)  # a row's (app_id, call_id)
 _PLACED = itemgetter(9)  # a row's placed_at
 _KEY_ROW = itemgetter(0, 1, 9)  # a row's cdr_keys columns: (app_id, call_id, placed_at)
-_ATTEMPTS = 3  # of storing a batch, when a partition went missing under it
+_ATTEMPTS = 3  # of storing a batch: a partition dropped under it, or a deadlock
 _COUNT_KEY = itemgetter(0, 4, 9)  # a row's (app_id, voice_group, placed_at)
 _COUNT_UPSERT = (
     "INSERT INTO cdr_counts (app_id, voice_group, bucket, n) VALUES ({}) "
