@@ -120,6 +120,7 @@ def export(
             with (workdir / f"export-{size}.log").open("wb") as log:
                 code, peak = procs.run_measured(
                     command,
+                    workdir / "export-rss.txt",
                     env={**_clean_env(), "VOICECDR_SECRETKEY": SECRETKEY},
                     stdin=subprocess.DEVNULL,
                     stdout=log,

@@ -3,9 +3,10 @@ high-water mark since the process started)."""
 
 from __future__ import annotations
 
-import os
 import subprocess
+import sys
 from pathlib import Path
+from typing import Any
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -34,15 +35,25 @@ def serve_workers(pid: int) -> dict[int, float]:
     return {worker: peak_rss_mb(worker) for worker in workers or [pid]}
 
 
-def run_measured(command: list[str], **popen: object) -> tuple[int, float]:
-    """Run ``command`` to its end; its exit status and its own peak RSS in MB (from
-    wait4's rusage, which covers exactly this child)."""
-    process = subprocess.Popen(command, **popen)  # type: ignore[call-overload]
-    try:
-        _, status, usage = os.wait4(process.pid, 0)
-    except BaseException:
-        process.kill()
-        process.wait()
-        raise
-    process.returncode = os.waitstatus_to_exitcode(status)
-    return process.returncode, usage.ru_maxrss / 1024
+# Runs argv[2:] and writes its peak RSS (KiB, from wait4) to the file argv[1]. The measured
+# command is started from this small process, not from the harness: Linux carries the
+# forking process's high-water mark into ru_maxrss across exec, so a command forked straight
+# from the harness (hundreds of MB) would report the harness's size, not its own.
+_LAUNCHER = """
+import os, subprocess, sys
+child = subprocess.Popen(sys.argv[2:])
+_, status, usage = os.wait4(child.pid, 0)
+with open(sys.argv[1], "w") as out:
+    out.write(str(usage.ru_maxrss))
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
+def run_measured(command: list[str], report: Path, **popen: Any) -> tuple[int, float]:
+    """Run ``command`` to its end: its exit status and its own peak RSS in MB. ``report``
+    is a scratch file for the figure."""
+    launcher = [sys.executable, "-c", _LAUNCHER, str(report), *command]
+    code = subprocess.run(launcher, check=False, **popen).returncode
+    peak_kib = int(report.read_text())
+    report.unlink()
+    return code, peak_kib / 1024
