@@ -54,11 +54,13 @@ def appkeys(count: int = APP_COUNT) -> tuple[str, ...]:
     return tuple(f"bench-{rank:02d}" for rank in range(1, count + 1))
 
 
-def spread_weights(apps: int, *, total: int = 1_000_000) -> list[int]:
+def spread_weights(
+    apps: int, *, total: int = 1_000_000, campaign_share: float = CAMPAIGN_SHARE
+) -> list[int]:
     """Integer weights (summing to about ``total``) for the 30-day spread: with its
-    campaign, the first app holds ``TENANT_SHARE`` of all rows; the others share the rest
-    by 1/rank."""
-    first = (TENANT_SHARE - CAMPAIGN_SHARE) / (1 - CAMPAIGN_SHARE)
+    campaign (``campaign_share`` of all rows), the first app holds ``TENANT_SHARE`` of all
+    rows; the others share the rest by 1/rank."""
+    first = (TENANT_SHARE - campaign_share) / (1 - campaign_share)
     rest = [1 / rank for rank in range(2, apps + 1)]
     scale = (1 - first) / sum(rest)
     return [round(share * total) for share in (first, *(weight * scale for weight in rest))]

@@ -1,0 +1,1 @@
+"""Building blocks of ``bench/scale.py``: data set, load generator, phases, report."""

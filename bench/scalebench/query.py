@@ -1,0 +1,227 @@
+"""Phase (a) and the serve half of (d): the query API under bounded load.
+
+Three servers run at once on the same database: ``voicecdr serve --workers 1``, ``voicecdr
+serve --workers 2`` and the baseline (``bench/baseline_app.py``, one worker). For each case
+(big and small tenant x page 1 and page 500 of 100, all with the exact total), it first
+checks that all three answer the same (same total, same rows), then, case by case and side
+by side: the raw SQL's rate (``querybench.databases.RawQueries``, one connection in this
+process), and the maximum rate of product (1 worker), baseline and product (2 workers) in a
+closed loop. Then each product's latency in an open loop at half its own maximum rate (and
+the baseline's at half its own, for the 1-worker comparison). Last, the peak RSS of every
+serving process, taken after all that load.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from querybench.databases import Database, RawQueries
+from querybench.dataset import SECRETKEY
+from querybench.measure import QUERY_PATH, ApiClient
+from querybench.server import HOST, Served, serve_command, started
+from querybench.workload import Case, Target
+
+from . import loadgen, procs
+from .dataset import Spec
+
+BASELINE_APP = Path(__file__).resolve().parents[1] / "baseline_app.py"
+CASES = (Case("page 1 x100", 1, 100), Case("page 500 x100", 500, 100))
+PRODUCTS = (1, 2)  # serve --workers
+
+
+@dataclass(frozen=True, slots=True)
+class QueryPlan:
+    seconds: float  # each closed-loop maximum-rate run
+    latency_seconds: float  # each open-loop run
+    raw_seconds: float  # each raw-SQL rate run
+    connections: int  # closed loop
+
+
+@dataclass
+class CaseResult:
+    tenant: str  # "big" or "small"
+    case: Case
+    target: Target
+    raw_rate: float = 0.0
+    product: dict[int, loadgen.Throughput] = field(default_factory=dict)  # by workers
+    baseline: loadgen.Throughput | None = None
+    latency: dict[int, loadgen.Latency] = field(default_factory=dict)
+    baseline_latency: loadgen.Latency | None = None
+
+    @property
+    def label(self) -> str:
+        return f"{self.tenant} tenant {self.case.label}"
+
+
+@dataclass
+class QueryPhase:
+    database: str
+    cases: list[CaseResult]
+    serve_rss_mb: dict[int, dict[int, float]]  # workers -> {pid: peak MB}
+    baseline_rss_mb: float
+
+
+def _target(database: Database, appkey: str, spec: Spec, group: int | None) -> Target:
+    """The tenant's row counts, and its busiest voiceType unless ``group`` is given."""
+    p = database.placeholder
+    with contextlib.closing(database.connect()) as conn:
+        app_id = conn.execute(f"SELECT id FROM apps WHERE appkey = {p}", (appkey,)).fetchone()[0]
+        if group is None:
+            group = conn.execute(
+                f"SELECT voice_group FROM cdrs WHERE app_id = {p} "
+                "GROUP BY voice_group ORDER BY count(*) DESC, 1 LIMIT 1",
+                (app_id,),
+            ).fetchone()[0]
+        tenant_rows = conn.execute(
+            f"SELECT count(*) FROM cdrs WHERE app_id = {p}", (app_id,)
+        ).fetchone()[0]
+        total_rows = conn.execute("SELECT count(*) FROM cdrs").fetchone()[0]
+        window_rows = conn.execute(
+            f"SELECT count(*) FROM cdrs WHERE app_id = {p} AND voice_group = {p} "
+            f"AND placed_at >= {p} AND placed_at <= {p}",
+            (app_id, group, spec.window.start, spec.window.end),
+        ).fetchone()[0]
+    return Target(app_id, appkey, int(group), spec.window, total_rows, tenant_rows, window_rows)
+
+
+def targets(database: Database, spec: Spec) -> dict[str, Target]:
+    big = _target(database, spec.tenant, spec, None)
+    return {"big": big, "small": _target(database, spec.small_tenant, spec, big.voice_group)}
+
+
+def server_env(database: Database, workdir: Path) -> dict[str, str]:
+    # The SQLite rate-limit sidecar in the work directory, so nothing outlives the run.
+    return {"VOICECDR_RATE_LIMIT_STATE": str(workdir / f"{database.name}-ratelimit.sqlite")}
+
+
+@contextlib.contextmanager
+def _servers(database: Database, spec: Spec, workdir: Path) -> Iterator[dict[str, Served]]:
+    apps_file = workdir / "baseline-apps.json"
+    apps_file.write_bytes(orjson.dumps(dict.fromkeys(spec.appkeys, SECRETKEY)))
+    env = server_env(database, workdir)
+    baseline = [sys.executable, str(BASELINE_APP), "--database-url", database.url]
+    with contextlib.ExitStack() as stack:
+        servers = {
+            f"w{n}": stack.enter_context(
+                started(
+                    lambda port, n=n: serve_command(database.url, port, n),
+                    workdir / f"{database.name}-serve-w{n}.log",
+                    env,
+                )
+            )
+            for n in PRODUCTS
+        }
+        servers["baseline"] = stack.enter_context(
+            started(
+                lambda port: [*baseline, "--apps", str(apps_file), "--port", str(port)],
+                workdir / f"{database.name}-baseline.log",
+            )
+        )
+        yield servers
+
+
+def _answer(client: ApiClient, form: dict[str, str]) -> Any:
+    return orjson.loads(client.post(form).content)["info"]
+
+
+def _verify(result: CaseResult, servers: dict[str, Served], raw: RawQueries) -> None:
+    """Every server answers the same total and rows; ids and total match the raw SQL."""
+    answers = {}
+    for name, served in servers.items():
+        with contextlib.closing(ApiClient(served.url)) as client:
+            answers[name] = _answer(client, client.form(result.target, result.case))
+    expected = raw.page(result.target, result.case)
+    for name, info in answers.items():
+        ids = [row["id"] for row in info["rows"]]
+        if (info["total"], ids) != (expected.total, expected.ids):
+            raise RuntimeError(
+                f"{result.label}: {name} answered total {info['total']}, ids {ids[:3]}.., "
+                f"raw SQL total {expected.total}, ids {expected.ids[:3]}.."
+            )
+        if info != answers["w1"]:
+            raise RuntimeError(f"{result.label}: {name} and serve disagree on the rows")
+
+
+def _raw_rate(raw: RawQueries, result: CaseResult, seconds: float) -> float:
+    done = 0
+    started_at = time.perf_counter()
+    deadline = started_at + seconds
+    while time.perf_counter() < deadline:
+        raw.page(result.target, result.case)
+        done += 1
+    return done / (time.perf_counter() - started_at)
+
+
+def _request(served: Served, result: CaseResult) -> bytes:
+    with contextlib.closing(ApiClient(served.url)) as client:
+        form = client.form(result.target, result.case)
+    return loadgen.form_request(HOST, served.port, QUERY_PATH, form)
+
+
+def _closed(served: Served, result: CaseResult, plan: QueryPlan) -> loadgen.Throughput:
+    measured = loadgen.closed_loop(
+        HOST,
+        served.port,
+        _request(served, result),
+        connections=plan.connections,
+        seconds=plan.seconds,
+    )
+    if measured.errors:
+        raise RuntimeError(f"{result.label}: {measured.errors} failed requests at {served.url}")
+    return measured
+
+
+def _open(served: Served, result: CaseResult, rate: float, seconds: float) -> loadgen.Latency:
+    return loadgen.open_loop(
+        HOST, served.port, _request(served, result), rate=rate, seconds=seconds
+    )
+
+
+def run(
+    database: Database, spec: Spec, workdir: Path, plan: QueryPlan, say: Callable[[str], None]
+) -> QueryPhase:
+    found = targets(database, spec)
+    results = [CaseResult(tenant, case, found[tenant]) for tenant in found for case in CASES]
+    with (
+        contextlib.closing(RawQueries(database)) as raw,
+        _servers(database, spec, workdir) as servers,
+    ):
+        for result in results:
+            _verify(result, servers, raw)
+        say(f"[{database.name}] product and baseline agree on all {len(results)} cases")
+        for result in results:
+            result.raw_rate = _raw_rate(raw, result, plan.raw_seconds)
+            result.product[1] = _closed(servers["w1"], result, plan)
+            result.baseline = _closed(servers["baseline"], result, plan)
+            result.product[2] = _closed(servers["w2"], result, plan)
+            say(
+                f"[{database.name}] {result.label}: raw SQL {result.raw_rate:,.0f}/s, "
+                f"serve w1 {result.product[1].rate:,.0f}/s, baseline "
+                f"{result.baseline.rate:,.0f}/s, serve w2 {result.product[2].rate:,.0f}/s"
+            )
+        for result in results:
+            for workers in PRODUCTS:
+                half = result.product[workers].rate / 2
+                result.latency[workers] = _open(
+                    servers[f"w{workers}"], result, half, plan.latency_seconds
+                )
+            assert result.baseline is not None
+            result.baseline_latency = _open(
+                servers["baseline"], result, result.baseline.rate / 2, plan.latency_seconds
+            )
+            say(
+                f"[{database.name}] {result.label}: p99 at half max rate: w1 "
+                f"{result.latency[1].percentile(0.99):.1f} ms, w2 "
+                f"{result.latency[2].percentile(0.99):.1f} ms"
+            )
+        rss = {n: procs.serve_workers(servers[f"w{n}"].pid) for n in PRODUCTS}
+        baseline_rss = procs.peak_rss_mb(servers["baseline"].pid)
+    return QueryPhase(database.name, results, rss, baseline_rss)

@@ -1,0 +1,93 @@
+"""``bench/scale.py`` at a tiny size, so the harness cannot rot unnoticed.
+
+It runs the real command (SQLite only, sub-second load runs) and checks that it printed
+the table and wrote the JSON with every figure present: each query case for both worker
+counts (rate and latency), serve and export memory, ingest and rating, each with its
+baseline and, where the issue sets one, a PASS/FAIL verdict. The figures themselves mean
+nothing at this size and on a shared machine: only that they are there.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+SCALE = REPO / "bench" / "scale.py"
+QUERY_CASES = [
+    f"{tenant} tenant {page} x100, serve w{workers}: {kind}"
+    for tenant in ("big", "small")
+    for page in ("page 1", "page 500")
+    for workers in (1, 2)
+    for kind in ("req/s", "p50 / p99 ms at half max")
+]
+
+
+def test_scale_harness_prints_every_figure(tmp_path: Path) -> None:
+    output = tmp_path / "scale.json"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VOICECDR_")}
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(SCALE),
+            "--databases",
+            "sqlite",
+            "--count",
+            "10000",
+            "--seconds",
+            "0.5",
+            "--latency-seconds",
+            "0.5",
+            "--raw-seconds",
+            "0.2",
+            "--ingest-count",
+            "1000",
+            "--rating-count",
+            "1000",
+            "--export-rows",
+            "200,2000",
+            "--no-cache",
+            "--output",
+            str(output),
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    assert "| database | figure" in done.stdout
+    assert "targets:" in done.stdout
+
+    record = json.loads(output.read_text())
+    table = record["table"]
+    figures = [row["figure"] for row in table]
+    for case in QUERY_CASES:
+        assert any(figure.startswith(case) for figure in figures), case
+    for prefix in (
+        "serve w1: peak RSS MB",
+        "serve w2: peak RSS MB",
+        "voicecdr export",
+        "ingest voicecdr cdrs import",
+        "ingest POST /v1/cdrs",
+        "rating with receipts",
+        "rating no receipts",
+    ):
+        assert any(figure.startswith(prefix) for figure in figures), prefix
+    for row in table:
+        assert row["product"], row
+        assert bool(row["target"]) == (row["result"] in ("PASS", "FAIL")), row
+    with_baseline = [row for row in table if "export" not in row["figure"]]
+    assert all(
+        row["baseline"] and row["ratio"] for row in with_baseline if "w2: p50" not in row["figure"]
+    )
+    assert sum(row["result"] != "" for row in table) >= 9
+    (database,) = record["databases"]
+    assert database["database"] == "sqlite"
+    assert len(database["query"]["cases"]) == 4
+    assert len(database["export"]) == 2
