@@ -89,12 +89,19 @@ _SECOND_TEXT = tuple(f"{second:02d}" for second in range(60))
 
 class EpochFormatter:
     """:func:`format_epoch` for one timezone, for rendering many times at once (a page of
-    rows): it keeps the text up to the minute of every UTC minute it has seen, so most
-    calls are one dict lookup and one concatenation."""
+    rows, a batch of receipts): it keeps the text up to the minute of every UTC minute it
+    has seen, so most calls are one dict lookup and one concatenation.
 
-    def __init__(self, tz: ZoneInfo) -> None:
+    ``between`` and ``colon`` replace the space and the colons, so that a form body can
+    have its times already encoded (``+`` and ``%3A``). A long-lived formatter (the
+    rater's, one per app) forgets what it kept after ``_KEPT_MINUTES`` minutes."""
+
+    def __init__(self, tz: ZoneInfo, *, between: str = " ", colon: str = ":") -> None:
         self._tz = tz
         self._minutes: dict[int, str] = {}
+        self._encode = (between, colon) != (" ", ":")
+        self._between = between
+        self._colon = colon
 
     def __call__(self, epoch: int) -> str:
         minute, second = divmod(epoch, 60)
@@ -104,9 +111,20 @@ class EpochFormatter:
             if offset is None or offset % 60:
                 # An offset changing within this quarter hour, or one with seconds
                 # (historical local mean times): the general path, uncached.
-                return format_epoch(epoch, self._tz)
-            text = self._minutes[minute] = _minute_text(minute + offset // 60)
+                return self._separators(format_epoch(epoch, self._tz))
+            if len(self._minutes) >= _KEPT_MINUTES:
+                self._minutes.clear()
+            text = _minute_text(minute + offset // 60)
+            text = self._minutes[minute] = self._separators(text)
         return text + _SECOND_TEXT[second]
+
+    def _separators(self, text: str) -> str:
+        if not self._encode:
+            return text
+        return text.replace(" ", self._between).replace(":", self._colon)
+
+
+_KEPT_MINUTES = 65_536
 
 
 def format_epoch(epoch: int, tz: ZoneInfo) -> str:
