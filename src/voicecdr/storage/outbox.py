@@ -69,11 +69,10 @@ _RECEIPT_COLUMNS = (
     "app_id, cdr_id, webhook_id, payload, status, attempts, next_attempt_at, created_at"
 )
 _SQLITE_INSERT = f"INSERT INTO receipts ({_RECEIPT_COLUMNS}) VALUES (?, ?, ?, ?, 0, 0, ?, ?)"
-# One statement, one round trip, however many receipts: the columns as arrays.
-_PG_INSERT = (
-    f"INSERT INTO receipts ({_RECEIPT_COLUMNS}) SELECT a, c, w, p, 0, 0, n, t FROM unnest("
-    "%s::int[], %s::bigint[], %s::text[], %s::text[], %s::float8[], %s::bigint[]"
-    ") AS r(a, c, w, p, n, t)"
+# COPY: measured faster than one INSERT .. SELECT FROM unnest(arrays), and far faster than
+# a (pipelined) INSERT per receipt.
+_PG_COPY = (
+    "COPY receipts (app_id, cdr_id, webhook_id, payload, next_attempt_at, created_at) FROM STDIN"
 )
 
 
@@ -92,8 +91,12 @@ def write_receipt_rows(conn: sa.Connection, rows: Sequence[ReceiptRow]) -> None:
     if conn.dialect.name == "sqlite":
         conn.exec_driver_sql(_SQLITE_INSERT, rows)
         return
-    with conn.connection.driver_connection.cursor() as cursor:  # type: ignore[union-attr]
-        cursor.execute(_PG_INSERT, [list(column) for column in zip(*rows, strict=True)])
+    driver = conn.connection.driver_connection
+    assert driver is not None
+    with driver.cursor() as cursor, cursor.copy(_PG_COPY) as copy:
+        write = copy.write_row
+        for row in rows:
+            write(row)
 
 
 class Outbox:

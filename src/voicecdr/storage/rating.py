@@ -227,7 +227,9 @@ class RatingStore:
                 if batch.unpriced:
                     conn.exec_driver_sql(_SET_UNPRICED_SQLITE, batch.unpriced)
             else:
-                with conn.connection.driver_connection.cursor() as pg:  # type: ignore[union-attr]
+                driver = conn.connection.driver_connection
+                assert driver is not None
+                with driver.cursor() as pg:
                     if batch.priced:
                         pg.execute(_SET_PRICED_PG, _columns(batch.priced))
                     if batch.unpriced:
