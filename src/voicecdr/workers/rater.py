@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from ..models import App, CdrRow, UnratedCdr
@@ -84,7 +84,8 @@ def price_batch(
     second) and per-CDR objects cost more than the pricing itself."""
     batch = RatedBatch()
     priced, unpriced, receipts = batch.priced, batch.unpriced, batch.receipts
-    webhook_ids = new_webhook_ids(now)
+    # A stream of ordered ids per app, so that an app's ids say nothing of other apps'.
+    webhook_ids: dict[int, Iterator[str]] = {}
     retry_at = float(now)
     for cdr in rows:
         (cdr_id, app_id, placed, service, phone, country_code, _, _, _, second, connected) = cdr[
@@ -104,8 +105,11 @@ def price_batch(
         priced.append((cycle, size, unit, basic, cost, plan.id, now, cdr_id, placed))
         form = forms.get(app_id)
         if form is not None:
+            ids = webhook_ids.get(app_id)
+            if ids is None:
+                ids = webhook_ids[app_id] = new_webhook_ids(now)
             body = form.body(cdr, cycle, size, unit, basic)
-            receipts.append((app_id, cdr_id, next(webhook_ids), body, retry_at, now))
+            receipts.append((app_id, cdr_id, next(ids), body, retry_at, now))
     return batch
 
 
