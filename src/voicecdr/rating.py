@@ -50,6 +50,10 @@ class Charge:
     cost_nanos: int
 
 
+_UNKNOWN = Rate(None, "", 1, 0, 0)  # in RatePlan._found: not looked up yet
+_FOUND_LIMIT = 65_536
+
+
 class RatePlan:
     """An app's rates, indexed for longest-prefix lookups."""
 
@@ -62,10 +66,24 @@ class RatePlan:
         for rate in self.rates:
             self._by_service.setdefault(rate.service, {})[rate.prefix] = rate
         self._longest = max((len(r.prefix) for r in self.rates), default=0)
+        # The answer depends only on the number's first ``_longest`` digits, which repeat
+        # (country and area codes) where whole numbers seldom do.
+        self._found: dict[tuple[int, str], Rate | None] = {}
 
     def find(self, service: int, number: str) -> Rate | None:
         """The rate for a ``service`` (a :class:`Service`) call to ``number`` (country code
         + phone), or None."""
+        if len(number) < self._longest:
+            return self._search(service, number)
+        key = (service, number[: self._longest])
+        found = self._found.get(key, _UNKNOWN)
+        if found is _UNKNOWN:
+            if len(self._found) >= _FOUND_LIMIT:
+                self._found.clear()
+            found = self._found[key] = self._search(service, number)
+        return found
+
+    def _search(self, service: int, number: str) -> Rate | None:
         for key in (service, None):
             table = self._by_service.get(key)
             if not table:
