@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
+from ..gcpolicy import rare_collections
 from ..models import App, CdrRow, UnratedCdr
 from ..rating import NO_PLAN, Decision, Priced, RatePlan, charged, decide, no_rate, size_and_cost
 from ..receipts import ReceiptForm, form_body, new_webhook_id, new_webhook_ids
@@ -63,11 +64,12 @@ class Rater:
     def drain(self) -> tuple[int, int]:
         """Price everything pending now; returns the totals."""
         priced = unpriced = 0
-        while True:
-            done, left = self.run_once()
-            priced, unpriced = priced + done, unpriced + left
-            if done + left == 0:
-                return priced, unpriced
+        with rare_collections():
+            while True:
+                done, left = self.run_once()
+                priced, unpriced = priced + done, unpriced + left
+                if done + left == 0:
+                    return priced, unpriced
 
     def lag(self) -> float:
         return self._ratings.lag(self._clock())
