@@ -1,12 +1,13 @@
 """Rating throughput: ``Rater(store).drain()`` against the raw UPDATE (+ receipt INSERT).
 
 The product run claims each batch (``SELECT .. FOR UPDATE SKIP LOCKED`` on PostgreSQL),
-builds row objects, prices them with the plan, renders a receipt body per CDR when the app
-has a callback URL, and writes both through SQLAlchemy in one transaction per batch.
+prices it with the plan, renders a receipt body per CDR when the app has a callback URL,
+and writes both with the driver's bulk paths (SQLite ``executemany``; PostgreSQL one
+``UPDATE .. FROM unnest(..)`` and a COPY of the receipts) in one transaction per batch.
 
-The baseline writes the same outcome with the raw driver and nothing else: every charge
-and receipt body is computed before the clock starts (with the product's own ``decide`` and
-``receipt_for``), then the same UPDATE and INSERT are sent in transactions of the same
+The baseline writes the same outcome with the raw driver and nothing else: every charge,
+receipt body and webhook id is computed before the clock starts (with the product's own
+``price_batch``), then the same UPDATE and INSERT are sent in transactions of the same
 batch size under the same durability settings (SQLite: WAL, ``synchronous=FULL``, foreign
 keys on, as the product's writer; PostgreSQL: the same server). On PostgreSQL two plain-SQL
 ways are timed and the faster is the baseline: ``executemany`` (psycopg pipelines it) and
@@ -24,13 +25,11 @@ from typing import Any
 from querybench.databases import Database
 from voicecdr.config import Settings
 from voicecdr.models import CostStatus
-from voicecdr.rating import Priced, decide
-from voicecdr.storage.rating import RatingStore
-from voicecdr.storage.store import _ROW_COLUMNS, Store, _cdr_row
-from voicecdr.workers.rater import Rater, receipt_for
+from voicecdr.storage.rating import _UNRATED_COLUMNS
+from voicecdr.storage.store import Store
+from voicecdr.workers.rater import Rater, price_batch
 
 BATCH_SIZE: int = Settings.model_fields["rater_batch_size"].default
-_SELECT_LIST = ", ".join(column.name for column in _ROW_COLUMNS)
 _FINAL = int(CostStatus.FINAL)
 _UPDATE_SET = (
     f"cost_status = {_FINAL}, cycle = {{p}}, size = {{p}}, unit_price_nanos = {{p}}, "
@@ -97,37 +96,28 @@ def product(database: Database) -> Timed:
 
 
 def precompute(database: Database, now: int) -> Work:
-    """What the rater will write, computed by the product's pure functions, untimed."""
+    """What the rater will write, computed by the product's own pricing loop, untimed:
+    ``price_batch`` over each batch, so the baseline writes the same rows (charges, bodies
+    and ordered webhook ids alike)."""
     store = Store(database.url)
     try:
-        apps = {app.id: app for app in store.list_apps()}
-        ratings = RatingStore(store)
-        plans = {app_id: ratings.current_plan(app_id) for app_id in apps}
+        plans, forms = Rater(store)._current()
     finally:
         store.close()
     with contextlib.closing(database.connect()) as conn:
         rows = conn.execute(
-            f"SELECT app_id, {_SELECT_LIST} FROM cdrs WHERE cost_status = 0 "
+            f"SELECT {_UNRATED_COLUMNS} FROM cdrs WHERE cost_status = 0 "
             "AND pending_reason IS NULL ORDER BY id"
         ).fetchall()
     updates: list[tuple[Any, ...]] = []
     receipts: list[tuple[Any, ...]] = []
-    for app_id, *values in rows:
-        row = _cdr_row(values)
-        decision = decide(plans[app_id], row)
-        if not isinstance(decision, Priced):
-            raise RuntimeError(f"CDR {row.id} found no rate: {decision.reason}")
-        ch = decision.charge
-        updates.append(
-            (ch.cycle, ch.size, ch.unit_price_nanos, ch.basic_price_nanos, ch.cost_nanos,
-             decision.plan_id, now, row.id)
-        )  # fmt: skip
-        receipt = receipt_for(apps[app_id], row, decision)
-        if receipt is not None:
-            receipts.append(
-                (receipt.app_id, receipt.cdr_id, receipt.webhook_id, receipt.payload,
-                 float(now), now)
-            )  # fmt: skip
+    for start in range(0, len(rows), BATCH_SIZE):
+        batch = price_batch(rows[start : start + BATCH_SIZE], plans, forms, now)
+        if batch.unpriced:
+            cdr_id = batch.unpriced[0][1]
+            raise RuntimeError(f"CDR {cdr_id} found no rate: {batch.unpriced[0][0]}")
+        updates += (priced[:8] for priced in batch.priced)  # all but placed_at
+        receipts += batch.receipts
     return Work(updates, receipts)
 
 

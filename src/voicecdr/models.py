@@ -136,3 +136,14 @@ class CdrRow(NamedTuple):
     unit_price_nanos: int
     basic_price_nanos: int
     cost_nanos: int
+
+
+# A CDR waiting for its price, as the rater reads it: what pricing and the receipt body
+# need, as the driver returns it. A plain tuple because the rater handles tens of
+# thousands a second, where building even a NamedTuple per CDR costs as much as pricing
+# it. In order: id, app_id, time (placed_at), service (a Service value), phone,
+# country_code, messageid, start_time, end_time, second, connected (0/1 or a bool),
+# hangup_cause, hangup_disposition, ivr_result, record_url.
+UnratedCdr = tuple[
+    int, int, int, int, str, str, str, int | None, int | None, int, int, str, str, str, str | None
+]

@@ -50,6 +50,10 @@ class Charge:
     cost_nanos: int
 
 
+_UNKNOWN = Rate(None, "", 1, 0, 0)  # in RatePlan._found: not looked up yet
+_FOUND_LIMIT = 65_536
+
+
 class RatePlan:
     """An app's rates, indexed for longest-prefix lookups."""
 
@@ -57,13 +61,29 @@ class RatePlan:
         self.id = plan_id
         self.version = version
         self.rates = list(rates)
-        self._by_service: dict[Service | None, dict[str, Rate]] = {}
+        # Keyed by the Service, which as an IntEnum also answers to its stored integer.
+        self._by_service: dict[int | None, dict[str, Rate]] = {}
         for rate in self.rates:
             self._by_service.setdefault(rate.service, {})[rate.prefix] = rate
         self._longest = max((len(r.prefix) for r in self.rates), default=0)
+        # The answer depends only on the number's first ``_longest`` digits, which repeat
+        # (country and area codes) where whole numbers seldom do.
+        self._found: dict[tuple[int, str], Rate | None] = {}
 
-    def find(self, service: Service, number: str) -> Rate | None:
-        """The rate for a call to ``number`` (country code + phone), or None."""
+    def find(self, service: int, number: str) -> Rate | None:
+        """The rate for a ``service`` (a :class:`Service`) call to ``number`` (country code
+        + phone), or None."""
+        if len(number) < self._longest:
+            return self._search(service, number)
+        key = (service, number[: self._longest])
+        found = self._found.get(key, _UNKNOWN)
+        if found is _UNKNOWN:
+            if len(self._found) >= _FOUND_LIMIT:
+                self._found.clear()
+            found = self._found[key] = self._search(service, number)
+        return found
+
+    def _search(self, service: int, number: str) -> Rate | None:
         for key in (service, None):
             table = self._by_service.get(key)
             if not table:
@@ -76,12 +96,17 @@ class RatePlan:
 
 
 def charge(rate: Rate, *, connected: bool, second: int) -> Charge:
+    size, cost = size_and_cost(rate, connected=connected, second=second)
+    return Charge(rate.cycle, size, rate.unit_price_nanos, rate.basic_price_nanos, cost)
+
+
+def size_and_cost(rate: Rate, *, connected: int, second: int) -> tuple[int, int]:
+    """Cycles billed and what they cost: :func:`charge` without building the Charge, for
+    the rater's loop."""
     if connected:
         size = -(-second // rate.cycle)
-        cost = size * rate.unit_price_nanos
-    else:
-        size, cost = 0, rate.basic_price_nanos
-    return Charge(rate.cycle, size, rate.unit_price_nanos, rate.basic_price_nanos, cost)
+        return size, size * rate.unit_price_nanos
+    return 0, rate.basic_price_nanos
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,15 +129,22 @@ def decide(plan: RatePlan | None, row: CdrRow) -> Decision:
     """Price one stored CDR under ``plan``; without a plan or a matching rate it stays
     pending with a reason an operator can act on."""
     if plan is None:
-        return Unpriced(row.id, "the app has no rate plan: import one with `voicecdr rates import`")
+        return Unpriced(row.id, NO_PLAN)
     number = row.country_code + row.phone
     rate = plan.find(row.service, number)
     if rate is None:
-        return Unpriced(
-            row.id,
-            f"no rate for {row.service.wire_name} calls to {number} in plan version {plan.version}",
-        )
+        return Unpriced(row.id, no_rate(plan, row.service, number))
     return Priced(row.id, charge(rate, connected=row.connected, second=row.second), plan.id)
+
+
+NO_PLAN = "the app has no rate plan: import one with `voicecdr rates import`"
+
+
+def no_rate(plan: RatePlan, service: int, number: str) -> str:
+    """Why a call found no rate in ``plan``, for the operator."""
+    return (
+        f"no rate for {Service(service).wire_name} calls to {number} in plan version {plan.version}"
+    )
 
 
 def charged(row: CdrRow) -> Charge | None:

@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
+from typing import TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 API_FORMAT = "%Y-%m-%d %H:%M:%S"
@@ -57,6 +58,7 @@ def wall_to_epoch(wall: datetime, tz: ZoneInfo, *, latest: bool = False) -> int:
     return max(readings) if latest else min(readings)
 
 
+_V = TypeVar("_V")
 _OFFSET_STEP = 900  # offsets change on quarter hours (a few historical ones excepted)
 
 
@@ -89,24 +91,70 @@ _SECOND_TEXT = tuple(f"{second:02d}" for second in range(60))
 
 class EpochFormatter:
     """:func:`format_epoch` for one timezone, for rendering many times at once (a page of
-    rows): it keeps the text up to the minute of every UTC minute it has seen, so most
-    calls are one dict lookup and one concatenation."""
+    rows, a batch of receipts): it keeps the text up to the minute of every UTC minute it
+    has seen, so most calls are one dict lookup and one concatenation. A minute not seen
+    yet is put together from the offset of its quarter hour and the date of its day, also
+    kept, so sparse times (the rater's: a batch spans days) stay cheap too.
 
-    def __init__(self, tz: ZoneInfo) -> None:
+    ``between`` and ``colon`` replace the space and the colons, so that a form body can
+    have its times already encoded (``+`` and ``%3A``). A long-lived formatter (the
+    rater's, one per app) forgets what it kept after ``_KEPT`` entries."""
+
+    def __init__(self, tz: ZoneInfo, *, between: str = " ", colon: str = ":") -> None:
         self._tz = tz
         self._minutes: dict[int, str] = {}
+        self._offsets: dict[int, int] = {}  # by quarter hour; _CHANGES_WITHIN: no one offset
+        self._dates: dict[int, str] = {}  # by local day: yyyy-MM-dd and ``between``
+        self._clock = _clock_texts(colon)
+        self._between = between
+        self._colon = colon
 
     def __call__(self, epoch: int) -> str:
         minute, second = divmod(epoch, 60)
         text = self._minutes.get(minute)
         if text is None:
-            offset = _offset(self._tz, epoch // _OFFSET_STEP)
-            if offset is None or offset % 60:
+            text = self._minute(minute)
+            if text is None:
                 # An offset changing within this quarter hour, or one with seconds
                 # (historical local mean times): the general path, uncached.
-                return format_epoch(epoch, self._tz)
-            text = self._minutes[minute] = _minute_text(minute + offset // 60)
+                text = format_epoch(epoch, self._tz)
+                return text.replace(" ", self._between).replace(":", self._colon)
         return text + _SECOND_TEXT[second]
+
+    def _minute(self, minute: int) -> str | None:
+        quarter = minute * 60 // _OFFSET_STEP
+        offset = self._offsets.get(quarter)
+        if offset is None:
+            found = _offset(self._tz, quarter)
+            offset = _CHANGES_WITHIN if found is None else found
+            _keep(self._offsets, quarter, offset)
+        if offset == _CHANGES_WITHIN or offset % 60:
+            return None
+        day, minute_of_day = divmod(minute + offset // 60, 1440)
+        date = self._dates.get(day)
+        if date is None:
+            t = time.gmtime(day * 86_400)
+            date = f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}{self._between}"
+            _keep(self._dates, day, date)
+        text = date + self._clock[minute_of_day]
+        _keep(self._minutes, minute, text)
+        return text
+
+
+_CHANGES_WITHIN = 1 << 62
+_KEPT = 65_536
+
+
+def _keep(cache: dict[int, _V], key: int, value: _V) -> None:
+    if len(cache) >= _KEPT:
+        cache.clear()
+    cache[key] = value
+
+
+@lru_cache(maxsize=8)
+def _clock_texts(colon: str) -> tuple[str, ...]:
+    """``HH:mm:`` of every minute of a day, with ``colon`` for the colons."""
+    return tuple(f"{h:02d}{colon}{m:02d}{colon}" for h in range(24) for m in range(60))
 
 
 def format_epoch(epoch: int, tz: ZoneInfo) -> str:

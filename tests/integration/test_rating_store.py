@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import re
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
+
+import sqlalchemy as sa
 
 from tests.support.data import canonical, make_app
 from voicecdr.ingest.core import Ingestor, Item
 from voicecdr.models import CostStatus, ReceiptStatus, VoiceGroup
-from voicecdr.rating import parse_plan_csv
+from voicecdr.rating import charged, parse_plan_csv
+from voicecdr.receipts import form_body
 from voicecdr.storage.outbox import Outbox
 from voicecdr.storage.rating import RatingStore
 from voicecdr.storage.store import Store
@@ -135,3 +140,79 @@ def test_rerate_can_make_cdrs_pending_again(store: Store) -> None:
     (row,) = rows(store, app.id)
     assert (row.cost_status, row.cost_nanos) == (CostStatus.PENDING, 0)
     assert ratings.unpriced(app.id, limit=1)[0] == 1
+
+
+def test_a_batch_mixing_priced_pending_and_apps_with_and_without_callbacks(store: Store) -> None:
+    hooked = make_app(store, "hooked", callback_url="https://hooks.example.com/dr").app
+    zh = make_app(store, "zh", language="zh", callback_url="https://hooks.example.com/zh").app
+    quiet = make_app(store, "quiet").app
+    planless = make_app(store, "planless", callback_url="https://hooks.example.com/p").app
+    ratings = RatingStore(store)
+    for app in (hooked, zh, quiet):
+        ratings.import_plan(app.id, parse_plan_csv(PLAN), source="p.csv", now=1)
+    records = []
+    for n, appkey in enumerate(["hooked", "zh", "quiet", "planless"] * 3):
+        at = f"2019-09-09 09:{n:02d}:00"
+        records += [
+            canonical(f"g{n}", appkey=appkey, time=at, second=n + 1, ivr_result="1#"),
+            canonical(f"m{n}", appkey=appkey, time=at, connected=False, messageid="a b&c"),
+            canonical(f"v{n}", appkey=appkey, time=at, service="verification", second=n),
+            # No rate: notification calls are not in the plan.
+            canonical(f"n{n}", appkey=appkey, time=at, service="notification", second=5),
+        ]
+    load(store, records)
+
+    assert Rater(store, batch_size=1000).drain() == (27, 21)  # all in one batch
+
+    total, reasons = ratings.unpriced(hooked.id, limit=10)
+    assert total == 3
+    assert {r for _, r in reasons} == {
+        "no rate for notification calls to 91810022458 in plan version 1"
+    }
+    total, reasons = ratings.unpriced(planless.id, limit=20)
+    assert total == 12
+    assert {r for _, r in reasons} == {
+        "the app has no rate plan: import one with `voicecdr rates import`"
+    }
+    listed = Outbox(store).list(limit=100)
+    assert len(listed) == 18  # priced CDRs of the apps with a callback URL
+    assert {r.appkey for r in listed} == {"hooked", "zh"}
+    assert all(re.fullmatch(r"msg_[0-9a-f]{32}", r.webhook_id) for r in listed)
+    assert len({r.webhook_id for r in listed}) == 18
+    # Each stored body is the reference rendering of the CDR as stored, with its charge.
+    apps = {a.id: a for a in store.list_apps()}
+    payloads = stored_payloads(store)
+    for app in (hooked, zh):
+        for group in VoiceGroup:
+            for row in store.query_cdrs(
+                app.id, group, T0 - 60, T0 + 3600, messageid=None, offset=0, limit=100
+            ).rows:
+                if row.cost_status is CostStatus.PENDING:
+                    assert row.id not in payloads
+                    continue
+                charge = charged(row)
+                assert charge is not None
+                assert payloads[row.id] == form_body(apps[app.id], row, charge)
+    assert Rater(store).drain() == (0, 0)
+
+
+def stored_payloads(store: Store) -> dict[int, str]:
+    with store.reader.connect() as conn:
+        rows = conn.execute(sa.text("SELECT cdr_id, payload FROM receipts")).all()
+    return {row[0]: row[1] for row in rows}
+
+
+def test_concurrent_raters_price_each_cdr_once(store: Store) -> None:
+    app = make_app(store, "app1", callback_url="https://hooks.example.com/dr").app
+    RatingStore(store).import_plan(app.id, parse_plan_csv(PLAN), source="p.csv", now=1)
+    load(
+        store,
+        [canonical(f"c{n}", time=f"2019-09-09 09:{n // 60:02d}:{n % 60:02d}") for n in range(300)],
+    )
+    raters = [Rater(store, batch_size=7) for _ in range(3)]
+    with ThreadPoolExecutor(3) as pool:
+        results = list(pool.map(lambda r: r.drain(), raters))
+    assert sum(priced for priced, _ in results) == 300
+    receipts = Outbox(store).list(limit=1000)
+    assert sorted(r.cdr_id for r in receipts) == sorted({r.cdr_id for r in receipts})
+    assert len(receipts) == 300

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from voicecdr.models import CdrRow, CostStatus, Service
 from voicecdr.rating import (
@@ -78,6 +80,31 @@ def test_lookup_rules(service: Service, number: str, prefix: str, kind: Service 
     rate = plan().find(service, number)
     assert rate is not None
     assert (rate.prefix, rate.service) == (prefix, kind)
+
+
+def longest_match(rates: list[Rate], service: Service, number: str) -> Rate | None:
+    """The lookup rules spelled out: the service's longest prefix, else the wildcard's."""
+    for kind in (service, None):
+        matching = [r for r in rates if r.service == kind and number.startswith(r.prefix)]
+        if matching:
+            return max(matching, key=lambda r: len(r.prefix))
+    return None
+
+
+NOTIFICATION_ONLY = "service,prefix,cycle,unit_price,basic_price\nnotification,4,6,0.02,0\n"
+
+
+@given(
+    st.sampled_from([PLAN, NOTIFICATION_ONLY]),
+    st.lists(st.tuples(st.sampled_from(list(Service)), st.text("915", max_size=6)), max_size=30),
+)
+def test_remembered_lookups_answer_like_the_rules(
+    text: str, calls: list[tuple[Service, str]]
+) -> None:
+    p = plan(text)
+    for service, number in calls * 2:  # the second round is answered from memory
+        assert p.find(service, number) is longest_match(p.rates, service, number)
+        assert p.find(int(service), number) is longest_match(p.rates, service, number)
 
 
 def test_no_match_without_catch_all() -> None:

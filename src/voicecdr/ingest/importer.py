@@ -7,11 +7,10 @@ many are rejected) and keeps the first few for the printed summary.
 
 from __future__ import annotations
 
-import gc
 import sys
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
+from collections.abc import Sequence
+from contextlib import AbstractContextManager, ExitStack, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Protocol
@@ -20,6 +19,7 @@ import click
 import orjson
 
 from ..errors import ConfigError
+from ..gcpolicy import rare_collections
 from ..storage.store import Store
 from . import fastjson, files, parallel
 from .core import Ingestor, Rejection, Summary
@@ -94,7 +94,7 @@ def import_paths(
         if path.is_dir() and path_fmt != "freeswitch":
             raise ConfigError(f"{path} is a directory: only FreeSWITCH CDRs are read from one")
     with ExitStack() as stack:
-        stack.enter_context(_rare_collections())
+        stack.enter_context(rare_collections())
         rejects = _RejectsFile(rejects_path or default_rejects_path(now or time.time()), stack)
         summary = Summary(keep=SHOWN_REJECTS, on_reject=rejects.write)
         ingestor = Ingestor(store, batch_size=IMPORT_BATCH)
@@ -110,22 +110,6 @@ def import_paths(
             else:
                 ingestor.ingest(files.items(path, path_fmt, bar.update), summary)
     return ImportResult(summary, rejects.path if rejects.used else None)
-
-
-@contextmanager
-def _rare_collections() -> Iterator[None]:
-    """Fewer cyclic-GC passes while importing. An import allocates several objects per
-    record and holds a batch of 20,000 records, so with the default thresholds the
-    collector runs every 700 allocations and walks the batch again and again: measured
-    at about a tenth of the import's CPU, for records that make no cycles. Collections
-    still run (every 100,000 allocations), so the cycles that rejected records' errors
-    do make are still freed; the thresholds are restored afterwards."""
-    before = gc.get_threshold()
-    gc.set_threshold(100_000, 50, 1000)
-    try:
-        yield
-    finally:
-        gc.set_threshold(*before)
 
 
 def workers_for(path: Path, fmt: str, requested: int | None = None) -> int:

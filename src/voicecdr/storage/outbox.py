@@ -60,27 +60,43 @@ class ReceiptInfo:
     last_error: str | None
 
 
-INSERT_RECEIPTS = """
-INSERT INTO receipts (app_id, cdr_id, webhook_id, payload, status, attempts, next_attempt_at,
-                      created_at)
-VALUES (:app_id, :cdr_id, :webhook_id, :payload, 0, 0, :next_attempt_at, :created_at)
-"""
+# A new receipt as the outbox stores it, a plain tuple for the driver's bulk paths (the
+# rater writes thousands per transaction): app_id, cdr_id, webhook_id, payload,
+# next_attempt_at, created_at.
+ReceiptRow = tuple[int, int, str, str, float, int]
+
+_RECEIPT_COLUMNS = (
+    "app_id, cdr_id, webhook_id, payload, status, attempts, next_attempt_at, created_at"
+)
+_SQLITE_INSERT = f"INSERT INTO receipts ({_RECEIPT_COLUMNS}) VALUES (?, ?, ?, ?, 0, 0, ?, ?)"
+# COPY: measured faster than one INSERT .. SELECT FROM unnest(arrays), and far faster than
+# a (pipelined) INSERT per receipt.
+_PG_COPY = (
+    "COPY receipts (app_id, cdr_id, webhook_id, payload, next_attempt_at, created_at) FROM STDIN"
+)
 
 
-def receipt_params(receipt: NewReceipt, now: int) -> dict[str, object]:
-    return {
-        "app_id": receipt.app_id,
-        "cdr_id": receipt.cdr_id,
-        "webhook_id": receipt.webhook_id,
-        "payload": receipt.payload,
-        "next_attempt_at": float(now),
-        "created_at": now,
-    }
+def receipt_row(receipt: NewReceipt, now: int) -> ReceiptRow:
+    return (receipt.app_id, receipt.cdr_id, receipt.webhook_id, receipt.payload, float(now), now)
 
 
 def insert_receipts(conn: sa.Connection, receipts: Sequence[NewReceipt], now: int) -> None:
-    if receipts:
-        conn.execute(schema.receipts.insert(), [receipt_params(x, now) for x in receipts])
+    write_receipt_rows(conn, [receipt_row(x, now) for x in receipts])
+
+
+def write_receipt_rows(conn: sa.Connection, rows: Sequence[ReceiptRow]) -> None:
+    """Insert new receipts in ``conn``'s transaction, with the driver's bulk path."""
+    if not rows:
+        return
+    if conn.dialect.name == "sqlite":
+        conn.exec_driver_sql(_SQLITE_INSERT, rows)
+        return
+    driver = conn.connection.driver_connection
+    assert driver is not None
+    with driver.cursor() as cursor, cursor.copy(_PG_COPY) as copy:
+        write = copy.write_row
+        for row in rows:
+            write(row)
 
 
 class Outbox:
