@@ -1,9 +1,10 @@
 """The databases under test: a fresh SQLite file and a fresh PostgreSQL database.
 
 Each is set up the product's way (Alembic schema via ``migrate.upgrade``, apps via
-``voicecdr.apps.create_app``), then bulk-loaded with the raw driver (SQLite
-``executemany`` in one transaction, PostgreSQL ``COPY``) with exactly the column values the
-product's Store writes (its ``_cdr_values``), then analyzed. :class:`RawQueries` is the
+``voicecdr.apps.create_app``), then loaded through the product's own write path
+(``Store.store_cdrs`` in batches of ``LOAD_BATCH``, so whatever the storage layer derives
+from the rows, such as bucket counts, idempotency keys and day partitions, is there as
+ingest would leave it), then analyzed. :class:`RawQueries` is the
 baseline: the Store's query as plain SQL on the raw driver, in the same kind of snapshot,
 with the driver's defaults (psycopg prepares a statement from its sixth execution).
 """
@@ -15,7 +16,7 @@ import sqlite3
 import sys
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
@@ -25,10 +26,12 @@ import psycopg
 from voicecdr import apps
 from voicecdr.storage import migrate
 from voicecdr.storage.ratelimit import default_state_path
-from voicecdr.storage.store import _ROW_COLUMNS, Store, _cdr_values
+from voicecdr.storage.store import _ROW_COLUMNS, Store
 
 from .dataset import SECRETKEY, TIMEZONE, Dataset
 from .workload import Case, PageResult, Target
+
+LOAD_BATCH = 5_000
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DATABASES = ("sqlite", "postgresql")
@@ -76,9 +79,6 @@ class Database(ABC):
     def version(self) -> str: ...
 
     @abstractmethod
-    def _insert(self, columns: Sequence[str], rows: Iterable[tuple[Any, ...]]) -> None: ...
-
-    @abstractmethod
     def _analyze(self) -> None: ...
 
     def leftovers(self) -> list[Path]:
@@ -93,7 +93,13 @@ class Database(ABC):
         started = time.perf_counter()
         app_ids = self._schema_and_apps(dataset)
         schema_done = time.perf_counter()
-        self._insert(*_cdr_rows(dataset, app_ids))
+        store = Store(self.url)
+        try:
+            for lo in range(0, len(dataset.cdrs), LOAD_BATCH):
+                batch = dataset.cdrs[lo : lo + LOAD_BATCH]
+                store.store_cdrs([(app_ids[cdr.appkey], cdr) for cdr in batch], now=dataset.now)
+        finally:
+            store.close()
         inserted = time.perf_counter()
         self._analyze()
         done = time.perf_counter()
@@ -120,16 +126,6 @@ class Database(ABC):
         return issued.app.id
 
 
-def _cdr_rows(
-    dataset: Dataset, app_ids: dict[str, int]
-) -> tuple[list[str], Iterator[tuple[Any, ...]]]:
-    columns = list(_cdr_values(0, dataset.cdrs[0], dataset.now))
-    rows = (
-        tuple(_cdr_values(app_ids[cdr.appkey], cdr, dataset.now).values()) for cdr in dataset.cdrs
-    )
-    return columns, rows
-
-
 class SqliteDatabase(Database):
     name = "sqlite"
     placeholder = "?"
@@ -144,16 +140,6 @@ class SqliteDatabase(Database):
 
     def version(self) -> str:
         return f"SQLite {sqlite3.sqlite_version}"
-
-    def _insert(self, columns: Sequence[str], rows: Iterable[tuple[Any, ...]]) -> None:
-        markers = ", ".join("?" for _ in columns)
-        with contextlib.closing(self.connect()) as conn:
-            # Load-time only (the server opens its own connections): no fsync, big cache.
-            conn.execute("PRAGMA synchronous=OFF")
-            conn.execute("PRAGMA cache_size=-262144")
-            conn.execute("BEGIN")
-            conn.executemany(f"INSERT INTO cdrs ({', '.join(columns)}) VALUES ({markers})", rows)
-            conn.execute("COMMIT")
 
     def _analyze(self) -> None:
         with contextlib.closing(self.connect()) as conn:
@@ -179,12 +165,6 @@ class PostgresDatabase(Database):
         with self.connect() as conn:
             row = conn.execute("SHOW server_version").fetchone()
         return f"PostgreSQL {row[0].split()[0] if row else '?'}"
-
-    def _insert(self, columns: Sequence[str], rows: Iterable[tuple[Any, ...]]) -> None:
-        statement = f"COPY cdrs ({', '.join(columns)}) FROM STDIN"
-        with self.connect() as conn, conn.cursor() as cursor, cursor.copy(statement) as copy:
-            for row in rows:
-                copy.write_row(row)
 
     def _analyze(self) -> None:
         # VACUUM too: it sets the visibility map, as autovacuum would have long since done
