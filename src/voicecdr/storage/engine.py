@@ -69,14 +69,21 @@ def sqlite_engine(url: URL, *, writer: bool, durable: bool = True) -> Engine:
     return engine
 
 
-def postgres_engine(url: URL, *, ping: bool = True, isolation_level: str | None = None) -> Engine:
-    """The pooled engine. Without ``ping`` a checkout costs no round trip: for hot paths
-    that use :func:`on_driver`, which reconnects when a connection is found lost."""
+def postgres_engine(
+    url: URL,
+    *,
+    ping: bool = True,
+    isolation_level: str | None = None,
+    pool: tuple[int, int] = (8, 8),
+) -> Engine:
+    """The pooled engine (``pool``: connections kept, and opened beyond them at busy
+    times). Without ``ping`` a checkout costs no round trip: for hot paths that use
+    :func:`on_driver`, which reconnects when a connection is found lost."""
     options: dict[str, Any] = {"isolation_level": isolation_level} if isolation_level else {}
     return sa.create_engine(
         url,
-        pool_size=8,
-        max_overflow=8,
+        pool_size=pool[0],
+        max_overflow=pool[1],
         pool_pre_ping=ping,
         **options,
         connect_args={

@@ -143,8 +143,9 @@ class Store:
         self._snapshots = self.reader
         self._snapshot_begin: str | None = "BEGIN"
         if self.dialect == "postgresql":
+            # As many as the query API answers at once (api.query.QUERY_THREADS).
             self._snapshots = postgres_engine(
-                self.url, ping=False, isolation_level="REPEATABLE READ"
+                self.url, ping=False, isolation_level="REPEATABLE READ", pool=(4, 12)
             )
             self._snapshot_begin = None
         # PostgreSQL's cdrs is partitioned by day: the partitions this process has seen.
@@ -162,7 +163,8 @@ class Store:
     def autocommit(self) -> Engine:
         """PostgreSQL: an engine for one-statement hot paths on the bare driver (see
         ``on_driver``): autocommit, no ping per checkout. Closed with the store."""
-        return postgres_engine(self.url, ping=False, isolation_level="AUTOCOMMIT")
+        # One short statement per query request: a few connections go a long way.
+        return postgres_engine(self.url, ping=False, isolation_level="AUTOCOMMIT", pool=(2, 6))
 
     def driver_sql(self, text: str) -> str:
         """``text`` with ``:name`` parameters, rewritten for this database's driver."""
