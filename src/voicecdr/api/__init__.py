@@ -119,7 +119,7 @@ def create_app(
     owned = store is None
     store = store if store is not None else Store(settings.database_url)
     limiter = SharedRateLimiter(store, settings.rate_limit_state)
-    query = QueryEndpoint(QueryService(store, limiter, settings, clock), settings)
+    query = QueryEndpoint(QueryService(store, limiter, settings, clock), settings, store.dialect)
     ingest = IngestEndpoints(store, settings)
 
     @contextlib.asynccontextmanager

@@ -37,9 +37,13 @@ log = logging.getLogger("voicecdr.api.query")
 
 _NUMBER_RE = re.compile(r"[0-9]{1,9}")
 MAX_MESSAGEID = 128
-# Queries answered at once per server process: as many as the database pools hold
-# connections (8 + 8 overflow), since each query holds one for its snapshot.
-QUERY_THREADS = 16
+# Query threads per server process when the setting says 0, by database. More threads
+# than this made a busy server slower, not faster (bench/scale.py, 2 cores): they contend
+# for the GIL, and sqlite3 releases and retakes it for every row it steps through, so
+# each row of a page can wait behind another thread's rendering. Measured big-tenant page
+# 1 rate, one process: SQLite 1 thread ~500/s, 2 ~300/s, 16 ~210/s; PostgreSQL 1 ~340/s,
+# 2 ~400/s, 16 ~340/s.
+DEFAULT_QUERY_THREADS = {"sqlite": 1, "postgresql": 2}
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,10 +221,11 @@ class QueryEndpoint:
     capacity limiter and cancel scopes), which showed in profiles of a busy server.
     """
 
-    def __init__(self, service: QueryService, settings: Settings) -> None:
+    def __init__(self, service: QueryService, settings: Settings, dialect: str) -> None:
         self._service = service
         self._max_body = settings.max_body_bytes
         self._body_timeout = settings.body_timeout
+        self._thread_count = settings.query_threads or DEFAULT_QUERY_THREADS.get(dialect, 2)
         self._threads: ThreadPoolExecutor | None = None
 
     def close(self) -> None:
@@ -230,7 +235,7 @@ class QueryEndpoint:
 
     def _executor(self) -> ThreadPoolExecutor:
         if self._threads is None:
-            self._threads = ThreadPoolExecutor(QUERY_THREADS, thread_name_prefix="query")
+            self._threads = ThreadPoolExecutor(self._thread_count, thread_name_prefix="query")
         return self._threads
 
     async def handle(self, request: Request) -> Response:

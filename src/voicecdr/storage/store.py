@@ -143,7 +143,7 @@ class Store:
         self._snapshots = self.reader
         self._snapshot_begin: str | None = "BEGIN"
         if self.dialect == "postgresql":
-            # As many as the query API answers at once (api.query.QUERY_THREADS).
+            # At least as many as the query API answers at once (VOICECDR_QUERY_THREADS).
             self._snapshots = postgres_engine(
                 self.url, ping=False, isolation_level="REPEATABLE READ", pool=(4, 12)
             )
