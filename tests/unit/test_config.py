@@ -45,6 +45,9 @@ def test_flags_win_over_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         ("VOICECDR_RECEIPT_TIMEOUT", "0", "greater than 0"),
         ("VOICECDR_MAX_PAGE_SIZE", "0", "greater than or equal to 1"),
         ("VOICECDR_LOG_LEVEL", "LOUD", "DEBUG, INFO, WARNING or ERROR"),
+        ("VOICECDR_QUERY_THREADS", "-1", "greater than or equal to 0"),
+        ("VOICECDR_QUERY_THREADS", "many", "valid integer"),
+        ("VOICECDR_APP_CACHE_SECONDS", "-5", "greater than or equal to 0"),
     ],
 )
 def test_bad_settings_are_named(

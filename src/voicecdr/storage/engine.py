@@ -126,7 +126,8 @@ def on_driver(engine: Engine, work: Callable[[Any], _T], *, begin: str | None = 
 
 
 def lost_connection(exc: BaseException) -> bool:
-    """Whether a driver error means the connection is gone (not the statement at fault)."""
+    """Whether a driver error means the connection is gone (not the statement at fault):
+    no SQLSTATE (never connected, or cut off), class 08, or a server shutting down."""
     if isinstance(exc, psycopg.Error):
         state = exc.sqlstate or ""
         return state.startswith(("08", "57P")) or (
@@ -176,8 +177,7 @@ def _fault(exc: BaseException, cause: BaseException) -> str | None:
             return "database or disk is full"
         if state.startswith("57P"):  # operator intervention: shutdown, starting up
             return "database server is shutting down or starting up"
-        # Connection failures carry no SQLSTATE (never connected) or class 08.
-        if state.startswith("08") or (isinstance(cause, psycopg.OperationalError) and not state):
+        if lost_connection(cause):
             return "database server unreachable or the connection was lost"
     if isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated:
         return "database server unreachable or the connection was lost"

@@ -558,27 +558,3 @@ def _cdr_tuple(app_id: int, cdr: Cdr, now: int) -> tuple[Any, ...]:
         url,
         now,
     )
-
-
-def _cdr_values(app_id: int, cdr: Cdr, now: int) -> dict[str, Any]:
-    return {
-        "app_id": app_id,
-        "call_id": cdr.call_id,
-        "content_hash": cdr.content_hash,
-        "service": int(cdr.service),
-        "voice_group": int(cdr.service.voice_group),
-        "messageid": cdr.messageid,
-        "phone": cdr.phone,
-        "country_code": cdr.country_code,
-        "show_phone": cdr.show_phone,
-        "placed_at": cdr.time,
-        "answered_at": cdr.start_time,
-        "ended_at": cdr.end_time,
-        "billsec": cdr.second,
-        "connected": cdr.connected,
-        "hangup_cause": cdr.hangup_cause,
-        "hangup_disposition": cdr.hangup_disposition,
-        "ivr_result": cdr.ivr_result,
-        "record_url": cdr.record_url,
-        "ingested_at": now,
-    }
