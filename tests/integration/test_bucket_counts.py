@@ -87,6 +87,17 @@ def test_total_and_page_match_the_rows(
     page = store.query_cdrs(app_id, group, lo, hi, messageid=None, offset=offset, limit=limit)
     assert page.total == len(expected)
     assert [(r.time, r.id) for r in page.rows] == expected[offset : offset + limit]
+    # The stamped read of the same page: the same rows, and the whole rows of exactly
+    # the stamps the caller did not know (here every other one).
+    stamped = store.query_stamped(
+        app_id, group, lo, hi, offset=offset, limit=limit, lookup=lambda s: s[0] % 2 or None
+    )
+    assert stamped.total == len(expected)
+    assert [(s[1], s[0]) for s in stamped.stamps] == expected[offset : offset + limit]
+    assert stamped.known == [s[0] % 2 or None for s in stamped.stamps]
+    unknown = [s[0] for s in stamped.stamps if not s[0] % 2]
+    assert sorted(stamped.rows) == sorted(unknown)
+    assert all(stamped.rows[id_][0] == id_ for id_ in unknown)
 
 
 def test_counts_equal_a_recount(stored: tuple[Store, int, list[tuple[int, int, int]]]) -> None:
@@ -136,14 +147,3 @@ def test_concurrent_writers_of_the_same_buckets_count_each_row_once(store: Store
 def test_split(start: int, end: int, lo: int, hi: int) -> None:
     window = counts.split(start, end)
     assert (window.lo, window.hi) == (lo, hi)
-
-
-def test_seek_walks_to_the_bucket_holding_the_offset() -> None:
-    window = counts.split(10, 1000)  # head [10, 300), buckets 300 and 600, tail [900, 1000]
-    buckets = [(300, 5), (600, 7)]
-    assert counts.seek(window, 4, buckets, 3) == counts.Seek(10, 3)
-    assert counts.seek(window, 4, buckets, 4) == counts.Seek(300, 0)
-    assert counts.seek(window, 4, buckets, 8) == counts.Seek(300, 4)
-    assert counts.seek(window, 4, buckets, 9) == counts.Seek(600, 0)
-    assert counts.seek(window, 4, buckets, 16) == counts.Seek(900, 0)
-    assert counts.seek(window, 4, buckets, 20) == counts.Seek(900, 4)

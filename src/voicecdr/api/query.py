@@ -31,19 +31,19 @@ from ..storage.store import Store
 from ..timefmt import WindowError, query_window, zone
 from .appcache import AppCache
 from .params import BodyTimeout, ParamError, read_params
-from .rows import RowRenderer
+from .rows import RowCache, RowRenderer
 
 log = logging.getLogger("voicecdr.api.query")
 
 _NUMBER_RE = re.compile(r"[0-9]{1,9}")
 MAX_MESSAGEID = 128
-# Query threads per server process when the setting says 0, by database. More threads
-# than this made a busy server slower, not faster (bench/scale.py, 2 cores): they contend
-# for the GIL, and sqlite3 releases and retakes it for every row it steps through, so
-# each row of a page can wait behind another thread's rendering. Measured big-tenant page
-# 1 rate, one process: SQLite 1 thread ~500/s, 2 ~300/s, 16 ~210/s; PostgreSQL 1 ~340/s,
-# 2 ~400/s, 16 ~340/s.
-DEFAULT_QUERY_THREADS = {"sqlite": 1, "postgresql": 2}
+# Query threads per server process when the setting says 0, by database; 0 threads: the
+# event loop answers. Measured big-tenant page 1 rate of one process on 2 cores
+# (bench/scale.py): threads contend for Python's GIL with the event loop, and sqlite3
+# releases and retakes it for every row it steps through. SQLite, CPU per request: 2.5 ms
+# with 1 thread, 2.0 ms with none (16 threads were 2x slower than 1); PostgreSQL: 1 thread
+# ~340/s, 2 ~400/s, 16 ~340/s (its reads wait on the network, the loop must not).
+DEFAULT_QUERY_THREADS = {"sqlite": 0, "postgresql": 2}
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,9 +91,15 @@ class QueryService:
         self._max_span = timedelta(hours=settings.max_span_hours)
         self._max_age = timedelta(days=settings.max_age_days) if settings.max_age_days else None
         self._max_page_size = settings.max_page_size
+        self._rows = RowCache(settings.row_cache_rows) if settings.row_cache_rows else None
         window = settings.auth_failure_window
         self._per_appkey = _failure_quota(settings.auth_failures_per_appkey, window)
         self._per_client = _failure_quota(settings.auth_failures_per_client, window)
+
+    @property
+    def row_cache(self) -> RowCache | None:
+        """The rendered rows this service keeps (None when ``row_cache_rows`` is 0)."""
+        return self._rows
 
     def answer(self, params: dict[str, str], client: str | None = None) -> Answer:
         """``client`` is the caller's address, for the per-address failure limit."""
@@ -171,23 +177,46 @@ class QueryService:
         if extended not in ("0", "1", ""):
             raise _Invalid("invalid_parameter", "extended must be 0 or 1")
 
-        result = self._store.query_rows(
-            app.id,
-            group,
-            window.start,
-            window.end,
-            messageid=messageid,
-            offset=(page - 1) * page_size,
-            limit=page_size,
-        )
         renderer = RowRenderer(group, tz, app.language, extended=extended == "1")
-        info = {
-            "total": result.total,
-            "page": page,
-            "pageSize": page_size,
-            "rows": renderer.render_all(result.rows),
-        }
+        offset, start, end = (page - 1) * page_size, window.start, window.end
+        rows: list[Any]
+        if messageid is None and self._rows is not None:
+            total, rows = self._cached_page(app.id, renderer, start, end, offset, page_size)
+        else:
+            result = self._store.query_rows(
+                app.id, group, start, end, messageid=messageid, offset=offset, limit=page_size
+            )
+            total, rows = result.total, renderer.render_all(result.rows)
+        info = {"total": total, "page": page, "pageSize": page_size, "rows": rows}
         return Answer({"code": "1", "info": info}, appkey=app.appkey)
+
+    def _cached_page(
+        self, app_id: int, renderer: RowRenderer, start: int, end: int, offset: int, limit: int
+    ) -> tuple[int, list[Any]]:
+        """The total and the page's rows as JSON fragments: those rendered before from
+        :class:`RowCache`, the rest read whole, rendered and kept."""
+        cache, key = self._rows, renderer.key
+        assert cache is not None
+        page = self._store.query_stamped(
+            app_id,
+            renderer.group,
+            start,
+            end,
+            offset=offset,
+            limit=limit,
+            lookup=lambda stamp: cache.get((key, stamp)),
+        )
+        if not page.rows:
+            return page.total, page.known
+        pairs = list(zip(page.stamps, page.known, strict=True))
+        fresh = iter(renderer.fragments(page.rows[s[0]] for s, f in pairs if f is None))
+        out = []
+        for stamp, fragment in pairs:
+            if fragment is None:
+                fragment = next(fresh)
+                cache.put((key, stamp), fragment)
+            out.append(fragment)
+        return page.total, out
 
 
 def _failure_quota(failures: int, window: float) -> Quota:
@@ -214,7 +243,8 @@ def _number(params: dict[str, str], name: str, *, low: int, high: int | None) ->
 
 
 class QueryEndpoint:
-    """The ASGI-facing side: body reading, then one thread hop.
+    """The ASGI-facing side: body reading, then the answer, on the event loop (SQLite)
+    or after one thread hop (PostgreSQL; see ``DEFAULT_QUERY_THREADS``).
 
     The hop goes to a thread pool of the endpoint's own through the event loop's
     ``run_in_executor``: half the CPU of Starlette's ``run_in_threadpool`` (anyio's
@@ -226,6 +256,9 @@ class QueryEndpoint:
         self._max_body = settings.max_body_bytes
         self._body_timeout = settings.body_timeout
         self._thread_count = settings.query_threads or DEFAULT_QUERY_THREADS.get(dialect, 2)
+        # Answering on the event loop is only for a database in this process (SQLite),
+        # whose reads never wait on a network; a request then holds the loop for as long
+        # as its query runs, which the bucket counts keep to about one page's rows.
         self._threads: ThreadPoolExecutor | None = None
 
     def close(self) -> None:
@@ -249,10 +282,13 @@ class QueryEndpoint:
             answer = failure("invalid_parameter", str(exc))
         else:
             client = request.client.host if request.client else None
-            loop = asyncio.get_running_loop()
-            answer = await loop.run_in_executor(
-                self._executor(), self._service.answer, params, client
-            )
+            if self._thread_count:
+                loop = asyncio.get_running_loop()
+                answer = await loop.run_in_executor(
+                    self._executor(), self._service.answer, params, client
+                )
+            else:
+                answer = self._service.answer(params, client)
         request.state.outcome = answer.slug or "ok"
         request.state.appkey = answer.appkey
         return answer.response()

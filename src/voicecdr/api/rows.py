@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Hashable, Iterable, Sequence
 from typing import Any
 from zoneinfo import ZoneInfo
+
+import orjson
 
 from ..client import _models as client_models
 from ..models import RESULT_TEXT, CostStatus, Language, VoiceGroup
@@ -21,7 +23,7 @@ EXTENDED_FIELDS = client_models.EXTENDED_FIELDS
 class RowRenderer:
     """Turns stored rows into NXCloud row dicts for one app and voice type.
 
-    It reads the Store's row tuples (``storage.store.RowTuple``, in ``ROW_FIELDS`` order)
+    It reads the Store's row tuples (``storage.pages.RowTuple``, in ``ROW_FIELDS`` order)
     rather than :class:`CdrRow` objects: the query API renders up to 1,000 rows per
     request, and unpacking a tuple into locals is the cheapest way there is to read them.
     """
@@ -29,14 +31,20 @@ class RowRenderer:
     def __init__(
         self, group: VoiceGroup, tz: ZoneInfo, language: Language, *, extended: bool
     ) -> None:
-        self._group = group
+        self.group = group
         self._tz = tz
         self._results = RESULT_TEXT[language]
         self._extended = extended
+        # Everything besides the row that decides what a row renders to.
+        self.key = (group, tz.key, language, extended)
+
+    def fragments(self, rows: Iterable[Sequence[Any]]) -> list[orjson.Fragment]:
+        """:meth:`render_all`, each row already JSON: what :class:`RowCache` keeps."""
+        return [orjson.Fragment(orjson.dumps(row)) for row in self.render_all(rows)]
 
     def render_all(self, rows: Iterable[Sequence[Any]]) -> list[dict[str, Any]]:
         fmt, results, extended = EpochFormatter(self._tz), self._results, self._extended
-        group_call = self._group is VoiceGroup.GROUP_CALL
+        group_call = self.group is VoiceGroup.GROUP_CALL
         out = []
         for (
             id_,
@@ -97,3 +105,38 @@ class RowRenderer:
 
 
 _COST_STATUS_NAMES = {int(status): status.wire_name for status in CostStatus}
+
+
+class RowCache:
+    """Rendered rows (JSON fragments) by renderer key and row stamp; at most ``size``.
+
+    A stamp (``storage.pages.STAMP_FIELDS``) changes whenever anything the row renders
+    from changes, and the renderer key covers the rest (voice type, timezone, language,
+    ``extended``), so a fragment found here is byte for byte what rendering the row
+    again would give. Two generations bound the size: entries go into the young one;
+    when it is full it becomes the old one (the previous old one is dropped), and an old
+    entry that is used again moves back to the young one. Thread-safe in the sense that
+    matters: every dict operation is atomic, and a lost entry is only rendered again.
+    """
+
+    def __init__(self, size: int) -> None:
+        self._generation = max(size // 2, 1)
+        self._young: dict[Hashable, orjson.Fragment] = {}
+        self._old: dict[Hashable, orjson.Fragment] = {}
+
+    def get(self, key: Hashable) -> orjson.Fragment | None:
+        found = self._young.get(key)
+        if found is None:
+            found = self._old.get(key)
+            if found is not None:
+                self.put(key, found)
+        return found
+
+    def put(self, key: Hashable, fragment: orjson.Fragment) -> None:
+        young = self._young
+        young[key] = fragment
+        if len(young) >= self._generation:
+            self._old, self._young = young, {}
+
+    def __len__(self) -> int:
+        return len(self._young) + len(self._old)

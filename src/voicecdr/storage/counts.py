@@ -13,14 +13,15 @@ A query window ``[start, end]`` (seconds, inclusive) is then three pieces:
     body: [lo, hi)      whole buckets: their counts
     tail: [hi, end]     rows counted in the table, less than one bucket
 
-and a page at ``offset`` starts by walking the body's counts to the bucket holding that
-row, so the database skips at most one bucket of rows instead of ``offset`` rows.
+and a page at ``offset`` starts at the bucket holding that row, found by a running sum
+of the body's counts, so the database skips at most one bucket of rows instead of
+``offset`` rows (``pages`` has the statements).
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 BUCKET_SECONDS = 300
@@ -60,26 +61,3 @@ def split(start: int, end: int) -> Split:
     if lo >= hi:
         return Split(start, end, end + 1, end + 1)
     return Split(start, end, lo, hi)
-
-
-@dataclass(frozen=True, slots=True)
-class Seek:
-    """Where a page starts: the rows with ``placed_at >= since`` in the window, in
-    (placed_at, id) order, skipping ``skip`` of them."""
-
-    since: int
-    skip: int
-
-
-def seek(window: Split, head: int, buckets: Sequence[tuple[int, int]], offset: int) -> Seek:
-    """The start of the page at ``offset``, from the head's row count and the body's
-    ``(bucket, n)`` counts in bucket order. ``skip`` is less than one bucket's rows (or
-    the head's, or past everything into the tail)."""
-    if offset < head:
-        return Seek(window.start, offset)
-    before = head
-    for bucket, n in buckets:
-        if offset < before + n:
-            return Seek(bucket, offset - before)
-        before += n
-    return Seek(window.hi, offset - before)

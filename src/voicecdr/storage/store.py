@@ -7,12 +7,12 @@ a time with ``BEGIN IMMEDIATE``) and share one pooled engine on PostgreSQL.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from operator import itemgetter
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import sqlite
@@ -20,8 +20,9 @@ from sqlalchemy.engine import Engine
 
 from ..errors import Conflict, NotFound, SchemaOutOfDate, StorageError
 from ..models import App, Cdr, CdrRow, CostStatus, Language, Service, VoiceGroup
-from . import counts, schema
+from . import counts, pages, schema
 from .engine import on_driver, parse_url, postgres_engine, sqlite_engine, translated
+from .pages import ROW_FIELDS, RowPage, Stamp, StampedPage
 from .partitions import Partitions, days_of, worth_retrying
 
 
@@ -37,40 +38,8 @@ class Page:
     rows: list[CdrRow]
 
 
-# A stored CDR as the query API reads it: a driver row, in ROW_FIELDS order.
-RowTuple = Sequence[Any]
-
-
-@dataclass(frozen=True, slots=True)
-class RowPage:
-    total: int
-    rows: list[RowTuple]
-
-
 _APP_COLUMNS = list(schema.apps.c)
-ROW_FIELDS = (
-    "id",
-    "service",
-    "messageid",
-    "phone",
-    "country_code",
-    "show_phone",
-    "placed_at",
-    "answered_at",
-    "ended_at",
-    "billsec",
-    "connected",
-    "hangup_cause",
-    "hangup_disposition",
-    "ivr_result",
-    "record_url",
-    "cost_status",
-    "cycle",
-    "size",
-    "unit_price_nanos",
-    "basic_price_nanos",
-    "cost_nanos",
-)
+_T = TypeVar("_T")
 _ROW_COLUMNS = [schema.cdrs.c[name] for name in ROW_FIELDS]
 
 
@@ -157,7 +126,7 @@ class Store:
         )
         marks = "?, ?, ?, ?" if self.dialect == "sqlite" else "%s, %s, %s, %s"
         self._count_upsert = _COUNT_UPSERT.format(marks)
-        self._sql = {name: self.driver_sql(text) for name, text in _QUERY_SQL.items()}
+        self._sql = {name: self.driver_sql(text) for name, text in pages.SQL.items()}
 
     @functools.cached_property
     def autocommit(self) -> Engine:
@@ -413,66 +382,41 @@ class Store:
         (see ``counts``): both cost about the same at any window size and any page. A
         messageid picks out a handful of rows through its own index instead.
         """
-        params: dict[str, Any] = {"app": app_id, "grp": int(group), "end": end, "limit": limit}
-        sql = self._sql
+        params = pages.window_params(app_id, group, start, end, limit)
 
         def read(cursor: Any) -> RowPage:
-            if messageid is not None:
-                params.update(start=start, mid=messageid, skip=offset)
-                total = cursor.execute(sql["count_mid"], params).fetchone()[0]
-                page_sql = sql["page_mid"]
-            else:
-                window = counts.split(start, end)
-                params.update(start=start, lo=window.lo, hi=window.hi)
-                head = total = 0
-                buckets: list[tuple[int, int]] = []
-                for bucket, n in cursor.execute(sql["totals"], params).fetchall():
-                    total += n
-                    if bucket == _HEAD:
-                        head = n
-                    elif bucket != _TAIL and n:
-                        buckets.append((bucket, n))
-                buckets.sort()
-                where = counts.seek(window, head, buckets, offset)
-                params.update(since=where.since, skip=where.skip)
-                page_sql = sql["page"]
-            found = cursor.execute(page_sql, params).fetchall() if offset < total else []
-            return RowPage(total, found)
+            return pages.read_page(cursor, self._sql, params, messageid=messageid, offset=offset)
 
+        return self._snapshot("query CDRs", read)
+
+    def query_stamped(
+        self,
+        app_id: int,
+        group: VoiceGroup,
+        start: int,
+        end: int,
+        *,
+        offset: int,
+        limit: int,
+        lookup: Callable[[Stamp], _T | None],
+    ) -> StampedPage[_T]:
+        """:meth:`query_rows` (without a messageid) for a caller that keeps what it makes
+        of rows: the page as stamps (``pages.STAMP_FIELDS``, exact identities of a row's
+        whole content), ``lookup`` of each, and the whole rows only of the stamps it gave
+        None for, all from one snapshot."""
+        params = pages.window_params(app_id, group, start, end, limit)
+
+        def read(cursor: Any) -> StampedPage[_T]:
+            return pages.read_stamped(cursor, self._sql, params, offset=offset, lookup=lookup)
+
+        return self._snapshot("query CDRs", read)
+
+    def _snapshot(self, what: str, read: Callable[[Any], _T]) -> _T:
         # The bare driver: this is the query API's whole database work. One snapshot
         # (BEGIN on SQLite, the engine's REPEATABLE READ on PostgreSQL), and a commit at
         # the end rather than a rollback: psycopg forgets prepared statements on rollback.
-        with translated("query CDRs"):
+        with translated(what):
             return on_driver(self._snapshots, read, begin=self._snapshot_begin)
-
-
-_HEAD, _TAIL = -1, -2  # the edge rows' tags among the buckets in _QUERY_SQL["totals"]
-_ROW_LIST = ", ".join(c.name for c in _ROW_COLUMNS)
-_IN_GROUP = "app_id = :app AND voice_group = :grp"
-_QUERY_SQL = {
-    "totals": (
-        f"SELECT {_HEAD}, count(*) FROM cdrs WHERE {_IN_GROUP} "
-        "AND placed_at >= :start AND placed_at < :lo "
-        f"UNION ALL SELECT bucket, n FROM cdr_counts WHERE {_IN_GROUP} "
-        "AND bucket >= :lo AND bucket < :hi "
-        f"UNION ALL SELECT {_TAIL}, count(*) FROM cdrs WHERE {_IN_GROUP} "
-        "AND placed_at >= :hi AND placed_at <= :end"
-    ),
-    "page": (
-        f"SELECT {_ROW_LIST} FROM cdrs WHERE {_IN_GROUP} "
-        "AND placed_at >= :since AND placed_at <= :end "
-        "ORDER BY placed_at, id LIMIT :limit OFFSET :skip"
-    ),
-    "count_mid": (
-        f"SELECT count(*) FROM cdrs WHERE {_IN_GROUP} AND messageid = :mid "
-        "AND placed_at >= :start AND placed_at <= :end"
-    ),
-    "page_mid": (
-        f"SELECT {_ROW_LIST} FROM cdrs WHERE {_IN_GROUP} AND messageid = :mid "
-        "AND placed_at >= :start AND placed_at <= :end "
-        "ORDER BY placed_at, id LIMIT :limit OFFSET :skip"
-    ),
-}
 
 
 _INSERT_COLUMNS = (
