@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from tests.support.data import cdr, make_app
 from voicecdr.models import Cdr, Service, VoiceGroup
-from voicecdr.storage import counts
+from voicecdr.storage import counts, pages
 from voicecdr.storage.store import Outcome, Store
 
 T0 = 1_795_700_100  # a bucket boundary (T0 % 300 == 0)
@@ -87,17 +87,28 @@ def test_total_and_page_match_the_rows(
     page = store.query_cdrs(app_id, group, lo, hi, messageid=None, offset=offset, limit=limit)
     assert page.total == len(expected)
     assert [(r.time, r.id) for r in page.rows] == expected[offset : offset + limit]
+
     # The stamped read of the same page: the same rows, and the whole rows of exactly
     # the stamps the caller did not know (here every other one).
-    stamped = store.query_stamped(
-        app_id, group, lo, hi, offset=offset, limit=limit, lookup=lambda s: s[0] % 2 or None
-    )
+    def odd(stamps: list[tuple[int, ...]]) -> list[int | None]:
+        return [s[0] % 2 or None for s in stamps]
+
+    stamped = store.query_stamped(app_id, group, lo, hi, offset=offset, limit=limit, lookup=odd)
     assert stamped.total == len(expected)
     assert [(s[1], s[0]) for s in stamped.stamps] == expected[offset : offset + limit]
     assert stamped.known == [s[0] % 2 or None for s in stamped.stamps]
     unknown = [s[0] for s in stamped.stamps if not s[0] % 2]
     assert sorted(stamped.rows) == sorted(unknown)
     assert all(stamped.rows[id_][0] == id_ for id_ in unknown)
+    # And with every stamp known: nothing read whole.
+    everything = store.query_stamped(
+        app_id, group, lo, hi, offset=offset, limit=limit, lookup=lambda s: [True] * len(s)
+    )
+    assert (everything.total, everything.stamps, everything.rows) == (
+        stamped.total,
+        stamped.stamps,
+        {},
+    )
 
 
 def test_counts_equal_a_recount(stored: tuple[Store, int, list[tuple[int, int, int]]]) -> None:
@@ -147,3 +158,33 @@ def test_concurrent_writers_of_the_same_buckets_count_each_row_once(store: Store
 def test_split(start: int, end: int, lo: int, hi: int) -> None:
     window = counts.split(start, end)
     assert (window.lo, window.hi) == (lo, hi)
+
+
+def test_a_row_rerated_while_its_page_is_read_is_read_as_stamped(store: Store) -> None:
+    """The caller's lookup runs between reading the stamps and reading the unknown rows;
+    here it re-rates a row meanwhile (another connection, committed). The rows handed back
+    must still be those the stamps describe: from the same snapshot, or read again."""
+    app_id = make_app(store).app.id
+    calls = [_call(f"c{i}", T0 + i, Service.GROUP_CALL) for i in range(5)]
+    store.store_cdrs([(app_id, c) for c in calls], now=1)
+    rerated = []
+
+    def lookup(stamps: list[tuple[int, ...]]) -> list[None]:
+        if not rerated:
+            rerated.append(stamps[2][0])
+            with store.writer.begin() as conn:
+                conn.execute(
+                    sa.text("UPDATE cdrs SET cost_nanos = 7, cost_status = 1 WHERE id = :id"),
+                    {"id": stamps[2][0]},
+                )
+        return [None] * len(stamps)
+
+    page = store.query_stamped(
+        app_id, VoiceGroup.GROUP_CALL, T0, T0 + 10, offset=0, limit=10, lookup=lookup
+    )
+    assert page.total == 5
+    assert rerated
+    rated = pages.ROW_FIELDS.index("cost_status")
+    for stamp in page.stamps:
+        row = page.rows[stamp[0]]
+        assert tuple(row[rated:]) == tuple(stamp[pages.STAMP_FIELDS.index("cost_status") :])

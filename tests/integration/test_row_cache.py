@@ -119,22 +119,26 @@ def test_cached_answers_equal_uncached_ones_through_every_change(
     assert rows[0]["result"] in RESULT_TEXT[Language.ZH]
 
 
+def _fragment(i: int) -> orjson.Fragment:
+    return orjson.Fragment(str(i).encode())
+
+
 def test_the_cache_keeps_at_most_its_size() -> None:
     cache = RowCache(4)
-    fragments = [orjson.Fragment(str(i).encode()) for i in range(10)]
+    fragments = [_fragment(i) for i in range(10)]
     for i, fragment in enumerate(fragments):
-        cache.put(i, fragment)
+        cache.put("k", (i,), fragment)
         assert len(cache) <= 4
-    assert cache.get(9) is fragments[9]
-    assert cache.get(0) is None  # two generations ago
+    assert cache.get_all("k", [(9,), (0,)]) == [fragments[9], None]  # 0: two generations ago
+    assert cache.get_all("other key", [(9,)]) == [None]
 
 
 def test_an_old_entry_used_again_is_kept() -> None:
     cache = RowCache(4)
-    cache.put("a", orjson.Fragment(b"1"))
-    cache.put("b", orjson.Fragment(b"2"))  # the young generation is full: it becomes old
-    assert cache.get("a") is not None  # used again: back in the young one
-    cache.put("c", orjson.Fragment(b"3"))  # full again: "a" and "c" are now old
-    cache.put("d", orjson.Fragment(b"4"))
-    assert cache.get("a") is not None
-    assert cache.get("b") is None
+    one, two = _fragment(1), _fragment(2)
+    cache.put("k", ("a",), one)
+    cache.put("k", ("b",), two)  # the young generation is full: it becomes the old one
+    assert cache.get_all("k", [("a",)]) == [one]  # used again: back in the young one
+    cache.put("k", ("c",), _fragment(3))  # full again: "a" and "c" are now the old ones
+    cache.put("k", ("d",), _fragment(4))
+    assert cache.get_all("k", [("b",), ("a",)]) == [None, one]

@@ -204,7 +204,7 @@ class QueryService:
             end,
             offset=offset,
             limit=limit,
-            lookup=lambda stamp: cache.get((key, stamp)),
+            lookup=lambda stamps: cache.get_all(key, stamps),
         )
         if not page.rows:
             return page.total, page.known
@@ -214,7 +214,7 @@ class QueryService:
         for stamp, fragment in pairs:
             if fragment is None:
                 fragment = next(fresh)
-                cache.put((key, stamp), fragment)
+                cache.put(key, stamp, fragment)
             out.append(fragment)
         return page.total, out
 

@@ -11,6 +11,7 @@ import orjson
 from ..client import _models as client_models
 from ..models import RESULT_TEXT, CostStatus, Language, VoiceGroup
 from ..money import json_number
+from ..storage.pages import Stamp
 from ..timefmt import EpochFormatter
 
 # The wire contract is written once, in the client SDK (which may not import the server);
@@ -121,22 +122,31 @@ class RowCache:
 
     def __init__(self, size: int) -> None:
         self._generation = max(size // 2, 1)
-        self._young: dict[Hashable, orjson.Fragment] = {}
-        self._old: dict[Hashable, orjson.Fragment] = {}
+        # renderer key -> stamp -> fragment: a page's lookups are one C-level map.
+        self._young: dict[Hashable, dict[Stamp, orjson.Fragment]] = {}
+        self._old: dict[Hashable, dict[Stamp, orjson.Fragment]] = {}
+        self._young_size = 0
 
-    def get(self, key: Hashable) -> orjson.Fragment | None:
-        found = self._young.get(key)
-        if found is None:
-            found = self._old.get(key)
-            if found is not None:
-                self.put(key, found)
+    def get_all(self, key: Hashable, stamps: Sequence[Stamp]) -> list[orjson.Fragment | None]:
+        """The fragment kept for each stamp, None where there is none."""
+        young = self._young.get(key)
+        found: list[orjson.Fragment | None] = (
+            list(map(young.get, stamps)) if young is not None else [None] * len(stamps)
+        )
+        old = self._old.get(key)
+        if old is not None and None in found:
+            for i, fragment in enumerate(found):
+                if fragment is None:
+                    fragment = found[i] = old.get(stamps[i])
+                    if fragment is not None:
+                        self.put(key, stamps[i], fragment)
         return found
 
-    def put(self, key: Hashable, fragment: orjson.Fragment) -> None:
-        young = self._young
-        young[key] = fragment
-        if len(young) >= self._generation:
-            self._old, self._young = young, {}
+    def put(self, key: Hashable, stamp: Stamp, fragment: orjson.Fragment) -> None:
+        self._young.setdefault(key, {})[stamp] = fragment
+        self._young_size += 1
+        if self._young_size >= self._generation:
+            self._old, self._young, self._young_size = self._young, {}, 0
 
     def __len__(self) -> int:
-        return len(self._young) + len(self._old)
+        return sum(map(len, self._young.values())) + sum(map(len, self._old.values()))

@@ -398,16 +398,29 @@ class Store:
         *,
         offset: int,
         limit: int,
-        lookup: Callable[[Stamp], _T | None],
+        lookup: Callable[[list[Stamp]], list[_T | None]],
     ) -> StampedPage[_T]:
         """:meth:`query_rows` (without a messageid) for a caller that keeps what it makes
         of rows: the page as stamps (``pages.STAMP_FIELDS``, exact identities of a row's
-        whole content), ``lookup`` of each, and the whole rows only of the stamps it gave
-        None for, all from one snapshot."""
+        whole content), ``lookup`` of them (a value or None for each), and the whole rows
+        only of the stamps it gave None for, all from one snapshot."""
         params = pages.window_params(app_id, group, start, end, limit)
 
         def read(cursor: Any) -> StampedPage[_T]:
             return pages.read_stamped(cursor, self._sql, params, offset=offset, lookup=lookup)
+
+        def at_once(cursor: Any) -> StampedPage[_T] | None:
+            return pages.read_stamped_at_once(
+                cursor, self._sql, dict(params), offset=offset, lookup=lookup
+            )
+
+        # PostgreSQL: a transaction costs two round trips (BEGIN, COMMIT) and a seek one
+        # more; a shallow page needs neither (skipping a few hundred rows costs less).
+        if self.dialect == "postgresql" and offset < pages.AT_ONCE_ROWS:
+            with translated("query CDRs"):
+                found = on_driver(self.autocommit, at_once)
+            if found is not None:
+                return found
 
         return self._snapshot("query CDRs", read)
 
