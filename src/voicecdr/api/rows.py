@@ -40,8 +40,13 @@ class RowRenderer:
         self.key = (group, tz.key, language, extended)
 
     def fragments(self, rows: Iterable[Sequence[Any]]) -> list[orjson.Fragment]:
-        """:meth:`render_all`, each row already JSON: what :class:`RowCache` keeps."""
-        return [orjson.Fragment(orjson.dumps(row)) for row in self.render_all(rows)]
+        """:meth:`render_all`, each row already JSON: what :class:`RowCache` keeps.
+
+        Copied to bytes of their own: orjson hands back its whole output buffer (8 KB
+        for a 360-byte row, measured with tracemalloc), which a kept row would hold."""
+        return [
+            orjson.Fragment(bytes(memoryview(orjson.dumps(row)))) for row in self.render_all(rows)
+        ]
 
     def render_all(self, rows: Iterable[Sequence[Any]]) -> list[dict[str, Any]]:
         fmt, results, extended = EpochFormatter(self._tz), self._results, self._extended
