@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import math
 import statistics
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -140,24 +141,34 @@ def _run(coroutine: Any) -> Any:
     return asyncio.run(coroutine)
 
 
+# One request, or several to send in turn.
+Requests = bytes | Sequence[bytes]
+
+
+def _in_turn(request: Requests) -> Iterator[bytes]:
+    return itertools.repeat(request) if isinstance(request, bytes) else itertools.cycle(request)
+
+
 def closed_loop(
-    host: str, port: int, request: bytes, *, connections: int, seconds: float
+    host: str, port: int, request: Requests, *, connections: int, seconds: float
 ) -> Throughput:
+    """``request`` is one request, or several sent in turn (by all clients together)."""
     return _run(_closed(host, port, request, connections, seconds))  # type: ignore[no-any-return]
 
 
 async def _closed(
-    host: str, port: int, request: bytes, connections: int, seconds: float
+    host: str, port: int, request: Requests, connections: int, seconds: float
 ) -> Throughput:
     done = [0, 0, 0]  # by outcome: OK, REFUSED, ERROR
     started = time.perf_counter()
     deadline = started + seconds
+    requests = _in_turn(request)
 
     async def client() -> None:
         conn = _Connection(host, port)
         try:
             while time.perf_counter() < deadline:
-                done[await conn.exchange(request)] += 1
+                done[await conn.exchange(next(requests))] += 1
         finally:
             conn.close()
 
@@ -169,14 +180,15 @@ async def _closed(
 
 
 def open_loop(
-    host: str, port: int, request: bytes, *, rate: float, seconds: float, connections: int = 64
+    host: str, port: int, request: Requests, *, rate: float, seconds: float, connections: int = 64
 ) -> Latency:
     return _run(_open(host, port, request, rate, seconds, connections))  # type: ignore[no-any-return]
 
 
 async def _open(
-    host: str, port: int, request: bytes, rate: float, seconds: float, connections: int
+    host: str, port: int, request: Requests, rate: float, seconds: float, connections: int
 ) -> Latency:
+    requests = _in_turn(request)
     idle: asyncio.Queue[_Connection] = asyncio.Queue()
     for _ in range(connections):
         idle.put_nowait(_Connection(host, port))
@@ -186,7 +198,7 @@ async def _open(
     async def one(scheduled: float) -> None:
         conn = await idle.get()
         try:
-            outcome = await conn.exchange(request)
+            outcome = await conn.exchange(next(requests))
         finally:
             idle.put_nowait(conn)
         if outcome == OK:

@@ -23,6 +23,10 @@ QUERY_CASES = [
     for page in ("page 1", "page 500")
     for workers in (1, 2)
     for kind in ("req/s", "p50 / p99 ms at half max")
+] + [
+    f"big tenant pages 1-500 in turn x100, serve w{workers}: {kind}"
+    for workers in (1, 2)
+    for kind in ("req/s", "p50 / p99 ms at half max")
 ]
 
 
@@ -89,5 +93,5 @@ def test_scale_harness_prints_every_figure(tmp_path: Path) -> None:
     assert sum(row["result"] != "" for row in table) >= 9
     (database,) = record["databases"]
     assert database["database"] == "sqlite"
-    assert len(database["query"]["cases"]) == 4
+    assert len(database["query"]["cases"]) == 5  # four cases and the sweep
     assert len(database["export"]) == 2
