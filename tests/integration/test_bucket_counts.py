@@ -100,6 +100,18 @@ def test_total_and_page_match_the_rows(
     unknown = [s[0] for s in stamped.stamps if not s[0] % 2]
     assert sorted(stamped.rows) == sorted(unknown)
     assert all(stamped.rows[id_][0] == id_ for id_ in unknown)
+    # Read whole at once instead: the same stamps, and the same rows.
+    wholly = store.query_stamped(
+        app_id, group, lo, hi, offset=offset, limit=limit, lookup=odd, whole=True
+    )
+    assert (wholly.total, wholly.stamps, wholly.known) == (
+        stamped.total,
+        stamped.stamps,
+        stamped.known,
+    )
+    assert {k: tuple(v) for k, v in wholly.rows.items()} == {
+        k: tuple(v) for k, v in stamped.rows.items()
+    }
     # And with every stamp known: nothing read whole.
     everything = store.query_stamped(
         app_id, group, lo, hi, offset=offset, limit=limit, lookup=lambda s: [True] * len(s)

@@ -142,3 +142,20 @@ def test_an_old_entry_used_again_is_kept() -> None:
     cache.put("k", ("c",), _fragment(3))  # full again: "a" and "c" are now the old ones
     cache.put("k", ("d",), _fragment(4))
     assert cache.get_all("k", [("b",), ("a",)]) == [None, one]
+
+
+def test_a_key_sweeping_through_new_rows_reads_them_whole_and_keeps_some() -> None:
+    cache = RowCache(100)
+    assert cache.plan("k") == (False, True)  # nothing known: stamps first, keep
+    cache.note("k", misses=100, rows=100)
+    plans = []
+    for _ in range(8):
+        plans.append(cache.plan("k"))
+        cache.note("k", misses=90, rows=100)
+    # Whole rows at once, and one page in four kept, so the key can turn warm again.
+    assert plans == [(True, False), (True, False), (True, False), (True, True)] * 2
+    cache.note("k", misses=10, rows=100)
+    assert cache.plan("k") == (False, True)
+    cache.note("k", misses=0, rows=0)  # an empty page says nothing
+    assert cache.plan("k") == (False, True)
+    assert cache.plan("other") == (False, True)

@@ -11,7 +11,7 @@ import asyncio
 import logging
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
@@ -193,10 +193,13 @@ class QueryService:
     def _cached_page(
         self, app_id: int, renderer: RowRenderer, start: int, end: int, offset: int, limit: int
     ) -> tuple[int, list[Any]]:
-        """The total and the page's rows as JSON fragments: those rendered before from
-        :class:`RowCache`, the rest read whole, rendered and kept."""
+        """The total and the page's rows: JSON fragments of those rendered before, kept
+        in :class:`RowCache`, and the rest read whole and rendered (and kept, unless the
+        cache's plan for this renderer key says the client is sweeping through new rows).
+        """
         cache, key = self._rows, renderer.key
         assert cache is not None
+        whole, keep = cache.plan(key)
         page = self._store.query_stamped(
             app_id,
             renderer.group,
@@ -205,17 +208,22 @@ class QueryService:
             offset=offset,
             limit=limit,
             lookup=lambda stamps: cache.get_all(key, stamps),
+            whole=whole,
         )
+        cache.note(key, misses=len(page.rows), rows=len(page.stamps))
         if not page.rows:
             return page.total, page.known
         pairs = list(zip(page.stamps, page.known, strict=True))
-        fresh = iter(renderer.fragments(page.rows[s[0]] for s, f in pairs if f is None))
+        unknown = (page.rows[s[0]] for s, f in pairs if f is None)
+        render = renderer.fragments if keep else renderer.render_all
+        fresh: Iterator[Any] = iter(render(unknown))
         out = []
-        for stamp, fragment in pairs:
-            if fragment is None:
-                fragment = next(fresh)
-                cache.put(key, stamp, fragment)
-            out.append(fragment)
+        for stamp, known in pairs:
+            if known is None:
+                known = next(fresh)
+                if keep:
+                    cache.put(key, stamp, known)
+            out.append(known)
         return page.total, out
 
 

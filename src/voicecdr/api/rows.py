@@ -113,6 +113,10 @@ class RowRenderer:
 _COST_STATUS_NAMES = {int(status): status.wire_name for status in CostStatus}
 
 
+_COLD_KEYS = 4096  # renderer keys whose last page is remembered; forgotten all at once
+_PROBE = 4  # of a cold key's pages, one in this many is kept (see RowCache.plan)
+
+
 class RowCache:
     """Rendered rows (JSON fragments) by renderer key and row stamp; at most ``size``.
 
@@ -131,6 +135,31 @@ class RowCache:
         self._young: dict[Hashable, dict[Stamp, orjson.Fragment]] = {}
         self._old: dict[Hashable, dict[Stamp, orjson.Fragment]] = {}
         self._young_size = 0
+        # By key: how many pages in a row were mostly rows not kept (0: not the last).
+        self._cold: dict[Hashable, int] = {}
+
+    def plan(self, key: Hashable) -> tuple[bool, bool]:
+        """``(whole, keep)`` for the next page under ``key``: whether to read it whole at
+        once rather than stamps first, and whether to keep the rows rendered for it.
+
+        A key whose last page was mostly rows not kept belongs to a client sweeping
+        through rows it has not asked for before (an export): stamps first would read
+        those rows twice, and keeping them would cost a JSON dump per row for nothing.
+        Every ``_PROBE``-th such page is kept all the same, so a key whose client comes
+        back to the same rows (polling) turns warm again."""
+        streak = self._cold.get(key, 0)
+        return streak > 0, streak % _PROBE == 0
+
+    def note(self, key: Hashable, *, misses: int, rows: int) -> None:
+        """Record how a page under ``key`` fared, for :meth:`plan`."""
+        if not rows:
+            return
+        if 2 * misses > rows:
+            if len(self._cold) >= _COLD_KEYS:
+                self._cold.clear()
+            self._cold[key] = self._cold.get(key, 0) + 1
+        else:
+            self._cold.pop(key, None)
 
     def get_all(self, key: Hashable, stamps: Sequence[Stamp]) -> list[orjson.Fragment | None]:
         """The fragment kept for each stamp, None where there is none."""

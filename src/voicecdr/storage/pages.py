@@ -66,6 +66,7 @@ STAMP_FIELDS = ("id", "placed_at", "content_hash", *RATED_FIELDS)
 _STAMP_PLACED = STAMP_FIELDS.index("placed_at")
 _STAMP_RATED = STAMP_FIELDS.index(RATED_FIELDS[0])  # the rated fields end both tuples
 _ROW_RATED = ROW_FIELDS.index(RATED_FIELDS[0])
+_ROW_PLACED = ROW_FIELDS.index("placed_at")
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +128,10 @@ SQL = {
         f"AND {_WINDOW}"
     ),
     "stamps": f"SELECT {', '.join(STAMP_FIELDS)} FROM cdrs WHERE {_IN_GROUP} AND {_WINDOW}",
+    # Whole rows with their content hash last: a page whose stamps are mostly unknown.
+    "page_hashed": (
+        f"SELECT {', '.join(ROW_FIELDS)}, content_hash FROM cdrs WHERE {_IN_GROUP} AND {_WINDOW}"
+    ),
     # The whole rows between two times (the unknown stamps of a page lie between them).
     "between": (
         f"SELECT {', '.join(ROW_FIELDS)} FROM cdrs WHERE {_IN_GROUP} "
@@ -177,10 +182,19 @@ def read_stamped(
     *,
     offset: int,
     lookup: Callable[[list[Stamp]], list[_T | None]],
+    whole: bool = False,
 ) -> StampedPage[_T]:
     """The page's stamps, ``lookup(stamps)`` (a value or None for each), and the whole
-    rows of the stamps it gave None for; all in the cursor's snapshot."""
+    rows of the stamps it gave None for; all in the cursor's snapshot. With ``whole``,
+    every row is read whole at once and the stamps taken from them: cheaper when the
+    caller expects to know few of them."""
     total = _seek(cursor, sql, params, offset)
+    if whole:
+        found = cursor.execute(sql["page_hashed"], params).fetchall() if offset < total else []
+        stamps = [(r[0], r[_ROW_PLACED], r[-1], *r[_ROW_RATED:-1]) for r in found]
+        known = lookup(stamps)
+        rows = {r[0]: r[:-1] for r, value in zip(found, known, strict=True) if value is None}
+        return StampedPage(total, stamps, known, rows)
     stamps = cursor.execute(sql["stamps"], params).fetchall() if offset < total else []
     known = lookup(stamps)
     return StampedPage(total, stamps, known, _unknown_rows(cursor, sql, params, stamps, known))

@@ -399,15 +399,19 @@ class Store:
         offset: int,
         limit: int,
         lookup: Callable[[list[Stamp]], list[_T | None]],
+        whole: bool = False,
     ) -> StampedPage[_T]:
         """:meth:`query_rows` (without a messageid) for a caller that keeps what it makes
         of rows: the page as stamps (``pages.STAMP_FIELDS``, exact identities of a row's
         whole content), ``lookup`` of them (a value or None for each), and the whole rows
-        only of the stamps it gave None for, all from one snapshot."""
+        only of the stamps it gave None for, all from one snapshot. ``whole`` reads every
+        row whole at once (``pages.read_stamped``): for a caller expecting few known."""
         params = pages.window_params(app_id, group, start, end, limit)
 
         def read(cursor: Any) -> StampedPage[_T]:
-            return pages.read_stamped(cursor, self._sql, params, offset=offset, lookup=lookup)
+            return pages.read_stamped(
+                cursor, self._sql, params, offset=offset, lookup=lookup, whole=whole
+            )
 
         def at_once(cursor: Any) -> StampedPage[_T] | None:
             return pages.read_stamped_at_once(
@@ -416,7 +420,7 @@ class Store:
 
         # PostgreSQL: a transaction costs two round trips (BEGIN, COMMIT) and a seek one
         # more; a shallow page needs neither (skipping a few hundred rows costs less).
-        if self.dialect == "postgresql" and offset < pages.AT_ONCE_ROWS:
+        if self.dialect == "postgresql" and offset < pages.AT_ONCE_ROWS and not whole:
             with translated("query CDRs"):
                 found = on_driver(self.autocommit, at_once)
             if found is not None:
