@@ -59,8 +59,9 @@ def retry_after(response: httpx.Response) -> float | None:
     return seconds if seconds >= 0 else None
 
 
-def read_page(response: httpx.Response, voice_type: VoiceType, tz: ZoneInfo) -> Page:
-    """Interpret one answer: a Page, or the matching exception."""
+def read_page(response: httpx.Response, body: bytes, voice_type: VoiceType, tz: ZoneInfo) -> Page:
+    """Interpret one answer (its status and headers, and ``body``, its content as read by
+    the caller): a Page, or the matching exception."""
     status = response.status_code
     if status == 429:
         raise RateLimited("HTTP 429", retry_after=retry_after(response))
@@ -68,14 +69,14 @@ def read_page(response: httpx.Response, voice_type: VoiceType, tz: ZoneInfo) -> 
         raise ServerError(f"HTTP {status} from the endpoint", "internal")
     try:
         # Prices stay exact: 0.036 becomes Decimal('0.036'), never a float.
-        body: Any = json.loads(response.content, parse_float=Decimal)
+        envelope: Any = json.loads(body, parse_float=Decimal)
     except ValueError:
         raise ProtocolError(f"HTTP {status}: the answer is not JSON", status) from None
-    if not isinstance(body, dict) or "code" not in body:
+    if not isinstance(envelope, dict) or "code" not in envelope:
         raise ProtocolError(f"HTTP {status}: the answer is not an NXCloud envelope", status)
-    if str(body["code"]) != "1":
-        raise _api_error(body, response)
-    info = body.get("info")
+    if str(envelope["code"]) != "1":
+        raise _api_error(envelope, response)
+    info = envelope.get("info")
     if not isinstance(info, dict) or not isinstance(info.get("rows"), list):
         raise ProtocolError("success envelope without info.rows", status)
     try:
