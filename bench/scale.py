@@ -20,6 +20,7 @@ rater; the SQLite file is cached between runs. See ``bench/README.md``, "Scale h
 
     python bench/scale.py                                       # full size (~30 min)
     python bench/scale.py --count 50000 --seconds 3 --latency-seconds 3   # a few minutes
+    python bench/scale.py --databases sqlite --phases export    # export at 100,000 / 1,000,000
 """
 
 from __future__ import annotations
@@ -53,6 +54,17 @@ def _sizes(text: str) -> list[int]:
     return sizes
 
 
+PHASES = ("query", "export", "ingest", "rating")
+
+
+def _phases(text: str) -> list[str]:
+    phases = [part.strip() for part in text.split(",") if part.strip()]
+    unknown = sorted(set(phases) - set(PHASES))
+    if unknown or not phases:
+        raise argparse.ArgumentTypeError(f"phases are among {','.join(PHASES)}; not {unknown}")
+    return phases
+
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--count", type=_positive, default=5_000_000, help="CDRs in the data set")
@@ -66,6 +78,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--rating-count", type=_positive, default=100_000, help="CDRs to rate")
     parser.add_argument(
         "--export-rows", type=_sizes, default=[100_000, 1_000_000], help="rows per export"
+    )
+    parser.add_argument(
+        "--phases",
+        type=_phases,
+        default=list(PHASES),
+        help="which figures to take (e.g. 'export' alone: the data set and the exports)",
     )
     parser.add_argument(
         "--cache-dir", type=Path, default=CACHE, help="where the SQLite set is kept"
@@ -82,8 +100,9 @@ def _loadavg() -> list[float]:
 def bench_database(
     name: str, spec: dataset.Spec, args: argparse.Namespace, work: Path, pg: Any
 ) -> tuple[dataset.Spec, dict[str, Any], list[report.Row]]:
-    """Load the data set into ``name``, then phases (a), (d: export, on the first
-    database only), (b) and (c). Returns the spec used (a cached set keeps its ``now``)."""
+    """Load the data set into ``name``, then those of phases (a), (d: export, on the first
+    database only), (b) and (c) that ``--phases`` names. Returns the spec used (a cached
+    set keeps its ``now``)."""
     record: dict[str, Any] = {"database": name}
     rows: list[report.Row] = []
     with contextlib.ExitStack() as stack:
@@ -96,20 +115,41 @@ def bench_database(
             times = dataset.load(database, spec, say)
         say(f"[{name}] data set: {times}")
         record.update(version=database.version(), load=asdict(times))
-        plan = query.QueryPlan(args.seconds, args.latency_seconds, args.raw_seconds,
-                               args.connections)  # fmt: skip
-        phase = query.run(database, spec, work, plan, say)
-        record["query"] = report.query_json(phase)
-        rows += report.query_rows(phase)
-        if name == args.databases[0]:
-            big = next(r.target for r in phase.cases if r.tenant == "big")
+        if "query" in args.phases:
+            plan = query.QueryPlan(args.seconds, args.latency_seconds, args.raw_seconds,
+                                   args.connections)  # fmt: skip
+            phase = query.run(database, spec, work, plan, say)
+            record["query"] = report.query_json(phase)
+            rows += report.query_rows(phase)
+        if "export" in args.phases and name == args.databases[0]:
+            big = query.targets(database, spec)["big"]
             exports = phases.export(database, big, args.export_rows, work, say)
             record["export"] = [asdict(e) for e in exports]
             rows += report.export_rows(name, exports)
+    if "ingest" in args.phases:
+        rows += _ingest(name, args, work, pg, record)
+    if "rating" in args.phases:
+        rows += _rating(name, args, spec, work, pg, record)
+    return spec, record, rows
+
+
+def _ingest(
+    name: str, args: argparse.Namespace, work: Path, pg: Any, record: dict[str, Any]
+) -> list[report.Row]:
     say(f"[{name}] ingest of {args.ingest_count:,} CDRs ...")
     ingests = phases.ingest(name, args.ingest_count, args.seed, work, pg)
     record["ingest"] = [{**asdict(i), "rate": round(i.rate, 1)} for i in ingests]
-    rows += report.ingest_rows(ingests)
+    return report.ingest_rows(ingests)
+
+
+def _rating(
+    name: str,
+    args: argparse.Namespace,
+    spec: dataset.Spec,
+    work: Path,
+    pg: Any,
+    record: dict[str, Any],
+) -> list[report.Row]:
     say(f"[{name}] rating of {args.rating_count:,} CDRs ...")
     ratings = phases.rating(name, args.rating_count, args.seed, spec.now, work, pg)
     record["rating"] = [
@@ -117,8 +157,7 @@ def bench_database(
          "baseline": r.baseline[0], "baseline_rate": round(r.baseline[1], 1)}
         for r in ratings
     ]  # fmt: skip
-    rows += report.rating_rows(ratings)
-    return spec, record, rows
+    return report.rating_rows(ratings)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -172,9 +211,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "seconds": round(seconds, 1),
         "cpus": os.cpu_count(),
         "loadavg": {"before": load_before, "after": _loadavg()},
-        "plan": {k: getattr(args, k) for k in ("seconds", "latency_seconds", "raw_seconds",
-                                                "connections", "ingest_count", "rating_count",
-                                                "export_rows")},
+        "plan": {k: getattr(args, k) for k in ("phases", "seconds", "latency_seconds",
+                                                "raw_seconds", "connections", "ingest_count",
+                                                "rating_count", "export_rows")},
         "table": report.row_json(rows),
         "databases": records,
     }, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS))  # fmt: skip

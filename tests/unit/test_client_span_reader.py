@@ -1,13 +1,16 @@
-"""The exactly-once paging plan of one span, fed with hand-made pages."""
+"""The exactly-once paging plan of one span, fed with hand-made pages, and its id set."""
 
 from __future__ import annotations
 
+import random
 from datetime import datetime
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from voicecdr.client import IncompleteExport, Page, Record
-from voicecdr.client._protocol import SpanReader
+from voicecdr.client._protocol import IdSet, SpanReader
 from voicecdr.client._timeutil import zone
 
 PLACED = datetime(2026, 11, 20, 9, tzinfo=zone("Asia/Shanghai"))
@@ -73,3 +76,49 @@ def test_a_total_that_keeps_growing_ends_in_incomplete_export() -> None:
     reader.feed(page(1, 6, [1, 2, 3]))
     with pytest.raises(IncompleteExport, match="re-checks"):
         reader.feed(page(2, 7, [4]))
+
+
+class SmallIdSet(IdSet):
+    """Sweeps after a few ids, so short examples reach the bitmaps."""
+
+    SPARSE_MAX = 2
+    FIRST_SWEEP = 4
+
+
+@given(st.lists(st.integers(-20_000, 40_000) | st.integers(-(2**70), 2**70), max_size=300))
+def test_an_id_set_answers_as_a_set_does(values: list[int]) -> None:
+    kept, reference = SmallIdSet(), set()
+    for value in values:
+        assert kept.add(value) is (value not in reference)
+        reference.add(value)
+        assert len(kept) == len(reference)
+    assert all(value in kept for value in reference)
+    assert not any(value + 1 in kept for value in reference if value + 1 not in reference)
+
+
+def test_a_dense_span_of_ids_in_any_order_is_kept_exactly() -> None:
+    rng = random.Random(3)
+    dense = rng.sample(range(1_000_000, 1_250_000), 100_000)  # 40% of a counter's ids
+    stray = [rng.getrandbits(40) for _ in range(2_000)] + [-5, 0, 7]
+    kept = IdSet()
+    assert all(kept.add(value) for value in dense + stray)
+    assert not any(kept.add(value) for value in dense[::7] + stray[::3])
+    assert len(kept) == len(set(dense + stray))
+    missing = set(range(1_000_000, 1_250_000)) - set(dense)
+    assert not any(value in kept for value in missing)
+
+
+def test_a_recheck_in_a_dense_span_yields_only_the_new_record() -> None:
+    def answer(number: int, total: int, ordered: list[int]) -> Page:
+        return Page(total, number, 1000, [rec(i) for i in ordered[(number - 1) * 1000 :][:1000]])
+
+    before, after = list(range(5_000, 9_000)), [4_242, *range(5_000, 9_000)]
+    reader = SpanReader(page_size=1000)
+    got = [reader.feed(answer(n, 4_000, before)) for n in (1, 2, 3)]
+    # Record 4,242 is stored into the part already read: page 4 repeats id 7,999.
+    got += [reader.feed(answer(n, 4_001, after)) for n in (4, 5)]
+    assert [len(fresh) for fresh in got] == [1000, 1000, 1000, 999, 1]
+    assert reader.next_page() == 1
+    again = [r for n in range(1, 6) for r in reader.feed(answer(n, 4_001, after))]
+    assert ids(again) == [4_242]
+    assert reader.next_page() is None

@@ -59,8 +59,9 @@ def retry_after(response: httpx.Response) -> float | None:
     return seconds if seconds >= 0 else None
 
 
-def read_page(response: httpx.Response, voice_type: VoiceType, tz: ZoneInfo) -> Page:
-    """Interpret one answer: a Page, or the matching exception."""
+def read_page(response: httpx.Response, body: bytes, voice_type: VoiceType, tz: ZoneInfo) -> Page:
+    """Interpret one answer (its status and headers, and ``body``, its content as read by
+    the caller): a Page, or the matching exception."""
     status = response.status_code
     if status == 429:
         raise RateLimited("HTTP 429", retry_after=retry_after(response))
@@ -68,14 +69,14 @@ def read_page(response: httpx.Response, voice_type: VoiceType, tz: ZoneInfo) -> 
         raise ServerError(f"HTTP {status} from the endpoint", "internal")
     try:
         # Prices stay exact: 0.036 becomes Decimal('0.036'), never a float.
-        body: Any = json.loads(response.content, parse_float=Decimal)
+        envelope: Any = json.loads(body, parse_float=Decimal)
     except ValueError:
         raise ProtocolError(f"HTTP {status}: the answer is not JSON", status) from None
-    if not isinstance(body, dict) or "code" not in body:
+    if not isinstance(envelope, dict) or "code" not in envelope:
         raise ProtocolError(f"HTTP {status}: the answer is not an NXCloud envelope", status)
-    if str(body["code"]) != "1":
-        raise _api_error(body, response)
-    info = body.get("info")
+    if str(envelope["code"]) != "1":
+        raise _api_error(envelope, response)
+    info = envelope.get("info")
     if not isinstance(info, dict) or not isinstance(info.get("rows"), list):
         raise ProtocolError("success envelope without info.rows", status)
     try:
@@ -101,6 +102,77 @@ def _api_error(body: dict[str, Any], response: httpx.Response) -> ApiError:
     return cls(message, slug)
 
 
+class IdSet:
+    """A set of integer ids (the records of one span seen so far) that stays small when
+    the ids are dense.
+
+    A span can hold a million records, and a set of Python ints costs ~60 bytes an id.
+    Record ids are usually counters (ours are), so one busy span's ids crowd together:
+    every block of ``2**BLOCK_BITS`` consecutive ids found holding more than
+    ``SPARSE_MAX`` of them becomes a bitmap (one bit per id of the block, 1 KiB), and only
+    the ids outside those blocks stay in a plain set. Which blocks qualify is worked out
+    when that set has doubled since the last time (sorting it), so each add costs O(log n)
+    amortised, and the memory is never much above a plain set's. Any ints, in any order.
+    """
+
+    BLOCK_BITS = 13
+    SPARSE_MAX = 16  # 16 ids in a set cost about as much as the block's 1 KiB bitmap
+    FIRST_SWEEP = 4096
+    _LOW = (1 << BLOCK_BITS) - 1
+
+    def __init__(self) -> None:
+        self._bitmaps: dict[int, bytearray] = {}
+        self._sparse: set[int] = set()
+        self._count = 0
+        self._sweep_at = self.FIRST_SWEEP
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __contains__(self, value: int) -> bool:
+        bitmap = self._bitmaps.get(value >> self.BLOCK_BITS)
+        if bitmap is None:
+            return value in self._sparse
+        low = value & self._LOW
+        return bool(bitmap[low >> 3] & (1 << (low & 7)))
+
+    def add(self, value: int) -> bool:
+        """Add ``value``; False when it was already in the set."""
+        bitmap = self._bitmaps.get(value >> self.BLOCK_BITS)
+        if bitmap is not None:
+            low = value & self._LOW
+            byte, bit = low >> 3, 1 << (low & 7)
+            if bitmap[byte] & bit:
+                return False
+            bitmap[byte] |= bit
+        else:
+            if value in self._sparse:
+                return False
+            self._sparse.add(value)
+            if len(self._sparse) >= self._sweep_at:
+                self._sweep()
+        self._count += 1
+        return True
+
+    def _sweep(self) -> None:
+        """Move every block holding more than SPARSE_MAX sparse ids into a bitmap."""
+        ids = sorted(self._sparse)
+        first = 0
+        while first < len(ids):
+            key = ids[first] >> self.BLOCK_BITS
+            end = first + 1
+            while end < len(ids) and ids[end] >> self.BLOCK_BITS == key:
+                end += 1
+            if end - first > self.SPARSE_MAX:
+                bitmap = self._bitmaps[key] = bytearray((self._LOW + 1) >> 3)
+                for value in ids[first:end]:
+                    low = value & self._LOW
+                    bitmap[low >> 3] |= 1 << (low & 7)
+                    self._sparse.remove(value)
+            first = end
+        self._sweep_at = max(self.FIRST_SWEEP, 2 * len(self._sparse))
+
+
 class SpanReader:
     """The paging plan for one span, yielding each record once.
 
@@ -117,7 +189,7 @@ class SpanReader:
             raise ValueError("page_size must be at least 1")
         self.page_size = page_size
         self.max_rechecks = max_rechecks
-        self.seen: set[int] = set()
+        self.seen = IdSet()
         self.total: int | None = None
         self.rechecks = 0
         self._page: int | None = 1
@@ -134,8 +206,7 @@ class SpanReader:
         self.total = page.total
         fresh = []
         for record in page.records:
-            if record.id not in self.seen:
-                self.seen.add(record.id)
+            if self.seen.add(record.id):
                 fresh.append(record)
         last = len(page.records) < self.page_size or requested * self.page_size >= page.total
         if not last:
