@@ -37,3 +37,16 @@ def rare_collections() -> Iterator[None]:
             _active -= 1
             if _active == 0:
                 gc.set_threshold(*_saved)
+
+
+def freeze_startup() -> None:
+    """Exempt everything a server process has made so far from the cyclic GC.
+
+    Once its modules are imported a server process tracks ~90,000 objects, and every full
+    collection walked them all: 35-85 ms in which no request was answered, the p99 of a
+    busy server. They live as long as the process, so they are collected once and then
+    frozen (``gc.freeze``, CPython's remedy for long-lived processes); later collections
+    walk only what was made since.
+    """
+    gc.collect()
+    gc.freeze()

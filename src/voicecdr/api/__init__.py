@@ -16,7 +16,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .. import logs
+from .. import gcpolicy, logs
 from ..config import Settings
 from ..storage.ratelimit import SharedRateLimiter
 from ..storage.store import Store
@@ -163,4 +163,6 @@ def factory() -> Starlette:
     """Entry point for ``uvicorn --factory``: settings from the environment."""
     settings = Settings.from_env()
     logs.configure(settings.log_level)
-    return create_app(settings, workers=settings.serve_workers)
+    app = create_app(settings, workers=settings.serve_workers)
+    gcpolicy.freeze_startup()
+    return app
