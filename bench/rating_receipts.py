@@ -7,7 +7,7 @@ What is measured, each figure beside its baseline taken in the same run:
    path, batch size from the ``Settings`` default) is timed. Two cases: the apps have a
    ``callback_url``, so every CDR's receipt is written in the transaction that makes it
    final (the realistic case), and the apps have none (no receipts). The baseline writes
-   the same outcome with the raw driver, every charge and receipt body computed before
+   the same outcome with the raw driver, every charge and receipt row computed before
    the clock starts: the same UPDATE (+ receipt INSERT) in transactions of the same size
    (see ``ratebench.rating``). Every run gets a fresh copy of one identically loaded
    database, and each is checked afterwards: all N CDRs final, N receipts (or none).
@@ -101,7 +101,7 @@ def bench_rating(
 
 
 def _rate_all(store: Store) -> None:
-    Rater(store).drain()  # the receipts to deliver, with real bodies
+    Rater(store).drain()  # the receipts to deliver
 
 
 def bench_delivery(

@@ -21,7 +21,7 @@ import httpx
 
 from querybench.databases import Database
 from voicecdr import receipts
-from voicecdr.models import ReceiptStatus
+from voicecdr.models import Language, ReceiptContent, ReceiptStatus
 from voicecdr.storage.store import Store
 from voicecdr.workers.sender import Sender, SenderConfig
 
@@ -59,9 +59,20 @@ class Delivered:
 
 
 def bodies(database: Database) -> list[bytes]:
+    """The receipts' bodies, rendered as the sender renders them (untimed)."""
     with contextlib.closing(database.connect()) as conn:
-        rows = conn.execute("SELECT payload FROM receipts ORDER BY id").fetchall()
-    return [row[0].encode() for row in rows]
+        rows = conn.execute(
+            "SELECT c.placed_at, c.service, c.phone, c.country_code, c.messageid, "
+            "c.answered_at, c.ended_at, c.billsec, c.connected, c.hangup_cause, "
+            "c.hangup_disposition, c.ivr_result, c.record_url, r.cycle, r.size, "
+            "r.unit_price_nanos, r.basic_price_nanos, r.timezone, r.language "
+            "FROM receipts r JOIN cdrs c ON c.id = r.cdr_id AND c.placed_at = r.cdr_placed_at "
+            "ORDER BY r.id"
+        ).fetchall()
+    return [
+        receipts.render(ReceiptContent(tuple(row[:13]), *row[13:18], Language(row[18]))).encode()
+        for row in rows
+    ]
 
 
 def _delivered(database: Database) -> int:

@@ -1,13 +1,14 @@
 """Rating throughput: ``Rater(store).drain()`` against the raw UPDATE (+ receipt INSERT).
 
 The product run claims each batch (``SELECT .. FOR UPDATE SKIP LOCKED`` on PostgreSQL),
-prices it with the plan, renders a receipt body per CDR when the app has a callback URL,
-and writes both with the driver's bulk paths (SQLite ``executemany``; PostgreSQL one
-``UPDATE .. FROM unnest(..)`` and a COPY of the receipts) in one transaction per batch.
+prices it with the plan, makes a receipt row per CDR when the app has a callback URL
+(what its body is made of; the sender renders it), and writes both with the driver's bulk
+paths (SQLite ``executemany``; PostgreSQL one ``UPDATE .. FROM unnest(..)`` and a COPY of
+the receipts) in one transaction per batch.
 
-The baseline writes the same outcome with the raw driver and nothing else: every charge,
-receipt body and webhook id is computed before the clock starts (with the product's own
-``price_batch``), then the same UPDATE and INSERT are sent in transactions of the same
+The baseline writes the same outcome with the raw driver and nothing else: every charge
+and receipt row (webhook id included) is computed before the clock starts (with the
+product's own ``price_batch``), then the same UPDATE and INSERT are sent in transactions of the same
 batch size under the same durability settings (SQLite: WAL, ``synchronous=FULL``, foreign
 keys on, as the product's writer; PostgreSQL: the same server). On PostgreSQL two plain-SQL
 ways are timed and the faster is the baseline: ``executemany`` (psycopg pipelines it) and
@@ -25,6 +26,7 @@ from typing import Any
 from querybench.databases import Database
 from voicecdr.config import Settings
 from voicecdr.models import CostStatus
+from voicecdr.storage.outbox import RECEIPT_COLUMNS
 from voicecdr.storage.rating import _UNRATED_COLUMNS
 from voicecdr.storage.store import Store
 from voicecdr.workers.rater import Rater, price_batch
@@ -36,7 +38,8 @@ _UPDATE_SET = (
     "basic_price_nanos = {p}, cost_nanos = {p}, rate_plan_id = {p}, rated_at = {p}, "
     "pending_reason = NULL"
 )
-_RECEIPT_COLUMNS = "app_id, cdr_id, webhook_id, payload, next_attempt_at, created_at"
+# The receipt row as the rater writes it (what its body is made of; the sender renders it).
+_RECEIPT_COLUMNS = RECEIPT_COLUMNS
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,8 +100,8 @@ def product(database: Database) -> Timed:
 
 def precompute(database: Database, now: int) -> Work:
     """What the rater will write, computed by the product's own pricing loop, untimed:
-    ``price_batch`` over each batch, so the baseline writes the same rows (charges, bodies
-    and ordered webhook ids alike)."""
+    ``price_batch`` over each batch, so the baseline writes the same rows (charges, receipt
+    rows and ordered webhook ids alike)."""
     store = Store(database.url)
     try:
         plans, forms = Rater(store)._current()
@@ -138,7 +141,8 @@ def _batches(work: Work, size: int) -> list[tuple[Sequence[Any], Sequence[Any]]]
 
 def raw_sqlite(database: Database, work: Work) -> Timed:
     update = f"UPDATE cdrs SET {_UPDATE_SET.format(p='?')} WHERE id = ? AND cost_status = 0"
-    insert = f"INSERT INTO receipts ({_RECEIPT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)"
+    marks = ", ".join("?" * len(_RECEIPT_COLUMNS.split(",")))
+    insert = f"INSERT INTO receipts ({_RECEIPT_COLUMNS}) VALUES ({marks})"
     batches = _batches(work, BATCH_SIZE)
     with contextlib.closing(database.connect()) as conn:
         # The product writer's settings (storage/engine.py).
@@ -157,7 +161,8 @@ def raw_sqlite(database: Database, work: Work) -> Timed:
 
 def raw_pg_executemany(database: Database, work: Work) -> Timed:
     update = f"UPDATE cdrs SET {_UPDATE_SET.format(p='%s')} WHERE id = %s AND cost_status = 0"
-    insert = f"INSERT INTO receipts ({_RECEIPT_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s)"
+    marks = ", ".join(["%s"] * len(_RECEIPT_COLUMNS.split(",")))
+    insert = f"INSERT INTO receipts ({_RECEIPT_COLUMNS}) VALUES ({marks})"
     batches = _batches(work, BATCH_SIZE)
     with contextlib.closing(database.connect()) as conn:
         started = time.perf_counter()

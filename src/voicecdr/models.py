@@ -138,12 +138,33 @@ class CdrRow(NamedTuple):
     cost_nanos: int
 
 
-# A CDR waiting for its price, as the rater reads it: what pricing and the receipt body
-# need, as the driver returns it. A plain tuple because the rater handles tens of
-# thousands a second, where building even a NamedTuple per CDR costs as much as pricing
-# it. In order: id, app_id, time (placed_at), service (a Service value), phone,
-# country_code, messageid, start_time, end_time, second, connected (0/1 or a bool),
-# hangup_cause, hangup_disposition, ivr_result, record_url.
-UnratedCdr = tuple[
-    int, int, int, int, str, str, str, int | None, int | None, int, int, str, str, str, str | None
+# A CDR waiting for its price, as the rater reads it: what pricing needs, as the driver
+# returns it. A plain tuple because the rater handles tens of thousands a second, where
+# building even a NamedTuple per CDR costs as much as pricing it. In order: id, app_id,
+# time (placed_at), service (a Service value), phone, country_code, second,
+# connected (0/1 or a bool).
+UnratedCdr = tuple[int, int, int, int, str, str, int, int]
+
+# What a receipt body says of its call, as the sender reads it from the CDR: time
+# (placed_at), service, phone, country_code, messageid, start_time, end_time, second,
+# connected, hangup_cause, hangup_disposition, ivr_result, record_url. Call data never
+# changes after ingest, so it reads the same at every attempt.
+ReceiptCall = tuple[
+    int, int, str, str, str, int | None, int | None, int, int, str, str, str, str | None
 ]
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiptContent:
+    """Everything a receipt body is rendered from (``receipts.render``): the call, the
+    charge the receipt reports and the app's timezone and language as they were when the
+    receipt was made. All of it is fixed when the receipt is recorded, so the body is the
+    same bytes at every attempt, after a re-rating of the call or a change to the app."""
+
+    call: ReceiptCall
+    cycle: int
+    size: int
+    unit_price_nanos: int
+    basic_price_nanos: int
+    timezone: str
+    language: Language

@@ -1,8 +1,12 @@
 """Receipts: NXCloud's voice receipt form body and its Standard Webhooks signature.
 
-Pure: the body is built once, when the CDR becomes final, and stored in the outbox, so
-every retry sends the same bytes under the same ``webhook-id``; only the timestamp and
-signature are made anew at each attempt (the receiver's replay window needs a fresh one).
+Pure. The outbox stores what a body is made of rather than the body (see
+``ReceiptContent``): the call, which never changes after ingest, and the charge, timezone
+and language as they were when the CDR became final. The sender renders the body from
+them at each attempt, so every retry sends the same bytes under the same ``webhook-id``;
+only the timestamp and signature are made anew (the receiver's replay window needs a fresh
+one). The rendering is therefore part of the stored format: a change to it would change
+the bodies of receipts already recorded (``tests/unit/test_receipt_form.py`` pins it).
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from functools import lru_cache
 from urllib.parse import quote_plus
 
 from .client import sign
-from .models import RESULT_TEXT, App, CdrRow, Service, UnratedCdr
+from .models import RESULT_TEXT, App, CdrRow, Language, ReceiptCall, ReceiptContent, Service
 from .money import from_nanos
 from .rating import Charge
 from .timefmt import EpochFormatter, zone
@@ -70,25 +74,23 @@ _CACHE_LIMIT = 4096
 
 
 class ReceiptForm:
-    """One app's receipt bodies (:func:`form_body`), rendered many at a time: what every
-    body of the app shares (timezone, language) is resolved once, and the encoding of
-    values that repeat (prices, hangup causes, IVR results) is remembered."""
+    """Receipt bodies in one timezone and language (:func:`form_body`), rendered many at
+    a time: what the bodies share is resolved once, and the encoding of values that
+    repeat (prices, hangup causes, IVR results) is remembered."""
 
     __slots__ = ("_money", "_result", "_texts", "_when")
 
-    def __init__(self, app: App) -> None:
-        self._when = EpochFormatter(zone(app.timezone), between="+", colon="%3A")
-        failed, connected = RESULT_TEXT[app.language]
+    def __init__(self, timezone: str, language: Language) -> None:
+        self._when = EpochFormatter(zone(timezone), between="+", colon="%3A")
+        failed, connected = RESULT_TEXT[language]
         self._result = (_quote(failed), _quote(connected))
         self._money: dict[int, str] = {}
         self._texts: dict[str, str] = {}
 
-    def body(self, cdr: UnratedCdr, cycle: int, size: int, unit: int, basic: int) -> str:
-        """The body for ``cdr`` charged ``size`` cycles of ``cycle`` seconds at ``unit``
+    def body(self, call: ReceiptCall, cycle: int, size: int, unit: int, basic: int) -> str:
+        """The body for ``call`` charged ``size`` cycles of ``cycle`` seconds at ``unit``
         (``basic`` when it did not connect), in nanos."""
         (
-            _,
-            _,
             placed,
             service,
             phone,
@@ -102,7 +104,7 @@ class ReceiptForm:
             disposition,
             ivr,
             record_url,
-        ) = cdr
+        ) = call
         money, texts, when = self._money, self._texts, self._when
         # Phone numbers and message ids are mostly letters and digits, left as they are.
         if not (phone.isascii() and phone.isalnum()):
@@ -144,15 +146,27 @@ class ReceiptForm:
         return quoted
 
 
+def render(content: ReceiptContent) -> str:
+    """The ``application/x-www-form-urlencoded`` receipt body (SPEC section 3) of a
+    recorded receipt."""
+    c = content
+    form = _form(c.timezone, c.language)
+    return form.body(c.call, c.cycle, c.size, c.unit_price_nanos, c.basic_price_nanos)
+
+
 def form_body(app: App, row: CdrRow, charge: Charge) -> str:
-    """The ``application/x-www-form-urlencoded`` receipt for a priced CDR (SPEC section 3).
+    """The receipt body for a stored CDR charged ``charge``, in ``app``'s timezone and
+    language.
 
     ``duration`` is the whole call, from placing it to hanging up, in seconds; ``second``
     is the billable talk time.
     """
-    cdr: UnratedCdr = (
-        row.id,
-        0,
+    return render(receipt_content(app, row, charge))
+
+
+def receipt_content(app: App, row: CdrRow, charge: Charge) -> ReceiptContent:
+    """What the receipt of ``row`` charged ``charge`` is rendered from."""
+    call: ReceiptCall = (
         row.time,
         int(row.service),
         row.phone,
@@ -168,12 +182,20 @@ def form_body(app: App, row: CdrRow, charge: Charge) -> str:
         row.record_url,
     )
     ch = charge
-    return _form(app).body(cdr, ch.cycle, ch.size, ch.unit_price_nanos, ch.basic_price_nanos)
+    return ReceiptContent(
+        call,
+        ch.cycle,
+        ch.size,
+        ch.unit_price_nanos,
+        ch.basic_price_nanos,
+        app.timezone,
+        app.language,
+    )
 
 
 @lru_cache(maxsize=64)
-def _form(app: App) -> ReceiptForm:
-    return ReceiptForm(app)
+def _form(timezone: str, language: Language) -> ReceiptForm:
+    return ReceiptForm(timezone, language)
 
 
 def signature(signing_secret: str, webhook_id: str, timestamp: int, body: str) -> str:

@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import pytest
+import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
+from tests.support.data import canonical, make_app
 from voicecdr.errors import SchemaOutOfDate
+from voicecdr.ingest.core import Ingestor, Item
+from voicecdr.rating import parse_plan_csv
+from voicecdr.receipts import render
 from voicecdr.storage import migrate
+from voicecdr.storage.outbox import Outbox
+from voicecdr.storage.rating import RatingStore
 from voicecdr.storage.schema import declared_name, metadata_for
 from voicecdr.storage.store import Store
+from voicecdr.workers.rater import Rater
+
+PLAN = "service,prefix,cycle,unit_price,basic_price\n*,,20,0.05,0.005\n"
 
 
 def test_migrated_schema_matches_the_declared_tables(store: Store) -> None:
@@ -33,3 +43,22 @@ def test_downgrade_and_upgrade_again(store: Store) -> None:
     assert (before, after) == (None, migrate.head_revision())
     migrate.upgrade(store)  # a second upgrade is a no-op
     migrate.require_current(store)
+
+
+def test_downgrade_below_0005_stores_the_bodies_receipts_would_send(store: Store) -> None:
+    # From 0005 receipts keep what their body is made of; 0004 needs the body itself.
+    app = make_app(store, "app1", callback_url="https://hooks.example.com/dr").app
+    RatingStore(store).import_plan(app.id, parse_plan_csv(PLAN), source="t", now=1)
+    records = [canonical(f"c{i}", second=19 + i, messageid=f"m {i}") for i in range(3)]
+    Ingestor(store).ingest(Item(i, r) for i, r in enumerate(records))
+    assert Rater(store).drain() == (3, 0)
+    due = Outbox(store).claim_due(now=2**40, limit=10, per_app=10, busy={}, lease=1)
+    assert len(due) == 3
+    expected = {x.id: render(x.content) for x in due if x.content is not None}
+    migrate.downgrade(store, "0004")
+    with store.reader.connect() as conn:
+        stored = dict(conn.execute(sa.text("SELECT id, payload FROM receipts")).all())
+    assert stored == expected
+    migrate.upgrade(store)
+    due = Outbox(store).claim_due(now=2**41, limit=10, per_app=10, busy={}, lease=1)
+    assert {x.id: x.payload for x in due} == expected

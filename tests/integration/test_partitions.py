@@ -14,13 +14,15 @@ import sqlalchemy as sa
 
 from tests.support.data import cdr, make_app
 from voicecdr.errors import StorageError
-from voicecdr.models import Cdr, ReceiptStatus, Service, VoiceGroup
+from voicecdr.models import Cdr, Language, ReceiptStatus, Service, VoiceGroup
+from voicecdr.rating import Charge
 from voicecdr.storage import counts, migrate, partitions, retention
 from voicecdr.storage.outbox import NewReceipt, insert_receipts
 from voicecdr.storage.store import Outcome, Store
 from voicecdr.workers import runner
 
 DAY = partitions.DAY
+CHARGE = Charge(20, 1, 50_000_000, 5_000_000, 50_000_000)
 D0 = 1_795_651_200  # 2026-11-26T00:00:00Z, a UTC midnight
 
 
@@ -195,7 +197,14 @@ def _add_receipts(store: Store, app_id: int) -> dict[int, int]:
     """A receipt per CDR, every other one delivered; returns cdr id -> placed_at."""
     with store.writer.begin() as conn:
         rows = dict(conn.exec_driver_sql("SELECT id, placed_at FROM cdrs").all())
-        insert_receipts(conn, [NewReceipt(app_id, i, f"msg_{i}", "body=1") for i in rows], now=1)
+        insert_receipts(
+            conn,
+            [
+                NewReceipt(app_id, i, p, f"msg_{i}", CHARGE, "UTC", Language.EN)
+                for i, p in rows.items()
+            ],
+            now=1,
+        )
         conn.execute(
             sa.text("UPDATE receipts SET status = :done WHERE cdr_id % 2 = 0"),
             {"done": int(ReceiptStatus.DELIVERED)},

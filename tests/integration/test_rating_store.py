@@ -12,7 +12,7 @@ from tests.support.data import canonical, make_app
 from voicecdr.ingest.core import Ingestor, Item
 from voicecdr.models import CostStatus, ReceiptStatus, VoiceGroup
 from voicecdr.rating import charged, parse_plan_csv
-from voicecdr.receipts import form_body
+from voicecdr.receipts import form_body, render
 from voicecdr.storage.outbox import Outbox
 from voicecdr.storage.rating import RatingStore
 from voicecdr.storage.store import Store
@@ -179,9 +179,10 @@ def test_a_batch_mixing_priced_pending_and_apps_with_and_without_callbacks(store
     assert {r.appkey for r in listed} == {"hooked", "zh"}
     assert all(re.fullmatch(r"msg_[0-9a-f]{32}", r.webhook_id) for r in listed)
     assert len({r.webhook_id for r in listed}) == 18
-    # Each stored body is the reference rendering of the CDR as stored, with its charge.
+    # Each body the sender sends is the reference rendering of the CDR as stored, with its
+    # charge.
     apps = {a.id: a for a in store.list_apps()}
-    payloads = stored_payloads(store)
+    payloads = sent_payloads(store)
     for app in (hooked, zh):
         for group in VoiceGroup:
             for row in store.query_cdrs(
@@ -196,10 +197,18 @@ def test_a_batch_mixing_priced_pending_and_apps_with_and_without_callbacks(store
     assert Rater(store).drain() == (0, 0)
 
 
-def stored_payloads(store: Store) -> dict[int, str]:
+def sent_payloads(store: Store) -> dict[int, str]:
+    """The body of every receipt as the sender renders it, by CDR id (claiming them)."""
     with store.reader.connect() as conn:
-        rows = conn.execute(sa.text("SELECT cdr_id, payload FROM receipts")).all()
-    return {row[0]: row[1] for row in rows}
+        cdr_ids = dict(conn.execute(sa.text("SELECT id, cdr_id FROM receipts")).all())
+    due = Outbox(store).claim_due(now=T0 + 10**9, limit=10**6, per_app=10**6, busy={}, lease=1)
+    assert len(due) == len(cdr_ids)
+    bodies = {}
+    for receipt in due:
+        assert receipt.payload is None
+        assert receipt.content is not None
+        bodies[cdr_ids[receipt.id]] = render(receipt.content)
+    return bodies
 
 
 def test_concurrent_raters_price_each_cdr_once(store: Store) -> None:

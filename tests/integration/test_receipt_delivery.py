@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from urllib.parse import parse_qs
 
 import pytest
+import sqlalchemy as sa
 from standardwebhooks.webhooks import Webhook
 
 from tests.support.data import canonical, make_app
@@ -19,7 +20,7 @@ from voicecdr.retry import RetryPolicy
 from voicecdr.storage.outbox import Outbox
 from voicecdr.storage.rating import RatingStore
 from voicecdr.storage.store import Store
-from voicecdr.workers.rater import Rater
+from voicecdr.workers.rater import Rater, rerate
 from voicecdr.workers.sender import Sender, SenderConfig
 
 PLAN = "service,prefix,cycle,unit_price,basic_price\n*,,20,0.05,0.005\n"
@@ -88,6 +89,51 @@ def test_failure_then_success_keeps_the_webhook_id(store: Store) -> None:
     assert len(bodies) == 1
     (receipt,) = Outbox(store).list()
     assert (receipt.status, receipt.attempts) == (ReceiptStatus.DELIVERED, 3)
+
+
+def test_the_body_is_fixed_when_the_receipt_is_made(store: Store) -> None:
+    # The outbox keeps what a body is made of and renders it at each attempt: a re-rating
+    # of the call and a change of the app's timezone and language between attempts must
+    # not change a byte of it. The re-rating's own receipt reports the new charge.
+    def fail_first(n: int, r: Received) -> Answer:
+        return Answer(500, b"oops") if n == 1 else Answer()
+
+    once = SenderConfig(timeout=2, policy=RetryPolicy((0,), jitter=0), allow_private=True)
+    with receiving(fail_first) as receiver:
+        app = priced_app(store, "app1", receiver.url)
+        (original,) = Outbox(store).list()
+        deliver(store, SenderConfig(timeout=2, policy=RetryPolicy((3600,)), allow_private=True))
+        assert len(receiver.received) == 1
+        app = store.update_app("app1", {"timezone": "America/New_York", "language": "zh"}, now=2)
+        RatingStore(store).import_plan(
+            app.id, parse_plan_csv(PLAN.replace("0.05", "0.07")), source="t", now=3
+        )
+        report = rerate(store, app, 0, 2**40, dry_run=False, resend_receipts=True)
+        assert (report.changed, report.receipts) == (1, 1)
+        Outbox(store).replay(now=time.time(), ids=[original.id])
+        deliver(store, once)
+    first, again, rerated = sorted(
+        receiver.received, key=lambda r: r.headers["webhook-id"] != original.webhook_id
+    )
+    assert first.headers["webhook-id"] == again.headers["webhook-id"] == original.webhook_id
+    assert again.body == first.body
+    assert parse_qs(first.body)["customer_price"] == ["0.05"]
+    assert parse_qs(first.body)["result"] == ["Successful connection"]
+    assert rerated.headers["webhook-id"] != original.webhook_id
+    assert parse_qs(rerated.body)["customer_price"] == ["0.07"]
+    assert parse_qs(rerated.body)["result"] == ["成功接通"]
+
+
+def test_a_receipt_stored_with_its_body_is_sent_as_stored(store: Store) -> None:
+    # Receipts recorded before schema 0005 carry their body in ``payload``.
+    with receiving() as receiver:
+        priced_app(store, "app1", receiver.url)
+        with store.writer.begin() as conn:
+            conn.execute(sa.text("UPDATE receipts SET payload = 'phone=1&old=yes', cycle = NULL"))
+        deliver(store)
+    (got,) = receiver.received
+    assert got.body == "phone=1&old=yes"
+    assert Outbox(store).list()[0].status is ReceiptStatus.DELIVERED
 
 
 def test_dead_after_the_schedule_then_replayed(store: Store) -> None:

@@ -9,7 +9,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from voicecdr import receipts
-from voicecdr.models import RESULT_TEXT, App, CdrRow, CostStatus, Language, Service, VoiceGroup
+from voicecdr.models import (
+    RESULT_TEXT,
+    App,
+    CdrRow,
+    CostStatus,
+    Language,
+    ReceiptContent,
+    Service,
+    VoiceGroup,
+)
 from voicecdr.money import from_nanos
 from voicecdr.rating import Charge
 from voicecdr.timefmt import EpochFormatter, format_epoch, zone
@@ -138,3 +147,32 @@ def test_webhook_ids_are_ordered_and_keep_their_form() -> None:
     assert next(receipts.new_webhook_ids(1_567_990_800)) not in batch  # a random start
     later = next(receipts.new_webhook_ids(1_567_990_801))
     assert later > max(batch)
+
+
+def test_rendering_is_pinned_byte_for_byte() -> None:
+    # The outbox stores what a body is made of and the sender renders it at every
+    # attempt, so a receipt recorded by one version may be sent by the next: any change
+    # to these bytes changes the bodies of receipts already waiting in the outbox.
+    group = ReceiptContent(
+        (1567990800, 0, "810022458", "91", "ab 1", 1567990801, 1567990845, 44, 1,
+         "NORMAL_CLEARING", "recv_bye", "12#", None),
+        20, 3, 36_000_000, 500_000, "Asia/Shanghai", Language.ZH,
+    )  # fmt: skip
+    assert receipts.render(group) == (
+        "phone=810022458&countryCode=91&duration=45&voice_type=0&messageid=ab+1"
+        "&basic_price=0.0005&second=44&cycle=20&size=3&customer_price=0.036"
+        "&start_time=2019-09-09+09%3A00%3A01&end_time=2019-09-09+09%3A00%3A45"
+        "&result=%E6%88%90%E5%8A%9F%E6%8E%A5%E9%80%9A&hangup_cause=NORMAL_CLEARING"
+        "&hangup_disposition=recv_bye&ivr_result=12%23"
+    )
+    missed = ReceiptContent(
+        (1567990800, 1, "810022458", "91", "ab1", None, 1567990830, 0, 0, "NO_ANSWER",
+         "send_bye", "", "https://r.example.com/a b.wav"),
+        6, 0, 12_000_000, 0, "America/New_York", Language.EN,
+    )  # fmt: skip
+    assert receipts.render(missed) == (
+        "phone=810022458&countryCode=91&duration=30&voice_type=1&messageid=ab1&second=0"
+        "&cycle=6&size=0&customer_price=0.012&start_time=&end_time=2019-09-08+21%3A00%3A30"
+        "&result=Unsuccessful+connection&hangup_cause=NO_ANSWER"
+        "&hangup_disposition=send_bye&record_url=https%3A%2F%2Fr.example.com%2Fa+b.wav"
+    )

@@ -5,6 +5,12 @@ A receipt row is inserted in the same transaction that makes its CDR final
 moving ``next_attempt_at`` forward by a lease in a conditional UPDATE: the condition makes
 the claim atomic on both databases, and a sender that dies mid-delivery simply lets the
 lease run out, after which the receipt is claimed again under the same ``webhook-id``.
+
+A receipt row holds what its body is made of, not the body: its CDR's id and time, the
+charge it reports, and its app's timezone and language when it was made
+(``ReceiptContent``); a claim reads the call from the CDR (call data never changes after
+ingest). That keeps the rows the rater writes in every transaction small. Receipts
+recorded before schema ``0005`` keep their stored ``payload`` instead.
 """
 
 from __future__ import annotations
@@ -15,20 +21,28 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from ..models import ReceiptStatus
+from ..models import Language, ReceiptCall, ReceiptContent, ReceiptStatus
+from ..rating import Charge
 from . import schema
 from .engine import translated
 from .store import Store
 
 r = schema.receipts.c
+c = schema.cdrs.c
 
 
 @dataclass(frozen=True, slots=True)
 class NewReceipt:
+    """A receipt to record for the CDR ``cdr_id`` (placed at ``placed_at``), reporting
+    ``charge``, in its app's ``timezone`` and ``language``."""
+
     app_id: int
     cdr_id: int
+    placed_at: int
     webhook_id: str
-    payload: str
+    charge: Charge
+    timezone: str
+    language: Language
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,10 +53,11 @@ class DueReceipt:
     id: int
     app_id: int
     webhook_id: str
-    payload: str
     attempt: int
     callback_url: str | None
     signing_secret: str
+    content: ReceiptContent | None
+    payload: str | None = None  # the stored body of a receipt made before schema 0005
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,23 +76,53 @@ class ReceiptInfo:
 
 
 # A new receipt as the outbox stores it, a plain tuple for the driver's bulk paths (the
-# rater writes thousands per transaction): app_id, cdr_id, webhook_id, payload,
-# next_attempt_at, created_at.
-ReceiptRow = tuple[int, int, str, str, float, int]
-
-_RECEIPT_COLUMNS = (
-    "app_id, cdr_id, webhook_id, payload, status, attempts, next_attempt_at, created_at"
+# rater writes thousands per transaction), in the order of RECEIPT_COLUMNS.
+ReceiptRow = tuple[int, int, int, str, int, int, int, int, str, str, float, int]
+RECEIPT_COLUMNS = (
+    "app_id, cdr_id, cdr_placed_at, webhook_id, cycle, size, unit_price_nanos, "
+    "basic_price_nanos, timezone, language, next_attempt_at, created_at"
 )
-_SQLITE_INSERT = f"INSERT INTO receipts ({_RECEIPT_COLUMNS}) VALUES (?, ?, ?, ?, 0, 0, ?, ?)"
+_SQLITE_INSERT = (
+    f"INSERT INTO receipts ({RECEIPT_COLUMNS}, status, attempts) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0)"
+)
 # COPY: measured faster than one INSERT .. SELECT FROM unnest(arrays), and far faster than
 # a (pipelined) INSERT per receipt.
-_PG_COPY = (
-    "COPY receipts (app_id, cdr_id, webhook_id, payload, next_attempt_at, created_at) FROM STDIN"
+_PG_COPY = f"COPY receipts ({RECEIPT_COLUMNS}) FROM STDIN"
+# The call a receipt body tells of, in ReceiptCall's order.
+_CALL_COLUMNS = (
+    c.placed_at,
+    c.service,
+    c.phone,
+    c.country_code,
+    c.messageid,
+    c.answered_at,
+    c.ended_at,
+    c.billsec,
+    c.connected,
+    c.hangup_cause,
+    c.hangup_disposition,
+    c.ivr_result,
+    c.record_url,
 )
 
 
 def receipt_row(receipt: NewReceipt, now: int) -> ReceiptRow:
-    return (receipt.app_id, receipt.cdr_id, receipt.webhook_id, receipt.payload, float(now), now)
+    x, ch = receipt, receipt.charge
+    return (
+        x.app_id,
+        x.cdr_id,
+        x.placed_at,
+        x.webhook_id,
+        ch.cycle,
+        ch.size,
+        ch.unit_price_nanos,
+        ch.basic_price_nanos,
+        x.timezone,
+        str(x.language),
+        float(now),
+        now,
+    )
 
 
 def insert_receipts(conn: sa.Connection, receipts: Sequence[NewReceipt], now: int) -> None:
@@ -148,28 +193,59 @@ class Outbox:
                     r.next_attempt_at <= now,
                 )
                 .values(next_attempt_at=now + lease, attempts=r.attempts + 1)
-                .returning(r.id, r.app_id, r.webhook_id, r.payload, r.attempts)
+                .returning(
+                    r.id,
+                    r.app_id,
+                    r.webhook_id,
+                    r.attempts,
+                    r.payload,
+                    r.cdr_id,
+                    r.cdr_placed_at,
+                    r.cycle,
+                    r.size,
+                    r.unit_price_nanos,
+                    r.basic_price_nanos,
+                    r.timezone,
+                    r.language,
+                )
             ).all()
             apps = {
                 row.id: row
                 for row in conn.execute(
                     sa.select(
                         schema.apps.c.id, schema.apps.c.callback_url, schema.apps.c.signing_secret
-                    ).where(schema.apps.c.id.in_({c.app_id for c in claimed}))
+                    ).where(schema.apps.c.id.in_({x.app_id for x in claimed}))
                 )
             }
-        return [
-            DueReceipt(
-                c.id,
-                c.app_id,
-                c.webhook_id,
-                c.payload,
-                c.attempts,
-                apps[c.app_id].callback_url,
-                apps[c.app_id].signing_secret,
+            calls = _calls(conn, [x for x in claimed if x.payload is None])
+        out = []
+        for x in claimed:
+            call = calls.get(x.cdr_id)
+            content = None
+            if x.payload is None and call is not None:
+                content = ReceiptContent(
+                    call,
+                    x.cycle,
+                    x.size,
+                    x.unit_price_nanos,
+                    x.basic_price_nanos,
+                    x.timezone,
+                    Language(x.language),
+                )
+            app = apps[x.app_id]
+            out.append(
+                DueReceipt(
+                    x.id,
+                    x.app_id,
+                    x.webhook_id,
+                    x.attempts,
+                    app.callback_url,
+                    app.signing_secret,
+                    content,
+                    x.payload,
+                )
             )
-            for c in claimed
-        ]
+        return out
 
     def delivered(self, receipt_id: int, *, status: int, now: int) -> None:
         self._finish(
@@ -286,3 +362,15 @@ class Outbox:
         counts = dict.fromkeys(("pending", "failed", "delivered", "dead"), 0)
         counts.update((name, n) for name, n in rows)
         return counts
+
+
+def _calls(conn: sa.Connection, receipts: Sequence[sa.Row[Any]]) -> dict[int, ReceiptCall]:
+    """The calls of ``receipts``, by CDR id. Their times come along, so that PostgreSQL
+    reads only the day partitions that hold them."""
+    if not receipts:
+        return {}
+    query = sa.select(c.id, *_CALL_COLUMNS).where(
+        c.id.in_({x.cdr_id for x in receipts}),
+        c.placed_at.in_({x.cdr_placed_at for x in receipts}),
+    )
+    return {row[0]: tuple(row[1:]) for row in conn.execute(query)}

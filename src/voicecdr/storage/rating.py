@@ -67,10 +67,8 @@ Price = Callable[[list[UnratedCdr]], RatedBatch]
 
 _PENDING = int(CostStatus.PENDING)
 _FINAL = int(CostStatus.FINAL)
-_UNRATED_COLUMNS = (
-    "id, app_id, placed_at, service, phone, country_code, messageid, answered_at, ended_at, "
-    "billsec, connected, hangup_cause, hangup_disposition, ivr_result, record_url"
-)
+# What pricing needs, in UnratedCdr's order; receipts are rendered later, by the sender.
+_UNRATED_COLUMNS = "id, app_id, placed_at, service, phone, country_code, billsec, connected"
 # The rater's queue, in id order: the partial index ix_cdrs_unrated. SQLite is told to
 # use it: with statistics from when most rows were pending it scans the table in id order
 # instead, past every CDR already rated, so each batch took longer than the one before.

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from ..gcpolicy import rare_collections
 from ..models import App, CdrRow, UnratedCdr
 from ..rating import NO_PLAN, Decision, Priced, RatePlan, charged, decide, no_rate, size_and_cost
-from ..receipts import ReceiptForm, form_body, new_webhook_id, new_webhook_ids
+from ..receipts import new_webhook_id, new_webhook_ids
 from ..storage.outbox import NewReceipt
 from ..storage.rating import RatedBatch, RatedRow, RatingStore
 from ..storage.store import Store
@@ -18,6 +18,9 @@ from ..storage.store import Store
 log = logging.getLogger("voicecdr.rater")
 
 BATCH_SIZE = 5000
+
+# What a receipt's body is rendered in: the app's timezone and language (as stored).
+ReceiptForm = tuple[str, str]
 
 
 class Rater:
@@ -32,23 +35,21 @@ class Rater:
         self._batch_size = batch_size
         self._clock = clock
         self._plans: dict[int, RatePlan] = {}  # by plan id: plans never change once stored
-        self._forms: dict[App, ReceiptForm] = {}  # by the app as read: a change is a new key
 
     def _current(self) -> tuple[dict[int, RatePlan], dict[int, ReceiptForm]]:
-        """Each app's newest plan, and a receipt form for each app with a callback URL.
-        Plans are read first, so that every app with a plan is among the apps read."""
+        """Each app's newest plan, and the receipt form (timezone, language) of each app
+        with a callback URL. Plans are read first, so that every app with a plan is among
+        the apps read."""
         plans = {}
         for app_id, plan_id in self._ratings.current_plan_ids().items():
             if plan_id not in self._plans:
                 self._plans[plan_id] = self._ratings.load_plan(plan_id)
             plans[app_id] = self._plans[plan_id]
-        forms = {}
-        known = self._forms
-        self._forms = {}
-        for app in self._store.list_apps():
-            if app.callback_url:
-                form = known.get(app) or ReceiptForm(app)
-                forms[app.id] = self._forms[app] = form
+        forms = {
+            app.id: (app.timezone, str(app.language))
+            for app in self._store.list_apps()
+            if app.callback_url
+        }
         return plans, forms
 
     def run_once(self) -> tuple[int, int]:
@@ -83,16 +84,14 @@ def price_batch(
 ) -> RatedBatch:
     """What :func:`~voicecdr.rating.decide` and :func:`receipt_for` make of each CDR, as
     rows to store: one tight loop, since it runs for every CDR (tens of thousands a
-    second) and per-CDR objects cost more than the pricing itself."""
+    second) and per-CDR objects cost more than the pricing itself. A receipt row holds
+    what its body is made of, not the body: the sender renders it (storage/outbox.py)."""
     batch = RatedBatch()
     priced, unpriced, receipts = batch.priced, batch.unpriced, batch.receipts
     # A stream of ordered ids per app, so that an app's ids say nothing of other apps'.
     webhook_ids: dict[int, Iterator[str]] = {}
     retry_at = float(now)
-    for cdr in rows:
-        (cdr_id, app_id, placed, service, phone, country_code, _, _, _, second, connected) = cdr[
-            :11
-        ]
+    for cdr_id, app_id, placed, service, phone, country_code, second, connected in rows:
         plan = plans.get(app_id)
         if plan is None:
             unpriced.append((NO_PLAN, cdr_id, placed))
@@ -110,15 +109,38 @@ def price_batch(
             ids = webhook_ids.get(app_id)
             if ids is None:
                 ids = webhook_ids[app_id] = new_webhook_ids(now)
-            body = form.body(cdr, cycle, size, unit, basic)
-            receipts.append((app_id, cdr_id, next(ids), body, retry_at, now))
+            timezone, language = form
+            receipts.append(
+                (
+                    app_id,
+                    cdr_id,
+                    placed,
+                    next(ids),
+                    cycle,
+                    size,
+                    unit,
+                    basic,
+                    timezone,
+                    language,
+                    retry_at,
+                    now,
+                )
+            )
     return batch
 
 
 def receipt_for(app: App, row: CdrRow, decision: Priced) -> NewReceipt | None:
     if not app.callback_url:
         return None
-    return NewReceipt(app.id, row.id, new_webhook_id(), form_body(app, row, decision.charge))
+    return NewReceipt(
+        app.id,
+        row.id,
+        row.time,
+        new_webhook_id(),
+        decision.charge,
+        app.timezone,
+        app.language,
+    )
 
 
 @dataclass

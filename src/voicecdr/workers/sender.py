@@ -238,13 +238,17 @@ class Sender:
         """
         if not due.callback_url:
             return Attempt(False, None, "the app has no callback_url")
+        payload = due.payload if due.content is None else receipts.render(due.content)
+        if payload is None:
+            # Cannot happen while receipts are deleted with their CDRs (retention does).
+            return Attempt(False, None, "the receipt's CDR is no longer stored")
         try:
             async with asyncio.timeout(self._config.timeout):
-                return await self._post(due, due.callback_url)
+                return await self._post(due, due.callback_url, payload)
         except TimeoutError:
             return Attempt(False, None, f"no answer within {self._config.timeout:g}s")
 
-    async def _post(self, due: DueReceipt, callback_url: str) -> Attempt:
+    async def _post(self, due: DueReceipt, callback_url: str, payload: str) -> Attempt:
         try:
             target = await run_in_threadpool(
                 resolve,
@@ -254,9 +258,7 @@ class Sender:
             )
         except CallbackRefused as exc:
             return Attempt(False, None, f"callback URL refused: {exc}")
-        headers = receipts.headers(
-            due.signing_secret, due.webhook_id, int(self._clock()), due.payload
-        )
+        headers = receipts.headers(due.signing_secret, due.webhook_id, int(self._clock()), payload)
         headers["host"] = httpx.URL(callback_url).netloc.decode("ascii")
         extensions = {"sni_hostname": target.host} if target.url.startswith("https") else {}
         try:
@@ -264,7 +266,7 @@ class Sender:
             request = client.build_request(
                 "POST",
                 target.url,
-                content=due.payload.encode(),
+                content=payload.encode(),
                 headers=headers,
                 extensions=extensions,
             )
