@@ -45,8 +45,8 @@ class Context:
             raise click.ClickException(f"configuration: {exc}") from None
 
     @contextmanager
-    def store(self, *, current: bool = True) -> Iterator[Store]:
-        store = Store(self.settings().database_url, create=not current)
+    def store(self, *, current: bool = True, bulk: bool = False) -> Iterator[Store]:
+        store = Store(self.settings().database_url, create=not current, bulk=bulk)
         try:
             if current:
                 migrate.require_current(store)
@@ -417,7 +417,7 @@ def cdrs_import(
     """
     from .ingest.importer import import_paths
 
-    with obj.store() as store:
+    with obj.store(bulk=True) as store:
         result = import_paths(
             store,
             paths,

@@ -175,3 +175,40 @@ def test_clean_line_takes_compiled_path_and_hashes_as_before() -> None:
     values = {f: getattr(cdr, f) for f in FIELDS}
     values["service"] = cdr.service.wire_name
     assert cdr.content_hash == content_hash(values)  # the hash existing databases hold
+
+
+def test_hashed_document_is_written_byte_for_byte_as_orjson_writes_it() -> None:
+    # cdr_with_hash encodes a msgspec struct where content_hash's definition uses orjson:
+    # every code point (in every field kind the document has) must come out the same,
+    # and both must refuse what cannot be UTF-8 (lone surrogates).
+    from voicecdr.ingest.canonical import _encode, _Hashed
+
+    def document(text: str, number: int | None) -> _Hashed:
+        return _Hashed(
+            text,
+            text,
+            True,
+            text,
+            number,
+            text,
+            text,
+            text,
+            text,
+            text,
+            None,
+            0,
+            "group_call",
+            text,
+            number,
+            -(2**63),
+        )
+
+    for start in range(0, 0x110000, 512):
+        text = "".join(chr(c) for c in range(start, start + 512) if not 0xD800 <= c < 0xE000)
+        doc = document(text, start)
+        assert _encode(doc) == orjson.dumps({f: getattr(doc, f) for f in doc.__struct_fields__})
+    for bad in ("\ud800", "a\udfffb"):
+        with pytest.raises(UnicodeEncodeError):
+            _encode(document(bad, None))
+        with pytest.raises(orjson.JSONEncodeError):
+            orjson.dumps({"a": bad})

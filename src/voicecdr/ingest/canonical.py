@@ -13,6 +13,7 @@ from datetime import datetime
 from hashlib import sha256 as _sha256
 from typing import Any
 
+import msgspec
 import orjson
 
 from ..models import Cdr, Service
@@ -141,6 +142,30 @@ def _build(
     )
 
 
+class _Hashed(msgspec.Struct, gc=False):
+    """The document :func:`content_hash` hashes, fields in sorted order (see cdr_with_hash)."""
+
+    appkey: str
+    call_id: str
+    connected: bool
+    country_code: str
+    end_time: int | None
+    hangup_cause: str
+    hangup_disposition: str
+    ivr_result: str
+    messageid: str
+    phone: str
+    record_url: str | None
+    second: int
+    service: str
+    show_phone: str
+    start_time: int | None
+    time: int
+
+
+_encode = msgspec.json.Encoder().encode
+
+
 def cdr_with_hash(
     call_id: str,
     appkey: str,
@@ -160,28 +185,30 @@ def cdr_with_hash(
     record_url: str | None,
 ) -> Cdr:
     """The Cdr of validated values, with their :func:`content_hash`. Runs once per record
-    of an import, so the hashed mapping is built here in one literal, keys already in
-    sorted order: the bytes hashed are exactly ``content_hash``'s (a test pins it), and so
-    equal to the hashes stored by every earlier version."""
-    values = {
-        "appkey": appkey,
-        "call_id": call_id,
-        "connected": connected,
-        "country_code": country_code,
-        "end_time": ended,
-        "hangup_cause": hangup_cause,
-        "hangup_disposition": hangup_disposition,
-        "ivr_result": ivr_result,
-        "messageid": messageid,
-        "phone": phone,
-        "record_url": record_url,
-        "second": second,
-        "service": _WIRE_NAMES[service],
-        "show_phone": show_phone,
-        "start_time": answered,
-        "time": placed,
-    }
-    digest = _sha256(orjson.dumps(values)).hexdigest()
+    of an import, so the hashed document is a :class:`_Hashed` struct encoded by msgspec
+    (about a third of the time of building a dict for orjson): its fields are in sorted
+    order and msgspec writes JSON byte for byte as orjson does, so the bytes hashed are
+    exactly ``content_hash``'s (tests pin both), and equal to the hashes stored by every
+    earlier version."""
+    values = _Hashed(
+        appkey,
+        call_id,
+        connected,
+        country_code,
+        ended,
+        hangup_cause,
+        hangup_disposition,
+        ivr_result,
+        messageid,
+        phone,
+        record_url,
+        second,
+        _WIRE_NAMES[service],
+        show_phone,
+        answered,
+        placed,
+    )
+    digest = _sha256(_encode(values)).hexdigest()
     # Straight to tuple.__new__, which is all the NamedTuple's own __new__ does after one
     # more Python call: this runs once per record.
     return _new_tuple(

@@ -8,8 +8,12 @@ A bad record never stops the good ones around it.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Mapping
+from bisect import bisect_right
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from itertools import repeat
+from operator import itemgetter
 from typing import Any
 
 from ..models import Cdr
@@ -89,6 +93,23 @@ class Item:
         return Rejection(self.index, call_id, errors, self.line, self.file)
 
 
+@dataclass(slots=True)
+class Chunk:
+    """Consecutive records of one file, already put through :func:`check`, for sources
+    that check records in bulk (the JSONL import): ``results[i]`` is record number
+    ``first + i``, read from line ``lines[i]``. No Item is built per record: only one the
+    core must reject (:meth:`item`)."""
+
+    file: str | None
+    first: int
+    lines: Sequence[int]
+    results: list[Cdr | Rejection]
+    clean: bool  # no Rejection among the results: the core can take them in bulk
+
+    def item(self, i: int) -> Item:
+        return Item(self.first + i, None, self.lines[i], file=self.file)
+
+
 def _rename(error: str, names: Mapping[str, str]) -> str:
     name, sep, message = error.partition(": ")
     if not sep or name not in names:
@@ -120,9 +141,13 @@ def check(item: Item) -> Cdr | Rejection:
 class Ingestor:
     """Validates and stores CDRs for any source, in batches of ``batch_size``.
 
-    Everything runs in the caller's thread. (Writing one batch in a helper thread while
-    the next is validated was measured slower: SQLite's driver drops the GIL for every
-    row it steps and then waits for the validating thread to hand it back.)
+    With ``background`` (for a database that works in its own process: see
+    :attr:`Store.writes_in_server`), each batch is stored by a helper thread while the
+    caller's thread checks the next, so checking and the database's work overlap; what
+    is stored and the summary, in its order, are the same (see ``_Writer``). Otherwise
+    everything runs in the caller's thread. (On SQLite a helper thread was measured
+    slower: its driver drops the GIL for every row it steps and then waits for the
+    checking thread to hand it back.)
     """
 
     def __init__(
@@ -131,10 +156,12 @@ class Ingestor:
         *,
         batch_size: int = BATCH_SIZE,
         clock: Callable[[], float] = time.time,
+        background: bool = False,
     ) -> None:
         self._store = store
         self._batch_size = batch_size
         self._clock = clock
+        self._background = background
         self._app_ids: dict[str, int | None] = {}
 
     def ingest(self, items: Iterable[Item], summary: Summary | None = None) -> Summary:
@@ -144,31 +171,96 @@ class Ingestor:
     def ingest_checked(
         self, checked: Iterable[tuple[Item, Cdr | Rejection]], summary: Summary | None = None
     ) -> Summary:
-        """Store items already put through :func:`check` (e.g. by worker processes)."""
+        """Store items already put through :func:`check`."""
         summary = summary if summary is not None else Summary()
         # Two parallel lists, the second already in store_cdrs's shape: this loop runs
         # once per record, so it builds no per-record tuple it does not need.
         items: list[Item] = []
         pairs: list[tuple[int, Cdr]] = []
-        app_ids = self._app_ids
         size = self._batch_size
-        for item, result in checked:
-            if isinstance(result, Rejection):
-                summary.reject(result)
-                continue
-            appkey = result.appkey
-            app_id = app_ids[appkey] if appkey in app_ids else self._app_id(appkey)
-            if app_id is None:
-                summary.reject(item.reject([f"appkey: unknown app {appkey!r}"], result.call_id))
-                continue
-            items.append(item)
-            pairs.append((app_id, result))
-            if len(pairs) >= size:
-                self._flush(items, pairs, summary)
-                items, pairs = [], []
-        if pairs:
-            self._flush(items, pairs, summary)
+        with self._writer(summary) as writer:
+            for item, result in checked:
+                app_id = self._admit(result, lambda: item, writer.reject)  # noqa: B023
+                if app_id is None:
+                    continue
+                items.append(item)
+                pairs.append((app_id, result))  # type: ignore[arg-type]
+                if len(pairs) >= size:
+                    writer.store(pairs, items.__getitem__)
+                    items, pairs = [], []
+            if pairs:
+                writer.store(pairs, items.__getitem__)
         return summary
+
+    def ingest_chunks(self, chunks: Iterable[Chunk], summary: Summary | None = None) -> Summary:
+        """Store :class:`Chunk` s of checked records: what :meth:`ingest_checked` does, with
+        the per-record work of the common case (every record valid, of one known app)
+        done a chunk at a time in C. A batch ends at the first chunk boundary at or past
+        ``batch_size`` records."""
+        summary = summary if summary is not None else Summary()
+        pairs: list[tuple[int, Cdr]] = []
+        # Where the batch's records came from: (position in the batch of the first record
+        # a chunk gave it, the chunk, the indexes in the chunk of the records it gave).
+        origins: list[tuple[int, Chunk, Sequence[int]]] = []
+        size = self._batch_size
+        with self._writer(summary) as writer:
+            for chunk in chunks:
+                results = chunk.results
+                app_id = self._one_app(results) if chunk.clean else None
+                start = len(pairs)
+                if app_id is not None:
+                    pairs += zip(repeat(app_id), results)  # type: ignore[arg-type]
+                    taken: Sequence[int] = range(len(results))
+                else:
+                    taken = self._take(chunk, pairs, writer.reject)
+                origins.append((start, chunk, taken))
+                if len(pairs) >= size:
+                    writer.store(pairs, _locator(origins))
+                    pairs, origins = [], []
+            if pairs:
+                writer.store(pairs, _locator(origins))
+        return summary
+
+    def _writer(self, summary: Summary) -> _Writer:
+        return _Writer(self._store_batch, summary, background=self._background)
+
+    def _one_app(self, cdrs: list[Any]) -> int | None:
+        """The app id when all these Cdrs have one known appkey, else None."""
+        appkeys = set(map(_APPKEY, cdrs))
+        if len(appkeys) != 1:
+            return None
+        appkey = appkeys.pop()
+        return self._app_ids[appkey] if appkey in self._app_ids else self._app_id(appkey)
+
+    def _take(
+        self, chunk: Chunk, pairs: list[tuple[int, Cdr]], reject: Callable[[Rejection], None]
+    ) -> list[int]:
+        """Record by record: reject what must be, add the rest to ``pairs``; returns the
+        indexes in the chunk of the records added."""
+        taken: list[int] = []
+        for i, result in enumerate(chunk.results):
+            app_id = self._admit(result, lambda: chunk.item(i), reject)  # noqa: B023
+            if app_id is not None:
+                taken.append(i)
+                pairs.append((app_id, result))  # type: ignore[arg-type]
+        return taken
+
+    def _admit(
+        self,
+        result: Cdr | Rejection,
+        item: Callable[[], Item],
+        reject: Callable[[Rejection], None],
+    ) -> int | None:
+        """The app id of a checked record, or None once it is rejected (by the check, or
+        for an unknown appkey: ``item()`` is its Item, asked for only then)."""
+        if isinstance(result, Rejection):
+            reject(result)
+            return None
+        appkey = result.appkey
+        app_id = self._app_ids[appkey] if appkey in self._app_ids else self._app_id(appkey)
+        if app_id is None:
+            reject(item().reject([f"appkey: unknown app {appkey!r}"], result.call_id))
+        return app_id
 
     def _app_id(self, appkey: str) -> int | None:
         if appkey not in self._app_ids:
@@ -176,19 +268,117 @@ class Ingestor:
             self._app_ids[appkey] = app.id if app else None
         return self._app_ids[appkey]
 
-    def _flush(self, items: list[Item], pairs: list[tuple[int, Cdr]], summary: Summary) -> None:
-        outcomes = self._store.store_cdrs(pairs, now=int(self._clock()))
+    def _store_batch(self, pairs: list[tuple[int, Cdr]]) -> list[Outcome]:
+        return self._store.store_cdrs(pairs, now=int(self._clock()))
+
+
+# Rejections held back while a batch before them is being stored, at most: past this the
+# checking waits for that batch (a file of nothing but bad lines stays in constant memory).
+_HELD_REJECTIONS = 10_000
+
+
+@dataclass(slots=True)
+class _Pending:
+    """The batch a helper thread is storing, and the rejections found after it."""
+
+    outcomes: Future[list[Outcome]]
+    pairs: list[tuple[int, Cdr]]
+    item_at: _ItemAt
+    after: list[Rejection] = field(default_factory=list)
+
+
+class _Writer:
+    """Stores an Ingestor's batches and puts their outcomes in the summary.
+
+    In the ``background``, a helper thread stores one batch at a time: ``store`` hands a
+    batch over and returns once the batch before it is done, so batches are stored one
+    after another in input order, as without the thread. (Two at once would let a later
+    batch store a call that repeats in an earlier one first, and reject the earlier
+    record instead of the later.) A rejection found while a batch is in flight is held
+    back until that batch's outcomes are recorded, so the summary and the rejects file
+    list everything in input order too. An error storing a batch is raised by the next
+    call that waits for it.
+    """
+
+    def __init__(
+        self,
+        store_batch: Callable[[list[tuple[int, Cdr]]], list[Outcome]],
+        summary: Summary,
+        *,
+        background: bool,
+    ) -> None:
+        self._store_batch = store_batch
+        self._summary = summary
+        self._pool = ThreadPoolExecutor(1, "voicecdr-store") if background else None
+        self._pending: _Pending | None = None
+
+    def __enter__(self) -> _Writer:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
+        try:
+            if exc_type is None:
+                self._settle()
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown()  # waits for a batch still being stored
+
+    def reject(self, rejection: Rejection) -> None:
+        if self._pending is None:
+            self._summary.reject(rejection)
+            return
+        self._pending.after.append(rejection)
+        if len(self._pending.after) >= _HELD_REJECTIONS:
+            self._settle()
+
+    def store(self, pairs: list[tuple[int, Cdr]], item_at: _ItemAt) -> None:
+        """Store one batch; ``item_at(i)`` is the Item of ``pairs[i]``, asked for only to
+        reject it."""
+        if self._pool is None:
+            self._record(pairs, item_at, self._store_batch(pairs))
+            return
+        self._settle()
+        self._pending = _Pending(self._pool.submit(self._store_batch, pairs), pairs, item_at)
+
+    def _settle(self) -> None:
+        """Wait for the batch in flight, record its outcomes, then the rejections held
+        back after it."""
+        batch, self._pending = self._pending, None
+        if batch is not None:
+            self._record(batch.pairs, batch.item_at, batch.outcomes.result())
+            for rejection in batch.after:
+                self._summary.reject(rejection)
+
+    def _record(
+        self, pairs: list[tuple[int, Cdr]], item_at: _ItemAt, outcomes: list[Outcome]
+    ) -> None:
+        summary = self._summary
         if outcomes.count(Outcome.ACCEPTED) == len(outcomes):  # the common case, in C
             summary.accepted += len(outcomes)
             return
-        for item, (_, cdr), outcome in zip(items, pairs, outcomes, strict=True):
+        for i, ((_, cdr), outcome) in enumerate(zip(pairs, outcomes, strict=True)):
             if outcome is Outcome.ACCEPTED:
                 summary.accepted += 1
             elif outcome is Outcome.DUPLICATE:
                 summary.duplicates += 1
             else:
                 summary.reject(
-                    item.reject(
+                    item_at(i).reject(
                         ["call_id: conflict: already stored with different content"], cdr.call_id
                     )
                 )
+
+
+_ItemAt = Callable[[int], Item]
+_APPKEY = itemgetter(1)  # a Cdr's appkey
+
+
+def _locator(origins: list[tuple[int, Chunk, Sequence[int]]]) -> _ItemAt:
+    """``item_at`` for a batch gathered from chunks (see ``Ingestor.ingest_chunks``)."""
+    starts = [start for start, _, _ in origins]
+
+    def item_at(i: int) -> Item:
+        start, chunk, taken = origins[bisect_right(starts, i) - 1]
+        return chunk.item(taken[i - start])
+
+    return item_at

@@ -97,16 +97,17 @@ def import_paths(
         stack.enter_context(rare_collections())
         rejects = _RejectsFile(rejects_path or default_rejects_path(now or time.time()), stack)
         summary = Summary(keep=SHOWN_REJECTS, on_reject=rejects.write)
-        ingestor = Ingestor(store, batch_size=IMPORT_BATCH)
+        # On PostgreSQL one batch is stored while the next is checked (see Ingestor).
+        background = store.writes_in_server
+        ingestor = Ingestor(store, batch_size=IMPORT_BATCH, background=background)
         total = sum(files.input_bytes(p, f) for p, f in zip(paths, formats, strict=True))
         bar: _Bar = stack.enter_context(_progress(total) if progress else nullcontext(_NoBar()))
         for path, path_fmt in zip(paths, formats, strict=True):
             count = workers_for(path, path_fmt, workers)
             if count:
-                checked = parallel.checked_jsonl(path, bar.update, count)
-                ingestor.ingest_checked(checked, summary)
+                ingestor.ingest_chunks(parallel.checked_chunks(path, bar.update, count), summary)
             elif path_fmt == "jsonl":
-                ingestor.ingest_checked(fastjson.checked_jsonl(path, bar.update), summary)
+                ingestor.ingest_chunks(fastjson.checked_chunks(path, bar.update), summary)
             else:
                 ingestor.ingest(files.items(path, path_fmt, bar.update), summary)
     return ImportResult(summary, rejects.path if rejects.used else None)

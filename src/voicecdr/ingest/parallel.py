@@ -15,14 +15,11 @@ import os
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from itertools import islice
 from pathlib import Path
 
-from ..models import Cdr
-from .core import Item, Rejection
-from .fastjson import checked_line
-
-CHUNK_LINES = 4000
-Checked = tuple[int, int, Cdr | Rejection]  # (index, line, result)
+from .core import Chunk
+from .fastjson import CHUNK_LINES, check_lines
 
 
 def worker_count() -> int:
@@ -33,48 +30,25 @@ def worker_count() -> int:
     return max(0, min(4, (os.cpu_count() or 1) - 2))
 
 
-def checked_jsonl(
-    path: Path, advance: Callable[[int], None], workers: int
-) -> Iterator[tuple[Item, Cdr | Rejection]]:
-    """The JSONL file's Items with their :func:`check` results, checked by ``workers``
-    processes, in file order."""
+def checked_chunks(path: Path, advance: Callable[[int], None], workers: int) -> Iterator[Chunk]:
+    """The JSONL file's records in checked chunks, as ``fastjson.checked_chunks`` gives
+    them, checked by ``workers`` processes, in file order."""
     name = str(path)
     # "spawn": a fresh interpreter, safe whatever threads or connections this one holds.
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(workers, mp_context=context) as pool:
-        in_flight: deque[Future[list[Checked]]] = deque()
-        index = 0
-        for chunk in _chunks(path, advance):
-            in_flight.append(pool.submit(_check_lines, name, index, chunk))
-            index += len(chunk)
-            while len(in_flight) > 2 * workers:
-                yield from _items(name, in_flight.popleft().result())
+        in_flight: deque[Future[Chunk]] = deque()
+        first = 0
+        line_no = 1
+        with path.open("rb") as handle:
+            while lines := list(islice(handle, CHUNK_LINES)):
+                advance(sum(map(len, lines)))
+                in_flight.append(pool.submit(check_lines, name, first, line_no, lines))
+                # The chunk's first record number is needed before it is checked: count
+                # the lines that are not blank (in C).
+                first += sum(map(bool, map(bytes.strip, lines)))
+                line_no += len(lines)
+                while len(in_flight) > 2 * workers:
+                    yield in_flight.popleft().result()
         while in_flight:
-            yield from _items(name, in_flight.popleft().result())
-
-
-def _chunks(path: Path, advance: Callable[[int], None]) -> Iterator[list[tuple[int, bytes]]]:
-    chunk: list[tuple[int, bytes]] = []
-    with path.open("rb") as handle:
-        for line_no, line in enumerate(handle, start=1):
-            advance(len(line))
-            if line.strip():
-                chunk.append((line_no, line))
-                if len(chunk) >= CHUNK_LINES:
-                    yield chunk
-                    chunk = []
-    if chunk:
-        yield chunk
-
-
-def _items(name: str, results: list[Checked]) -> Iterator[tuple[Item, Cdr | Rejection]]:
-    for index, line, result in results:
-        yield Item(index, None, line, file=name), result
-
-
-def _check_lines(name: str, first_index: int, chunk: list[tuple[int, bytes]]) -> list[Checked]:
-    """In a worker: parse and check one chunk of lines, as jsonl_items and check do."""
-    return [
-        (index, line_no, checked_line(index, line_no, line, name))
-        for index, (line_no, line) in enumerate(chunk, start=first_index)
-    ]
+            yield in_flight.popleft().result()

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
+import sys
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
-import psycopg
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import URL, Engine, make_url
@@ -42,7 +42,11 @@ def _redact(url: str) -> str:
         return "<unparsable>"
 
 
-def sqlite_engine(url: URL, *, writer: bool, durable: bool = True) -> Engine:
+def sqlite_engine(
+    url: URL, *, writer: bool, durable: bool = True, cache_mib: int | None = None
+) -> Engine:
+    """An engine whose connections are set up as the module docstring says. ``cache_mib``:
+    a page cache of that size per connection instead of SQLite's 2 MiB default."""
     engine = sa.create_engine(
         url,
         connect_args={"check_same_thread": False, "timeout": 30},
@@ -60,6 +64,8 @@ def sqlite_engine(url: URL, *, writer: bool, durable: bool = True) -> Engine:
         cursor.execute(f"PRAGMA synchronous={'FULL' if durable else 'OFF'}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=30000")
+        if cache_mib is not None:
+            cursor.execute(f"PRAGMA cache_size=-{int(cache_mib) * 1024}")  # in KiB when < 0
         cursor.close()
 
     @event.listens_for(engine, "begin")
@@ -128,12 +134,26 @@ def on_driver(engine: Engine, work: Callable[[Any], _T], *, begin: str | None = 
 def lost_connection(exc: BaseException) -> bool:
     """Whether a driver error means the connection is gone (not the statement at fault):
     no SQLSTATE (never connected, or cut off), class 08, or a server shutting down."""
-    if isinstance(exc, psycopg.Error):
+    psycopg = _psycopg()
+    if psycopg is not None and isinstance(exc, psycopg.Error):
         state = exc.sqlstate or ""
         return state.startswith(("08", "57P")) or (
             isinstance(exc, psycopg.OperationalError) and not state
         )
     return False
+
+
+def _psycopg() -> Any:
+    """The psycopg module if it is loaded, else None: none of its errors can arise before
+    it is. Not imported here, so that a process on SQLite never loads the PostgreSQL
+    driver (about a tenth of a second of every ``voicecdr`` command's start-up)."""
+    return sys.modules.get("psycopg")
+
+
+def _driver_errors() -> tuple[type[Exception], ...]:
+    psycopg = _psycopg()
+    base = (sa.exc.SQLAlchemyError, sqlite3.Error)
+    return base if psycopg is None else (*base, psycopg.Error)
 
 
 @contextlib.contextmanager
@@ -147,7 +167,7 @@ def translated(action: str) -> Iterator[None]:
     """
     try:
         yield
-    except (sa.exc.SQLAlchemyError, sqlite3.Error, psycopg.Error) as exc:
+    except _driver_errors() as exc:
         cause = getattr(exc, "orig", None) or exc
         fault = _fault(exc, cause)
         if fault is not None:
@@ -169,7 +189,8 @@ def _fault(exc: BaseException, cause: BaseException) -> str | None:
     if isinstance(cause, sqlite3.Error):
         text = str(cause).lower()
         return next((fault for needle, fault in _SQLITE_FAULTS if needle in text), None)
-    if isinstance(cause, psycopg.Error):
+    psycopg = _psycopg()
+    if psycopg is not None and isinstance(cause, psycopg.Error):
         state = cause.sqlstate or ""
         if state == "25006":  # read_only_sql_transaction: a standby, or read-only mode
             return "database is read-only"
