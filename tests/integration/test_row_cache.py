@@ -16,15 +16,16 @@ import pytest
 from tests.support.data import make_app
 from voicecdr import apps
 from voicecdr.api.query import QueryService
-from voicecdr.api.rows import RowCache
+from voicecdr.api.rows import RowCache, RowRenderer
 from voicecdr.config import Settings
 from voicecdr.demo import generate
 from voicecdr.ingest.core import Ingestor, Item
-from voicecdr.models import RESULT_TEXT, Language
+from voicecdr.models import RESULT_TEXT, Language, VoiceGroup
 from voicecdr.rating import parse_plan_csv
 from voicecdr.storage.ratelimit import SharedRateLimiter
 from voicecdr.storage.rating import RatingStore
 from voicecdr.storage.store import Store
+from voicecdr.timefmt import zone
 from voicecdr.workers.rater import Rater, rerate
 
 NOW = 1_795_752_000  # 2026-11-27 12:00 Asia/Shanghai
@@ -159,3 +160,18 @@ def test_a_key_sweeping_through_new_rows_reads_them_whole_and_keeps_some() -> No
     cache.note("k", misses=0, rows=0)  # an empty page says nothing
     assert cache.plan("k") == (False, True)
     assert cache.plan("other") == (False, True)
+
+
+def test_one_apps_sweep_leaves_another_apps_plan_alone(
+    store: Store, services: dict[str, QueryService]
+) -> None:
+    other = make_app(store, "other", secretkey="s").app  # same timezone and language
+    big = store.get_app("big")
+    assert big is not None
+    service = services["cached"]
+    _answers(service, "Asia/Shanghai")  # every page new: a sweep
+    cache = service.row_cache
+    assert cache is not None
+    key = RowRenderer(VoiceGroup(1), zone("Asia/Shanghai"), big.language, extended=False).key
+    assert cache.plan((big.id, key))[0]  # read whole from now on
+    assert cache.plan((other.id, key)) == (False, True)

@@ -195,11 +195,13 @@ class QueryService:
     ) -> tuple[int, list[Any]]:
         """The total and the page's rows: JSON fragments of those rendered before, kept
         in :class:`RowCache`, and the rest read whole and rendered (and kept, unless the
-        cache's plan for this renderer key says the client is sweeping through new rows).
+        cache's plan for this app says its client is sweeping through new rows).
         """
         cache, key = self._rows, renderer.key
         assert cache is not None
-        whole, keep = cache.plan(key)
+        # Sweeping or polling is one client's habit: planned per app, not per renderer.
+        client = (app_id, key)
+        whole, keep = cache.plan(client)
         page = self._store.query_stamped(
             app_id,
             renderer.group,
@@ -210,7 +212,7 @@ class QueryService:
             lookup=lambda stamps: cache.get_all(key, stamps),
             whole=whole,
         )
-        cache.note(key, misses=len(page.rows), rows=len(page.stamps))
+        cache.note(client, misses=len(page.rows), rows=len(page.stamps))
         if not page.rows:
             return page.total, page.known
         pairs = list(zip(page.stamps, page.known, strict=True))

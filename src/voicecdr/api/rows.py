@@ -135,7 +135,8 @@ class RowCache:
         self._young: dict[Hashable, dict[Stamp, orjson.Fragment]] = {}
         self._old: dict[Hashable, dict[Stamp, orjson.Fragment]] = {}
         self._young_size = 0
-        # By key: how many pages in a row were mostly rows not kept (0: not the last).
+        # By client key (the caller's: an app and a renderer key): how many pages in a row
+        # were mostly rows not kept (0: not the last).
         self._cold: dict[Hashable, int] = {}
 
     def plan(self, key: Hashable) -> tuple[bool, bool]:
