@@ -48,6 +48,8 @@ def test_flags_win_over_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         ("VOICECDR_QUERY_THREADS", "-1", "greater than or equal to 0"),
         ("VOICECDR_QUERY_THREADS", "many", "valid integer"),
         ("VOICECDR_APP_CACHE_SECONDS", "-5", "greater than or equal to 0"),
+        ("VOICECDR_ROW_CACHE_ROWS", "-1", "greater than or equal to 0"),
+        ("VOICECDR_ROW_CACHE_ROWS", "20000000", "less than or equal to 10000000"),
     ],
 )
 def test_bad_settings_are_named(

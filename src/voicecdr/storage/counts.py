@@ -48,10 +48,6 @@ class Split:
     lo: int
     hi: int
 
-    @property
-    def whole_buckets(self) -> bool:
-        return self.lo < self.hi
-
 
 def split(start: int, end: int) -> Split:
     """Cut the inclusive window ``[start, end]``. Without a whole bucket inside it,

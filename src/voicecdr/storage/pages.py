@@ -35,7 +35,9 @@ RowTuple = Sequence[Any]
 Stamp = tuple[Any, ...]
 _T = TypeVar("_T")
 
-# What rating writes (storage/rating.py); nothing else about a stored row changes.
+# The columns rating writes that an answer shows (storage/rating.py; it also writes
+# rate_plan_id, rated_at and pending_reason, which none shows). Nothing else about a stored
+# row ever changes.
 RATED_FIELDS = (
     "cost_status",
     "cycle",
