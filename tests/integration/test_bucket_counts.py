@@ -200,3 +200,98 @@ def test_a_row_rerated_while_its_page_is_read_is_read_as_stamped(store: Store) -
     for stamp in page.stamps:
         row = page.rows[stamp[0]]
         assert tuple(row[rated:]) == tuple(stamp[pages.STAMP_FIELDS.index("cost_status") :])
+
+
+def test_seeks_guess_from_what_a_full_seek_learned() -> None:
+    seeks = pages.Seeks(windows=2)
+    # Shallow pages are read from the window's start whatever is known.
+    assert seeks.guess("w", 5, 0) == (5, 0)
+    assert seeks.guess("w", 5, pages.AT_ONCE_ROWS - 1) == (5, 0)
+    assert seeks.guess("w", 5, pages.AT_ONCE_ROWS) is None  # nothing learned yet
+    # Head 350 rows; buckets at 600 (200 rows), 900 (none kept: 0), 1200 (100); tail from 1500.
+    seeks.learn("w", 350, [(600, 200), (900, 0), (1200, 100)], 1500)
+    assert seeks.guess("w", 5, 340) == (5, 0)  # in the head
+    assert seeks.guess("w", 5, 350) == (600, 350)
+    assert seeks.guess("w", 5, 549) == (600, 350)
+    assert seeks.guess("w", 5, 550) == (1200, 550)  # past the empty bucket
+    assert seeks.guess("w", 5, 649) == (1200, 550)
+    assert seeks.guess("w", 5, 650) == (1500, 650)  # in the tail
+    assert seeks.guess("w", 5, 10**6) == (1500, 650)
+    seeks.learn("x", 0, [], 300)
+    seeks.learn("y", 0, [], 300)  # a third window: the two known are forgotten
+    assert seeks.guess("w", 5, 400) is None
+    assert seeks.guess("y", 5, 400) == (300, 0)
+    seeks.forget("y")
+    assert seeks.guess("y", 5, 400) is None
+
+
+def test_a_guessed_deep_page_is_exact_after_rows_arrive_before_and_after_it(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A deep page's start is guessed from the last full seek of its window; rows that
+    arrive earlier in the window make that guess wrong, and the read must notice (its
+    counts disagree) rather than answer from the old start. Rows that arrive later leave
+    the guess right, and it is used."""
+    app_id = make_app(store).app.id
+    rng = random.Random(11)
+    placed = [T0 + rng.randrange(2 * 3600) for _ in range(900)]
+    calls = [_call(f"c{i}", t, Service.GROUP_CALL) for i, t in enumerate(placed)]
+    store.store_cdrs([(app_id, c) for c in calls], now=1)
+    start, end = T0 + 17, T0 + 2 * 3600 + 100  # a head, 23 whole buckets and a tail
+    guessed: list[bool] = []
+    real = pages.read_guessed
+
+    def spy(*args: object, **kwargs: object) -> object:
+        found = real(*args, **kwargs)  # type: ignore[arg-type]
+        guessed.append(found is not None)
+        return found
+
+    monkeypatch.setattr(pages, "read_guessed", spy)
+
+    def expected() -> list[int]:
+        with store.reader.connect() as conn:
+            return [
+                r[0]
+                for r in conn.exec_driver_sql(
+                    f"SELECT id FROM cdrs WHERE app_id = {app_id} AND placed_at >= {start} "
+                    f"AND placed_at <= {end} ORDER BY placed_at, id"
+                )
+            ]
+
+    def check(offset: int, *, whole: bool = False) -> None:
+        ids = expected()
+        page = store.query_stamped(
+            app_id,
+            VoiceGroup.GROUP_CALL,
+            start,
+            end,
+            offset=offset,
+            limit=20,
+            lookup=lambda stamps: [None] * len(stamps),
+            whole=whole,
+        )
+        assert page.total == len(ids)
+        assert [s[0] for s in page.stamps] == ids[offset : offset + 20]
+        assert sorted(page.rows) == sorted(ids[offset : offset + 20])
+
+    check(500)  # nothing known: a full seek, which learns the window
+    assert guessed == []
+    check(500)
+    check(610, whole=True)
+    assert guessed == [True, True]
+    # Rows early in the window: the guessed start is now 3 rows too late.
+    late = [_call(f"early{i}", start + i, Service.GROUP_CALL) for i in range(3)]
+    store.store_cdrs([(app_id, c) for c in late], now=1)
+    # The whole-row read in one snapshot checks the guess in its own way.
+    rows = store.query_cdrs(
+        app_id, VoiceGroup.GROUP_CALL, start, end, messageid=None, offset=500, limit=20
+    )
+    assert (rows.total, [r.id for r in rows.rows]) == (len(expected()), expected()[500:520])
+    check(500)
+    check(610, whole=True)  # learned again by the full seek just before
+    assert guessed == [True, True, True, True]
+    # Rows after the page leave its guessed start right.
+    after = [_call(f"after{i}", end - i, Service.GROUP_CALL) for i in range(4)]
+    store.store_cdrs([(app_id, c) for c in after], now=1)
+    check(500)
+    assert guessed[-1] is True

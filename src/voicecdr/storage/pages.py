@@ -2,10 +2,8 @@
 
 The total is the window's head and tail rows, counted in the table, plus the sum of the
 bucket counts between them (``counts``); a page starts at the bucket that holds its first
-row, found by a running sum over those counts in the database. Both cost about the same
-at any window size and any page, and neither sends more than one row per statement back
-to Python (a window of 24 hours holds 288 buckets: returning them cost more than summing
-them).
+row, found by a running sum over those counts. Both cost about the same at any window
+size and any page.
 
 Rows come back whole (:data:`ROW_FIELDS`) or *stamped*: :data:`STAMP_FIELDS` only, for a
 caller that keeps what it made of a row (the query API keeps rendered rows). A stamp is
@@ -15,15 +13,19 @@ of all of it; rating changes only the other columns in the stamp. So two reads t
 the same stamp read the same row. The rows of the stamps the caller does not know are
 read whole in the same snapshot.
 
-On PostgreSQL a shallow page (the first :data:`AT_ONCE_ROWS` rows) is read with its total
-in one statement outside a transaction, one round trip instead of four; the rows of
-unknown stamps then come from a second statement, and are used only if each still
-matches its stamp (ids are never reused there, and a row's content never changes).
+Most pages need no snapshot at all: a shallow one (the first :data:`AT_ONCE_ROWS` rows),
+or one of a window whose buckets were read before (:class:`Seeks`), is read with its
+counts in one statement from where it is guessed to start, and the counts in that same
+statement tell whether the guess was right (:func:`read_guessed`). The rows of unknown
+stamps then come from a second statement, and are used only if each still matches its
+stamp (ids are never reused, and a row's content never changes).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import bisect
+from array import array
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -89,45 +91,41 @@ class StampedPage(Generic[_T]):
 
 
 _IN_GROUP = "app_id = :app AND voice_group = :grp"
-# Pages starting before this row are read in one statement on PostgreSQL.
+# Pages starting before this row are read from the window's start: skipping a few hundred
+# rows costs less than a seek.
 AT_ONCE_ROWS = 300
-_HOUR = 3600
 _WINDOW = (
     "placed_at >= :since AND placed_at <= :end ORDER BY placed_at, id LIMIT :limit OFFSET :skip"
 )
+# The window's rows in four counts: the head's, the whole buckets' before ``cut`` and
+# from ``cut`` on (two sums of one range), and the tail's. Their sum is the exact total;
+# the first two are the rows before ``cut`` (see ``Seeks``).
+_COUNTS = (
+    f"(SELECT count(*) FROM cdrs WHERE {_IN_GROUP} "
+    "AND placed_at >= :start AND placed_at < :lo), "
+    f"(SELECT CAST(coalesce(sum(n), 0) AS BIGINT) FROM cdr_counts WHERE {_IN_GROUP} "
+    "AND bucket >= :lo AND bucket < :cut), "
+    f"(SELECT CAST(coalesce(sum(n), 0) AS BIGINT) FROM cdr_counts WHERE {_IN_GROUP} "
+    "AND bucket >= :cut AND bucket < :hi), "
+    f"(SELECT count(*) FROM cdrs WHERE {_IN_GROUP} "
+    "AND placed_at >= :hi AND placed_at <= :end)"
+)
+_N_COUNTS = 4
 SQL = {
-    # One row: the head's rows, the whole buckets' sum, the tail's rows.
-    "totals": (
-        "SELECT "
-        f"(SELECT count(*) FROM cdrs WHERE {_IN_GROUP} "
-        "AND placed_at >= :start AND placed_at < :lo), "
-        f"(SELECT CAST(coalesce(sum(n), 0) AS BIGINT) FROM cdr_counts WHERE {_IN_GROUP} "
-        "AND bucket >= :lo AND bucket < :hi), "
-        f"(SELECT count(*) FROM cdrs WHERE {_IN_GROUP} "
-        "AND placed_at >= :hi AND placed_at <= :end)"
-    ),
-    # The walk to the bucket holding a row: bucket counts, and their sums by hour.
+    "counts": f"SELECT {_COUNTS}",
+    # The body's bucket counts, for a full seek.
     "buckets": (
         f"SELECT bucket, n FROM cdr_counts WHERE {_IN_GROUP} "
-        "AND bucket >= :walk_from AND bucket < :walk_to ORDER BY bucket"
-    ),
-    "hours": (
-        f"SELECT bucket - bucket % {_HOUR} AS hour, CAST(sum(n) AS BIGINT) FROM cdr_counts "
-        f"WHERE {_IN_GROUP} AND bucket >= :walk_from AND bucket < :walk_to "
-        "GROUP BY hour ORDER BY hour"
+        "AND bucket >= :lo AND bucket < :hi ORDER BY bucket"
     ),
     "page": f"SELECT {', '.join(ROW_FIELDS)} FROM cdrs WHERE {_IN_GROUP} AND {_WINDOW}",
-    # A shallow page and its total in one statement (see read_stamped_at_once).
-    "stamps_at_once": (
-        "SELECT "
-        f"(SELECT count(*) FROM cdrs WHERE {_IN_GROUP} "
-        "AND placed_at >= :start AND placed_at < :lo) + "
-        f"(SELECT CAST(coalesce(sum(n), 0) AS BIGINT) FROM cdr_counts WHERE {_IN_GROUP} "
-        "AND bucket >= :lo AND bucket < :hi) + "
-        f"(SELECT count(*) FROM cdrs WHERE {_IN_GROUP} "
-        "AND placed_at >= :hi AND placed_at <= :end), "
-        f"{', '.join(STAMP_FIELDS)} FROM cdrs WHERE {_IN_GROUP} "
-        f"AND {_WINDOW}"
+    # A page and the counts in one statement, from a guessed start (see read_guessed).
+    "stamps_counted": (
+        f"SELECT {_COUNTS}, {', '.join(STAMP_FIELDS)} FROM cdrs WHERE {_IN_GROUP} AND {_WINDOW}"
+    ),
+    "hashed_counted": (
+        f"SELECT {_COUNTS}, {', '.join(ROW_FIELDS)}, content_hash FROM cdrs "
+        f"WHERE {_IN_GROUP} AND {_WINDOW}"
     ),
     "stamps": f"SELECT {', '.join(STAMP_FIELDS)} FROM cdrs WHERE {_IN_GROUP} AND {_WINDOW}",
     # Whole rows with their content hash last: a page whose stamps are mostly unknown.
@@ -156,6 +154,60 @@ def window_params(app_id: int, group: int, start: int, end: int, limit: int) -> 
     return {"app": app_id, "grp": int(group), "start": start, "end": end, "limit": limit}
 
 
+class Seeks:
+    """Where the pages of recently read windows start, as guesses.
+
+    A full seek (:func:`_seek`) reads the window's bucket counts; what it learns is kept
+    here by window: the head's rows and each bucket's running sum. A later page of the
+    same window is then guessed to start at the bucket holding its first row, ``before``
+    rows into the window, and read from there together with the counts in one statement
+    (:func:`read_guessed`). The guess is only used if that statement's own snapshot has
+    exactly ``before`` rows before that bucket; rows that arrive later in the window (or
+    in a window never seen) make the guess wrong, never the answer: a wrong guess costs
+    one full seek, which learns the window again.
+
+    At most ``windows`` windows are kept (about 5 KB for a day's); all are forgotten at
+    once when full. Thread-safe in the sense that matters: each entry is replaced whole.
+    """
+
+    def __init__(self, windows: int = 256) -> None:
+        self._windows = windows
+        self._known: dict[Hashable, tuple[int, array[int], array[int]]] = {}
+
+    def guess(self, key: Hashable, start: int, offset: int) -> tuple[int, int] | None:
+        """``(since, before)`` for the page at ``offset`` of the window ``key`` starting
+        at ``start``: a page starts ``offset - before`` rows after ``since``. A shallow
+        page is guessed from the window's start (that guess is always right: ``before``
+        is 0); a deeper one only from what a full seek learned, else None."""
+        if offset < AT_ONCE_ROWS:
+            return start, 0
+        known = self._known.get(key)
+        if known is None:
+            return None
+        head, starts, sums = known
+        if offset < head:
+            return start, 0
+        at = bisect.bisect_right(sums, offset - head) - 1
+        return starts[at], head + sums[at]
+
+    def learn(self, key: Hashable, head: int, buckets: Sequence[Sequence[int]], hi: int) -> None:
+        """Keep what a full seek read: the head's rows and the body's ``(bucket, n)`` in
+        order, ending before ``hi`` (where the tail starts)."""
+        starts, sums, before = array("q"), array("q"), 0
+        for bucket, n in buckets:
+            starts.append(bucket)
+            sums.append(before)
+            before += n
+        starts.append(hi)
+        sums.append(before)
+        if len(self._known) >= self._windows:
+            self._known.clear()
+        self._known[key] = (head, starts, sums)
+
+    def forget(self, key: Hashable) -> None:
+        self._known.pop(key, None)
+
+
 def read_page(
     cursor: Any,
     sql: dict[str, str],
@@ -163,15 +215,18 @@ def read_page(
     *,
     messageid: str | None,
     offset: int,
+    seeks: Seeks,
+    key: Hashable,
 ) -> RowPage:
     """The whole rows of a page and the total. ``params`` is from :func:`window_params`;
-    ``sql`` is :data:`SQL` in the driver's parameter style."""
+    ``sql`` is :data:`SQL` in the driver's parameter style; ``key`` names the window in
+    ``seeks``."""
     if messageid is not None:
         params.update(mid=messageid, skip=offset)
         total = cursor.execute(sql["count_mid"], params).fetchone()[0]
         page_sql = sql["page_mid"]
     else:
-        total = _seek(cursor, sql, params, offset)
+        total = _seek(cursor, sql, params, offset, seeks, key)
         page_sql = sql["page"]
     found = cursor.execute(page_sql, params).fetchall() if offset < total else []
     return RowPage(total, found)
@@ -184,22 +239,74 @@ def read_stamped(
     *,
     offset: int,
     lookup: Callable[[list[Stamp]], list[_T | None]],
-    whole: bool = False,
+    whole: bool,
+    seeks: Seeks,
+    key: Hashable,
 ) -> StampedPage[_T]:
     """The page's stamps, ``lookup(stamps)`` (a value or None for each), and the whole
     rows of the stamps it gave None for; all in the cursor's snapshot. With ``whole``,
     every row is read whole at once and the stamps taken from them: cheaper when the
     caller expects to know few of them."""
-    total = _seek(cursor, sql, params, offset)
+    total = _seek(cursor, sql, params, offset, seeks, key)
+    if offset >= total:
+        return StampedPage(total, [], [], {})
     if whole:
-        found = cursor.execute(sql["page_hashed"], params).fetchall() if offset < total else []
-        stamps = [(r[0], r[_ROW_PLACED], r[-1], *r[_ROW_RATED:-1]) for r in found]
-        known = lookup(stamps)
-        rows = {r[0]: r[:-1] for r, value in zip(found, known, strict=True) if value is None}
-        return StampedPage(total, stamps, known, rows)
-    stamps = cursor.execute(sql["stamps"], params).fetchall() if offset < total else []
+        return _whole(total, cursor.execute(sql["page_hashed"], params).fetchall(), lookup)
+    stamps = cursor.execute(sql["stamps"], params).fetchall()
     known = lookup(stamps)
     return StampedPage(total, stamps, known, _unknown_rows(cursor, sql, params, stamps, known))
+
+
+def read_guessed(
+    cursor: Any,
+    sql: dict[str, str],
+    params: dict[str, Any],
+    *,
+    offset: int,
+    guess: tuple[int, int],
+    lookup: Callable[[list[Stamp]], list[_T | None]],
+    whole: bool,
+) -> StampedPage[_T] | None:
+    """:func:`read_stamped` in one statement, needing no transaction, from a guessed
+    start (``Seeks.guess``): the counts and the page's stamps (or whole rows), reading
+    from ``since`` on and skipping ``offset - before`` rows. None, and the caller reads
+    the page in one snapshot instead, if the statement counted other than ``before``
+    rows before ``since``, or found no rows (an empty page's total needs no guess).
+
+    The rows of unknown stamps come from a second statement, so a row re-rated in
+    between would not match its stamp: that gives None too."""
+    since, before = guess
+    window = counts.split(params["start"], params["end"])
+    cut = min(max(since, window.lo), window.hi)
+    params.update(lo=window.lo, hi=window.hi, cut=cut, since=since, skip=offset - before)
+    found = cursor.execute(sql["hashed_counted" if whole else "stamps_counted"], params).fetchall()
+    if not found:
+        return None
+    head, ahead, behind, tail = found[0][:_N_COUNTS]
+    if (head + ahead if since > window.start else 0) != before:
+        return None
+    total = int(head + ahead + behind + tail)
+    if whole:
+        return _whole(total, [row[_N_COUNTS:] for row in found], lookup)
+    stamps = [row[_N_COUNTS:] for row in found]
+    known = lookup(stamps)
+    rows = _unknown_rows(cursor, sql, params, stamps, known)
+    for stamp, value in zip(stamps, known, strict=True):
+        row = rows.get(stamp[0]) if value is None else None
+        if value is None and (row is None or tuple(row[_ROW_RATED:]) != stamp[_STAMP_RATED:]):
+            return None
+    return StampedPage(total, stamps, known, rows)
+
+
+def _whole(
+    total: int, found: list[Any], lookup: Callable[[list[Stamp]], list[_T | None]]
+) -> StampedPage[_T]:
+    """A page read whole, each row with its content hash last: stamps taken from the
+    rows, and the rows of the stamps ``lookup`` does not know."""
+    stamps = [(r[0], r[_ROW_PLACED], r[-1], *r[_ROW_RATED:-1]) for r in found]
+    known = lookup(stamps)
+    rows = {r[0]: r[:-1] for r, value in zip(found, known, strict=True) if value is None}
+    return StampedPage(total, stamps, known, rows)
 
 
 def _unknown_rows(
@@ -223,94 +330,47 @@ def _unknown_rows(
     return rows
 
 
-def read_stamped_at_once(
+def _seek(
     cursor: Any,
     sql: dict[str, str],
     params: dict[str, Any],
-    *,
     offset: int,
-    lookup: Callable[[list[Stamp]], list[_T | None]],
-) -> StampedPage[_T] | None:
-    """:func:`read_stamped` for a shallow page in one statement, needing no transaction:
-    the total and the stamps from ``start`` on, skipping ``offset`` rows (no seek). The
-    rows of unknown stamps come from a second statement, so a row re-rated in between
-    would not match its stamp: that, or an empty page (whose total would need the same
-    snapshot), gives None, and the caller reads the page in one snapshot instead."""
-    window = counts.split(params["start"], params["end"])
-    params.update(lo=window.lo, hi=window.hi, since=params["start"], skip=offset)
-    found = cursor.execute(sql["stamps_at_once"], params).fetchall()
-    if not found:
-        return None
-    stamps = [row[1:] for row in found]
-    known = lookup(stamps)
-    rows = _unknown_rows(cursor, sql, params, stamps, known)
-    for stamp, value in zip(stamps, known, strict=True):
-        row = rows.get(stamp[0]) if value is None else None
-        if value is None and (row is None or tuple(row[_ROW_RATED:]) != stamp[_STAMP_RATED:]):
-            return None
-    return StampedPage(int(found[0][0]), stamps, known, rows)
-
-
-def _seek(cursor: Any, sql: dict[str, str], params: dict[str, Any], offset: int) -> int:
+    seeks: Seeks,
+    key: Hashable,
+) -> int:
     """The window's exact total; sets ``since`` and ``skip`` in ``params`` to where the
     page at ``offset`` starts: the rows from ``since`` on, less ``skip`` of them, which is
-    fewer than one bucket's rows."""
+    fewer than one bucket's rows. Takes the guess of ``seeks`` if the counts bear it out;
+    else reads the body's bucket counts (about 300 for a day's window: one statement,
+    cheaper than walking them in several) and teaches ``seeks`` the window."""
     window = counts.split(params["start"], params["end"])
-    params.update(lo=window.lo, hi=window.hi)
-    head, body, tail = cursor.execute(sql["totals"], params).fetchone()
-    if offset < head:
-        since, skip = window.start, offset
+    since, before = seeks.guess(key, window.start, offset) or (window.start, -1)
+    cut = min(max(since, window.lo), window.hi)
+    params.update(lo=window.lo, hi=window.hi, cut=cut)
+    head, ahead, behind, tail = cursor.execute(sql["counts"], params).fetchone()
+    body = ahead + behind
+    if (head + ahead if since > window.start else 0) == before:
+        pass  # the guess holds
+    elif offset < head:
+        since, before = window.start, 0
     elif offset < head + body:
-        bucket, before = _walk(cursor, sql, params, offset - head)
-        since, skip = bucket, offset - head - before
+        buckets = cursor.execute(sql["buckets"], params).fetchall()
+        seeks.learn(key, head, buckets, window.hi)
+        since, before = _bucket_of(buckets, offset - head)
+        before += head
     else:
-        since, skip = window.hi, offset - head - body
-    params.update(since=since, skip=skip)
+        since, before = window.hi, head + body
+    params.update(since=since, skip=offset - before)
     return int(head + body + tail)
 
 
-def _walk(cursor: Any, sql: dict[str, str], params: dict[str, Any], rel: int) -> tuple[int, int]:
-    """The bucket in ``[lo, hi)`` holding the body's row ``rel`` (0-based), and the body's
-    rows before it. A shallow row is in the first hour's dozen buckets; a deeper one is
-    found by the hours' sums (24 rows for a day's window, summed in the database) and
-    then that hour's buckets: reading a day's 288 counts into Python cost more."""
-    lo, hi = params["lo"], params["hi"]
-    first_hour = min(lo + _HOUR, hi)
-    found, before = _in_buckets(cursor, sql, params, lo, first_hour, rel, 0)
-    if found is None:
-        for hour, n in _rows(cursor, sql["hours"], params, first_hour, hi):
-            if rel < before + n:
-                walk_from, walk_to = max(hour, first_hour), min(hour + _HOUR, hi)
-                found, _ = _in_buckets(cursor, sql, params, walk_from, walk_to, rel, before)
-                break
-            before += n
-    if found is None:  # the counts hold the row (they sum to more than rel): unreachable
-        raise AssertionError(f"the bucket counts hold no row {rel} of {params}")
-    return found
-
-
-def _in_buckets(
-    cursor: Any,
-    sql: dict[str, str],
-    params: dict[str, Any],
-    walk_from: int,
-    walk_to: int,
-    rel: int,
-    before: int,
-) -> tuple[tuple[int, int] | None, int]:
-    """The bucket in ``[walk_from, walk_to)`` holding row ``rel`` and the rows before
-    it, or None; and the rows before ``walk_to`` (``before`` being those before
-    ``walk_from``)."""
-    for bucket, n in _rows(cursor, sql["buckets"], params, walk_from, walk_to):
+def _bucket_of(buckets: list[Any], rel: int) -> tuple[int, int]:
+    """The ``(bucket, n)`` holding the body's row ``rel`` (0-based), and the body's rows
+    before it."""
+    before = 0
+    for bucket, n in buckets:
         if rel < before + n:
-            return (bucket, before), before
+            return bucket, before
         before += n
-    return None, before
-
-
-def _rows(
-    cursor: Any, statement: str, params: dict[str, Any], walk_from: int, walk_to: int
-) -> list[Any]:
-    params.update(walk_from=walk_from, walk_to=walk_to)
-    rows: list[Any] = cursor.execute(statement, params).fetchall()
-    return rows
+    # The counts hold the row (they sum to more than rel): unreachable.
+    raise AssertionError(f"the bucket counts hold no row {rel}")

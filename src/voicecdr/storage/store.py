@@ -136,6 +136,7 @@ class Store:
             sqlite.dialect(paramstyle="named") if self.dialect == "sqlite" else self.writer.dialect
         )
         self._sql = {name: self.driver_sql(text) for name, text in pages.SQL.items()}
+        self._seeks = pages.Seeks()
         if self.dialect == "postgresql":
             tables = schema.postgresql_metadata.tables
             self._copy_types = (
@@ -149,6 +150,12 @@ class Store:
         ``on_driver``): autocommit, no ping per checkout. Closed with the store."""
         # One short statement per query request: a few connections go a long way.
         return postgres_engine(self.url, ping=False, isolation_level="AUTOCOMMIT", pool=(2, 6))
+
+    @property
+    def _at_once_engine(self) -> Engine:
+        """Where one-statement reads go: connections outside any transaction."""
+        # sqlite3's own connections are in autocommit mode (see _snapshot_begin).
+        return self.autocommit if self.dialect == "postgresql" else self.reader
 
     @property
     def writes_in_server(self) -> bool:
@@ -419,9 +426,18 @@ class Store:
         messageid picks out a handful of rows through its own index instead.
         """
         params = pages.window_params(app_id, group, start, end, limit)
+        key = (app_id, int(group), start, end)
 
         def read(cursor: Any) -> RowPage:
-            return pages.read_page(cursor, self._sql, params, messageid=messageid, offset=offset)
+            return pages.read_page(
+                cursor,
+                self._sql,
+                params,
+                messageid=messageid,
+                offset=offset,
+                seeks=self._seeks,
+                key=key,
+            )
 
         return self._snapshot("query CDRs", read)
 
@@ -441,27 +457,42 @@ class Store:
         of rows: the page as stamps (``pages.STAMP_FIELDS``, exact identities of a row's
         whole content), ``lookup`` of them (a value or None for each), and the whole rows
         only of the stamps it gave None for, all from one snapshot. ``whole`` reads every
-        row whole at once (``pages.read_stamped``): for a caller expecting few known."""
+        row whole at once: for a caller expecting to know few of them.
+
+        A page whose start can be guessed (``pages.Seeks``) is read without a snapshot,
+        its counts and stamps in one statement: on PostgreSQL that saves a transaction's
+        two round trips and the seek's; on SQLite, a transaction and the seek."""
         params = pages.window_params(app_id, group, start, end, limit)
+        key = (app_id, int(group), start, end)
+        guess = self._seeks.guess(key, start, offset)
 
         def read(cursor: Any) -> StampedPage[_T]:
             return pages.read_stamped(
-                cursor, self._sql, params, offset=offset, lookup=lookup, whole=whole
+                cursor,
+                self._sql,
+                params,
+                offset=offset,
+                lookup=lookup,
+                whole=whole,
+                seeks=self._seeks,
+                key=key,
             )
 
-        def at_once(cursor: Any) -> StampedPage[_T] | None:
-            return pages.read_stamped_at_once(
-                cursor, self._sql, dict(params), offset=offset, lookup=lookup
+        if guess is not None:
+            guessed = functools.partial(
+                pages.read_guessed,
+                sql=self._sql,
+                params=dict(params),
+                offset=offset,
+                guess=guess,
+                lookup=lookup,
+                whole=whole,
             )
-
-        # PostgreSQL: a transaction costs two round trips (BEGIN, COMMIT) and a seek one
-        # more; a shallow page needs neither (skipping a few hundred rows costs less).
-        if self.dialect == "postgresql" and offset < pages.AT_ONCE_ROWS and not whole:
             with translated("query CDRs"):
-                found = on_driver(self.autocommit, at_once)
+                found = on_driver(self._at_once_engine, guessed)
             if found is not None:
                 return found
-
+            self._seeks.forget(key)
         return self._snapshot("query CDRs", read)
 
     def _snapshot(self, what: str, read: Callable[[Any], _T]) -> _T:
