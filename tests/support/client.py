@@ -10,6 +10,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import parse_qsl
 
 import httpx
 
@@ -45,7 +46,7 @@ def window(days: float = 3) -> tuple[datetime, datetime]:
 
 class Hooked(httpx.BaseTransport):
     """Forwards to ``inner``; calls ``before(n)`` before the n-th request (1-based) and
-    remembers each answer's error slug (None for success)."""
+    remembers each request's form and each answer's error slug (None for success)."""
 
     def __init__(
         self, inner: httpx.BaseTransport, before: Callable[[int], None] | None = None
@@ -54,9 +55,11 @@ class Hooked(httpx.BaseTransport):
         self.before = before
         self.requests = 0
         self.slugs: list[str | None] = []
+        self.forms: list[dict[str, str]] = []
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         self.requests += 1
+        self.forms.append(dict(parse_qsl(request.read().decode())))
         if self.before is not None:
             self.before(self.requests)
         response = self.inner.handle_request(request)
