@@ -9,6 +9,7 @@ without being final.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -102,6 +103,18 @@ UPDATE cdrs SET pending_reason = r.reason
 FROM unnest(%s::text[], %s::bigint[], %s::bigint[]) AS r(reason, id, placed_at)
 WHERE cdrs.id = r.id AND cdrs.placed_at = r.placed_at AND cdrs.cost_status = {_PENDING}
 """
+
+
+def _enforce_foreign_keys(conn: sa.Connection, driver: Any) -> None:
+    """Turn SQLite's foreign key checks back on for ``driver``'s connection, or discard
+    the connection (the pragma is silently ignored while a transaction is open)."""
+    try:
+        driver.execute("PRAGMA foreign_keys=ON")
+        on = driver.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+    except Exception:
+        on = False
+    if not on:
+        conn.invalidate()
 
 
 def _columns(rows: Sequence[tuple[Any, ...]]) -> list[list[Any]]:
@@ -212,7 +225,7 @@ class RatingStore:
 
         Plain SQL on the driver, each write one bulk statement: SQLAlchemy's per-row
         result and parameter handling cost more than the database's own work here."""
-        with translated("rate CDRs"), self._store.writer.begin() as conn:
+        with translated("rate CDRs"), self._batch_transaction() as conn:
             cursor = conn.connection.cursor()
             try:
                 cursor.execute(self._claim, (limit,))
@@ -238,6 +251,29 @@ class RatingStore:
                         pg.execute(_SET_UNPRICED_PG, _columns(batch.unpriced))
             write_receipt_rows(conn, batch.receipts)
         return len(batch.priced), len(batch.unpriced)
+
+    @contextlib.contextmanager
+    def _batch_transaction(self) -> Iterator[sa.Connection]:
+        """The rater's write transaction. On SQLite it runs without foreign key checks,
+        which were an eighth of the CPU time of its writes (two parent lookups per
+        receipt, one per priced CDR): every reference it writes is to a row it read in
+        the same transaction (the CDR, and the CDR's app) or to a rate plan, and neither
+        apps nor plans are ever deleted. The pragma can change only outside a
+        transaction; it is set back before the connection returns to the pool, and a
+        connection on which that fails is discarded."""
+        if self._store.dialect != "sqlite":
+            with self._store.writer.begin() as conn:
+                yield conn
+            return
+        with self._store.writer.connect() as conn:
+            driver = conn.connection.driver_connection
+            assert driver is not None
+            driver.execute("PRAGMA foreign_keys=OFF")
+            try:
+                with conn.begin():
+                    yield conn
+            finally:
+                _enforce_foreign_keys(conn, driver)
 
     def lag(self, now: float) -> float:
         """Seconds since the oldest CDR still waiting for the rater was ingested."""
