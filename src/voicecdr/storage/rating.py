@@ -105,6 +105,16 @@ WHERE cdrs.id = r.id AND cdrs.placed_at = r.placed_at AND cdrs.cost_status = {_P
 """
 
 
+# What the rater needs of every app before a batch, in one statement: its newest plan, and
+# its callback URL, timezone and language (receipts). Building every App instead, and
+# finding the newest plans by a grouped join, cost a few milliseconds per batch.
+RaterApp = tuple[int, int | None, str | None, str, str]
+_RATER_APPS = (
+    "SELECT a.id, (SELECT p.id FROM rate_plans p WHERE p.app_id = a.id "
+    "ORDER BY p.version DESC LIMIT 1), a.callback_url, a.timezone, a.language FROM apps a"
+)
+
+
 def _enforce_foreign_keys(conn: sa.Connection, driver: Any) -> None:
     """Turn SQLite's foreign key checks back on for ``driver``'s connection, or discard
     the connection (the pragma is silently ignored while a transaction is open)."""
@@ -200,6 +210,12 @@ class RatingStore:
             for s, prefix, cycle, unit, basic in rows
         ]
         return RatePlan(plan_id, version, rates)
+
+    def rater_apps(self) -> list[RaterApp]:
+        """Every app: (id, id of its newest plan or None, callback URL, timezone,
+        language)."""
+        with translated("read apps to rate"), self._store.reader.connect() as conn:
+            return cast("list[RaterApp]", [tuple(r) for r in conn.exec_driver_sql(_RATER_APPS)])
 
     def current_plan(self, app_id: int) -> RatePlan | None:
         plan_id = self.current_plan_ids().get(app_id)

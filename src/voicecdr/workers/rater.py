@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from ..gcpolicy import rare_collections
-from ..models import App, CdrRow, UnratedCdr
+from ..models import App, CdrRow, Language, UnratedCdr
 from ..rating import NO_PLAN, Decision, Priced, RatePlan, charged, decide, no_rate, size_and_cost
 from ..receipts import new_webhook_id, new_webhook_ids
 from ..storage.outbox import NewReceipt
@@ -38,18 +38,17 @@ class Rater:
 
     def _current(self) -> tuple[dict[int, RatePlan], dict[int, ReceiptForm]]:
         """Each app's newest plan, and the receipt form (timezone, language) of each app
-        with a callback URL. Plans are read first, so that every app with a plan is among
-        the apps read."""
-        plans = {}
-        for app_id, plan_id in self._ratings.current_plan_ids().items():
-            if plan_id not in self._plans:
-                self._plans[plan_id] = self._ratings.load_plan(plan_id)
-            plans[app_id] = self._plans[plan_id]
-        forms = {
-            app.id: (app.timezone, str(app.language))
-            for app in self._store.list_apps()
-            if app.callback_url
-        }
+        with a callback URL."""
+        plans: dict[int, RatePlan] = {}
+        forms: dict[int, ReceiptForm] = {}
+        for app_id, plan_id, callback_url, timezone, language in self._ratings.rater_apps():
+            if plan_id is not None:
+                plan = self._plans.get(plan_id)
+                if plan is None:
+                    plan = self._plans[plan_id] = self._ratings.load_plan(plan_id)
+                plans[app_id] = plan
+            if callback_url:
+                forms[app_id] = (timezone, str(Language(language)))
         return plans, forms
 
     def run_once(self) -> tuple[int, int]:
