@@ -209,7 +209,7 @@ def test_seeks_guess_from_what_a_full_seek_learned() -> None:
     assert seeks.guess("w", 5, pages.AT_ONCE_ROWS - 1) == (5, 0)
     assert seeks.guess("w", 5, pages.AT_ONCE_ROWS) is None  # nothing learned yet
     # Head 350 rows; buckets at 600 (200 rows), 900 (none kept: 0), 1200 (100); tail from 1500.
-    seeks.learn("w", 350, [(600, 200), (900, 0), (1200, 100)], 1500)
+    seeks.learn("w", pages.Learned.of(350, [(600, 200), (900, 0), (1200, 100)], 1500))
     assert seeks.guess("w", 5, 340) == (5, 0)  # in the head
     assert seeks.guess("w", 5, 350) == (600, 350)
     assert seeks.guess("w", 5, 549) == (600, 350)
@@ -217,8 +217,8 @@ def test_seeks_guess_from_what_a_full_seek_learned() -> None:
     assert seeks.guess("w", 5, 649) == (1200, 550)
     assert seeks.guess("w", 5, 650) == (1500, 650)  # in the tail
     assert seeks.guess("w", 5, 10**6) == (1500, 650)
-    seeks.learn("x", 0, [], 300)
-    seeks.learn("y", 0, [], 300)  # a third window: the two known are forgotten
+    seeks.learn("x", pages.Learned.of(0, [], 300))
+    seeks.learn("y", pages.Learned.of(0, [], 300))  # a third window: the two known are forgotten
     assert seeks.guess("w", 5, 400) is None
     assert seeks.guess("y", 5, 400) == (300, 0)
     seeks.forget("y")

@@ -154,6 +154,36 @@ def window_params(app_id: int, group: int, start: int, end: int, limit: int) -> 
     return {"app": app_id, "grp": int(group), "start": start, "end": end, "limit": limit}
 
 
+@dataclass(frozen=True, slots=True)
+class Learned:
+    """What a full seek read of a window: its head's rows, and each whole bucket's start
+    with the body's rows before it, ending with the tail's start and the body's rows."""
+
+    head: int
+    starts: array[int]
+    sums: array[int]
+
+    @classmethod
+    def of(cls, head: int, buckets: Sequence[Sequence[int]], hi: int) -> Learned:
+        """From the body's ``(bucket, n)`` in order, ending before ``hi``."""
+        starts, sums, before = array("q"), array("q"), 0
+        for bucket, n in buckets:
+            starts.append(bucket)
+            sums.append(before)
+            before += n
+        starts.append(hi)
+        sums.append(before)
+        return cls(head, starts, sums)
+
+    def place(self, start: int, offset: int) -> tuple[int, int]:
+        """``(since, before)``: the page at ``offset`` starts ``offset - before`` rows
+        after ``since``, the window's start or the bucket holding its first row."""
+        if offset < self.head:
+            return start, 0
+        at = bisect.bisect_right(self.sums, offset - self.head) - 1
+        return self.starts[at], self.head + self.sums[at]
+
+
 class Seeks:
     """Where the pages of recently read windows start, as guesses.
 
@@ -172,7 +202,7 @@ class Seeks:
 
     def __init__(self, windows: int = 256) -> None:
         self._windows = windows
-        self._known: dict[Hashable, tuple[int, array[int], array[int]]] = {}
+        self._known: dict[Hashable, Learned] = {}
 
     def guess(self, key: Hashable, start: int, offset: int) -> tuple[int, int] | None:
         """``(since, before)`` for the page at ``offset`` of the window ``key`` starting
@@ -182,27 +212,12 @@ class Seeks:
         if offset < AT_ONCE_ROWS:
             return start, 0
         known = self._known.get(key)
-        if known is None:
-            return None
-        head, starts, sums = known
-        if offset < head:
-            return start, 0
-        at = bisect.bisect_right(sums, offset - head) - 1
-        return starts[at], head + sums[at]
+        return None if known is None else known.place(start, offset)
 
-    def learn(self, key: Hashable, head: int, buckets: Sequence[Sequence[int]], hi: int) -> None:
-        """Keep what a full seek read: the head's rows and the body's ``(bucket, n)`` in
-        order, ending before ``hi`` (where the tail starts)."""
-        starts, sums, before = array("q"), array("q"), 0
-        for bucket, n in buckets:
-            starts.append(bucket)
-            sums.append(before)
-            before += n
-        starts.append(hi)
-        sums.append(before)
+    def learn(self, key: Hashable, known: Learned) -> None:
         if len(self._known) >= self._windows:
             self._known.clear()
-        self._known[key] = (head, starts, sums)
+        self._known[key] = known
 
     def forget(self, key: Hashable) -> None:
         self._known.pop(key, None)
@@ -277,13 +292,13 @@ def read_guessed(
     between would not match its stamp: that gives None too."""
     since, before = guess
     window = counts.split(params["start"], params["end"])
-    cut = min(max(since, window.lo), window.hi)
-    params.update(lo=window.lo, hi=window.hi, cut=cut, since=since, skip=offset - before)
+    _set_window(params, window, since)
+    params.update(since=since, skip=offset - before)
     found = cursor.execute(sql["hashed_counted" if whole else "stamps_counted"], params).fetchall()
     if not found:
         return None
     head, ahead, behind, tail = found[0][:_N_COUNTS]
-    if (head + ahead if since > window.start else 0) != before:
+    if _rows_before(window, since, head, ahead) != before:
         return None
     total = int(head + ahead + behind + tail)
     if whole:
@@ -345,32 +360,30 @@ def _seek(
     cheaper than walking them in several) and teaches ``seeks`` the window."""
     window = counts.split(params["start"], params["end"])
     since, before = seeks.guess(key, window.start, offset) or (window.start, -1)
-    cut = min(max(since, window.lo), window.hi)
-    params.update(lo=window.lo, hi=window.hi, cut=cut)
+    _set_window(params, window, since)
     head, ahead, behind, tail = cursor.execute(sql["counts"], params).fetchone()
     body = ahead + behind
-    if (head + ahead if since > window.start else 0) == before:
+    if _rows_before(window, since, head, ahead) == before:
         pass  # the guess holds
     elif offset < head:
         since, before = window.start, 0
     elif offset < head + body:
-        buckets = cursor.execute(sql["buckets"], params).fetchall()
-        seeks.learn(key, head, buckets, window.hi)
-        since, before = _bucket_of(buckets, offset - head)
-        before += head
+        learned = Learned.of(head, cursor.execute(sql["buckets"], params).fetchall(), window.hi)
+        seeks.learn(key, learned)
+        since, before = learned.place(window.start, offset)
     else:
         since, before = window.hi, head + body
     params.update(since=since, skip=offset - before)
     return int(head + body + tail)
 
 
-def _bucket_of(buckets: list[Any], rel: int) -> tuple[int, int]:
-    """The ``(bucket, n)`` holding the body's row ``rel`` (0-based), and the body's rows
-    before it."""
-    before = 0
-    for bucket, n in buckets:
-        if rel < before + n:
-            return bucket, before
-        before += n
-    # The counts hold the row (they sum to more than rel): unreachable.
-    raise AssertionError(f"the bucket counts hold no row {rel}")
+def _set_window(params: dict[str, Any], window: counts.Split, since: int) -> None:
+    """The window's bucket bounds, and ``cut``: where the counts split the body, at
+    ``since`` (a page's start) held inside it."""
+    params.update(lo=window.lo, hi=window.hi, cut=min(max(since, window.lo), window.hi))
+
+
+def _rows_before(window: counts.Split, since: int, head: int, ahead: int) -> int:
+    """The window's rows before ``since`` (its start, or a bucket boundary in the body or
+    at its end), from the counts read with ``cut`` at ``since``."""
+    return head + ahead if since > window.start else 0
