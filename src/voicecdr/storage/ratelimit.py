@@ -22,7 +22,7 @@ from sqlalchemy.engine import Engine, make_url
 
 from ..errors import ConfigError
 from ..ratelimit import Decision, Quota
-from .engine import on_driver, sqlite_engine, translated
+from .engine import Pinned, sqlite_engine, translated
 from .schema import rate_limit_state
 from .store import Store
 
@@ -84,7 +84,8 @@ class SharedRateLimiter:
     def __init__(self, store: Store, state_path: str | None = None) -> None:
         if store.dialect == "postgresql":
             self._engine: Engine = store.writer.execution_options(isolation_level="AUTOCOMMIT")
-            self._driver_engine = store.autocommit
+            self._pinned = store.pinned  # the store's: closed with it
+            self._own_pinned = False
             greatest = "GREATEST"
         else:
             path = Path(state_path) if state_path else default_state_path(store.url.database or "")
@@ -93,13 +94,14 @@ class SharedRateLimiter:
             with translated("rate limit setup"), self._engine.begin() as conn:
                 rate_limit_state.create(conn, checkfirst=True)
             greatest = "max"
-            self._driver_engine = self._engine
+            self._pinned = Pinned(self._engine)
+            self._own_pinned = True
         # SQLite: take the sidecar's write lock before stamping the request; its busy
         # handler sleeps in steps of milliseconds, and a stamp taken before that sleep
         # reaches the state late, behind requests stamped after it. (PostgreSQL holds a
         # row lock for the statement only, microseconds.)
         self._admit_begin = "BEGIN IMMEDIATE" if store.dialect == "sqlite" else None
-        dialect = self._driver_engine.dialect
+        dialect = self._engine.dialect
         if dialect.name == "sqlite":
             dialect = sqlite.dialect(paramstyle="named")
         self._admit = str(sa.text(_ADMIT_SQL.format(greatest=greatest)).compile(dialect=dialect))
@@ -148,7 +150,7 @@ class SharedRateLimiter:
             return cursor.execute(self._admit, params).fetchone() is not None
 
         with translated("rate limit"):
-            if on_driver(self._driver_engine, admit, begin=self._admit_begin):
+            if self._pinned.run(admit, begin=self._admit_begin):
                 return Decision(True)
         # Refused: locked out, or over the quota. Which one is read apart (the state may
         # have moved on since; the answer is still one that was true a moment ago).
@@ -176,4 +178,6 @@ class SharedRateLimiter:
         return any(max(tat, now) - now > quotas[key].tolerance + _SLACK for key, tat in rows)
 
     def close(self) -> None:
+        if self._own_pinned:
+            self._pinned.close()
         self._engine.dispose()

@@ -21,7 +21,7 @@ from sqlalchemy.engine import Engine
 from ..errors import Conflict, NotFound, SchemaOutOfDate, StorageError
 from ..models import App, Cdr, CdrRow, CostStatus, Language, Service, VoiceGroup
 from . import counts, pages, schema
-from .engine import on_driver, parse_url, postgres_engine, sqlite_engine, translated
+from .engine import Pinned, on_driver, parse_url, postgres_engine, sqlite_engine, translated
 from .pages import ROW_FIELDS, RowPage, Stamp, StampedPage
 from .partitions import Partitions, days_of, worth_retrying
 
@@ -157,6 +157,13 @@ class Store:
         # sqlite3's own connections are in autocommit mode (see _snapshot_begin).
         return self.autocommit if self.dialect == "postgresql" else self.reader
 
+    @functools.cached_property
+    def pinned(self) -> Pinned:
+        """A kept connection per thread on the one-statement reads' engine, for the hot
+        paths (the query API's pages, the rate limiter on PostgreSQL). Closed with the
+        store."""
+        return Pinned(self._at_once_engine)
+
     @property
     def writes_in_server(self) -> bool:
         """Whether the database does its writing in a server process (PostgreSQL), so that
@@ -175,6 +182,8 @@ class Store:
         return str(sa.text(text).compile(dialect=self._driver_dialect))
 
     def close(self) -> None:
+        if "pinned" in self.__dict__:  # created on first use
+            self.pinned.close()
         self.writer.dispose()
         if self._snapshots is not self.reader:
             self._snapshots.dispose()
@@ -489,7 +498,7 @@ class Store:
                 whole=whole,
             )
             with translated("query CDRs"):
-                found = on_driver(self._at_once_engine, guessed)
+                found = self.pinned.run(guessed)
             if found is not None:
                 return found
             self._seeks.forget(key)

@@ -1,0 +1,82 @@
+"""The hot paths' kept connections (``engine.Pinned``), on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from typing import Any
+
+import psycopg
+import pytest
+import sqlalchemy as sa
+
+from voicecdr.storage.engine import Pinned
+from voicecdr.storage.store import Store
+
+
+def _connection(cursor: Any) -> Any:
+    return cursor.connection
+
+
+def test_each_thread_keeps_its_own_connection_outside_the_pool(store: Store) -> None:
+    first = store.pinned.run(_connection)
+    assert store.pinned.run(_connection) is first
+    elsewhere: list[Any] = []
+    thread = threading.Thread(target=lambda: elsewhere.append(store.pinned.run(_connection)))
+    thread.start()
+    thread.join()
+    assert elsewhere[0] is not first
+    # Detached: the pool holds no slot for them and hands out connections of its own.
+    pool = store.pinned._engine.pool
+    assert pool.checkedout() == 0
+    fairy = pool.connect()
+    try:
+        assert fairy.driver_connection not in (first, elsewhere[0])
+    finally:
+        fairy.close()
+
+
+def test_failed_work_is_rolled_back_and_the_connection_kept(store: Store) -> None:
+    kept = store.pinned.run(_connection)
+
+    def fails(cursor: Any) -> None:
+        cursor.execute("BEGIN")
+        cursor.execute("SELECT 1")
+        raise ValueError("the work's own error")
+
+    with pytest.raises(ValueError, match="own error"):
+        store.pinned.run(fails)
+    assert not store.pinned.run(_in_transaction)  # rolled back
+    assert store.pinned.run(_connection) is kept
+
+
+def _in_transaction(cursor: Any) -> bool:
+    connection = cursor.connection
+    if isinstance(connection, sqlite3.Connection):
+        return connection.in_transaction
+    return bool(connection.info.transaction_status != psycopg.pq.TransactionStatus.IDLE)
+
+
+def test_close_closes_every_kept_connection(database_url: str) -> None:
+    store = Store(database_url)
+    pinned = Pinned(store.reader)
+    kept = pinned.run(_connection)
+    pinned.close()
+    with pytest.raises((sqlite3.ProgrammingError, psycopg.OperationalError), match="closed"):
+        kept.execute("SELECT 1")
+    with pytest.raises(sa.exc.InvalidRequestError, match="closed"):
+        pinned.run(_connection)
+    store.close()
+
+
+@pytest.mark.postgres
+def test_a_kept_connection_the_server_dropped_is_replaced(pg_url: str) -> None:
+    store = Store(pg_url)
+    try:
+        backend = store.pinned.run(lambda c: c.execute("SELECT pg_backend_pid()").fetchone()[0])
+        with psycopg.connect(pg_url, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (backend,))
+        again = store.pinned.run(lambda c: c.execute("SELECT pg_backend_pid()").fetchone()[0])
+        assert again != backend
+    finally:
+        store.close()
