@@ -8,7 +8,6 @@ from typing import Any
 
 import psycopg
 import pytest
-import sqlalchemy as sa
 
 from voicecdr.storage.engine import Pinned
 from voicecdr.storage.store import Store
@@ -57,15 +56,17 @@ def _in_transaction(cursor: Any) -> bool:
     return bool(connection.info.transaction_status != psycopg.pq.TransactionStatus.IDLE)
 
 
-def test_close_closes_every_kept_connection(database_url: str) -> None:
+def test_close_closes_kept_connections_and_later_work_opens_new_ones(database_url: str) -> None:
     store = Store(database_url)
     pinned = Pinned(store.reader)
     kept = pinned.run(_connection)
     pinned.close()
     with pytest.raises((sqlite3.ProgrammingError, psycopg.OperationalError), match="closed"):
         kept.execute("SELECT 1")
-    with pytest.raises(sa.exc.InvalidRequestError, match="closed"):
-        pinned.run(_connection)
+    # Like an engine's dispose: usable after, on a new connection.
+    assert pinned.run(lambda c: tuple(c.execute("SELECT 3").fetchone())) == (3,)
+    assert pinned.run(_connection) is not kept
+    pinned.close()
     store.close()
 
 

@@ -87,6 +87,28 @@ class ObserveMiddleware:
             )
 
 
+class QueryShortcut:
+    """The query API's POSTs straight to their endpoint, past Starlette's exception
+    middleware, router and endpoint wrappers: each wraps every request and each of its
+    messages, a tenth of a request's CPU in profiles of a busy server. Everything else,
+    a GET of the query path included (405), goes the usual way. The endpoint turns every
+    error of its own into an answer; :class:`ObserveMiddleware`, outside, stays the last
+    line of defence."""
+
+    def __init__(self, app: ASGIApp, route: Route, endpoint: QueryEndpoint) -> None:
+        self.app = app
+        self._route = route
+        self._endpoint = endpoint
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] != QUERY_PATH or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        scope["route"] = self._route  # what Starlette's router would set (metrics label)
+        response = await self._endpoint.handle(Request(scope, receive, send))
+        await response(scope, receive, send)
+
+
 def _route_label(scope: Scope) -> str:
     route = scope.get("route")
     path = getattr(route, "path", None)
@@ -141,8 +163,9 @@ def create_app(
             if owned:
                 store.close()
 
+    query_route = Route(QUERY_PATH, query.handle, methods=["POST"])
     routes = [
-        Route(QUERY_PATH, query.handle, methods=["POST"]),
+        query_route,
         Route("/v1/cdrs", ingest.batch, methods=["POST"]),
         Route("/v1/ingest/freeswitch", ingest.freeswitch, methods=["POST"]),
         Route("/healthz", ops.healthz, methods=["GET"]),
@@ -153,7 +176,10 @@ def create_app(
     ]
     return Starlette(
         routes=routes,
-        middleware=[Middleware(ObserveMiddleware)],
+        middleware=[
+            Middleware(ObserveMiddleware),
+            Middleware(QueryShortcut, route=query_route, endpoint=query),
+        ],
         exception_handlers={HTTPException: _http_exception},
         lifespan=lifespan,
     )

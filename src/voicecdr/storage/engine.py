@@ -143,8 +143,9 @@ class Pinned:
     :func:`on_driver` pays the pool's checkout and its reset on return for every call:
     about 10 us each, and in a busy server process nearly a tenth of a query request's
     CPU. A kept connection is detached from the pool (it does not hold a pool slot; the
-    pool opens another when it needs one) and closed by :meth:`close`. Safe only for
-    work that leaves the connection as it found it: committed, outside a transaction.
+    pool opens another when it needs one) and closed by :meth:`close`, which, like an
+    engine's ``dispose``, leaves it usable: a later :meth:`run` opens a new one. Safe only
+    for work that leaves the connection as it found it: committed, outside a transaction.
     """
 
     def __init__(self, engine: Engine) -> None:
@@ -152,7 +153,7 @@ class Pinned:
         self._local = threading.local()
         self._kept: set[Any] = set()  # every thread's connection, for close()
         self._lock = threading.Lock()
-        self._closed = False
+        self._generation = 0  # moved on by close(): older connections are closed
 
     def run(self, work: Callable[[Any], _T], *, begin: str | None = None) -> _T:
         """``work(cursor)`` on this thread's connection, then commit; as
@@ -176,18 +177,16 @@ class Pinned:
         raise AssertionError("unreachable")
 
     def _connection(self) -> Any:
-        kept = getattr(self._local, "connection", None)
-        if kept is not None and not self._closed:
+        local = self._local
+        kept = getattr(local, "connection", None)
+        if kept is not None and local.generation == self._generation:
             return kept
         fairy = self._engine.raw_connection()
         connection: Any = fairy.driver_connection
         fairy.detach()
         with self._lock:
-            if self._closed:
-                connection.close()
-                raise sa.exc.InvalidRequestError("connections closed")
             self._kept.add(connection)
-        self._local.connection = connection
+            local.connection, local.generation = connection, self._generation
         return connection
 
     def _drop(self, connection: Any) -> None:
@@ -198,9 +197,9 @@ class Pinned:
             connection.close()
 
     def close(self) -> None:
-        """Close every thread's connection; a later :meth:`run` raises."""
+        """Close every thread's connection."""
         with self._lock:
-            self._closed = True
+            self._generation += 1
             kept, self._kept = self._kept, set()
         for connection in kept:
             with contextlib.suppress(Exception):
