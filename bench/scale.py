@@ -74,6 +74,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--latency-seconds", type=float, default=10.0, help="each latency run")
     parser.add_argument("--raw-seconds", type=float, default=5.0, help="each raw-SQL rate run")
     parser.add_argument("--connections", type=_positive, default=4, help="closed-loop clients")
+    parser.add_argument(
+        "--rounds",
+        type=_positive,
+        default=3,
+        help="timed runs of each rate (query, ingest, rating), product and baseline "
+        "alternating; the median is shown",
+    )
     parser.add_argument("--ingest-count", type=_positive, default=100_000, help="CDRs to ingest")
     parser.add_argument("--rating-count", type=_positive, default=100_000, help="CDRs to rate")
     parser.add_argument(
@@ -117,7 +124,7 @@ def bench_database(
         record.update(version=database.version(), load=asdict(times))
         if "query" in args.phases:
             plan = query.QueryPlan(args.seconds, args.latency_seconds, args.raw_seconds,
-                                   args.connections)  # fmt: skip
+                                   args.connections, args.rounds)  # fmt: skip
             phase = query.run(database, spec, work, plan, say)
             record["query"] = report.query_json(phase)
             rows += report.query_rows(phase)
@@ -137,7 +144,7 @@ def _ingest(
     name: str, args: argparse.Namespace, work: Path, pg: Any, record: dict[str, Any]
 ) -> list[report.Row]:
     say(f"[{name}] ingest of {args.ingest_count:,} CDRs ...")
-    ingests = phases.ingest(name, args.ingest_count, args.seed, work, pg)
+    ingests = phases.ingest(name, args.ingest_count, args.seed, work, pg, args.rounds)
     record["ingest"] = [{**asdict(i), "rate": round(i.rate, 1)} for i in ingests]
     return report.ingest_rows(ingests)
 
@@ -151,7 +158,7 @@ def _rating(
     record: dict[str, Any],
 ) -> list[report.Row]:
     say(f"[{name}] rating of {args.rating_count:,} CDRs ...")
-    ratings = phases.rating(name, args.rating_count, args.seed, spec.now, work, pg)
+    ratings = phases.rating(name, args.rating_count, args.seed, spec.now, work, pg, args.rounds)
     record["rating"] = [
         {"receipts": r.receipts, "cdrs": r.cdrs, "product_rate": round(r.product_rate, 1),
          "baseline": r.baseline[0], "baseline_rate": round(r.baseline[1], 1)}
@@ -194,8 +201,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "",
         *report.render(rows),
         "",
-        f"targets: {passed} PASS, {failed} FAIL. One timed run per figure, product and baseline "
-        "back to back: compare within a row.",
+        f"targets: {passed} PASS, {failed} FAIL. Rates are medians of {args.rounds} timed "
+        "runs, product and baseline alternating; latencies one run each: compare within a row.",
     ]
     print("\n".join(lines))
     args.output.parent.mkdir(parents=True, exist_ok=True)
@@ -212,8 +219,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "cpus": os.cpu_count(),
         "loadavg": {"before": load_before, "after": _loadavg()},
         "plan": {k: getattr(args, k) for k in ("phases", "seconds", "latency_seconds",
-                                                "raw_seconds", "connections", "ingest_count",
-                                                "rating_count", "export_rows")},
+                                                "raw_seconds", "connections", "rounds",
+                                                "ingest_count", "rating_count",
+                                                "export_rows")},
         "table": report.row_json(rows),
         "databases": records,
     }, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS))  # fmt: skip

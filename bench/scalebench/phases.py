@@ -40,9 +40,10 @@ RECEIPTS_URL = "http://127.0.0.1:9/receipts"
 
 
 def ingest(
-    kind: str, count: int, seed: int, workdir: Path, pg: Any
+    kind: str, count: int, seed: int, workdir: Path, pg: Any, rounds: int = 1
 ) -> list[ingest_throughput.Result]:
-    args = argparse.Namespace(count=count, batch=5_000, rounds=1, seed=seed)
+    """Every round's results (raw, import and batch API in turn, each round)."""
+    args = argparse.Namespace(count=count, batch=5_000, rounds=rounds, seed=seed)
     work = workdir / f"ingest-{kind}"
     work.mkdir(exist_ok=True)
     return ingest_throughput.run(kind, args, work, pg)
@@ -59,11 +60,12 @@ def _cluster(kind: str, workdir: Path, pg: Any) -> Iterator[Cluster]:
 
 
 def rating(
-    kind: str, count: int, seed: int, now: int, workdir: Path, pg: Any
+    kind: str, count: int, seed: int, now: int, workdir: Path, pg: Any, rounds: int = 1
 ) -> list[RatingResult]:
+    """With and without receipts; each the median of ``rounds`` runs of product and raw."""
     data = dataset(RATING_APPS, count, now=now, seed=seed)
     with _cluster(kind, workdir, pg) as where:
-        return [bench_rating(where, data, url, 1) for url in (RECEIPTS_URL, None)]
+        return [bench_rating(where, data, url, rounds) for url in (RECEIPTS_URL, None)]
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,20 +6,23 @@ serve --workers 2`` and the baseline (``bench/baseline_app.py``, one worker). Fo
 checks that all three answer the same (same total, same rows), then, case by case and side
 by side: the raw SQL's rate (``querybench.databases.RawQueries``, one connection in this
 process), and the maximum rate of product (1 worker), baseline and product (2 workers) in a
-closed loop. Then each product's latency in an open loop at half its own maximum rate (and
-the baseline's at half its own, for the 1-worker comparison). Last, the peak RSS of every
+closed loop, in that order ``rounds`` times; each rate is the median of its rounds, so a
+neighbour's burst on a shared machine moves one round, not the figure. Then each product's
+latency in an open loop at half its own maximum rate (and the baseline's at half its own,
+for the 1-worker comparison). Last, the peak RSS of every
 serving process, taken after all that load.
 """
 
 from __future__ import annotations
 
 import contextlib
+import statistics
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import orjson
 
@@ -48,6 +51,7 @@ class QueryPlan:
     latency_seconds: float  # each open-loop run
     raw_seconds: float  # each raw-SQL rate run
     connections: int  # closed loop
+    rounds: int = 1  # closed-loop and raw runs of each, alternating; medians kept
 
 
 @dataclass
@@ -61,6 +65,7 @@ class CaseResult:
     latency: dict[int, loadgen.Latency] = field(default_factory=dict)
     baseline_latency: loadgen.Latency | None = None
     sweep: bool = False  # pages 1 to SWEEP_PAGES in turn, not case.page over and over
+    rounds: dict[str, list[float]] = field(default_factory=dict)  # every round's rate, by server
 
     @property
     def label(self) -> str:
@@ -196,6 +201,36 @@ def _open(served: Served, result: CaseResult, rate: float, seconds: float) -> lo
     )
 
 
+class _Rated(Protocol):
+    @property
+    def rate(self) -> float: ...
+
+
+_R = TypeVar("_R", bound=_Rated)
+
+
+def median_run(runs: Sequence[_R]) -> _R:
+    """The run of median rate (the lower middle one for an even count)."""
+    return sorted(runs, key=lambda run: run.rate)[(len(runs) - 1) // 2]
+
+
+def _max_rates(
+    result: CaseResult, servers: dict[str, Served], raw: RawQueries, plan: QueryPlan
+) -> None:
+    """Raw SQL, product (1 worker), baseline, product (2 workers) in turn, ``plan.rounds``
+    times; the medians go to ``result``."""
+    raws: list[float] = []
+    runs: dict[str, list[loadgen.Throughput]] = {"w1": [], "baseline": [], "w2": []}
+    for _ in range(plan.rounds):
+        raws.append(_raw_rate(raw, result, plan.raw_seconds))
+        for name, measured in runs.items():
+            measured.append(_closed(servers[name], result, plan))
+    result.raw_rate = statistics.median(raws)
+    result.product = {workers: median_run(runs[f"w{workers}"]) for workers in PRODUCTS}
+    result.baseline = median_run(runs["baseline"])
+    result.rounds = {"raw": raws, **{n: [t.rate for t in ts] for n, ts in runs.items()}}
+
+
 def run(
     database: Database, spec: Spec, workdir: Path, plan: QueryPlan, say: Callable[[str], None]
 ) -> QueryPhase:
@@ -211,10 +246,8 @@ def run(
                 _verify(result, servers, raw)
         say(f"[{database.name}] product and baseline agree on all {len(results)} cases")
         for result in results:
-            result.raw_rate = _raw_rate(raw, result, plan.raw_seconds)
-            result.product[1] = _closed(servers["w1"], result, plan)
-            result.baseline = _closed(servers["baseline"], result, plan)
-            result.product[2] = _closed(servers["w2"], result, plan)
+            _max_rates(result, servers, raw, plan)
+            assert result.baseline is not None
             say(
                 f"[{database.name}] {result.label}: raw SQL {result.raw_rate:,.0f}/s, "
                 f"serve w1 {result.product[1].rate:,.0f}/s, baseline "

@@ -13,7 +13,7 @@ from querybench.report import _table
 from ratebench.report import RatingResult
 
 from .phases import Export
-from .query import QueryPhase
+from .query import QueryPhase, median_run
 
 MAX_RSS_MB = 200.0
 P99_MS = 20.0
@@ -92,7 +92,16 @@ def query_rows(phase: QueryPhase) -> list[Row]:
     return rows
 
 
-def ingest_rows(results: Sequence[Ingest]) -> list[Row]:
+def _median_runs(results: Sequence[Ingest]) -> list[Ingest]:
+    """For each path, in order, its run of median rate."""
+    by_path: dict[str, list[Ingest]] = {}
+    for r in results:
+        by_path.setdefault(r.path, []).append(r)
+    return [median_run(runs) for runs in by_path.values()]
+
+
+def ingest_rows(every_round: Sequence[Ingest]) -> list[Row]:
+    results = _median_runs(every_round)
     raw = next(r for r in results if r.path == "raw bulk insert")
     imports = [r for r in results if r.path.startswith("voicecdr cdrs import")]
     # The plain command (default workers) is the one the target is about, when it ran.
@@ -164,6 +173,7 @@ def query_json(phase: QueryPhase) -> dict[str, Any]:
                 "case": asdict(r.case),
                 "target": asdict(r.target),
                 "raw_sql_rate": round(r.raw_rate, 2),
+                "rounds": {name: [round(x, 2) for x in rates] for name, rates in r.rounds.items()},
                 "product": {
                     w: {**asdict(t), "rate": round(t.rate, 2)} for w, t in r.product.items()
                 },

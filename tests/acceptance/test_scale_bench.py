@@ -47,6 +47,8 @@ def test_scale_harness_prints_every_figure(tmp_path: Path) -> None:
             "0.5",
             "--raw-seconds",
             "0.2",
+            "--rounds",
+            "2",
             "--ingest-count",
             "1000",
             "--rating-count",
@@ -94,4 +96,10 @@ def test_scale_harness_prints_every_figure(tmp_path: Path) -> None:
     (database,) = record["databases"]
     assert database["database"] == "sqlite"
     assert len(database["query"]["cases"]) == 5  # four cases and the sweep
+    for case in database["query"]["cases"]:  # the figure is a median of every round
+        assert {name: len(rates) for name, rates in case["rounds"].items()} == dict.fromkeys(
+            ("raw", "w1", "baseline", "w2"), 2
+        )
+        assert case["product"]["1"]["rate"] in [round(r, 2) for r in case["rounds"]["w1"]]
+    assert len(database["ingest"]) == 2 * 3  # raw, import and batch API, each round
     assert len(database["export"]) == 2
