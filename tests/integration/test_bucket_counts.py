@@ -186,7 +186,11 @@ def test_a_row_rerated_while_its_page_is_read_is_read_as_stamped(store: Store) -
             rerated.append(stamps[2][0])
             with store.writer.begin() as conn:
                 conn.execute(
-                    sa.text("UPDATE cdrs SET cost_nanos = 7, cost_status = 1 WHERE id = :id"),
+                    # As every write of a charge does (storage/rating.py).
+                    sa.text(
+                        "UPDATE cdrs SET cost_nanos = 7, cost_status = 1, "
+                        "revision = revision + 1 WHERE id = :id"
+                    ),
                     {"id": stamps[2][0]},
                 )
         return [None] * len(stamps)
@@ -196,10 +200,11 @@ def test_a_row_rerated_while_its_page_is_read_is_read_as_stamped(store: Store) -
     )
     assert page.total == 5
     assert rerated
-    rated = pages.ROW_FIELDS.index("cost_status")
+    cost, revision = pages.ROW_FIELDS.index("cost_nanos"), pages.STAMP_FIELDS.index("revision")
     for stamp in page.stamps:
-        row = page.rows[stamp[0]]
-        assert tuple(row[rated:]) == tuple(stamp[pages.STAMP_FIELDS.index("cost_status") :])
+        # The re-rated row, as re-rated (its stamp read again) or as before (never mixed).
+        assert page.rows[stamp[0]][cost] == (7 if stamp[revision] == 1 else 0)
+    assert [s[revision] for s in page.stamps] == [0, 0, 1, 0, 0]
 
 
 def test_seeks_guess_from_what_a_full_seek_learned() -> None:

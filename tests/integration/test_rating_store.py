@@ -34,6 +34,14 @@ def rows(store: Store, app_id: int, group: VoiceGroup = VoiceGroup.GROUP_CALL) -
     ).rows
 
 
+def revisions(store: Store, app_id: int) -> list[int]:
+    """Each CDR's revision, in time order: one more with every write of its charge (what
+    the query API's kept rows rely on, storage/pages.py)."""
+    query = "SELECT revision FROM cdrs WHERE app_id = :app ORDER BY placed_at, id"
+    with store.reader.connect() as conn:
+        return list(conn.execute(sa.text(query), {"app": app_id}).scalars())
+
+
 def test_rater_prices_records_the_plan_and_receipts(store: Store) -> None:
     app = make_app(store, "app1", callback_url="https://hooks.example.com/dr").app
     quiet = make_app(store, "quiet").app  # no callback: priced, no receipt
@@ -70,11 +78,13 @@ def test_unpriced_cdrs_wait_with_a_reason_until_a_plan_covers_them(store: Store)
     ratings = RatingStore(store)
     load(store, [canonical("a"), canonical("n", service="notification", second=5)])
     assert Rater(store).drain() == (0, 2)
+    assert revisions(store, app.id) == [0, 0]  # a reason is not a charge
     total, listed = ratings.unpriced(app.id, limit=10)
     assert total == 2
     assert all("no rate plan" in reason for _, reason in listed)
     ratings.import_plan(app.id, parse_plan_csv(PLAN), source="v1", now=2)
     assert Rater(store).drain() == (1, 1)  # the group call is now priced
+    assert revisions(store, app.id) == [1, 0]
     total, listed = ratings.unpriced(app.id, limit=10)
     assert total == 1
     assert listed[0][1] == "no rate for notification calls to 91810022458 in plan version 1"
@@ -102,6 +112,7 @@ def test_rerate_dry_run_then_apply(store: Store) -> None:
         ],
     )
     Rater(store).drain()
+    assert revisions(store, app.id) == [1, 1, 1]
     receipts_before = len(Outbox(store).list())
     ratings.import_plan(app.id, parse_plan_csv(PLAN.replace("0.05", "0.04")), source="v2", now=2)
 
@@ -109,14 +120,17 @@ def test_rerate_dry_run_then_apply(store: Store) -> None:
     assert (dry.records, dry.changed) == (2, 2)
     assert (dry.cost_before_nanos, dry.cost_after_nanos) == (200_000_000, 160_000_000)
     assert rows(store, app.id)[0].cost_nanos == 50_000_000  # nothing written
+    assert revisions(store, app.id) == [1, 1, 1]
 
     done = rerate(store, app, T0, T0 + 3600, dry_run=False)
     assert (done.changed, done.receipts) == (2, 0)
     assert [r.cost_nanos for r in rows(store, app.id)] == [40_000_000, 120_000_000]
+    assert revisions(store, app.id) == [2, 2, 1]  # "late" is outside the window
     assert len(Outbox(store).list()) == receipts_before  # no resend unless asked
 
     again = rerate(store, app, T0, T0 + 3600, dry_run=False, resend_receipts=True)
     assert again.changed == 0  # already current
+    assert revisions(store, app.id) == [2, 2, 1]
 
     ratings.import_plan(app.id, parse_plan_csv(PLAN.replace("0.05", "0.03")), source="v3", now=3)
     would = rerate(store, app, T0, T0 + 3600, dry_run=True, resend_receipts=True)
@@ -137,6 +151,7 @@ def test_rerate_can_make_cdrs_pending_again(store: Store) -> None:
     )
     report = rerate(store, app, T0, T0 + 60, dry_run=False)
     assert (report.changed, report.newly_pending) == (1, 1)
+    assert revisions(store, app.id) == [2]  # pending again is a new charge too
     (row,) = rows(store, app.id)
     assert (row.cost_status, row.cost_nanos) == (CostStatus.PENDING, 0)
     assert ratings.unpriced(app.id, limit=1)[0] == 1

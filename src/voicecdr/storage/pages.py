@@ -9,7 +9,8 @@ Rows come back whole (:data:`ROW_FIELDS`) or *stamped*: :data:`STAMP_FIELDS` onl
 caller that keeps what it made of a row (the query API keeps rendered rows). A stamp is
 exact: a stored call's content never changes after ingest (the same ``call_id`` with
 another content is a conflict, refused, never an update) and ``content_hash`` is the hash
-of all of it; rating changes only the other columns in the stamp. So two reads that give
+of all of it; the rest of what a row shows is its charge (:data:`RATED_FIELDS`), and every
+write of the charge adds one to ``revision`` (storage/rating.py). So two reads that give
 the same stamp read the same row. The rows of the stamps the caller does not know are
 read whole in the same snapshot.
 
@@ -18,7 +19,7 @@ or one of a window whose buckets were read before (:class:`Seeks`), is read with
 counts in one statement from where it is guessed to start, and the counts in that same
 statement tell whether the guess was right (:func:`read_guessed`). The rows of unknown
 stamps then come from a second statement, and are used only if each still matches its
-stamp (ids are never reused, and a row's content never changes).
+stamp.
 """
 
 from __future__ import annotations
@@ -66,10 +67,12 @@ ROW_FIELDS = (
     "record_url",
     *RATED_FIELDS,
 )
-STAMP_FIELDS = ("id", "placed_at", "content_hash", *RATED_FIELDS)
+# Four values where the six rated fields would make nine: the driver's cost is per value.
+STAMP_FIELDS = ("id", "placed_at", "content_hash", "revision")
 _STAMP_PLACED = STAMP_FIELDS.index("placed_at")
-_STAMP_RATED = STAMP_FIELDS.index(RATED_FIELDS[0])  # the rated fields end both tuples
-_ROW_RATED = ROW_FIELDS.index(RATED_FIELDS[0])
+# A whole row with what its stamp has beyond it last, so both can be checked against it.
+CHECKED_FIELDS = (*ROW_FIELDS, "content_hash", "revision")
+_CHECKS = len(CHECKED_FIELDS) - len(ROW_FIELDS)
 _ROW_PLACED = ROW_FIELDS.index("placed_at")
 
 
@@ -101,34 +104,44 @@ _WINDOW = (
 # from ``cut`` on (two sums of one range), and the tail's. Their sum is the exact total;
 # the first two are the rows before ``cut`` (see ``Seeks``).
 _COUNTS = (
-    f"(SELECT count(*) FROM cdrs WHERE {_IN_GROUP} "
-    "AND placed_at >= :start AND placed_at < :lo), "
+    f"(SELECT count(*) FROM cdrs WHERE {_IN_GROUP} AND placed_at >= :start AND placed_at < :lo)",
     f"(SELECT CAST(coalesce(sum(n), 0) AS BIGINT) FROM cdr_counts WHERE {_IN_GROUP} "
-    "AND bucket >= :lo AND bucket < :cut), "
+    "AND bucket >= :lo AND bucket < :cut)",
     f"(SELECT CAST(coalesce(sum(n), 0) AS BIGINT) FROM cdr_counts WHERE {_IN_GROUP} "
-    "AND bucket >= :cut AND bucket < :hi), "
-    f"(SELECT count(*) FROM cdrs WHERE {_IN_GROUP} "
-    "AND placed_at >= :hi AND placed_at <= :end)"
+    "AND bucket >= :cut AND bucket < :hi)",
+    f"(SELECT count(*) FROM cdrs WHERE {_IN_GROUP} AND placed_at >= :hi AND placed_at <= :end)",
 )
-_N_COUNTS = 4
+_COUNT_NAMES = ("head", "ahead", "behind", "tail")
+# Where the counts row of a counted page (``_counted``) has the rows before ``cut`` and
+# the total, by whether it reads the rows whole.
+_COUNTED_AT = {
+    whole: (fields.index("placed_at"), fields.index("revision"))
+    for whole, fields in ((False, STAMP_FIELDS), (True, CHECKED_FIELDS))
+}
 
 
 def _counted(fields: Sequence[str]) -> str:
-    """A page of ``fields`` after one row of the window's four counts, in one statement.
+    """A page of ``fields`` after one row of counts, in one statement.
 
-    The counts row comes first, its id NULL (no stored row's is), the counts in the
-    columns of the first four rated fields: integers like them, so both databases type
-    the union's columns as the page's. One row of counts rather than four more columns
-    on each of the page's rows: those cost the driver ~400 more values a page.
+    The counts row comes first, its id NULL (no stored row's is), the rows before ``cut``
+    in the column of ``placed_at`` and the window's total in that of ``revision``:
+    integers like them, so both databases type the union's columns as the page's. One
+    row of counts rather than more columns on each of the page's rows: those would cost
+    the driver a hundred more values a page.
     """
-    at = fields.index(RATED_FIELDS[0])
-    counts_row = ["NULL"] * at + [_COUNTS] + ["NULL"] * (len(fields) - at - _N_COUNTS)
+    counts_row = ["NULL"] * len(fields)
+    counts_row[fields.index("placed_at")] = "n.head + n.ahead"
+    counts_row[fields.index("revision")] = "n.head + n.ahead + n.behind + n.tail"
+    named = ", ".join(f"{sql} AS {name}" for sql, name in zip(_COUNTS, _COUNT_NAMES, strict=True))
     page = f"SELECT {', '.join(fields)} FROM cdrs WHERE {_IN_GROUP} AND {_WINDOW}"
-    return f"SELECT {', '.join(counts_row)} UNION ALL SELECT * FROM ({page}) AS page"
+    return (
+        f"SELECT {', '.join(counts_row)} FROM (SELECT {named}) AS n "
+        f"UNION ALL SELECT * FROM ({page}) AS page"
+    )
 
 
 SQL = {
-    "counts": f"SELECT {_COUNTS}",
+    "counts": f"SELECT {', '.join(_COUNTS)}",
     # The body's bucket counts, for a full seek.
     "buckets": (
         f"SELECT bucket, n FROM cdr_counts WHERE {_IN_GROUP} "
@@ -137,15 +150,15 @@ SQL = {
     "page": f"SELECT {', '.join(ROW_FIELDS)} FROM cdrs WHERE {_IN_GROUP} AND {_WINDOW}",
     # A page and the counts in one statement, from a guessed start (see read_guessed).
     "stamps_counted": _counted(STAMP_FIELDS),
-    "hashed_counted": _counted((*ROW_FIELDS, "content_hash")),
+    "checked_counted": _counted(CHECKED_FIELDS),
     "stamps": f"SELECT {', '.join(STAMP_FIELDS)} FROM cdrs WHERE {_IN_GROUP} AND {_WINDOW}",
-    # Whole rows with their content hash last: a page whose stamps are mostly unknown.
-    "page_hashed": (
-        f"SELECT {', '.join(ROW_FIELDS)}, content_hash FROM cdrs WHERE {_IN_GROUP} AND {_WINDOW}"
+    # Whole rows, checked: a page whose stamps are mostly unknown.
+    "page_checked": (
+        f"SELECT {', '.join(CHECKED_FIELDS)} FROM cdrs WHERE {_IN_GROUP} AND {_WINDOW}"
     ),
-    # The whole rows between two times (the unknown stamps of a page lie between them).
+    # The whole rows between two times, checked (a page's unknown stamps lie between them).
     "between": (
-        f"SELECT {', '.join(ROW_FIELDS)} FROM cdrs WHERE {_IN_GROUP} "
+        f"SELECT {', '.join(CHECKED_FIELDS)} FROM cdrs WHERE {_IN_GROUP} "
         "AND placed_at >= :first AND placed_at <= :last"
     ),
     "count_mid": (
@@ -277,9 +290,10 @@ def read_stamped(
     if offset >= total:
         return StampedPage(total, [], [], {})
     if whole:
-        return _whole(total, cursor.execute(sql["page_hashed"], params).fetchall(), lookup)
+        return _whole(total, cursor.execute(sql["page_checked"], params).fetchall(), lookup)
     stamps = cursor.execute(sql["stamps"], params).fetchall()
     known = lookup(stamps)
+    # One snapshot: every unknown stamp's row is there, as stamped.
     return StampedPage(total, stamps, known, _unknown_rows(cursor, sql, params, stamps, known))
 
 
@@ -305,36 +319,33 @@ def read_guessed(
     window = counts.split(params["start"], params["end"])
     _set_window(params, window, since)
     params.update(since=since, skip=offset - before)
-    found = cursor.execute(sql["hashed_counted" if whole else "stamps_counted"], params).fetchall()
+    found = cursor.execute(sql["checked_counted" if whole else "stamps_counted"], params).fetchall()
     # The counts row must come first (SQL does not promise a union's order; both
     # databases keep it), and an empty page needs no guess.
     if len(found) < 2 or found[0][0] is not None:
         return None
-    at = _ROW_RATED if whole else _STAMP_RATED
-    head, ahead, behind, tail = found[0][at : at + _N_COUNTS]
-    if _rows_before(window, since, head, ahead) != before:
+    before_at, total_at = _COUNTED_AT[whole]
+    if _rows_before(window, since, found[0][before_at]) != before:
         return None
-    total = int(head + ahead + behind + tail)
+    total = int(found[0][total_at])
     if whole:
         return _whole(total, found[1:], lookup)
     stamps = found[1:]
     known = lookup(stamps)
     rows = _unknown_rows(cursor, sql, params, stamps, known)
-    for stamp, value in zip(stamps, known, strict=True):
-        row = rows.get(stamp[0]) if value is None else None
-        if value is None and (row is None or tuple(row[_ROW_RATED:]) != stamp[_STAMP_RATED:]):
-            return None
+    if len(rows) != known.count(None):
+        return None
     return StampedPage(total, stamps, known, rows)
 
 
 def _whole(
     total: int, found: list[Any], lookup: Callable[[list[Stamp]], list[_T | None]]
 ) -> StampedPage[_T]:
-    """A page read whole, each row with its content hash last: stamps taken from the
-    rows, and the rows of the stamps ``lookup`` does not know."""
-    stamps = [(r[0], r[_ROW_PLACED], r[-1], *r[_ROW_RATED:-1]) for r in found]
+    """A page read whole (:data:`CHECKED_FIELDS`): stamps taken from the rows, and the
+    rows of the stamps ``lookup`` does not know."""
+    stamps = [(r[0], r[_ROW_PLACED], *r[-_CHECKS:]) for r in found]
     known = lookup(stamps)
-    rows = {r[0]: r[:-1] for r, value in zip(found, known, strict=True) if value is None}
+    rows = {r[0]: r[:-_CHECKS] for r, value in zip(found, known, strict=True) if value is None}
     return StampedPage(total, stamps, known, rows)
 
 
@@ -345,17 +356,19 @@ def _unknown_rows(
     stamps: list[Stamp],
     known: list[Any],
 ) -> dict[int, RowTuple]:
-    """The whole rows of the stamps ``known`` has None for, by id."""
+    """The whole rows of the stamps ``known`` has None for, by id: those that still
+    match their stamp (all of them, read in the stamps' snapshot)."""
     unknown = [stamp for stamp, value in zip(stamps, known, strict=True) if value is None]
     rows: dict[int, RowTuple] = {}
     if unknown:
         # Stamps are in (placed_at, id) order: the unknown ones lie between the first's
         # time and the last's, a range the query index reads directly.
         params.update(first=unknown[0][_STAMP_PLACED], last=unknown[-1][_STAMP_PLACED])
-        wanted = {stamp[0] for stamp in unknown}
+        wanted = {stamp[0]: stamp[-_CHECKS:] for stamp in unknown}
         for row in cursor.execute(sql["between"], params).fetchall():
-            if row[0] in wanted:
-                rows[row[0]] = row
+            checks = wanted.get(row[0])
+            if checks is not None and tuple(row[-_CHECKS:]) == tuple(checks):
+                rows[row[0]] = row[:-_CHECKS]
     return rows
 
 
@@ -377,7 +390,7 @@ def _seek(
     _set_window(params, window, since)
     head, ahead, behind, tail = cursor.execute(sql["counts"], params).fetchone()
     body = ahead + behind
-    if _rows_before(window, since, head, ahead) == before:
+    if _rows_before(window, since, head + ahead) == before:
         pass  # the guess holds
     elif offset < head:
         since, before = window.start, 0
@@ -397,7 +410,8 @@ def _set_window(params: dict[str, Any], window: counts.Split, since: int) -> Non
     params.update(lo=window.lo, hi=window.hi, cut=min(max(since, window.lo), window.hi))
 
 
-def _rows_before(window: counts.Split, since: int, head: int, ahead: int) -> int:
+def _rows_before(window: counts.Split, since: int, before_cut: int) -> int:
     """The window's rows before ``since`` (its start, or a bucket boundary in the body or
-    at its end), from the counts read with ``cut`` at ``since``."""
-    return head + ahead if since > window.start else 0
+    at its end), from the rows before ``cut`` counted with ``cut`` at ``since`` (the head's
+    and the body's before it)."""
+    return before_cut if since > window.start else 0

@@ -81,7 +81,8 @@ _CLAIM = (
 )
 _SET_PRICED_SQLITE = f"""
 UPDATE cdrs SET cost_status = {_FINAL}, cycle = ?, size = ?, unit_price_nanos = ?,
-  basic_price_nanos = ?, cost_nanos = ?, rate_plan_id = ?, rated_at = ?, pending_reason = NULL
+  basic_price_nanos = ?, cost_nanos = ?, rate_plan_id = ?, rated_at = ?, pending_reason = NULL,
+  revision = revision + 1
 WHERE id = ? AND placed_at = ? AND cost_status = {_PENDING}
 """
 _SET_UNPRICED_SQLITE = f"""
@@ -92,7 +93,8 @@ UPDATE cdrs SET pending_reason = ? WHERE id = ? AND placed_at = ? AND cost_statu
 _SET_PRICED_PG = f"""
 UPDATE cdrs SET cost_status = {_FINAL}, cycle = r.cycle, size = r.size,
   unit_price_nanos = r.unit, basic_price_nanos = r.basic, cost_nanos = r.cost,
-  rate_plan_id = r.plan_id, rated_at = r.rated_at, pending_reason = NULL
+  rate_plan_id = r.plan_id, rated_at = r.rated_at, pending_reason = NULL,
+  revision = cdrs.revision + 1
 FROM unnest(%s::int[], %s::int[], %s::bigint[], %s::bigint[], %s::bigint[], %s::int[],
             %s::bigint[], %s::bigint[], %s::bigint[])
   AS r(cycle, size, unit, basic, cost, plan_id, rated_at, id, placed_at)
@@ -388,6 +390,8 @@ class RatingStore:
                         "rate_plan_id": None,
                         "pending_reason": decision.reason,
                     }
+                # A new charge is a new revision (the query API's kept rows, pages.py).
+                values["revision"] = c.revision + 1
                 done = conn.execute(schema.cdrs.update().where(unchanged).values(**values))
                 if done.rowcount != 1:
                     continue
