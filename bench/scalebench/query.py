@@ -51,7 +51,7 @@ class QueryPlan:
     latency_seconds: float  # each open-loop run
     raw_seconds: float  # each raw-SQL rate run
     connections: int  # closed loop
-    rounds: int = 1  # closed-loop and raw runs of each, alternating; medians kept
+    rounds: int = 1  # runs of each (rates, raw SQL, latency), alternating; medians kept
 
 
 @dataclass
@@ -214,6 +214,29 @@ def median_run(runs: Sequence[_R]) -> _R:
     return sorted(runs, key=lambda run: run.rate)[(len(runs) - 1) // 2]
 
 
+def median_p99(runs: Sequence[loadgen.Latency]) -> loadgen.Latency:
+    """The run of median p99 (the lower middle one for an even count)."""
+    return sorted(runs, key=lambda run: run.percentile(0.99))[(len(runs) - 1) // 2]
+
+
+def _latencies(result: CaseResult, servers: dict[str, Served], plan: QueryPlan) -> None:
+    """Open loops at half each server's own maximum rate: serve w1, w2 and the baseline in
+    turn, ``plan.rounds`` times; the run of median p99 of each goes to ``result``, every
+    round's p99 to its ``rounds`` (one stall of the shared machine, a few tens of
+    milliseconds, is enough to decide one run's p99)."""
+    assert result.baseline is not None
+    rates = {f"w{n}": result.product[n].rate / 2 for n in PRODUCTS}
+    rates["baseline"] = result.baseline.rate / 2
+    runs: dict[str, list[loadgen.Latency]] = {name: [] for name in rates}
+    for _ in range(plan.rounds):
+        for name, rate in rates.items():
+            runs[name].append(_open(servers[name], result, rate, plan.latency_seconds))
+    result.latency = {n: median_p99(runs[f"w{n}"]) for n in PRODUCTS}
+    result.baseline_latency = median_p99(runs["baseline"])
+    for name, measured in runs.items():
+        result.rounds[f"{name} p99 ms"] = [run.percentile(0.99) for run in measured]
+
+
 def _max_rates(
     result: CaseResult, servers: dict[str, Served], raw: RawQueries, plan: QueryPlan
 ) -> None:
@@ -254,20 +277,12 @@ def run(
                 f"{result.baseline.rate:,.0f}/s, serve w2 {result.product[2].rate:,.0f}/s"
             )
         for result in results:
-            for workers in PRODUCTS:
-                half = result.product[workers].rate / 2
-                result.latency[workers] = _open(
-                    servers[f"w{workers}"], result, half, plan.latency_seconds
-                )
-            assert result.baseline is not None
-            result.baseline_latency = _open(
-                servers["baseline"], result, result.baseline.rate / 2, plan.latency_seconds
+            _latencies(result, servers, plan)
+            rounds = ", ".join(
+                f"{name} " + " / ".join(f"{p99:.1f}" for p99 in result.rounds[f"{name} p99 ms"])
+                for name in ("w1", "w2")
             )
-            say(
-                f"[{database.name}] {result.label}: p99 at half max rate: w1 "
-                f"{result.latency[1].percentile(0.99):.1f} ms, w2 "
-                f"{result.latency[2].percentile(0.99):.1f} ms"
-            )
+            say(f"[{database.name}] {result.label}: p99 ms at half max rate by round: {rounds}")
         rss = {n: procs.serve_workers(servers[f"w{n}"].pid) for n in PRODUCTS}
         baseline_rss = procs.peak_rss_mb(servers["baseline"].pid)
     return QueryPhase(database.name, results, rss, baseline_rss)

@@ -15,6 +15,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[2]
 SCALE = REPO / "bench" / "scale.py"
 QUERY_CASES = [
@@ -97,9 +99,13 @@ def test_scale_harness_prints_every_figure(tmp_path: Path) -> None:
     assert database["database"] == "sqlite"
     assert len(database["query"]["cases"]) == 5  # four cases and the sweep
     for case in database["query"]["cases"]:  # the figure is a median of every round
+        servers = ("w1", "baseline", "w2")
         assert {name: len(rates) for name, rates in case["rounds"].items()} == dict.fromkeys(
-            ("raw", "w1", "baseline", "w2"), 2
+            ("raw", *servers, *(f"{name} p99 ms" for name in servers)), 2
         )
         assert case["product"]["1"]["rate"] in [round(r, 2) for r in case["rounds"]["w1"]]
+        # p99 too: the run of median p99 (of two, the lower) is the one reported.
+        reported, lower = case["latency"]["1"]["p99_ms"], min(case["rounds"]["w1 p99 ms"])
+        assert reported == pytest.approx(lower, abs=0.01)  # rounded to 3 and 2 places
     assert len(database["ingest"]) == 2 * 3  # raw, import and batch API, each round
     assert len(database["export"]) == 2
