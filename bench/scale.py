@@ -201,8 +201,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "",
         *report.render(rows),
         "",
-        f"targets: {passed} PASS, {failed} FAIL. Rates are medians of {args.rounds} timed "
-        "runs, product and baseline alternating; latencies one run each: compare within a row.",
+        f"targets: {passed} PASS, {failed} FAIL. Rates and query p99s are medians of "
+        f"{args.rounds} runs, product and baseline alternating (the JSON has every round): "
+        "compare within a row.",
     ]
     print("\n".join(lines))
     args.output.parent.mkdir(parents=True, exist_ok=True)
