@@ -4,7 +4,8 @@ The query API keeps rendered rows by *stamp*, what identifies a row's whole cont
 (``storage/pages.py``). It was the id, time, content hash and the six rated columns the
 answer shows; every write of those columns (rating, re-rating) now also adds one to
 ``revision``, so id, time, content hash and revision say the same in four values instead
-of nine: the driver hands back about half the values per page (on SQLite ~1 us each).
+of nine: the driver, whose cost is per row and per value, hands back less than half the
+values per page.
 Existing rows start at 0; a CDR's charge only changes through those writes afterwards.
 
 Revision ID: 0007
