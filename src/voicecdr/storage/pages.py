@@ -103,15 +103,22 @@ _WINDOW = (
 # The window's rows in four counts: the head's, the whole buckets' before ``cut`` and
 # from ``cut`` on (two sums of one range), and the tail's. Their sum is the exact total;
 # the first two are the rows before ``cut`` (see ``Seeks``).
-_COUNTS = (
-    f"(SELECT count(*) FROM cdrs WHERE {_IN_GROUP} AND placed_at >= :start AND placed_at < :lo)",
-    f"(SELECT CAST(coalesce(sum(n), 0) AS BIGINT) FROM cdr_counts WHERE {_IN_GROUP} "
-    "AND bucket >= :lo AND bucket < :cut)",
-    f"(SELECT CAST(coalesce(sum(n), 0) AS BIGINT) FROM cdr_counts WHERE {_IN_GROUP} "
-    "AND bucket >= :cut AND bucket < :hi)",
-    f"(SELECT count(*) FROM cdrs WHERE {_IN_GROUP} AND placed_at >= :hi AND placed_at <= :end)",
-)
-_COUNT_NAMES = ("head", "ahead", "behind", "tail")
+_COUNTS = {
+    "head": (
+        f"(SELECT count(*) FROM cdrs WHERE {_IN_GROUP} AND placed_at >= :start AND placed_at < :lo)"
+    ),
+    "ahead": (
+        f"(SELECT CAST(coalesce(sum(n), 0) AS BIGINT) FROM cdr_counts WHERE {_IN_GROUP} "
+        "AND bucket >= :lo AND bucket < :cut)"
+    ),
+    "behind": (
+        f"(SELECT CAST(coalesce(sum(n), 0) AS BIGINT) FROM cdr_counts WHERE {_IN_GROUP} "
+        "AND bucket >= :cut AND bucket < :hi)"
+    ),
+    "tail": (
+        f"(SELECT count(*) FROM cdrs WHERE {_IN_GROUP} AND placed_at >= :hi AND placed_at <= :end)"
+    ),
+}
 # Where the counts row of a counted page (``_counted``) has the rows before ``cut`` and
 # the total, by whether it reads the rows whole.
 _COUNTED_AT = {
@@ -132,7 +139,7 @@ def _counted(fields: Sequence[str]) -> str:
     counts_row = ["NULL"] * len(fields)
     counts_row[fields.index("placed_at")] = "n.head + n.ahead"
     counts_row[fields.index("revision")] = "n.head + n.ahead + n.behind + n.tail"
-    named = ", ".join(f"{sql} AS {name}" for sql, name in zip(_COUNTS, _COUNT_NAMES, strict=True))
+    named = ", ".join(f"{sql} AS {name}" for name, sql in _COUNTS.items())
     page = f"SELECT {', '.join(fields)} FROM cdrs WHERE {_IN_GROUP} AND {_WINDOW}"
     return (
         f"SELECT {', '.join(counts_row)} FROM (SELECT {named}) AS n "
@@ -141,7 +148,7 @@ def _counted(fields: Sequence[str]) -> str:
 
 
 SQL = {
-    "counts": f"SELECT {', '.join(_COUNTS)}",
+    "counts": f"SELECT {', '.join(_COUNTS.values())}",
     # The body's bucket counts, for a full seek.
     "buckets": (
         f"SELECT bucket, n FROM cdr_counts WHERE {_IN_GROUP} "
