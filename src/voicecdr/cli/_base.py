@@ -1,0 +1,128 @@
+"""What every command shares: the context (settings, store, output), the ``--json`` flag,
+the root group and its error handling, and the lookups several groups make."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import click
+import orjson
+
+from .. import __version__
+from ..config import Settings
+from ..errors import NotFound, ValidationError, VoiceCdrError
+from ..models import App
+from ..storage import migrate
+from ..storage.store import Store
+from ..timefmt import parse_cli_time, zone
+
+_OPTION_NAMES = {"callback_url": "--callback-url", "rate_limit": "--rate-limit"}
+
+
+class Context:
+    def __init__(self, database_url: str | None, json_output: bool) -> None:
+        self.database_url = database_url
+        self.json_output = json_output
+
+    def settings(self) -> Settings:
+        try:
+            return Settings.from_env(database_url=self.database_url)
+        except ValueError as exc:  # pydantic's ValidationError is a ValueError
+            raise click.ClickException(f"configuration: {exc}") from None
+
+    @contextmanager
+    def store(self, *, current: bool = True, bulk: bool = False) -> Iterator[Store]:
+        store = Store(self.settings().database_url, create=not current, bulk=bulk)
+        try:
+            if current:
+                migrate.require_current(store)
+            yield store
+        finally:
+            store.close()
+
+    def emit(self, data: Any, human: Callable[[Any], str]) -> None:
+        if self.json_output or not sys.stdout.isatty():
+            click.echo(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode())
+        else:
+            click.echo(human(data))
+
+
+pass_ctx = click.make_pass_decorator(Context)
+
+
+def json_flag(f: Callable[..., Any]) -> Callable[..., Any]:
+    def set_json(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+        if value:
+            ctx.ensure_object(Context).json_output = True
+
+    return click.option(
+        "--json",
+        "json_output",
+        is_flag=True,
+        expose_value=False,
+        callback=set_json,
+        help="Print the result as JSON (the default when stdout is not a terminal).",
+    )(f)
+
+
+class _Group(click.Group):
+    # ``export`` is loaded when asked for: it brings httpx (and whatever httpx brings),
+    # which every other command would otherwise import at start-up for nothing.
+    _LAZY = "export"
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        names = super().list_commands(ctx)
+        return sorted([*names, self._LAZY]) if ctx.parent is None else names
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if ctx.parent is None and cmd_name == self._LAZY:
+            from ..cli_export import export_command
+
+            return export_command
+        return super().get_command(ctx, cmd_name)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ValidationError as exc:
+            option = _OPTION_NAMES.get(exc.field, f"--{exc.field.replace('_', '-')}")
+            raise click.ClickException(f"{option}: {exc.message}") from None
+        except VoiceCdrError as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+@click.group(cls=_Group)
+@click.version_option(__version__, prog_name="voicecdr")
+@click.option(
+    "--database-url",
+    metavar="URL",
+    help="sqlite:///FILE or postgresql://…  [env VOICECDR_DATABASE_URL; default sqlite:///voicecdr.db]",
+)
+@click.pass_context
+def main(ctx: click.Context, database_url: str | None) -> None:
+    """voicecdr: voice call-detail records behind NXCloud's query API."""
+    ctx.obj = Context(database_url, json_output=False)
+
+
+def find_app(store: Store, appkey: str) -> App:
+    """The app with ``appkey``, or NotFound (exit status 1 with the message)."""
+    app = store.get_app(appkey)
+    if app is None:
+        raise NotFound(f"no app with appkey {appkey!r}")
+    return app
+
+
+def period(app: App, start: str, end: str) -> tuple[int, int]:
+    """``--from`` and ``--to`` as epoch seconds, read in the app's timezone."""
+    tz = zone(app.timezone)
+    try:
+        begin = parse_cli_time(start, tz)
+        finish = parse_cli_time(end, tz, latest=True)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    if begin > finish:
+        raise click.BadParameter("--from must not be after --to")
+    return begin, finish

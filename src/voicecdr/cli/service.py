@@ -1,0 +1,297 @@
+"""Running the service: ``serve``, ``worker``, ``db`` (schema and retention) and ``demo``."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import tempfile
+import time
+from datetime import datetime, timedelta
+
+import click
+
+from .. import apps, demo, logs
+from ..errors import NotFound
+from ..storage import migrate
+from ..storage.store import Store
+from ..timefmt import zone
+from ._base import Context, json_flag, main, pass_ctx
+
+# -- serve -------------------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Server processes; rate limits are shared between them.",
+)
+@click.option(
+    "--no-workers",
+    is_flag=True,
+    help="Serve the API only; run the rater and receipt sender with `voicecdr worker`.",
+)
+@pass_ctx
+def serve(obj: Context, host: str, port: int, workers: int, no_workers: bool) -> None:
+    """Run the HTTP API (production ASGI server) with the rater and receipt sender."""
+    import uvicorn
+
+    settings = obj.settings()
+    logs.configure(settings.log_level)
+    with obj.store():
+        pass  # fail here, clearly, if the database is unreachable or behind
+    # Worker processes read their settings from the environment, like the parent did.
+    os.environ["VOICECDR_DATABASE_URL"] = settings.database_url
+    if no_workers:
+        os.environ["VOICECDR_SERVE_WORKERS"] = "false"
+    metrics_dir = None
+    if workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+        # prometheus_client's convention for aggregating metrics over worker processes.
+        metrics_dir = tempfile.mkdtemp(prefix="voicecdr-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    try:
+        uvicorn.run(
+            "voicecdr.api:factory",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_config=None,
+            access_log=False,
+            server_header=False,
+            timeout_graceful_shutdown=10,
+            # Bounds on what one client can hold (docs/operations.md, "Resource limits"):
+            # an idle keep-alive connection is closed after 5 s, the connections and
+            # requests in flight per process are capped (more get a 503 at once), and a
+            # request head is at most 16 KiB where uvicorn's h11 parser is in use. A body's
+            # deadline is the app's (VOICECDR_BODY_TIMEOUT).
+            timeout_keep_alive=5,
+            limit_concurrency=settings.max_connections,
+            h11_max_incomplete_event_size=16 * 1024,
+        )
+    finally:
+        if metrics_dir:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+# -- worker ------------------------------------------------------------------------------
+
+
+@main.command("worker")
+@pass_ctx
+def worker_command(obj: Context) -> None:
+    """Run the rater and the receipt sender (no API) until SIGINT or SIGTERM."""
+    import asyncio
+    import signal
+
+    from ..workers.runner import run_workers
+
+    settings = obj.settings()
+    logs.configure(settings.log_level)
+
+    async def main_loop(store: Store) -> None:
+        stopping = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stopping.set)
+        await run_workers(store, settings, stopping)
+
+    with obj.store() as store:
+        asyncio.run(main_loop(store))
+
+
+# -- db ----------------------------------------------------------------------------------
+
+
+@main.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+@json_flag
+@pass_ctx
+def db_upgrade(obj: Context) -> None:
+    """Create or migrate the schema to this version's head (and, on PostgreSQL, make the
+    coming days' partitions)."""
+    ahead = obj.settings().partitions_ahead_days
+    with obj.store(current=False) as store:
+        before, after = migrate.upgrade(store)
+        made = [] if store.partitions is None else store.partitions.ahead(int(time.time()), ahead)
+    obj.emit(
+        {"from": before, "to": after, "partitions_created": made},
+        lambda d: (
+            f"schema {d['from'] or 'empty'} -> {d['to']}"
+            + (f"; made {len(made)} partitions" if made else "")
+        ),
+    )
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 7 * 86_400}
+
+
+def _duration(text: str) -> int:
+    """``90d``, ``36h``, ``2w``, ``45m``, ``30s`` -> seconds (more than zero)."""
+    number, unit = text.strip()[:-1], text.strip()[-1:].lower()
+    if unit not in _UNITS or not number.isdigit():
+        raise click.BadParameter(
+            f"{text!r} is not a duration: a whole number and a unit, e.g. 90d, 36h, 2w "
+            "(units s, m, h, d, w)",
+            param_hint="--older-than",
+        )
+    seconds = int(number) * _UNITS[unit]
+    if seconds <= 0:
+        raise click.BadParameter(
+            "must be more than zero (the cutoff would be now or in the future)",
+            param_hint="--older-than",
+        )
+    return seconds
+
+
+@db.command("prune")
+@click.option(
+    "--older-than",
+    required=True,
+    metavar="DURATION",
+    help="Remove CDRs placed longer ago than this: 90d, 36h, 2w (units s, m, h, d, w).",
+)
+@click.option("--dry-run", is_flag=True, help="Show what would be removed; remove nothing.")
+@json_flag
+@pass_ctx
+def db_prune(obj: Context, older_than: str, dry_run: bool) -> None:
+    """Remove old CDRs, their receipts and their counts (retention).
+
+    PostgreSQL drops the day partitions that end before the cutoff (so it is rounded down
+    to midnight UTC); SQLite deletes in batches, up to the cutoff rounded down to 5 minutes.
+    """
+    from ..storage.retention import prune
+    from ..timefmt import epoch_to_iso
+
+    seconds = _duration(older_than)
+    with obj.store() as store:
+        report = prune(store, int(time.time()) - seconds, dry_run=dry_run)
+    data = {
+        "dry_run": report.dry_run,
+        "cutoff": epoch_to_iso(report.cutoff),
+        "cdrs": report.cdrs,
+        "receipts": report.receipts,
+        "pending_receipts": report.pending_receipts,
+        "partitions": report.partitions,
+    }
+    if report.pending_receipts:
+        click.echo(
+            f"warning: {report.pending_receipts} of the receipts "
+            f"{'would be' if dry_run else 'were'} removed before delivery (still pending); "
+            "their apps will never get them",
+            err=True,
+        )
+    obj.emit(
+        data,
+        lambda d: (
+            f"{'would remove' if d['dry_run'] else 'removed'} {d['cdrs']} CDRs placed before "
+            f"{d['cutoff']}"
+            + (f" ({len(d['partitions'])} partitions)" if d["partitions"] else "")
+            + f" and {d['receipts']} receipts"
+        ),
+    )
+
+
+# -- demo --------------------------------------------------------------------------------
+
+
+@main.command("demo")
+@click.option("--count", default=3000, show_default=True, type=click.IntRange(1, 10_000_000))
+@click.option("--days", default=3.0, show_default=True, type=click.FloatRange(0.01, 30))
+@click.option(
+    "--seed",
+    default=7,
+    show_default=True,
+    help="Random seed; with the current time it decides the calls, so a rerun adds new ones.",
+)
+@click.option(
+    "--callback-url",
+    help="Push the demo's receipts here (see docs/receipts.md); a local receiver needs "
+    "VOICECDR_ALLOW_PRIVATE_CALLBACKS=true.",
+)
+@json_flag
+@pass_ctx
+def demo_command(
+    obj: Context, /, count: int, days: float, seed: int, callback_url: str | None
+) -> None:
+    """Load a demo app (appkey `demo`, secretkey `demo-secret`) with a rate plan and
+    realistic, priced CDRs (receipted when it has a callback URL)."""
+    from ..ingest.core import Ingestor, Item
+    from ..rating import parse_plan_csv
+    from ..storage.rating import RatingStore
+    from ..workers.rater import Rater
+
+    settings = obj.settings()
+    now = int(time.time())
+    with obj.store(current=False) as store:
+        migrate.upgrade(store)
+        check = apps.CallbackCheck(settings.allow_private_callbacks)
+        try:
+            apps.rotate_secret(store, demo.DEMO_APPKEY, secretkey=demo.DEMO_SECRETKEY)
+            if callback_url is not None:
+                apps.update_app(
+                    store, demo.DEMO_APPKEY, callback_url=callback_url, check_callback=check
+                )
+        except NotFound:
+            apps.create_app(
+                store,
+                name="Demo",
+                appkey=demo.DEMO_APPKEY,
+                secretkey=demo.DEMO_SECRETKEY,
+                default_timezone=settings.timezone,
+                rate_limit=5,
+                callback_url=callback_url,
+                check_callback=check,
+            )
+        app = store.get_app(demo.DEMO_APPKEY)
+        assert app is not None
+        records = demo.generate([app.appkey], count, now=now, days=days, seed=seed)
+        summary = Ingestor(store).ingest(Item(i, r) for i, r in enumerate(records))
+        ratings = RatingStore(store)
+        if ratings.current_plan(app.id) is None:
+            ratings.import_plan(app.id, parse_plan_csv(demo.DEMO_PLAN), source="demo", now=now)
+        app = store.get_app(demo.DEMO_APPKEY)  # as priced, with its callback URL
+        assert app is not None
+        priced, _ = Rater(store, batch_size=settings.rater_batch_size).drain()
+    tz = app.timezone
+    local_now = datetime.fromtimestamp(now, zone(tz))
+    start = (local_now - timedelta(hours=24)).strftime("%Y-%m-%d %H:%M:%S")
+    end = local_now.strftime("%Y-%m-%d %H:%M:%S")
+    curl = " ".join(
+        [
+            "curl -s -X POST http://127.0.0.1:8000/api/voiceSms/getVoiceCdr",
+            f"--data-urlencode appkey={app.appkey}",
+            f"--data-urlencode secretkey={demo.DEMO_SECRETKEY}",
+            "--data-urlencode voiceType=0",
+            f"--data-urlencode {shlex.quote('start_time=' + start)}",
+            f"--data-urlencode {shlex.quote('end_time=' + end)}",
+            "--data-urlencode page_size=5 --data-urlencode page=1",
+        ]
+    )
+    data = {
+        "appkey": app.appkey,
+        "secretkey": demo.DEMO_SECRETKEY,
+        "signing_secret": app.signing_secret,
+        "callback_url": app.callback_url,
+        "timezone": tz,
+        **summary.to_dict(),
+        "priced": priced,
+        "try": curl,
+    }
+    obj.emit(
+        data,
+        lambda d: (
+            f"demo app: appkey={d['appkey']} secretkey={d['secretkey']} timezone={d['timezone']}\n"
+            f"loaded {d['accepted']} CDRs over the last {days:g} days and priced {d['priced']}\n"
+            f"start the server with `voicecdr serve`, then try:\n  {d['try']}"
+        ),
+    )

@@ -1,0 +1,100 @@
+"""``apps``: customer apps (tenants), their settings and their credentials."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from .. import apps
+from ._base import Context, json_flag, main, pass_ctx
+
+
+@main.group("apps")
+def apps_group() -> None:
+    """Customer apps (tenants) and their credentials."""
+
+
+def _human_credentials(d: dict[str, Any]) -> str:
+    shown = "\n".join(f"{k:15} {v}" for k, v in d.items() if v is not None)
+    if d.get("secretkey"):
+        shown += "\nKeep the secretkey now: only its hash is stored."
+    return shown
+
+
+@apps_group.command("create")
+@click.option("--name", required=True)
+@click.option("--appkey", help="Default: 32 random hex characters.")
+@click.option("--secretkey", help="Default: 43 random URL-safe characters.")
+@click.option("--timezone", help="IANA name [default: VOICECDR_TIMEZONE or Asia/Shanghai].")
+@click.option("--language", type=click.Choice(["en", "zh"]), help="[default: en]")
+@click.option("--callback-url", help="Where receipts are pushed.")
+@click.option("--rate-limit", type=float, help="Query requests per second [default: 1].")
+@json_flag
+@pass_ctx
+def apps_create(obj: Context, /, **options: Any) -> None:
+    """Create an app and print its appkey, secretkey and signing_secret."""
+    with obj.store() as store:
+        settings = obj.settings()
+        issued = apps.create_app(
+            store,
+            default_timezone=settings.timezone,
+            check_callback=apps.CallbackCheck(settings.allow_private_callbacks),
+            **options,
+        )
+    obj.emit(issued.to_dict(), _human_credentials)
+
+
+@apps_group.command("list")
+@json_flag
+@pass_ctx
+def apps_list(obj: Context) -> None:
+    """List apps (never their secrets)."""
+    with obj.store() as store:
+        rows = [apps.public_view(a) for a in store.list_apps()]
+    obj.emit(
+        rows,
+        lambda rs: (
+            "\n".join(
+                f"{r['appkey']:34} {r['name']:24} {r['timezone']:18} {r['language']} "
+                f"{r['rate_limit']:g}/s {r['callback_url'] or '-'}"
+                for r in rs
+            )
+            or "no apps"
+        ),
+    )
+
+
+@apps_group.command("update")
+@click.argument("appkey")
+@click.option("--name")
+@click.option("--timezone")
+@click.option("--language", type=click.Choice(["en", "zh"]))
+@click.option("--callback-url", help="An empty string removes the callback.")
+@click.option("--rate-limit", type=float)
+@json_flag
+@pass_ctx
+def apps_update(obj: Context, /, appkey: str, **changes: Any) -> None:
+    """Change an app's settings."""
+    with obj.store() as store:
+        check = apps.CallbackCheck(obj.settings().allow_private_callbacks)
+        app = apps.update_app(store, appkey, check_callback=check, **changes)
+    obj.emit(apps.public_view(app), lambda d: "\n".join(f"{k:13} {v}" for k, v in d.items()))
+
+
+@apps_group.command("rotate-secret")
+@click.argument("appkey")
+@click.option("--secretkey", help="Use this secretkey instead of a random one.")
+@click.option(
+    "--signing-secret",
+    "signing",
+    is_flag=True,
+    help="Issue a new receipt signing secret instead (with --secretkey: both).",
+)
+@json_flag
+@pass_ctx
+def apps_rotate_secret(obj: Context, appkey: str, secretkey: str | None, signing: bool) -> None:
+    """Issue a new secretkey (the old one stops working at once) or signing secret."""
+    with obj.store() as store:
+        issued = apps.rotate_secret(store, appkey, secretkey=secretkey, signing=signing)
+    obj.emit(issued.to_dict(), _human_credentials)
