@@ -18,7 +18,8 @@ from voicecdr.models import Cdr, Language, ReceiptStatus, Service, VoiceGroup
 from voicecdr.rating import Charge
 from voicecdr.storage import counts, migrate, partitions, retention
 from voicecdr.storage.outbox import NewReceipt, insert_receipts
-from voicecdr.storage.store import Outcome, Store
+from voicecdr.storage.store import Store
+from voicecdr.storage.writes import Outcome
 from voicecdr.workers import runner
 
 DAY = partitions.DAY

@@ -17,7 +17,8 @@ from operator import itemgetter
 from typing import Any
 
 from ..models import Cdr
-from ..storage.store import Outcome, Store
+from ..storage.store import Store
+from ..storage.writes import Outcome
 from .canonical import RecordErrors, validate
 
 BATCH_SIZE = 2000

@@ -1,4 +1,6 @@
-"""The Store: the only class that issues SQL. Typed methods in, our models out.
+"""The Store: the database's engines, apps, and the query API's reads; storing CDRs is
+``writes``'s, rating and receipts have stores of their own. Typed methods in, our models
+out.
 
 Reads and writes go through separate engines on SQLite (readers in parallel, one writer at
 a time with ``BEGIN IMMEDIATE``) and share one pooled engine on PostgreSQL.
@@ -7,10 +9,8 @@ a time with ``BEGIN IMMEDIATE``) and share one pooled engine on PostgreSQL.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from enum import StrEnum
-from operator import itemgetter
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -18,12 +18,13 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Engine
 
-from ..errors import Conflict, NotFound, SchemaOutOfDate, StorageError
+from ..errors import Conflict, NotFound, SchemaOutOfDate
 from ..models import App, Cdr, CdrRow, CostStatus, Language, Service, VoiceGroup
-from . import counts, pages, schema
+from . import pages, schema
 from .engine import Pinned, on_driver, parse_url, postgres_engine, sqlite_engine, translated
 from .pages import ROW_FIELDS, RowPage, Stamp, StampedPage
-from .partitions import Partitions, days_of, worth_retrying
+from .partitions import Partitions
+from .writes import CdrWriter, Outcome
 
 # The SQLite writer's page cache for bulk imports. With the default 2 MiB, inserting rows
 # whose call_ids come in random order into the (app_id, call_id) and messageid indexes
@@ -32,12 +33,6 @@ from .partitions import Partitions, days_of, worth_retrying
 # wall-clock time. Only the one writer connection of an import has it, never a server's
 # pool. It changes nothing about durability (commits are still synchronous=FULL).
 BULK_CACHE_MIB = 64
-
-
-class Outcome(StrEnum):
-    ACCEPTED = "accepted"
-    DUPLICATE = "duplicate"
-    CONFLICT = "conflict"
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,12 +132,7 @@ class Store:
         )
         self._sql = {name: self.driver_sql(text) for name, text in pages.SQL.items()}
         self._seeks = pages.Seeks()
-        if self.dialect == "postgresql":
-            tables = schema.postgresql_metadata.tables
-            self._copy_types = (
-                self._column_types(tables["cdrs"], _INSERT_COLUMNS),
-                self._column_types(tables["cdr_keys"], _KEY_COLUMNS),
-            )
+        self._cdrs = CdrWriter(self.writer, self.partitions)
 
     @functools.cached_property
     def autocommit(self) -> Engine:
@@ -170,12 +160,6 @@ class Store:
         a thread waiting for it lets others run, rather than in this process (SQLite's
         driver holds the GIL between the rows it steps)."""
         return self.dialect == "postgresql"
-
-    def _column_types(self, table: sa.Table, names: Sequence[str]) -> list[str]:
-        """``integer``, ``varchar``, ``bigint``, ... of these columns, as psycopg names
-        types: what a binary COPY must be told."""
-        dialect = self.writer.dialect
-        return [table.c[n].type.compile(dialect=dialect).split("(")[0].lower() for n in names]
 
     def driver_sql(self, text: str) -> str:
         """``text`` with ``:name`` parameters, rewritten for this database's driver."""
@@ -241,162 +225,9 @@ class Store:
     # -- CDRs --------------------------------------------------------------------------
 
     def store_cdrs(self, batch: Sequence[tuple[int, Cdr]], *, now: int) -> list[Outcome]:
-        """Store ``(app_id, cdr)`` pairs idempotently by (app, call_id), in one transaction.
-
-        Returns one outcome per input: accepted, duplicate (same call_id, same content) or
-        conflict (same call_id, different content: never overwritten).
-        """
-        rows = [_cdr_tuple(app_id, cdr, now) for app_id, cdr in batch]
-        keys = list(map(_KEY, rows))
-        # key -> index of its first occurrence: built backwards, so the first one wins.
-        first = dict(zip(reversed(keys), range(len(keys) - 1, -1, -1), strict=True))
-        unique = len(first) == len(keys)
-        fresh = rows if unique else [rows[i] for i in sorted(first.values())]
-        days = days_of(map(_PLACED, fresh)) if self.partitions is not None else set()
-        for attempt in range(1, _ATTEMPTS + 1):
-            if self.partitions is not None:
-                self.partitions.ensure(days)
-            try:
-                merged = self._store_new(fresh, first, unique)
-                break
-            except StorageError as exc:
-                # A partition this process had seen was dropped by retention meanwhile
-                # (make it again: late records are accepted, and pruned next time), or
-                # a deadlock with retention or another writer: the batch is retried.
-                if self.partitions is None or attempt == _ATTEMPTS or not worth_retrying(exc):
-                    raise
-                self.partitions.forget()
-        if merged is None:
-            # The common case (an import of new calls): every row went in as it was.
-            return [Outcome.ACCEPTED] * len(rows)
-        inserted, known = merged
-        outcomes: list[Outcome] = []
-        for i, (_, cdr) in enumerate(batch):
-            key = keys[i]
-            if key in inserted and first[key] == i:
-                outcomes.append(Outcome.ACCEPTED)
-                continue
-            stored = batch[first[key]][1].content_hash if key in inserted else known.get(key)
-            same = stored == cdr.content_hash
-            outcomes.append(Outcome.DUPLICATE if same else Outcome.CONFLICT)
-        return outcomes
-
-    def _store_new(
-        self, fresh: list[tuple[Any, ...]], first: dict[tuple[int, str], int], unique: bool
-    ) -> tuple[set[tuple[int, str]], dict[tuple[int, str], str]] | None:
-        """Store the batch's ``fresh`` rows (one per key) in one transaction; returns the
-        keys inserted and the stored hashes of the batch's other keys, or None when every
-        row of a batch without repeats went in."""
-        with translated("store CDRs"), self.writer.begin() as conn:
-            inserted = self._insert_new(conn, fresh)
-            self._count(
-                conn, fresh if inserted is None else [r for r in fresh if _KEY(r) in inserted]
-            )
-            if inserted is None and unique:
-                return None
-            if inserted is None:
-                inserted = set(map(_KEY, fresh))
-            # Only keys that were not inserted need the stored content to compare with.
-            return inserted, self._known_hashes(conn, [k for k in first if k not in inserted])
-
-    def _insert_new(
-        self, conn: sa.Connection, rows: list[tuple[Any, ...]]
-    ) -> set[tuple[int, str]] | None:
-        """Insert the rows (``_INSERT_COLUMNS`` order) whose (app_id, call_id) is not stored
-        yet; returns the keys inserted, or None when that is all of them (no set to build
-        for the common case).
-
-        Each driver's bulk path, since building a multi-row INSERT in SQLAlchemy costs far
-        more than the database's own work. SQLite: one prepared INSERT run by
-        ``executemany`` in a savepoint, on the bet that the rows are new (an import, a
-        switch's live feed); if one is not, roll back to the savepoint and insert only the
-        new ones (the writer holds the database lock since ``BEGIN IMMEDIATE``, so nothing
-        changes in between). PostgreSQL: the same bet with ``COPY`` straight into
-        ``cdr_keys`` (the idempotency key across partitions) and then into ``cdrs``; if a
-        key is already there (or a concurrent writer stores it first), roll back to the
-        savepoint, ``COPY`` into a temporary table and let one statement insert the keys
-        ``ON CONFLICT DO NOTHING`` and then the rows of the keys it inserted, returning them.
-        """
-        if not rows:
-            return None
-        if self.dialect == "sqlite":
-            try:
-                with conn.begin_nested():
-                    conn.exec_driver_sql(_SQLITE_INSERT, rows)
-                return None
-            except sa.exc.IntegrityError:
-                stored = self._known_hashes(conn, map(_KEY, rows))
-                rows = [r for r in rows if (r[0], r[1]) not in stored]
-                if rows:
-                    conn.exec_driver_sql(_SQLITE_INSERT, rows)
-                return set(map(_KEY, rows))
-        import psycopg  # here: an import into SQLite never needs the PostgreSQL driver
-
-        driver = conn.connection.driver_connection
-        assert driver is not None
-        try:
-            with conn.begin_nested(), driver.cursor() as cursor:
-                # Keys first: a repeated call fails here, before the wide rows are sent.
-                with cursor.copy(_PG_COPY_KEYS) as copy:
-                    copy.set_types(self._copy_types[1])
-                    write = copy.write_row
-                    for key in map(_KEY_ROW, rows):
-                        write(key)
-                with cursor.copy(_PG_COPY_DIRECT) as copy:
-                    copy.set_types(self._copy_types[0])
-                    write = copy.write_row
-                    for row in rows:
-                        write(row)
-            return None
-        except psycopg.errors.UniqueViolation:
-            pass  # rolled back to the savepoint: merge through the staging table instead
-        with driver.cursor() as cursor:
-            # "IF NOT EXISTS" would otherwise send a NOTICE on every batch but the first.
-            cursor.execute("SET LOCAL client_min_messages = warning")
-            cursor.execute(_PG_STAGING)
-            with cursor.copy(_PG_COPY) as copy:
-                copy.set_types(self._copy_types[0])
-                for row in rows:
-                    copy.write_row(row)
-            cursor.execute(_PG_MERGE)
-            return {(r[0], r[1]) for r in cursor.fetchall()}
-
-    def _count(self, conn: sa.Connection, rows: list[tuple[Any, ...]]) -> None:
-        """Add the rows just stored to their buckets' counts (see ``counts``)."""
-        if not rows:
-            return
-        increments = counts.tally(map(_COUNT_KEY, rows))
-        if self.dialect == "sqlite":
-            conn.exec_driver_sql(_SQLITE_COUNT_UPSERT, increments)
-        else:
-            # One statement for the batch's hundreds of buckets, not one each.
-            conn.exec_driver_sql(_PG_COUNT_UPSERT, tuple(map(list, zip(*increments, strict=True))))
-
-    def _known_hashes(
-        self, conn: sa.Connection, keys: Iterable[tuple[int, str]]
-    ) -> dict[tuple[int, str], str]:
-        """The stored content hash of each of these keys that is stored."""
-        by_app: dict[int, list[str]] = {}
-        for app_id, call_id in keys:
-            by_app.setdefault(app_id, []).append(call_id)
-        c, k = schema.cdrs.c, schema.cdr_keys.c
-        found: dict[tuple[int, str], str] = {}
-        for app_id, call_ids in by_app.items():
-            for start in range(0, len(call_ids), 900):
-                chunk = call_ids[start : start + 900]
-                where = [c.app_id == app_id, c.call_id.in_(chunk)]
-                if self.partitions is not None:
-                    # Which days the calls live in, so the read touches their partitions
-                    # only (the planner prunes the rest) rather than probing every one.
-                    placed = conn.execute(
-                        sa.select(k.placed_at)
-                        .where(k.app_id == app_id, k.call_id.in_(chunk))
-                        .distinct()
-                    ).scalars()
-                    where.append(c.placed_at.in_(list(placed)))
-                rows = conn.execute(sa.select(c.call_id, c.content_hash).where(*where))
-                found.update(((app_id, r[0]), r[1]) for r in rows)
-        return found
+        """Store ``(app_id, cdr)`` pairs idempotently by (app, call_id), in one transaction:
+        one outcome per input (see ``writes``)."""
+        return self._cdrs.store(batch, now=now)
 
     def query_cdrs(
         self,
@@ -510,102 +341,3 @@ class Store:
         # the end rather than a rollback: psycopg forgets prepared statements on rollback.
         with translated(what):
             return on_driver(self._snapshots, read, begin=self._snapshot_begin)
-
-
-_INSERT_COLUMNS = (
-    "app_id",
-    "call_id",
-    "content_hash",
-    "service",
-    "voice_group",
-    "messageid",
-    "phone",
-    "country_code",
-    "show_phone",
-    "placed_at",
-    "answered_at",
-    "ended_at",
-    "billsec",
-    "connected",
-    "hangup_cause",
-    "hangup_disposition",
-    "ivr_result",
-    "record_url",
-    "ingested_at",
-)
-_COLUMN_LIST = ", ".join(_INSERT_COLUMNS)
-_SQLITE_INSERT = (
-    f"INSERT INTO cdrs ({_COLUMN_LIST}) VALUES ({', '.join('?' * len(_INSERT_COLUMNS))})"
-)
-# Per session, emptied by every commit: concurrent requests each have their own.
-_PG_STAGING = (
-    "CREATE TEMP TABLE IF NOT EXISTS cdrs_incoming ON COMMIT DELETE ROWS AS "
-    f"SELECT {_COLUMN_LIST} FROM cdrs WITH NO DATA"
-)
-# COPY in binary: psycopg writes a row in about half the CPU time of the text format (it
-# need not render numbers as text), and the server need not parse them. Binary needs each
-# column's exact type: taken from the schema, as psycopg names them.
-_KEY_COLUMNS = ("app_id", "call_id", "placed_at")  # cdr_keys's
-_PG_COPY = f"COPY cdrs_incoming ({_COLUMN_LIST}) FROM STDIN (FORMAT BINARY)"
-_PG_COPY_DIRECT = f"COPY cdrs ({_COLUMN_LIST}) FROM STDIN (FORMAT BINARY)"
-_PG_COPY_KEYS = f"COPY cdr_keys ({', '.join(_KEY_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
-
-# Keys in one order, so that concurrent writers of overlapping batches wait for each other
-# instead of deadlocking; then the rows of the keys this statement inserted.
-_PG_MERGE = (
-    "WITH new AS (INSERT INTO cdr_keys (app_id, call_id, placed_at) "
-    "SELECT app_id, call_id, placed_at FROM cdrs_incoming ORDER BY app_id, call_id "
-    "ON CONFLICT (app_id, call_id) DO NOTHING RETURNING app_id, call_id) "
-    f"INSERT INTO cdrs ({_COLUMN_LIST}) SELECT {', '.join('i.' + n for n in _INSERT_COLUMNS)} "
-    "FROM cdrs_incoming i JOIN new USING (app_id, call_id) RETURNING app_id, call_id"
-)
-
-
-_KEY = itemgetter(0, 1)  # a row's (app_id, call_id)
-_PLACED = itemgetter(9)  # a row's placed_at
-_KEY_ROW = itemgetter(0, 1, 9)  # a row's cdr_keys columns: (app_id, call_id, placed_at)
-_ATTEMPTS = 3  # of storing a batch: a partition dropped under it, or a deadlock
-_COUNT_KEY = itemgetter(0, 4, 9)  # a row's (app_id, voice_group, placed_at)
-_COUNT_CONFLICT = (
-    "ON CONFLICT (app_id, voice_group, bucket) DO UPDATE SET n = cdr_counts.n + excluded.n"
-)
-_SQLITE_COUNT_UPSERT = (
-    f"INSERT INTO cdr_counts (app_id, voice_group, bucket, n) VALUES (?, ?, ?, ?) {_COUNT_CONFLICT}"
-)
-# PostgreSQL: the increments as four arrays, in one statement, in key order (as sorted
-# by counts.tally) so that concurrent writers lock count rows in one order.
-_PG_COUNT_UPSERT = (
-    "INSERT INTO cdr_counts (app_id, voice_group, bucket, n) SELECT a, g, b, n FROM "
-    "unnest(%s::integer[], %s::smallint[], %s::bigint[], %s::bigint[]) AS i (a, g, b, n) "
-    f"ORDER BY a, g, b {_COUNT_CONFLICT}"
-)
-# service -> (service, voice_group) as plain ints: an enum property per row is measurable.
-_SERVICE_COLUMNS = {s: (int(s), int(s.voice_group)) for s in Service}
-
-
-def _cdr_tuple(app_id: int, cdr: Cdr, now: int) -> tuple[Any, ...]:
-    # Unpacked in one step: cheaper than 17 attribute reads, once per stored row.
-    (call_id, _, svc, messageid, phone, cc, show, placed, answered, ended, second) = cdr[:11]
-    (connected, cause, disposition, ivr, url, content_hash) = cdr[11:]
-    service, voice_group = _SERVICE_COLUMNS[svc]
-    return (
-        app_id,
-        call_id,
-        content_hash,
-        service,
-        voice_group,
-        messageid,
-        phone,
-        cc,
-        show,
-        placed,
-        answered,
-        ended,
-        second,
-        connected,
-        cause,
-        disposition,
-        ivr,
-        url,
-        now,
-    )
