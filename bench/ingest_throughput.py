@@ -54,7 +54,8 @@ from voicecdr.ingest.canonical import validate  # noqa: E402
 from voicecdr.ingest.importer import workers_for  # noqa: E402
 from voicecdr.storage import migrate  # noqa: E402
 from voicecdr.storage.partitions import days_of  # noqa: E402
-from voicecdr.storage.store import _COLUMN_LIST, Store, _cdr_tuple  # noqa: E402
+from voicecdr.storage.store import Store  # noqa: E402
+from voicecdr.storage.writes import _COLUMN_LIST, _cdr_tuple  # noqa: E402
 
 APPKEY = "bench"
 TOKEN = "bench-token-0123456789abcdef"
