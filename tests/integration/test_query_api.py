@@ -405,6 +405,55 @@ def test_rate_limit_per_appkey_with_retry_after(
         assert post(client)["code"] == "1"
 
 
+@pytest.fixture
+def limited(
+    settings: Settings, store: Store, app1: str
+) -> Iterator[tuple[TestClient, list[float]]]:
+    """A client of an app limited to one query a second, and the server's clock."""
+    store.update_app("app1", {"rate_limit": 1.0}, now=1)
+    now = [1567990800.0]
+    app = create_app(settings.model_copy(update={"max_age_days": 0}), store, clock=lambda: now[0])
+    with TestClient(app) as client:
+        yield client, now
+
+
+def test_a_bad_request_spends_a_token_and_a_refusal_comes_first(
+    limited: tuple[TestClient, list[float]],
+) -> None:
+    client, now = limited
+    assert post(client)["code"] == "1"
+    now[0] += 0.25
+    assert error(client, data=form(voiceType="7"))[0] == "rate_limited"
+    now[0] += 0.75
+    assert error(client, data=form(voiceType="7"))[0] == "invalid_parameter"
+    now[0] += 0.25
+    assert error(client, data=form())[0] == "rate_limited"  # the bad request's token
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        # Nothing in the window: the page read that takes the token finds no rows, and the
+        # page is read again (in a snapshot) without taking another.
+        {"start_time": "2019-09-09 10:00:00", "end_time": "2019-09-09 10:00:59"},
+        # A deep page of a window never sought: the token is taken before the seek.
+        {"page": "50"},
+        # By messageid: no page read to carry the token.
+        {"messageid": "784522"},
+    ],
+)
+def test_every_read_takes_exactly_one_token(
+    limited: tuple[TestClient, list[float]], overrides: dict[str, str]
+) -> None:
+    client, now = limited
+    for _ in range(2):
+        # With a burst of one, a second token taken by the same request would refuse it.
+        assert post(client, **overrides)["code"] == "1"
+        now[0] += 0.5
+        assert error(client, data=form(**overrides))[0] == "rate_limited"
+        now[0] += 0.5
+
+
 def test_failed_auth_does_not_spend_the_budget(settings: Settings, store: Store, app1: str) -> None:
     store.update_app("app1", {"rate_limit": 1.0}, now=1)
     with TestClient(

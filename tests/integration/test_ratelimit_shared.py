@@ -3,11 +3,17 @@ the same database see one budget."""
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
+import pytest
+
+from tests.support.data import cdr, make_app
 from voicecdr.config import Settings
+from voicecdr.models import Service, VoiceGroup
 from voicecdr.ratelimit import Decision, Quota
-from voicecdr.storage.ratelimit import SharedRateLimiter, default_state_path
+from voicecdr.storage import pages
+from voicecdr.storage.ratelimit import Admission, SharedRateLimiter, default_state_path
 from voicecdr.storage.store import Store
 
 
@@ -63,6 +69,8 @@ def test_sqlite_state_defaults_to_memory_backed_file(tmp_path: Path) -> None:
 
 def test_admit_takes_a_token_unless_locked_out(settings: Settings, store: Store) -> None:
     limiter = SharedRateLimiter(store, settings.rate_limit_state)
+    # Only PostgreSQL keeps the state where the store's own statements can take a token.
+    assert limiter.in_store is (store.dialect == "postgresql")
     try:
         quota = Quota(1)
         locks = (("lock:app", Quota(1 / 60, burst=2)), ("lock:addr", Quota(1 / 60, burst=5)))
@@ -87,3 +95,56 @@ def test_admit_takes_a_token_unless_locked_out(settings: Settings, store: Store)
         assert limiter.admit("q", quota, locks, lambda: 200.0) is None
     finally:
         limiter.close()
+
+
+T0 = 1_795_700_100
+LOCKS = (("lock:app", Quota(1 / 60, burst=2)), ("lock:addr", Quota(1 / 60, burst=5)))
+
+
+@pytest.mark.postgres
+def test_a_page_read_takes_the_token_and_reads_nothing_when_refused(pg_url: str) -> None:
+    store = Store(pg_url)
+    limiter = SharedRateLimiter(store)
+    try:
+        app_id = make_app(store).app.id
+        calls = [cdr(f"c{i}", connected=False)._replace(time=T0 + i) for i in range(5)]
+        store.store_cdrs([(app_id, c._replace(service=Service.GROUP_CALL)) for c in calls], now=1)
+        looked: list[int] = []
+
+        def lookup(stamps: list[pages.Stamp]) -> list[None]:
+            looked.append(len(stamps))
+            return [None] * len(stamps)
+
+        read = functools.partial(
+            store.query_stamped, app_id, VoiceGroup.GROUP_CALL, T0, T0 + 3600, limit=10
+        )
+
+        def admission(at: float) -> Admission:
+            return limiter.admission("q", Quota(1), LOCKS, lambda: at)
+
+        page = read(offset=0, lookup=lookup, admission=admission(100.0))
+        assert (page.total, len(page.rows), looked) == (5, 5, [5])
+        refused = admission(100.25)
+        with pytest.raises(pages.Refused):
+            read(offset=0, lookup=lookup, admission=refused)
+        assert looked == [5]  # nothing read
+        decision = limiter.refused(refused)
+        assert decision is not None
+        assert not decision.allowed
+        assert decision.retry_after == pytest.approx(0.75)
+        # A deep page of a window never sought: the token goes first, by itself.
+        with pytest.raises(pages.Refused):
+            read(offset=400, lookup=lookup, admission=admission(100.5))
+        assert read(offset=400, lookup=lookup, admission=admission(101.0)).total == 5
+        # Locked out (two failed authentications of the appkey): refused, whatever the
+        # budget says, and refused() says why.
+        for _ in range(2):
+            assert limiter.acquire("lock:app", LOCKS[0][1], 105.0).allowed
+        locked = admission(105.0)
+        with pytest.raises(pages.Refused):
+            read(offset=0, lookup=lookup, admission=locked)
+        assert limiter.refused(locked) is None
+        assert looked == [5]
+    finally:
+        limiter.close()
+        store.close()

@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import orjson
 from starlette.requests import Request
@@ -24,9 +25,10 @@ from starlette.responses import Response
 from ..config import Settings
 from ..credentials import verify_secret
 from ..errors import DatabaseUnavailable, StorageError
-from ..models import VoiceGroup
-from ..ratelimit import Quota
-from ..storage.ratelimit import SharedRateLimiter
+from ..models import App, VoiceGroup
+from ..ratelimit import Decision, Quota
+from ..storage.pages import Refused
+from ..storage.ratelimit import Admission, SharedRateLimiter
 from ..storage.store import Store
 from ..timefmt import WindowError, query_window, zone
 from .appcache import AppCache
@@ -66,6 +68,20 @@ def failure(slug: str, message: str, headers: dict[str, str] | None = None) -> A
 
 
 _AUTH_FAILED = failure("auth_failed", "appkey or secretkey is incorrect")
+
+
+@dataclass(frozen=True, slots=True)
+class _Asked:
+    """A query request's validated parameters."""
+
+    group: VoiceGroup
+    tz: ZoneInfo
+    start: int
+    end: int
+    page: int
+    page_size: int
+    messageid: str | None
+    extended: bool
 
 
 class _Invalid(Exception):
@@ -136,20 +152,69 @@ class QueryService:
             return _AUTH_FAILED
         # Once a cap is reached even the right secret gets the same answer as a wrong
         # one, until failures age out; checking that and taking the request's token is
-        # one statement.
-        decision = self._limiter.admit(
+        # one statement, on PostgreSQL usually the one that reads the page too.
+        admission = self._limiter.admission(
             f"query:{app.appkey}", Quota(app.rate_limit), failure_keys, self._clock
         )
+        try:
+            asked = self._asked(params, app, now)
+        except _Invalid:
+            # Every request spends a token, and a refusal is the answer if it is refused.
+            refusal = self._admit(app, admission)
+            if refusal is not None:
+                return refusal
+            raise
+        cached = asked.messageid is None and self._rows is not None
+        # The page read carries the token where it can (one round trip, not two).
+        carried = admission if cached and self._limiter.in_store else None
+        if carried is None:
+            refusal = self._admit(app, admission)
+            if refusal is not None:
+                return refusal
+        renderer = RowRenderer(asked.group, asked.tz, app.language, extended=asked.extended)
+        page_size = asked.page_size
+        offset, start, end = (asked.page - 1) * page_size, asked.start, asked.end
+        rows: list[Any]
+        if cached:
+            try:
+                total, rows = self._cached_page(
+                    app.id, renderer, start, end, offset, page_size, carried
+                )
+            except Refused:
+                return self._refusal(app, self._limiter.refused(admission))
+        else:
+            result = self._store.query_rows(
+                app.id,
+                asked.group,
+                start,
+                end,
+                messageid=asked.messageid,
+                offset=offset,
+                limit=page_size,
+            )
+            total, rows = result.total, renderer.render_all(result.rows)
+        info = {"total": total, "page": asked.page, "pageSize": page_size, "rows": rows}
+        return Answer({"code": "1", "info": info}, appkey=app.appkey)
+
+    def _admit(self, app: App, admission: Admission) -> Answer | None:
+        """Takes ``admission``'s token by itself; the answer if it is refused."""
+        decision = self._limiter.take(admission)
+        return None if decision is not None and decision.allowed else self._refusal(app, decision)
+
+    @staticmethod
+    def _refusal(app: App, decision: Decision | None) -> Answer:
+        """The answer to a request whose token was refused: ``decision`` None, locked out."""
         if decision is None:
             return _AUTH_FAILED
-        if not decision.allowed:
-            answer = failure(
-                "rate_limited",
-                "appkey access rate limit",
-                {"Retry-After": decision.retry_after_header},
-            )
-            return Answer(answer.body, answer.slug, answer.headers, app.appkey)
+        answer = failure(
+            "rate_limited",
+            "appkey access rate limit",
+            {"Retry-After": decision.retry_after_header},
+        )
+        return Answer(answer.body, answer.slug, answer.headers, app.appkey)
 
+    def _asked(self, params: dict[str, str], app: App, now: float) -> _Asked:
+        """The request's query, validated; raises :class:`_Invalid`."""
         voice_type = _required(params, "voiceType")
         if voice_type not in ("0", "1"):
             raise _Invalid("invalid_parameter", "voiceType must be 0 or 1")
@@ -176,26 +241,25 @@ class QueryService:
         extended = params.get("extended", "0")
         if extended not in ("0", "1", ""):
             raise _Invalid("invalid_parameter", "extended must be 0 or 1")
-
-        renderer = RowRenderer(group, tz, app.language, extended=extended == "1")
-        offset, start, end = (page - 1) * page_size, window.start, window.end
-        rows: list[Any]
-        if messageid is None and self._rows is not None:
-            total, rows = self._cached_page(app.id, renderer, start, end, offset, page_size)
-        else:
-            result = self._store.query_rows(
-                app.id, group, start, end, messageid=messageid, offset=offset, limit=page_size
-            )
-            total, rows = result.total, renderer.render_all(result.rows)
-        info = {"total": total, "page": page, "pageSize": page_size, "rows": rows}
-        return Answer({"code": "1", "info": info}, appkey=app.appkey)
+        return _Asked(
+            group, tz, window.start, window.end, page, page_size, messageid, extended == "1"
+        )
 
     def _cached_page(
-        self, app_id: int, renderer: RowRenderer, start: int, end: int, offset: int, limit: int
+        self,
+        app_id: int,
+        renderer: RowRenderer,
+        start: int,
+        end: int,
+        offset: int,
+        limit: int,
+        admission: Admission | None,
     ) -> tuple[int, list[Any]]:
         """The total and the page's rows: JSON fragments of those rendered before, kept
         in :class:`RowCache`, and the rest read whole and rendered (and kept, unless the
         cache's plan for this app says its client is sweeping through new rows).
+        ``admission``: the request's token, taken by the read (``Store.query_stamped``);
+        raises ``Refused`` if it is refused.
         """
         cache, key = self._rows, renderer.key
         assert cache is not None
@@ -211,6 +275,7 @@ class QueryService:
             limit=limit,
             lookup=lambda stamps: cache.get_all(key, stamps),
             whole=whole,
+            admission=admission,
         )
         cache.note(client, misses=len(page.rows), rows=len(page.stamps))
         if not page.rows:

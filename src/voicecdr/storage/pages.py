@@ -20,6 +20,10 @@ counts in one statement from where it is guessed to start, and the counts in tha
 statement tell whether the guess was right (:func:`read_guessed`). The rows of unknown
 stamps then come from a second statement, and are used only if each still matches its
 stamp.
+
+On PostgreSQL that one statement also takes the request's rate-limit token (an
+:class:`Admission`, as a data-modifying CTE), and reads nothing if it is refused: the
+query API's usual request is one round trip to the database.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ import bisect
 from array import array
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from . import counts
 
@@ -127,8 +131,9 @@ _COUNTED_AT = {
 }
 
 
-def _counted(fields: Sequence[str]) -> str:
-    """A page of ``fields`` after one row of counts, in one statement.
+def _counted(fields: Sequence[str], *, gated: bool = False) -> str:
+    """A page of ``fields`` after one row of counts, in one statement; ``gated``, only if
+    the CTE ``admitted`` (:func:`admitting`) has a row, else nothing at all.
 
     The counts row comes first, its id NULL (no stored row's is), the rows before ``cut``
     in the column of ``placed_at`` and the window's total in that of ``revision``:
@@ -141,9 +146,11 @@ def _counted(fields: Sequence[str]) -> str:
     counts_row[fields.index("revision")] = "n.head + n.ahead + n.behind + n.tail"
     named = ", ".join(f"{sql} AS {name}" for name, sql in _COUNTS.items())
     page = f"SELECT {', '.join(fields)} FROM cdrs WHERE {_IN_GROUP} AND {_WINDOW}"
+    # Uncorrelated: PostgreSQL checks it once, before reading anything.
+    gate = " WHERE EXISTS (SELECT 1 FROM admitted)" if gated else ""
     return (
-        f"SELECT {', '.join(counts_row)} FROM (SELECT {named}) AS n "
-        f"UNION ALL SELECT * FROM ({page}) AS page"
+        f"SELECT {', '.join(counts_row)} FROM (SELECT {named} LIMIT 1) AS n{gate} "
+        f"UNION ALL SELECT * FROM ({page}) AS page{gate}"
     )
 
 
@@ -178,6 +185,41 @@ SQL = {
         "ORDER BY placed_at, id LIMIT :limit OFFSET :skip"
     ),
 }
+
+
+# The counted statements as they read only once a token is taken (see ``admitting``).
+GATED = {
+    "stamps_counted": _counted(STAMP_FIELDS, gated=True),
+    "checked_counted": _counted(CHECKED_FIELDS, gated=True),
+}
+
+
+class Admission(Protocol):
+    """A request's rate-limit token (``storage.ratelimit``), to be taken by its own
+    statement or by the statement that reads the page (PostgreSQL)."""
+
+    @property
+    def sql(self) -> str:
+        """The statement that takes it, ``:name`` parameters, returning a row if taken."""
+        ...
+
+    def stamp(self) -> dict[str, Any]:
+        """Its parameters, stamped with the time: called right before it is sent."""
+        ...
+
+    def take(self, cursor: Any) -> bool:
+        """Take it with a statement of its own; whether it was."""
+        ...
+
+
+class Refused(Exception):
+    """The request's :class:`Admission` was refused; nothing was read."""
+
+
+def admitting(statement: str, admission: str) -> str:
+    """``statement`` (one of :data:`GATED`) with the token's statement ``admission`` as
+    the CTE it reads: PostgreSQL runs that once, whatever reads it (data-modifying)."""
+    return f"WITH admitted AS ({admission}) {statement}"
 
 
 def window_params(app_id: int, group: int, start: int, end: int, limit: int) -> dict[str, Any]:
@@ -313,6 +355,7 @@ def read_guessed(
     guess: tuple[int, int],
     lookup: Callable[[list[Stamp]], list[_T | None]],
     whole: bool,
+    admission: Admission | None = None,
 ) -> StampedPage[_T] | None:
     """:func:`read_stamped` in one statement, needing no transaction, from a guessed
     start (``Seeks.guess``): the counts and the page's stamps (or whole rows), reading
@@ -320,13 +363,19 @@ def read_guessed(
     the page in one snapshot instead, if the statement counted other than ``before``
     rows before ``since``, or found no rows (an empty page's total needs no guess).
 
-    The rows of unknown stamps come from a second statement, so a row re-rated in
-    between would not match its stamp: that gives None too."""
+    With ``admission``, ``sql`` has the counted statements :func:`admitting` it (they
+    take the token too), and :class:`Refused` is raised if it is refused. The rows of
+    unknown stamps come from a second statement, so a row re-rated in between would not
+    match its stamp: that gives None too."""
     since, before = guess
     window = counts.split(params["start"], params["end"])
     _set_window(params, window, since)
     params.update(since=since, skip=offset - before)
+    if admission is not None:
+        params.update(admission.stamp())
     found = cursor.execute(sql["checked_counted" if whole else "stamps_counted"], params).fetchall()
+    if admission is not None and not found:
+        raise Refused  # a token taken always reads the counts row
     # The counts row must come first (SQL does not promise a union's order; both
     # databases keep it), and an empty page needs no guess.
     if len(found) < 2 or found[0][0] is not None:

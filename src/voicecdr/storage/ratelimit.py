@@ -13,6 +13,7 @@ import os
 import stat
 import tempfile
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +79,34 @@ def default_state_path(database: str) -> Path:
     return private / f"ratelimit-{digest}.sqlite"
 
 
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """One request's token under ``key`` (``pages.Admission``): taken by :meth:`take`,
+    or by another statement that carries :attr:`sql` (PostgreSQL's page reads), either
+    way stamped by ``clock`` right before it is sent; see :meth:`SharedRateLimiter.admit`."""
+
+    key: str
+    quota: Quota
+    locks: Sequence[tuple[str, Quota]]
+    sql: str  # :name parameters
+    compiled: str  # the same in the driver's parameter style
+    params: dict[str, Any]
+    clock: Callable[[], float]
+
+    def stamp(self) -> dict[str, Any]:
+        self.params["now"] = self.clock()
+        return self.params
+
+    def take(self, cursor: Any) -> bool:
+        return cursor.execute(self.compiled, self.stamp()).fetchone() is not None
+
+    @property
+    def stamped(self) -> float:
+        """The time it was last sent with."""
+        now: float = self.params["now"]
+        return now
+
+
 class SharedRateLimiter:
     """Applies a GCRA quota per key against state shared by all server processes."""
 
@@ -104,7 +133,9 @@ class SharedRateLimiter:
         dialect = self._engine.dialect
         if dialect.name == "sqlite":
             dialect = sqlite.dialect(paramstyle="named")
-        self._admit = str(sa.text(_ADMIT_SQL.format(greatest=greatest)).compile(dialect=dialect))
+        self._admit_sql = _ADMIT_SQL.format(greatest=greatest)
+        self._admit = str(sa.text(self._admit_sql).compile(dialect=dialect))
+        self._in_store = store.dialect == "postgresql"
         self._upsert = sa.text(_SQL.format(greatest=greatest))
         self._read = sa.select(rate_limit_state.c.tat).where(
             rate_limit_state.c.key == sa.bindparam("key")
@@ -122,6 +153,32 @@ class SharedRateLimiter:
                 return Decision(True)
         return self._refusal(key, quota, now)
 
+    @property
+    def in_store(self) -> bool:
+        """Whether the state is in the store's database (PostgreSQL), so a statement of
+        the store's can take an :meth:`admission` along with its own work."""
+        return self._in_store
+
+    def admission(
+        self,
+        key: str,
+        quota: Quota,
+        locks: Sequence[tuple[str, Quota]],
+        clock: Callable[[], float],
+    ) -> Admission:
+        """The token of :meth:`admit`, to take later; :meth:`refused` tells why not."""
+        (lock1, quota1), (lock2, quota2) = locks
+        params: dict[str, Any] = {
+            "key": key,
+            "interval": quota.interval,
+            "tolerance": quota.tolerance + _SLACK,
+            "lock1": lock1,
+            "tolerance1": quota1.tolerance + _SLACK,
+            "lock2": lock2,
+            "tolerance2": quota2.tolerance + _SLACK,
+        }
+        return Admission(key, quota, locks, self._admit_sql, self._admit, params, clock)
+
     def admit(
         self,
         key: str,
@@ -134,30 +191,23 @@ class SharedRateLimiter:
         when allowed, the common case. The request is stamped by ``clock`` right before
         that statement, with a connection (and on SQLite the lock) in hand, so concurrent
         requests reach the shared state in nearly the order of their stamps."""
-        (lock1, quota1), (lock2, quota2) = locks
-        params: dict[str, Any] = {
-            "key": key,
-            "interval": quota.interval,
-            "tolerance": quota.tolerance + _SLACK,
-            "lock1": lock1,
-            "tolerance1": quota1.tolerance + _SLACK,
-            "lock2": lock2,
-            "tolerance2": quota2.tolerance + _SLACK,
-        }
+        return self.take(self.admission(key, quota, locks, clock))
 
-        def admit(cursor: Any) -> bool:
-            params["now"] = clock()
-            return cursor.execute(self._admit, params).fetchone() is not None
-
+    def take(self, admission: Admission) -> Decision | None:
+        """:meth:`admit` for an :meth:`admission`."""
         with translated("rate limit"):
-            if self._pinned.run(admit, begin=self._admit_begin):
+            if self._pinned.run(admission.take, begin=self._admit_begin):
                 return Decision(True)
-        # Refused: locked out, or over the quota. Which one is read apart (the state may
-        # have moved on since; the answer is still one that was true a moment ago).
-        now: float = params["now"]
-        if self.exhausted(locks, now):
+        return self.refused(admission)
+
+    def refused(self, admission: Admission) -> Decision | None:
+        """Why ``admission`` was refused: None when locked out, else the quota's
+        :class:`Decision`. Read apart (the state may have moved on since; the answer is
+        still one that was true a moment ago)."""
+        now = admission.stamped
+        if self.exhausted(admission.locks, now):
             return None
-        return self._refusal(key, quota, now)
+        return self._refusal(admission.key, admission.quota, now)
 
     def _refusal(self, key: str, quota: Quota, now: float) -> Decision:
         with translated("rate limit"), self._engine.connect() as conn:

@@ -132,6 +132,7 @@ class Store:
         )
         self._sql = {name: self.driver_sql(text) for name, text in pages.SQL.items()}
         self._seeks = pages.Seeks()
+        self._admitting_sql: dict[str, dict[str, str]] = {}
         self._cdrs = CdrWriter(self.writer, self.partitions)
 
     @functools.cached_property
@@ -292,6 +293,7 @@ class Store:
         limit: int,
         lookup: Callable[[list[Stamp]], list[_T | None]],
         whole: bool = False,
+        admission: pages.Admission | None = None,
     ) -> StampedPage[_T]:
         """:meth:`query_rows` (without a messageid) for a caller that keeps what it makes
         of rows: the page as stamps (``pages.STAMP_FIELDS``, exact identities of a row's
@@ -301,10 +303,23 @@ class Store:
 
         A page whose start can be guessed (``pages.Seeks``) is read without a snapshot,
         its counts and stamps in one statement: on PostgreSQL that saves a transaction's
-        two round trips and the seek's; on SQLite, a transaction and the seek."""
+        two round trips and the seek's; on SQLite, a transaction and the seek.
+
+        ``admission`` (PostgreSQL only) is the request's rate-limit token, taken first:
+        by that one statement when there is one, else by a statement of its own. Raises
+        ``pages.Refused``, having read nothing, if it is refused."""
         params = pages.window_params(app_id, group, start, end, limit)
         key = (app_id, int(group), start, end)
         guess = self._seeks.guess(key, start, offset)
+        sql = self._sql
+        if admission is not None:
+            if guess is None:
+                with translated("rate limit"):
+                    if not self.pinned.run(admission.take):
+                        raise pages.Refused
+                admission = None
+            else:
+                sql = self._admitting(admission.sql)
 
         def read(cursor: Any) -> StampedPage[_T]:
             return pages.read_stamped(
@@ -321,12 +336,13 @@ class Store:
         if guess is not None:
             guessed = functools.partial(
                 pages.read_guessed,
-                sql=self._sql,
+                sql=sql,
                 params=dict(params),
                 offset=offset,
                 guess=guess,
                 lookup=lookup,
                 whole=whole,
+                admission=admission,
             )
             with translated("query CDRs"):
                 found = self.pinned.run(guessed)
@@ -334,6 +350,20 @@ class Store:
                 return found
             self._seeks.forget(key)
         return self._snapshot("query CDRs", read)
+
+    def _admitting(self, admission: str) -> dict[str, str]:
+        """:attr:`_sql` with the counted statements taking a token by ``admission``
+        (``pages.admitting``); made once per statement text (one per database)."""
+        found = self._admitting_sql.get(admission)
+        if found is None:
+            found = self._admitting_sql[admission] = {
+                **self._sql,
+                **{
+                    name: self.driver_sql(pages.admitting(text, admission))
+                    for name, text in pages.GATED.items()
+                },
+            }
+        return found
 
     def _snapshot(self, what: str, read: Callable[[Any], _T]) -> _T:
         # The bare driver: this is the query API's whole database work. One snapshot
