@@ -113,12 +113,12 @@ def raw_insert(kind: str, url: str, records: list[dict[str, object]]) -> tuple[f
             store.partitions.ensure(days_of(row[9] for row in rows))
     finally:
         store.close()
-    with psycopg.connect(url) as conn:
+    with psycopg.connect(url) as pg:
         started, cpu = time.perf_counter(), time.process_time()
-        with conn.cursor() as cursor, cursor.copy(f"COPY cdrs ({_COLUMN_LIST}) FROM STDIN") as copy:
+        with pg.cursor() as cursor, cursor.copy(f"COPY cdrs ({_COLUMN_LIST}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)
-        conn.commit()
+        pg.commit()
         return time.perf_counter() - started, time.process_time() - cpu
 
 

@@ -39,7 +39,7 @@ from typing import Any
 import orjson
 
 from query_latency import _databases, _positive, say
-from querybench.databases import DATABASES, REPO_ROOT, PostgresDatabase
+from querybench.databases import DATABASES, REPO_ROOT, Database, PostgresDatabase
 from scalebench import dataset, phases, query, report
 from voicecdr.storage import migrate
 
@@ -77,9 +77,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--rounds",
         type=_positive,
-        default=3,
-        help="timed runs of each rate (query, ingest, rating), product and baseline "
-        "alternating; the median is shown",
+        default=5,
+        help="timed runs of each rate and latency (query, ingest, rating), product and "
+        "baseline alternating; the median is shown",
     )
     parser.add_argument("--ingest-count", type=_positive, default=100_000, help="CDRs to ingest")
     parser.add_argument("--rating-count", type=_positive, default=100_000, help="CDRs to rate")
@@ -112,6 +112,7 @@ def bench_database(
     set keeps its ``now``)."""
     record: dict[str, Any] = {"database": name}
     rows: list[report.Row] = []
+    database: Database
     with contextlib.ExitStack() as stack:
         if name == "sqlite":
             cache = None if args.no_cache else args.cache_dir

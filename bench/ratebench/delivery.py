@@ -70,7 +70,11 @@ def bodies(database: Database) -> list[bytes]:
             "ORDER BY r.id"
         ).fetchall()
     return [
-        receipts.render(ReceiptContent(tuple(row[:13]), *row[13:18], Language(row[18]))).encode()
+        receipts.render(
+            ReceiptContent(
+                tuple(row[:13]), row[13], row[14], row[15], row[16], row[17], Language(row[18])
+            )
+        ).encode()
         for row in rows
     ]
 

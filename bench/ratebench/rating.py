@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from querybench.databases import Database
+from querybench.databases import Database, SqliteDatabase
 from voicecdr.config import Settings
 from voicecdr.models import CostStatus
 from voicecdr.storage.outbox import RECEIPT_COLUMNS
@@ -126,7 +126,7 @@ def precompute(database: Database, now: int) -> Work:
 
 def _batches(work: Work, size: int) -> list[tuple[Sequence[Any], Sequence[Any]]]:
     """Split like the rater: each batch's receipts are those of its CDRs."""
-    out = []
+    out: list[tuple[Sequence[Any], Sequence[Any]]] = []
     r = 0
     for start in range(0, len(work.updates), size):
         updates = work.updates[start : start + size]
@@ -144,6 +144,7 @@ def raw_sqlite(database: Database, work: Work) -> Timed:
     marks = ", ".join("?" * len(_RECEIPT_COLUMNS.split(",")))
     insert = f"INSERT INTO receipts ({_RECEIPT_COLUMNS}) VALUES ({marks})"
     batches = _batches(work, BATCH_SIZE)
+    assert isinstance(database, SqliteDatabase)
     with contextlib.closing(database.connect()) as conn:
         # The product writer's settings (storage/engine.py).
         for pragma in ("journal_mode=WAL", "synchronous=FULL", "foreign_keys=ON"):

@@ -16,6 +16,7 @@ serving process, taken after all that load.
 from __future__ import annotations
 
 import contextlib
+import functools
 import statistics
 import sys
 import time
@@ -123,7 +124,7 @@ def _servers(database: Database, spec: Spec, workdir: Path) -> Iterator[dict[str
         servers = {
             f"w{n}": stack.enter_context(
                 started(
-                    lambda port, n=n: serve_command(database.url, port, n),
+                    functools.partial(serve_command, database.url, workers=n),
                     workdir / f"{database.name}-serve-w{n}.log",
                     env,
                 )

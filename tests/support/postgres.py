@@ -120,7 +120,7 @@ class PostgresServer:
 
     def execute(self, sql: str) -> None:
         with psycopg.connect(self.url(), autocommit=True) as conn:
-            conn.execute(sql)  # type: ignore[arg-type]
+            conn.execute(sql)
 
     def create_database(self, name: str, template: str | None = None) -> str:
         clause = f" TEMPLATE {template}" if template else ""
