@@ -207,38 +207,6 @@ def test_a_row_rerated_while_its_page_is_read_is_read_as_stamped(store: Store) -
     assert [s[revision] for s in page.stamps] == [0, 0, 1, 0, 0]
 
 
-def _window_ids(store: Store, app_id: int, start: int, end: int) -> list[int]:
-    """The window's ids in page order, straight from the rows."""
-    with store.reader.connect() as conn:
-        return [
-            r[0]
-            for r in conn.exec_driver_sql(
-                f"SELECT id FROM cdrs WHERE app_id = {app_id} AND placed_at >= {start} "
-                f"AND placed_at <= {end} ORDER BY placed_at, id"
-            )
-        ]
-
-
-def _check_stamped(
-    store: Store, app_id: int, start: int, end: int, offset: int, *, whole: bool = False
-) -> None:
-    """``query_stamped``'s page of 20 at ``offset`` is exactly the rows' (nothing known)."""
-    ids = _window_ids(store, app_id, start, end)
-    page = store.query_stamped(
-        app_id,
-        VoiceGroup.GROUP_CALL,
-        start,
-        end,
-        offset=offset,
-        limit=20,
-        lookup=lambda stamps: [None] * len(stamps),
-        whole=whole,
-    )
-    assert page.total == len(ids)
-    assert [s[0] for s in page.stamps] == ids[offset : offset + 20]
-    assert sorted(page.rows) == sorted(ids[offset : offset + 20])
-
-
 def test_seeks_guess_from_what_a_full_seek_learned() -> None:
     seeks = pages.Seeks(windows=2)
     # Shallow pages are read from the window's start whatever is known.
@@ -260,61 +228,6 @@ def test_seeks_guess_from_what_a_full_seek_learned() -> None:
     assert seeks.guess("y", 5, 400) == (300, 0)
     seeks.forget("y")
     assert seeks.guess("y", 5, 400) is None
-
-
-def test_a_page_past_the_end_is_read_by_one_statement_and_stays_exact(
-    store: Store, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A page past a window's last row (an export's last request, a client paging too
-    far) is answered by the guessed statement alone: its total is exact whatever the
-    guess, and it has no rows to place. A deep one is learned by the full seek that
-    answers it first. Once rows arrive that reach the page, the stale guess is noticed."""
-    app_id = make_app(store).app.id
-    rng = random.Random(5)
-    calls = [_call(f"c{i}", T0 + rng.randrange(2 * 3600), Service.GROUP_CALL) for i in range(400)]
-    store.store_cdrs([(app_id, c) for c in calls], now=1)
-    start, end = T0 + 17, T0 + 2 * 3600 + 100  # a head, 23 whole buckets and a tail
-    outcomes: list[str] = []
-    real_guessed, real_stamped = pages.read_guessed, pages.read_stamped
-
-    def guessed(*args: object, **kwargs: object) -> object:
-        found = real_guessed(*args, **kwargs)  # type: ignore[arg-type]
-        outcomes.append("guessed" if found is not None else "guess refused")
-        return found
-
-    def stamped(*args: object, **kwargs: object) -> object:
-        outcomes.append("snapshot")
-        return real_stamped(*args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(pages, "read_guessed", guessed)
-    monkeypatch.setattr(pages, "read_stamped", stamped)
-
-    def check(lo: int, hi: int, offset: int, *, whole: bool = False) -> list[str]:
-        outcomes.clear()
-        _check_stamped(store, app_id, lo, hi, offset, whole=whole)
-        return list(outcomes)
-
-    assert 300 < len(_window_ids(store, app_id, start, end)) < 1000
-    assert 0 < len(_window_ids(store, app_id, start, start + 600)) < 100
-    # A shallow page, past the end or not, and a window with nothing in it: one statement.
-    assert check(start, end, 280) == ["guessed"]
-    assert check(start, start + 600, 100) == ["guessed"]
-    assert check(T0 - 3600, T0 - 1, 0) == ["guessed"]
-    assert check(T0 - 3600, T0 - 1, 0, whole=True) == ["guessed"]
-    # A deep page past the end: the full seek answers it and learns the window.
-    assert check(start, end, 1000) == ["snapshot"]
-    assert check(start, end, 1000) == ["guessed"]
-    assert check(start, end, 1000, whole=True) == ["guessed"]
-    # Rows arrive, early in the window, enough to reach the page: the guess placed it
-    # after the body's 400 rows, the counts now say more; refused, then sought again.
-    early = [_call(f"e{i}", start + i % 600, Service.GROUP_CALL) for i in range(610)]
-    store.store_cdrs([(app_id, c) for c in early], now=1)
-    assert check(start, end, 1000) == ["guess refused", "snapshot"]
-    assert check(start, end, 1000) == ["guessed"]  # learned again: rows 1000-1009
-    # Past the end again, and with the guess made stale by later rows: still one statement.
-    late = [_call(f"l{i}", end - i, Service.GROUP_CALL) for i in range(3)]
-    store.store_cdrs([(app_id, c) for c in late], now=1)
-    assert check(start, end, 1040) == ["guessed"]
 
 
 def test_a_guessed_deep_page_is_exact_after_rows_arrive_before_and_after_it(
@@ -341,10 +254,30 @@ def test_a_guessed_deep_page_is_exact_after_rows_arrive_before_and_after_it(
     monkeypatch.setattr(pages, "read_guessed", spy)
 
     def expected() -> list[int]:
-        return _window_ids(store, app_id, start, end)
+        with store.reader.connect() as conn:
+            return [
+                r[0]
+                for r in conn.exec_driver_sql(
+                    f"SELECT id FROM cdrs WHERE app_id = {app_id} AND placed_at >= {start} "
+                    f"AND placed_at <= {end} ORDER BY placed_at, id"
+                )
+            ]
 
     def check(offset: int, *, whole: bool = False) -> None:
-        _check_stamped(store, app_id, start, end, offset, whole=whole)
+        ids = expected()
+        page = store.query_stamped(
+            app_id,
+            VoiceGroup.GROUP_CALL,
+            start,
+            end,
+            offset=offset,
+            limit=20,
+            lookup=lambda stamps: [None] * len(stamps),
+            whole=whole,
+        )
+        assert page.total == len(ids)
+        assert [s[0] for s in page.stamps] == ids[offset : offset + 20]
+        assert sorted(page.rows) == sorted(ids[offset : offset + 20])
 
     check(500)  # nothing known: a full seek, which learns the window
     assert guessed == []

@@ -433,11 +433,10 @@ def test_a_bad_request_spends_a_token_and_a_refusal_comes_first(
 @pytest.mark.parametrize(
     "overrides",
     [
-        # Nothing in the window: the page read that takes the token finds no rows, and
-        # answers with its counts alone.
+        # Nothing in the window: the page read that takes the token finds no rows, and the
+        # page is read again (in a snapshot) without taking another.
         {"start_time": "2019-09-09 10:00:00", "end_time": "2019-09-09 10:00:59"},
-        # A deep page of a window never sought: the token is taken before the seek, which
-        # learns the window; the second time, the page read (past the end) carries it.
+        # A deep page of a window never sought: the token is taken before the seek.
         {"page": "50"},
         # By messageid: no page read to carry the token.
         {"messageid": "784522"},

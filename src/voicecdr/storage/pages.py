@@ -361,9 +361,7 @@ def read_guessed(
     start (``Seeks.guess``): the counts and the page's stamps (or whole rows), reading
     from ``since`` on and skipping ``offset - before`` rows. None, and the caller reads
     the page in one snapshot instead, if the statement counted other than ``before``
-    rows before ``since``, or found no rows where the window has rows at ``offset``. A
-    page past the window's last row is answered whatever the guess: the total in the
-    counts row is exact on its own, and there are no rows to place.
+    rows before ``since``, or found no rows (an empty page's total needs no guess).
 
     With ``admission``, ``sql`` has the counted statements :func:`admitting` it (they
     take the token too), and :class:`Refused` is raised if it is refused. The rows of
@@ -379,15 +377,13 @@ def read_guessed(
     if admission is not None and not found:
         raise Refused  # a token taken always reads the counts row
     # The counts row must come first (SQL does not promise a union's order; both
-    # databases keep it).
-    if not found or found[0][0] is not None:
+    # databases keep it), and an empty page needs no guess.
+    if len(found) < 2 or found[0][0] is not None:
         return None
     before_at, total_at = _COUNTED_AT[whole]
-    total = int(found[0][total_at])
-    if len(found) == 1:
-        return StampedPage(total, [], [], {}) if offset >= total else None
     if _rows_before(window, since, found[0][before_at]) != before:
         return None
+    total = int(found[0][total_at])
     if whole:
         return _whole(total, found[1:], lookup)
     stamps = found[1:]
@@ -454,12 +450,12 @@ def _seek(
         pass  # the guess holds
     elif offset < head:
         since, before = window.start, 0
-    else:
-        # Past the body too (an empty page, or one in the tail): learned all the same, so
-        # the next such page is read by one statement (``read_guessed``).
+    elif offset < head + body:
         learned = Learned.of(head, cursor.execute(sql["buckets"], params).fetchall(), window.hi)
         seeks.learn(key, learned)
         since, before = learned.place(window.start, offset)
+    else:
+        since, before = window.hi, head + body
     params.update(since=since, skip=offset - before)
     return int(head + body + tail)
 
