@@ -7,15 +7,34 @@ documents each one (a test fails when one is missing). Read once with
 
 from __future__ import annotations
 
+import ipaddress
+import logging
+import os
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from .retry import DEFAULT_SCHEDULE
 
 DEFAULT_DATABASE_URL = "sqlite:///voicecdr.db"
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+# Environment variables read under an older name (deprecated, with a warning): the old
+# name, and the new one that wins when both are set.
+RENAMED = {
+    "VOICECDR_AUTH_FAILURES_PER_APPKEY": "VOICECDR_AUTH_FAILURES_PER_CLIENT_APPKEY",
+    # uvicorn's own setting, which voicecdr's docs once pointed to; `serve` no longer
+    # lets uvicorn read proxy headers.
+    "FORWARDED_ALLOW_IPS": "VOICECDR_TRUSTED_PROXIES",
+}
+
+
+def _renamed(new: str) -> AliasChoices:
+    """The environment names of a renamed setting, the new one first."""
+    return AliasChoices(new, *(old for old, name in RENAMED.items() if name == new))
 
 
 class Settings(BaseSettings):
@@ -23,7 +42,11 @@ class Settings(BaseSettings):
 
     # Inputs stay out of error messages: a bad token or password must not be echoed.
     model_config = SettingsConfigDict(
-        env_prefix="VOICECDR_", frozen=True, extra="ignore", hide_input_in_errors=True
+        env_prefix="VOICECDR_",
+        frozen=True,
+        extra="ignore",
+        hide_input_in_errors=True,
+        populate_by_name=True,
     )
 
     database_url: str = Field(
@@ -132,18 +155,20 @@ class Settings(BaseSettings):
         "`voicecdr apps update` or `rotate-secret` takes effect within this time. 0 reads "
         "the app on every request.",
     )
-    auth_failures_per_appkey: int = Field(
+    auth_failures_per_client_appkey: int = Field(
         10,
         ge=1,
-        description="Failed query-API authentications allowed per appkey within "
-        "`auth_failure_window`; past that, the appkey answers `auth_failed` whatever the "
-        "secret until failures age out.",
+        validation_alias=_renamed("VOICECDR_AUTH_FAILURES_PER_CLIENT_APPKEY"),
+        description="Failed query-API authentications allowed per client address and "
+        "appkey within `auth_failure_window`; past that, that address is locked out "
+        "(`auth_failed`, saying so, with `Retry-After`) whatever the secret until failures "
+        "age out. Other addresses are never affected.",
     )
     auth_failures_per_client: int = Field(
         50,
         ge=1,
         description="Failed query-API authentications allowed per client address (any "
-        "appkey) within `auth_failure_window`, with the same lock-out.",
+        "appkey) within `auth_failure_window`, with the same lock-out of that address.",
     )
     auth_failure_window: float = Field(
         300,
@@ -151,6 +176,15 @@ class Settings(BaseSettings):
         le=86_400,
         description="Seconds over which failed authentications are counted; the allowance "
         "refills evenly over it.",
+    )
+    trusted_proxies: Annotated[tuple[Network, ...], NoDecode] = Field(
+        (),
+        validation_alias=_renamed("VOICECDR_TRUSTED_PROXIES"),
+        description="Comma-separated IP addresses and networks (CIDR) of your reverse "
+        "proxies. A request from one of them is taken to come from the address its "
+        "`X-Forwarded-For` names (the rightmost one not itself a trusted proxy); from "
+        "anywhere else that header is ignored. `*` trusts every peer (only when nothing "
+        "but the proxies can reach voicecdr). Empty: the peer's own address, always.",
     )
     log_level: str = Field("INFO", description="Log level: DEBUG, INFO, WARNING or ERROR.")
     ingest_token: SecretStr | None = Field(
@@ -185,6 +219,25 @@ class Settings(BaseSettings):
                 raise ValueError("must list at least one delay, none negative")
             return delays
         return value
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _parse_networks(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        parts = [part.strip() for part in value.split(",") if part.strip()]
+        if parts == ["*"]:
+            return (ipaddress.ip_network("0.0.0.0/0"), ipaddress.ip_network("::/0"))
+        networks = []
+        for part in parts:
+            try:
+                networks.append(ipaddress.ip_network(part, strict=False))
+            except ValueError:
+                raise ValueError(
+                    f"{part!r} is not an IP address or network: list addresses and CIDR "
+                    "networks separated by commas, e.g. 10.0.0.5,192.168.0.0/16,fd00::/8"
+                ) from None
+        return tuple(networks)
 
     @field_validator("timezone")
     @classmethod
@@ -222,4 +275,12 @@ class Settings(BaseSettings):
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
         """Read the environment once; explicit overrides (CLI flags) win."""
+        for old, new in RENAMED.items():
+            if old in os.environ:
+                logging.getLogger(__name__).warning(
+                    "%s is deprecated: set %s instead%s",
+                    old,
+                    new,
+                    " (it is set, and wins)" if new in os.environ else "",
+                )
         return cls(**{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.acceptance.conftest import Cli
 from voicecdr.timefmt import zone
@@ -68,3 +69,38 @@ def test_serve_refuses_an_unmigrated_database(fresh_cli: Cli) -> None:
     result = fresh_cli("serve", "--port", "0", timeout=60)
     assert result.code == 1
     assert "run `voicecdr db upgrade`" in result.err
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_x_forwarded_for_is_trusted_only_from_proxies_the_operator_names(
+    cli: Cli, serve: Any
+) -> None:
+    assert cli("demo", "--count", "5", "--seed", "1").code == 0
+    cli.env["VOICECDR_AUTH_FAILURES_PER_CLIENT"] = "3"
+
+    def ask(server: Any, forwarded_for: str, appkey: str = "demo", secret: str = "x") -> str:  # noqa: S107
+        body = httpx.post(
+            f"{server.url}/api/voiceSms/getVoiceCdr",
+            data=demo_query(appkey=appkey, secretkey=secret),
+            headers={"X-Forwarded-For": forwarded_for},
+        ).json()
+        return "ok" if body["code"] == "1" else str(body["info"])
+
+    incorrect, locked = "appkey or secretkey is incorrect", "locked out after too many"
+    # By default no peer is trusted, 127.0.0.1 included: three failures "from" three
+    # addresses are three failures of 127.0.0.1, which is then locked out.
+    server = serve()
+    for i in range(3):
+        assert ask(server, f"198.51.100.{i}", appkey=f"nope{i}") == incorrect
+    assert ask(server, "198.51.100.50", secret="demo-secret").startswith(locked)
+    server.stop()
+    # With the peer named as a trusted proxy, the address it reports is the client's.
+    cli.env["VOICECDR_TRUSTED_PROXIES"] = "127.0.0.1"
+    cli.env["VOICECDR_RATE_LIMIT_STATE"] = str(cli.cwd / "fresh-ratelimit.sqlite")
+    server = serve()
+    for i in range(3):
+        assert ask(server, "6.6.6.6, 198.51.100.7", appkey=f"nope{i}") == incorrect
+    assert ask(server, "198.51.100.7", secret="demo-secret").startswith(locked)
+    # What the client writes left of its proxy's entry changes nothing.
+    assert ask(server, "1.1.1.1, 198.51.100.7", secret="demo-secret").startswith(locked)
+    assert ask(server, "198.51.100.8", secret="demo-secret") == "ok"

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
+import httpx
 import pytest
 import sqlalchemy as sa
 from starlette.testclient import TestClient
@@ -42,16 +43,24 @@ def clock() -> Clock:
     return Clock()
 
 
-def _client(settings: Settings, store: Store, clock: Clock) -> TestClient:
+ATTACKER = ("198.51.100.66", 40000)
+OWNER = ("203.0.113.10", 40000)
+
+
+def _client(
+    settings: Settings, store: Store, clock: Clock, address: tuple[str, int] = ATTACKER
+) -> TestClient:
+    """A client at ``address`` (the peer address the server sees)."""
     tuned = settings.model_copy(
         update={
             "max_age_days": 0,
-            "auth_failures_per_appkey": 3,
+            "auth_failures_per_client_appkey": 3,
             "auth_failures_per_client": 6,
             "auth_failure_window": 60,
         }
     )
-    return TestClient(create_app(tuned, store, clock), raise_server_exceptions=False)
+    app = create_app(tuned, store, clock)
+    return TestClient(app, raise_server_exceptions=False, client=address)
 
 
 @pytest.fixture
@@ -61,30 +70,81 @@ def client(settings: Settings, store: Store, clock: Clock) -> Iterator[TestClien
         yield client
 
 
+def _post(client: TestClient, secretkey: str, appkey: str = "app1") -> httpx.Response:
+    return client.post(QUERY_PATH, data={**FORM, "appkey": appkey, "secretkey": secretkey})
+
+
 def _ask(client: TestClient, secretkey: str, appkey: str = "app1") -> str:
-    body = client.post(QUERY_PATH, data={**FORM, "appkey": appkey, "secretkey": secretkey}).json()
+    body = _post(client, secretkey, appkey).json()
+    if "locked out" in body.get("info", ""):
+        assert body["error"] == "auth_failed"
+        return "locked_out"
     return str(body.get("error", "ok"))
 
 
-def test_after_n_failures_even_the_right_secret_fails_until_the_window_refills(
+def test_after_n_failures_the_client_is_locked_out_until_the_window_refills(
     client: TestClient, clock: Clock
 ) -> None:
     assert _ask(client, "right-secret") == "ok"
     assert [_ask(client, f"guess-{i}") for i in range(3)] == ["auth_failed"] * 3
-    assert _ask(client, "right-secret") == "auth_failed"  # locked: the secret is not checked
+    assert _ask(client, "right-secret") == "locked_out"  # the secret is not checked
+    assert _ask(client, "guess-3") == "locked_out"
     clock.now += 19
-    assert _ask(client, "right-secret") == "auth_failed"
+    assert _ask(client, "right-secret") == "locked_out"
     clock.now += 2  # one failure's worth (60 s / 3) has aged out
     assert _ask(client, "right-secret") == "ok"
 
 
+def test_others_failures_never_lock_out_a_client_that_never_failed(
+    settings: Settings, store: Store, clock: Clock, client: TestClient
+) -> None:
+    for i in range(20):  # from two addresses, far past every cap
+        assert _ask(client, f"guess-{i}") in ("auth_failed", "locked_out")
+    with _client(settings, store, clock, ("198.51.100.67", 1)) as other:
+        for i in range(20):
+            assert _ask(other, f"guess-{i}") in ("auth_failed", "locked_out")
+    with _client(settings, store, clock, OWNER) as owner:
+        assert [_ask(owner, "right-secret") for _ in range(3)] == ["ok"] * 3
+        # A failure of the owner's own counts against the owner only (one of three).
+        assert _ask(owner, "typo") == "auth_failed"
+        assert _ask(owner, "right-secret") == "ok"
+
+
+def test_a_locked_out_client_is_told_so_the_same_way_whether_the_appkey_exists(
+    client: TestClient, clock: Clock
+) -> None:
+    for appkey in ("app1", "ghost"):
+        for i in range(3):
+            assert _ask(client, f"guess-{i}", appkey=appkey) == "auth_failed"
+    answers = [
+        _post(client, "right-secret"),
+        _post(client, "guess-9"),
+        _post(client, "right-secret", appkey="ghost"),
+    ]
+    first = answers[0]
+    assert first.json() == {
+        "code": "0",
+        "info": "locked out after too many failed attempts from this address; "
+        "retry after 20 seconds",
+        "error": "auth_failed",
+    }
+    assert first.headers["retry-after"] == "20"
+    for answer in answers[1:]:
+        assert answer.content == first.content
+        assert dict(answer.headers) == dict(first.headers)
+    clock.now += 15
+    assert _post(client, "guess-9").headers["retry-after"] == "5"
+
+
 def test_one_address_guessing_many_appkeys_is_locked_out(
-    client: TestClient, store: Store, clock: Clock
+    client: TestClient, store: Store, settings: Settings, clock: Clock
 ) -> None:
     make_app(store, "app2", secretkey="other-secret")
     for i in range(6):
         assert _ask(client, "guess", appkey=f"nope{i}") == "auth_failed"
-    assert _ask(client, "other-secret", appkey="app2") == "auth_failed"
+    assert _ask(client, "other-secret", appkey="app2") == "locked_out"
+    with _client(settings, store, clock, OWNER) as owner:
+        assert _ask(owner, "other-secret", appkey="app2") == "ok"
     clock.now += 11
     assert _ask(client, "other-secret", appkey="app2") == "ok"
 
@@ -97,8 +157,8 @@ def test_the_lockout_holds_across_server_processes(
         assert _ask(client, "guess") == "auth_failed"
         assert _ask(second, "guess") == "auth_failed"
         assert _ask(client, "guess") == "auth_failed"
-        assert _ask(second, "right-secret") == "auth_failed"
-        assert _ask(client, "right-secret") == "auth_failed"
+        assert _ask(second, "right-secret") == "locked_out"
+        assert _ask(client, "right-secret") == "locked_out"
 
 
 def test_no_plaintext_secretkey_in_the_database(database_url: str, store: Store) -> None:

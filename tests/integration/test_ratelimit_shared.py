@@ -76,15 +76,16 @@ def test_admit_takes_a_token_unless_locked_out(settings: Settings, store: Store)
         locks = (("lock:app", Quota(1 / 60, burst=2)), ("lock:addr", Quota(1 / 60, burst=5)))
         assert limiter.admit("q", quota, locks, lambda: 100.0) == Decision(True)
         refused = limiter.admit("q", quota, locks, lambda: 100.25)
-        assert refused is not None
-        assert not refused.allowed
+        assert (refused.allowed, refused.locked_out) == (False, False)
         assert abs(refused.retry_after - 0.75) < 1e-6
         # Two failures exhaust the appkey's lock (burst 2): the next request is locked
         # out, whatever the query budget says, and takes no query token.
         for _ in range(2):
             assert limiter.acquire("lock:app", locks[0][1], 101.0).allowed
-        assert limiter.admit("q", quota, locks, lambda: 101.0) is None
-        assert limiter.admit("q", quota, locks, lambda: 102.0) is None
+        locked = limiter.admit("q", quota, locks, lambda: 101.0)
+        assert (locked.allowed, locked.locked_out) == (False, True)
+        assert locked.retry_after == pytest.approx(60 - 0.01)  # one failure's age, less slack
+        assert limiter.admit("q", quota, locks, lambda: 102.0).locked_out
         # One failure ages out after 60 s: admitted again, and the query budget is
         # untouched by the locked-out requests.
         assert limiter.admit("q", quota, locks, lambda: 161.0) == Decision(True)
@@ -92,7 +93,7 @@ def test_admit_takes_a_token_unless_locked_out(settings: Settings, store: Store)
         # The other lock (per address) locks out just the same.
         for _ in range(5):
             assert limiter.acquire("lock:addr", locks[1][1], 200.0).allowed
-        assert limiter.admit("q", quota, locks, lambda: 200.0) is None
+        assert limiter.admit("q", quota, locks, lambda: 200.0).locked_out
     finally:
         limiter.close()
 
@@ -129,8 +130,7 @@ def test_a_page_read_takes_the_token_and_reads_nothing_when_refused(pg_url: str)
             read(offset=0, lookup=lookup, admission=refused)
         assert looked == [5]  # nothing read
         decision = limiter.refused(refused)
-        assert decision is not None
-        assert not decision.allowed
+        assert (decision.allowed, decision.locked_out) == (False, False)
         assert decision.retry_after == pytest.approx(0.75)
         # A deep page of a window never sought: the token goes first, by itself.
         with pytest.raises(pages.Refused):
@@ -143,7 +143,7 @@ def test_a_page_read_takes_the_token_and_reads_nothing_when_refused(pg_url: str)
         locked = admission(105.0)
         with pytest.raises(pages.Refused):
             read(offset=0, lookup=lookup, admission=locked)
-        assert limiter.refused(locked) is None
+        assert limiter.refused(locked).locked_out
         assert looked == [5]
     finally:
         limiter.close()

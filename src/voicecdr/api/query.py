@@ -32,6 +32,7 @@ from ..storage.ratelimit import Admission, SharedRateLimiter
 from ..storage.store import Store
 from ..timefmt import WindowError, query_window, zone
 from .appcache import AppCache
+from .clientaddr import ClientAddress
 from .params import BodyTimeout, ParamError, read_params
 from .rows import RowCache, RowRenderer
 
@@ -68,6 +69,17 @@ def failure(slug: str, message: str, headers: dict[str, str] | None = None) -> A
 
 
 _AUTH_FAILED = failure("auth_failed", "appkey or secretkey is incorrect")
+
+
+def _locked_out(decision: Decision) -> Answer:
+    """The answer to an address locked out for failed authentications: the same whether
+    its appkey exists and its secret is right (no appkey on it, so metrics say neither)."""
+    wait = decision.retry_after_header
+    return failure(
+        "auth_failed",
+        f"locked out after too many failed attempts from this address; retry after {wait} seconds",
+        {"Retry-After": wait},
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +121,7 @@ class QueryService:
         self._max_page_size = settings.max_page_size
         self._rows = RowCache(settings.row_cache_rows) if settings.row_cache_rows else None
         window = settings.auth_failure_window
-        self._per_appkey = _failure_quota(settings.auth_failures_per_appkey, window)
+        self._per_pair = _failure_quota(settings.auth_failures_per_client_appkey, window)
         self._per_client = _failure_quota(settings.auth_failures_per_client, window)
 
     @property
@@ -134,11 +146,13 @@ class QueryService:
         appkey = _required(params, "appkey")
         secretkey = _required(params, "secretkey")
         now = self._clock()
-        # Guessing is capped per appkey and per address, in the shared state so more
-        # server processes do not mean more guesses.
+        # Guessing is capped per address and appkey, and per address, in the shared state
+        # so more server processes do not mean more guesses. Only the guessing address is
+        # locked out, never the owner elsewhere. No appkey is longer than 64 characters:
+        # longer ones share a key (bounded size), and a space ends every address.
         failure_keys = (
-            (f"authfail:app:{appkey}", self._per_appkey),
-            (f"authfail:addr:{client}", self._per_client),
+            (f"authfail:{client} {appkey[:65]}", self._per_pair),
+            (f"authfail:{client}", self._per_client),
         )
         app = self._apps.get(appkey)
         # Hash the candidate even for an unknown appkey so timing does not reveal which.
@@ -146,13 +160,15 @@ class QueryService:
         if not verify_secret(secretkey, stored) or app is None:
             # Counted unless a cap is already reached (a refused guess must not push
             # its own lock-out further out).
-            if not self._limiter.exhausted(failure_keys, now):
-                for key, quota in failure_keys:
-                    self._limiter.acquire(key, quota, now)
+            locked = self._limiter.lockout(failure_keys, now)
+            if locked is not None:
+                return _locked_out(locked)
+            for key, quota in failure_keys:
+                self._limiter.acquire(key, quota, now)
             return _AUTH_FAILED
-        # Once a cap is reached even the right secret gets the same answer as a wrong
-        # one, until failures age out; checking that and taking the request's token is
-        # one statement, on PostgreSQL usually the one that reads the page too.
+        # A locked-out address gets the same answer with the right secret as with a wrong
+        # one; checking that and taking the request's token is one statement, on
+        # PostgreSQL usually the one that reads the page too.
         admission = self._limiter.admission(
             f"query:{app.appkey}", Quota(app.rate_limit), failure_keys, self._clock
         )
@@ -199,13 +215,13 @@ class QueryService:
     def _admit(self, app: App, admission: Admission) -> Answer | None:
         """Takes ``admission``'s token by itself; the answer if it is refused."""
         decision = self._limiter.take(admission)
-        return None if decision is not None and decision.allowed else self._refusal(app, decision)
+        return None if decision.allowed else self._refusal(app, decision)
 
     @staticmethod
-    def _refusal(app: App, decision: Decision | None) -> Answer:
-        """The answer to a request whose token was refused: ``decision`` None, locked out."""
-        if decision is None:
-            return _AUTH_FAILED
+    def _refusal(app: App, decision: Decision) -> Answer:
+        """The answer to a request whose token was refused."""
+        if decision.locked_out:
+            return _locked_out(decision)
         answer = failure(
             "rate_limited",
             "appkey access rate limit",
@@ -328,6 +344,7 @@ class QueryEndpoint:
 
     def __init__(self, service: QueryService, settings: Settings, dialect: str) -> None:
         self._service = service
+        self._client_address = ClientAddress(settings.trusted_proxies)
         self._max_body = settings.max_body_bytes
         self._body_timeout = settings.body_timeout
         self._thread_count = settings.query_threads or DEFAULT_QUERY_THREADS.get(dialect, 2)
@@ -356,7 +373,7 @@ class QueryEndpoint:
         except ParamError as exc:
             answer = failure("invalid_parameter", str(exc))
         else:
-            client = request.client.host if request.client else None
+            client = self._client_address.of(request)
             if self._thread_count:
                 loop = asyncio.get_running_loop()
                 answer = await loop.run_in_executor(

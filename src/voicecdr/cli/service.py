@@ -65,6 +65,9 @@ def serve(obj: Context, host: str, port: int, workers: int, no_workers: bool) ->
             access_log=False,
             server_header=False,
             timeout_graceful_shutdown=10,
+            # The app takes a client address from X-Forwarded-For only from the proxies
+            # the operator names (VOICECDR_TRUSTED_PROXIES); uvicorn would trust 127.0.0.1.
+            proxy_headers=False,
             # Bounds on what one client can hold (docs/operations.md, "Resource limits"):
             # an idle keep-alive connection is closed after 5 s, the connections and
             # requests in flight per process are capped (more get a 503 at once), and a
