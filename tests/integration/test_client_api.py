@@ -164,15 +164,16 @@ def test_caller_errors_map_to_exceptions_and_are_not_retried(
 def test_a_rate_limited_client_backs_off_and_still_gets_everything(
     settings: Settings, store: Store
 ) -> None:
-    # A real GCRA limit at 4/s and a client that does not pace itself: the server answers
-    # rate_limited with Retry-After and the client waits that long, then carries on.
+    # A real GCRA limit at 4/s (4 at once) and a client that does not pace itself, with
+    # more pages than that: the server answers rate_limited with Retry-After and the
+    # client waits that long, then carries on.
     make_app(store, "slow", secretkey="secret1", rate_limit=4)
     load(store, recent_records("slow", 40, days=0.5))
     start, end = window(days=0.5)
     with TestClient(create_app(settings, store)) as asgi:
         hooked = Hooked(asgi._transport)
         with Client(
-            "slow", "secret1", base_url=BASE, transport=hooked, rate=None, page_size=30
+            "slow", "secret1", base_url=BASE, transport=hooked, rate=None, page_size=4
         ) as client:
             got = list(client.iter_records(1, start, end)) + list(
                 client.iter_records(0, start, end)

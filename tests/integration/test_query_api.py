@@ -405,6 +405,23 @@ def test_rate_limit_per_appkey_with_retry_after(
         assert post(client)["code"] == "1"
 
 
+@pytest.mark.parametrize(("rate", "burst"), [(1.0, 1), (5.0, 5), (2.5, 3)])
+def test_an_app_may_send_one_seconds_worth_at_once_then_its_rate(
+    settings: Settings, store: Store, app1: str, rate: float, burst: int
+) -> None:
+    store.update_app("app1", {"rate_limit": rate}, now=1)
+    now = [1567990800.0]
+    app = create_app(settings.model_copy(update={"max_age_days": 0}), store, clock=lambda: now[0])
+    with TestClient(app) as client:
+        assert [post(client)["code"] for _ in range(burst)] == ["1"] * burst  # back to back
+        response = client.post(QUERY_PATH, data=form())
+        assert response.json()["error"] == "rate_limited"
+        assert response.headers["retry-after"] == "1"
+        now[0] += 1 / rate  # then one more every 1/rate seconds
+        assert post(client)["code"] == "1"
+        assert error(client, data=form())[0] == "rate_limited"
+
+
 @pytest.fixture
 def limited(
     settings: Settings, store: Store, app1: str

@@ -170,7 +170,7 @@ class QueryService:
         # one; checking that and taking the request's token is one statement, on
         # PostgreSQL usually the one that reads the page too.
         admission = self._limiter.admission(
-            f"query:{app.appkey}", Quota(app.rate_limit), failure_keys, self._clock
+            f"query:{app.appkey}", Quota.per_second(app.rate_limit), failure_keys, self._clock
         )
         try:
             asked = self._asked(params, app, now)
