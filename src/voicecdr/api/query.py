@@ -158,13 +158,16 @@ class QueryService:
         # Hash the candidate even for an unknown appkey so timing does not reveal which.
         stored = app.secret_hash if app else "sha256$x$" + "0" * 64
         if not verify_secret(secretkey, stored) or app is None:
-            # Counted unless a cap is already reached (a refused guess must not push
-            # its own lock-out further out).
-            locked = self._limiter.lockout(failure_keys, now)
-            if locked is not None:
-                return _locked_out(locked)
-            for key, quota in failure_keys:
-                self._limiter.acquire(key, quota, now)
+            # Counted unless a cap is already reached (a refused guess must not push its
+            # own lock-out further out), by the statements a right secret's lock-out takes:
+            # the same answer in the same time tells a locked-out guesser nothing.
+            (pair, per_pair), (address, per_address) = failure_keys
+            counted = self._limiter.take(
+                self._limiter.admission(pair, per_pair, failure_keys, self._clock)
+            )
+            if not counted.allowed:
+                return _locked_out(counted)
+            self._limiter.acquire(address, per_address, now)
             return _AUTH_FAILED
         # A locked-out address gets the same answer with the right secret as with a wrong
         # one; checking that and taking the request's token is one statement, on
