@@ -183,7 +183,8 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                 "post": {
                     "summary": "Voice group call / verification / notification records",
                     "description": 'Failures are HTTP 200 with `code` "0" and an `error` slug; '
-                    "`rate_limited` carries a `Retry-After` header.",
+                    "`rate_limited`, and `auth_failed` for a client address locked out after "
+                    "too many failed attempts, carry a `Retry-After` header.",
                     "operationId": "getVoiceCdr",
                     "requestBody": {
                         "required": True,
