@@ -7,13 +7,19 @@ import functools
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from tests.support.data import cdr, make_app
 from voicecdr.config import Settings
 from voicecdr.models import Service, VoiceGroup
 from voicecdr.ratelimit import Decision, Quota
 from voicecdr.storage import pages
-from voicecdr.storage.ratelimit import Admission, SharedRateLimiter, default_state_path
+from voicecdr.storage.ratelimit import (
+    PRUNE_EVERY,
+    Admission,
+    SharedRateLimiter,
+    default_state_path,
+)
 from voicecdr.storage.store import Store
 
 
@@ -148,3 +154,39 @@ def test_a_page_read_takes_the_token_and_reads_nothing_when_refused(pg_url: str)
     finally:
         limiter.close()
         store.close()
+
+
+def _state_keys(settings: Settings, store: Store) -> set[str]:
+    if store.dialect == "postgresql":
+        engine = store.reader
+    else:
+        engine = sa.create_engine(f"sqlite:///{settings.rate_limit_state}")
+    with engine.connect() as conn:
+        keys = set(conn.execute(sa.text("SELECT key FROM rate_limit_state")).scalars())
+    if store.dialect != "postgresql":
+        engine.dispose()
+    return keys
+
+
+def test_the_state_of_keys_that_ran_out_is_pruned(settings: Settings, store: Store) -> None:
+    # Every failed authentication from a new address or appkey makes a key: an attacker
+    # must not be able to grow the shared state (memory, on SQLite) without bound.
+    limiter = SharedRateLimiter(store, settings.rate_limit_state)
+    every, t0 = PRUNE_EVERY, 1000.0
+    failures = Quota(1 / every, burst=3)  # each failure's state lasts `every` seconds
+    try:
+        for i in range(5):
+            assert limiter.acquire(f"authfail:{i}", failures, t0).allowed
+        assert limiter.acquire("query:app", Quota(1), t0).allowed
+        assert len(_state_keys(settings, store)) == 6
+        # Pruned at most once every PRUNE_EVERY seconds (a DELETE per failure would cost).
+        assert limiter.acquire("authfail:new", failures, t0 + every - 1).allowed
+        assert len(_state_keys(settings, store)) == 7
+        # Past their TAT a key's state says nothing a missing one would not: gone.
+        assert limiter.acquire("authfail:last", failures, t0 + every + 1).allowed
+        assert _state_keys(settings, store) == {"authfail:new", "authfail:last"}
+        # ... and nothing else changed: a pruned key starts afresh, as it would have.
+        assert limiter.acquire("authfail:0", Quota(1 / every, burst=1), t0 + every + 1).allowed
+        assert not limiter.acquire("authfail:0", Quota(1 / every, burst=1), t0 + every + 2).allowed
+    finally:
+        limiter.close()

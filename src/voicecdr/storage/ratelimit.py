@@ -58,6 +58,10 @@ RETURNING tat
 # request in 1% early.
 _SLACK = 0.010
 
+# Seconds between prunings of keys past their TAT (a missing key means the same), done by
+# :meth:`SharedRateLimiter.acquire` (failed authentications), never by a query's admission.
+PRUNE_EVERY = 60.0
+
 
 def default_state_path(database: str) -> Path:
     """A per-database file in a private, memory-backed directory.
@@ -140,6 +144,16 @@ class SharedRateLimiter:
         self._read = sa.select(rate_limit_state.c.tat).where(
             rate_limit_state.c.key == sa.bindparam("key")
         )
+        # Rows another statement holds are skipped (PostgreSQL): no waits, no deadlocks.
+        expired = (
+            sa.select(rate_limit_state.c.key)
+            .where(rate_limit_state.c.tat < sa.bindparam("now"))
+            .with_for_update(skip_locked=True)
+        )
+        self._prune = rate_limit_state.delete().where(
+            rate_limit_state.c.key.in_(expired.scalar_subquery())
+        )
+        self._next_prune = 0.0
 
     def acquire(self, key: str, quota: Quota, now: float) -> Decision:
         params = {
@@ -149,6 +163,11 @@ class SharedRateLimiter:
             "tolerance": quota.tolerance + _SLACK,
         }
         with translated("rate limit"), self._engine.begin() as conn:
+            if now >= self._next_prune:
+                # Keys made by failed authentications (any address, any appkey) would
+                # otherwise grow the state without bound.
+                self._next_prune = now + PRUNE_EVERY
+                conn.execute(self._prune, {"now": now})
             if conn.execute(self._upsert, params).first() is not None:
                 return Decision(True)
         return self._refusal(key, quota, now)
