@@ -8,6 +8,7 @@ import inspect
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import httpx
 import pytest
@@ -17,8 +18,10 @@ from starlette.testclient import TestClient
 from tests.support.data import make_app
 from voicecdr import credentials
 from voicecdr.api import QUERY_PATH, create_app, ingest
+from voicecdr.api.query import QueryService
 from voicecdr.client import _webhooks
 from voicecdr.config import Settings
+from voicecdr.storage.ratelimit import SharedRateLimiter
 from voicecdr.storage.store import Store
 
 FORM = {
@@ -134,6 +137,51 @@ def test_a_locked_out_client_is_told_so_the_same_way_whether_the_appkey_exists(
         assert dict(answer.headers) == dict(first.headers)
     clock.now += 15
     assert _post(client, "guess-9").headers["retry-after"] == "5"
+
+
+class CountingLimiter(SharedRateLimiter):
+    """The real limiter, noting which of its statements each request runs."""
+
+    calls: list[str] = []  # replaced per request by the test
+
+    def take(self, admission: Any) -> Any:
+        self.calls.append("take")
+        return super().take(admission)
+
+    def acquire(self, key: str, quota: Any, now: float) -> Any:
+        self.calls.append("acquire")
+        return super().acquire(key, quota, now)
+
+    def lockout(self, checks: Any, now: float) -> Any:
+        self.calls.append("lockout")
+        return super().lockout(checks, now)
+
+
+def test_a_locked_out_address_runs_the_same_statements_whatever_it_sends(
+    sqlite_url: str, tmp_path: Path, clock: Clock
+) -> None:
+    # Timing must not tell a locked-out guesser whether its secret (or appkey) was right:
+    # the same statements on the shared state (on SQLite, where none rides a page read).
+    store = Store(sqlite_url)
+    make_app(store, "app1", secretkey="right-secret")
+    limiter = CountingLimiter(store, str(tmp_path / "ratelimit.sqlite"))
+    settings = Settings(database_url=sqlite_url, max_age_days=0, auth_failures_per_client_appkey=1)
+    service = QueryService(store, limiter, settings, clock)
+    try:
+        for appkey in ("app1", "ghost"):
+            service.answer({**FORM, "appkey": appkey, "secretkey": "guess"}, "198.51.100.66")
+        seen = {}
+        for appkey, secretkey in (("app1", "right-secret"), ("app1", "guess"), ("ghost", "x")):
+            limiter.calls = []
+            answer = service.answer(
+                {**FORM, "appkey": appkey, "secretkey": secretkey}, "198.51.100.66"
+            )
+            assert "locked out" in answer.body["info"]
+            seen[appkey, secretkey] = limiter.calls
+        assert list(seen.values()) == [["take", "lockout"]] * 3, seen
+    finally:
+        limiter.close()
+        store.close()
 
 
 def test_one_address_guessing_many_appkeys_is_locked_out(
