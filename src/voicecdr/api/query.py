@@ -150,6 +150,10 @@ class QueryService:
                 for key, quota in failure_keys:
                     self._limiter.acquire(key, quota, now)
             return _AUTH_FAILED
+        if app.disabled:
+            # As a wrong secret would answer, but not a failure: its client polling on
+            # must not lock out the others at its address.
+            return _AUTH_FAILED
         # Once a cap is reached even the right secret gets the same answer as a wrong
         # one, until failures age out; checking that and taking the request's token is
         # one statement, on PostgreSQL usually the one that reads the page too.
