@@ -246,3 +246,12 @@ def test_apps_disable_on_a_terminal_says_what_it_means(cli: Cli, tmp_path: Path)
     assert "app app1 enabled" in _on_terminal(cli, "apps", "enable", "app1")
     listed = _on_terminal(cli, "apps", "list")
     assert " enabled " in listed
+
+
+def test_demo_enables_a_disabled_demo_app_it_resets(fresh_cli: Cli) -> None:
+    assert fresh_cli("demo", "--count", "5", "--seed", "1").code == 0
+    assert fresh_cli("apps", "disable", "demo").code == 0
+    again = fresh_cli("demo", "--count", "5", "--seed", "2")
+    assert again.code == 0, again.err
+    assert again.json()["accepted"] == 5
+    assert fresh_cli("apps", "list").json()[0]["enabled"] is True
