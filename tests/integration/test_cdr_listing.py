@@ -4,6 +4,7 @@ pages, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import pytest
+import sqlalchemy as sa
 
 from tests.support.data import canonical, make_app
 from voicecdr.ingest.core import Ingestor, Item
@@ -75,3 +76,20 @@ def test_filters_and_window_edges(store: Store, loaded: int) -> None:
     assert [r[PLACED] for r in window_rows(store, loaded, end + 1, end + 1)] == [end + 1]
     empty = _seconds("2019-09-10 00:00:00"), _seconds("2019-09-11 23:59:59")
     assert list(window_rows(store, loaded, *empty)) == []
+
+
+def test_rows_are_read_a_page_at_a_time_as_they_are_taken(store: Store, loaded: int) -> None:
+    # Streaming: taking the first row reads one page per voice group, not the window.
+    statements: list[str] = []
+
+    def note(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        if statement.startswith("SELECT"):
+            statements.append(statement)
+
+    sa.event.listen(store.reader, "before_cursor_execute", note)
+    start, end = _seconds("2019-09-08 00:00:00"), _seconds("2019-09-12 23:59:59")
+    rows = window_rows(store, loaded, start, end, page_rows=2)
+    next(rows)
+    assert len(statements) == 2
+    assert sum(1 for _ in rows) == 20
+    assert len(statements) > 10
