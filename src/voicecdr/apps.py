@@ -196,7 +196,7 @@ def set_enabled(store: Store, appkey: str, *, enabled: bool) -> StateChange:
     app = store.get_app(appkey)
     if app is None:
         raise NotFound(f"no app with appkey {appkey!r}")
-    if app.disabled != enabled:
+    if app.disabled is not enabled:  # already as asked
         return StateChange(app, changed=False)
     now = int(time.time())
     app = store.update_app(appkey, {"disabled_at": None if enabled else now}, now=now)
