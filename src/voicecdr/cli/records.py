@@ -115,7 +115,9 @@ class _Refused(click.ClickException):
 @click.option("--messageid", help="Only calls with this messageid.")
 @click.option("--limit", type=click.IntRange(min=1), help="Stop after this many rows.")
 @click.option(
-    "--extended", is_flag=True, help="Add cost, cost_status, hangup_cause, hangup_disposition."
+    "--extended",
+    is_flag=True,
+    help="Add cost, cost_status, hangup_cause, hangup_disposition (and record_url where present).",
 )
 @json_flag
 @pass_ctx
