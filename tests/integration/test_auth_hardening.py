@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from starlette.testclient import TestClient
 
 from tests.support.data import make_app
-from voicecdr import credentials
+from voicecdr import apps, credentials
 from voicecdr.api import QUERY_PATH, create_app, ingest
 from voicecdr.api.query import QueryService
 from voicecdr.client import _webhooks
@@ -137,6 +137,18 @@ def test_a_locked_out_client_is_told_so_the_same_way_whether_the_appkey_exists(
         assert dict(answer.headers) == dict(first.headers)
     clock.now += 15
     assert _post(client, "guess-9").headers["retry-after"] == "5"
+
+
+def test_a_locked_out_address_hears_the_same_from_a_disabled_app(
+    client: TestClient, store: Store
+) -> None:
+    make_app(store, "app3", secretkey="secret3")
+    apps.set_enabled(store, "app3", enabled=False)
+    for i in range(3):
+        assert _ask(client, f"guess-{i}", appkey="app3") == "auth_failed"
+    right, wrong = _post(client, "secret3", appkey="app3"), _post(client, "guess", appkey="app3")
+    assert "locked out" in right.json()["info"]
+    assert (right.content, dict(right.headers)) == (wrong.content, dict(wrong.headers))
 
 
 class CountingLimiter(SharedRateLimiter):

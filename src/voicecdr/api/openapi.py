@@ -471,7 +471,7 @@ def _ingest_paths(settings: Settings) -> dict[str, Any]:
                             "409": "Same uuid stored with different content",
                             "413": "Body too large",
                             "415": "Unsupported content type",
-                            "422": "CDR cannot be stored (missing or bad variable, unknown app)",
+                            "422": "CDR cannot be stored (bad variable, unknown or disabled app)",
                             "503": "Credentials not set, or database unavailable",
                         }
                     ),

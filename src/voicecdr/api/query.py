@@ -175,6 +175,12 @@ class QueryService:
         admission = self._limiter.admission(
             f"query:{app.appkey}", Quota.per_second(app.rate_limit), failure_keys, self._clock
         )
+        if app.disabled:
+            # As a wrong secret would answer, but not a failure: its client polling on
+            # must not lock out the others at its address. Its token is taken as any
+            # request's is, so a locked-out address hears what a wrong secret hears.
+            decision = self._limiter.take(admission)
+            return _locked_out(decision) if decision.locked_out else _AUTH_FAILED
         try:
             asked = self._asked(params, app, now)
         except _Invalid:

@@ -240,6 +240,8 @@ def demo_command(
         check = apps.CallbackCheck(settings.allow_private_callbacks)
         try:
             apps.rotate_secret(store, demo.DEMO_APPKEY, secretkey=demo.DEMO_SECRETKEY)
+            # A reset demo app works: one disabled earlier would refuse the CDRs below.
+            apps.set_enabled(store, demo.DEMO_APPKEY, enabled=True)
             if callback_url is not None:
                 apps.update_app(
                     store, demo.DEMO_APPKEY, callback_url=callback_url, check_callback=check

@@ -164,6 +164,8 @@ class Ingestor:
         self._clock = clock
         self._background = background
         self._app_ids: dict[str, int | None] = {}
+        # Why an appkey with no id above is refused: unknown, or its app is disabled.
+        self._refusals: dict[str, str] = {}
 
     def ingest(self, items: Iterable[Item], summary: Summary | None = None) -> Summary:
         """Validate and store ``items``, adding what happened to ``summary`` (or a new one)."""
@@ -260,13 +262,25 @@ class Ingestor:
         appkey = result.appkey
         app_id = self._app_ids[appkey] if appkey in self._app_ids else self._app_id(appkey)
         if app_id is None:
-            reject(item().reject([f"appkey: unknown app {appkey!r}"], result.call_id))
+            reject(item().reject([self._refusals[appkey]], result.call_id))
         return app_id
 
     def _app_id(self, appkey: str) -> int | None:
+        """The id of the app records with ``appkey`` go to; None (with the reason in
+        ``_refusals``) if they are refused. Read once per Ingestor: per request on the
+        API, per run for an import."""
         if appkey not in self._app_ids:
             app = self._store.get_app(appkey)
-            self._app_ids[appkey] = app.id if app else None
+            if app is not None and not app.disabled:
+                self._app_ids[appkey] = app.id
+            else:
+                self._app_ids[appkey] = None
+                self._refusals[appkey] = (
+                    f"appkey: unknown app {appkey!r}"
+                    if app is None
+                    else f"appkey: app {appkey!r} is disabled; its CDRs are refused until "
+                    f"`voicecdr apps enable {appkey}`"
+                )
         return self._app_ids[appkey]
 
     def _store_batch(self, pairs: list[tuple[int, Cdr]]) -> list[Outcome]:
