@@ -20,6 +20,7 @@ from pathlib import Path
 
 from .core import Chunk
 from .fastjson import CHUNK_LINES, check_lines
+from .timebounds import TimeBounds
 
 
 def worker_count() -> int:
@@ -30,7 +31,9 @@ def worker_count() -> int:
     return max(0, min(4, (os.cpu_count() or 1) - 2))
 
 
-def checked_chunks(path: Path, advance: Callable[[int], None], workers: int) -> Iterator[Chunk]:
+def checked_chunks(
+    path: Path, advance: Callable[[int], None], bounds: TimeBounds, workers: int
+) -> Iterator[Chunk]:
     """The JSONL file's records in checked chunks, as ``fastjson.checked_chunks`` gives
     them, checked by ``workers`` processes, in file order."""
     name = str(path)
@@ -43,7 +46,7 @@ def checked_chunks(path: Path, advance: Callable[[int], None], workers: int) -> 
         with path.open("rb") as handle:
             while lines := list(islice(handle, CHUNK_LINES)):
                 advance(sum(map(len, lines)))
-                in_flight.append(pool.submit(check_lines, name, first, line_no, lines))
+                in_flight.append(pool.submit(check_lines, name, first, line_no, lines, bounds))
                 # The chunk's first record number is needed before it is checked: count
                 # the lines that are not blank (in C).
                 first += sum(map(bool, map(bytes.strip, lines)))
