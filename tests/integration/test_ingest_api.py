@@ -384,3 +384,43 @@ def test_freeswitch_query_uuid_is_decoded_strictly(client: TestClient) -> None:
     good = client.post("/v1/ingest/freeswitch?uuid=from%2Dquery", content=body, headers=headers)
     assert good.status_code == 200, good.text
     assert good.json()["accepted"] == 1
+
+
+def _raw_post(client: TestClient, path: str, headers: list[tuple[bytes, bytes]]) -> Any:
+    """POST ``[]`` to the app with headers as given (an HTTP client would refuse these)."""
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"[]", "more_body": False}
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "root_path": "",
+        "query_string": b"",
+        "headers": headers,
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 80),
+    }
+    client.portal.call(client.app, scope, receive, send)  # type: ignore[union-attr]
+    return sent[0]["status"]
+
+
+@pytest.mark.parametrize("declared", [b"\xb2", "\uff12".encode(), b"1_0", b" 2"])
+def test_a_content_length_of_other_digits_is_not_a_crash(
+    client: TestClient, declared: bytes
+) -> None:
+    headers = [
+        (b"authorization", BEARER["Authorization"].encode()),
+        (b"content-type", b"application/json"),
+        (b"content-length", declared),
+    ]
+    assert _raw_post(client, "/v1/cdrs", headers) == 200

@@ -216,7 +216,8 @@ async def _read_body(request: Request, settings: Settings) -> bytes:
 async def _read_limited(request: Request, limit: int) -> bytes:
     too_large = _refuse(413, "Content Too Large", f"request body must be at most {limit} bytes")
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
+    # ASCII digits only: str.isdigit() also takes "²", which int() then refuses.
+    if declared.isascii() and declared.isdigit() and int(declared) > limit:
         raise too_large
     chunks: list[bytes] = []
     size = 0
