@@ -40,6 +40,7 @@ import orjson
 
 from ..timefmt import epoch_to_iso
 from .core import Item
+from .timebounds import LATEST_EPOCH
 
 PLAIN_TYPES = ("application/json", "application/x-www-form-plaintext", "text/plain", "")
 FORM_TYPES = ("application/x-www-form-urlencoded", "application/x-www-form-base64-encoded")
@@ -69,9 +70,6 @@ NAMES: Mapping[str, str] = {
 
 class UndecodableCdr(ValueError):
     """The bytes are not a mod_json_cdr CDR in any encoding it uses; the message says why."""
-
-
-MAX_EPOCH = 253_402_300_799  # 9999-12-31T23:59:59Z
 
 
 def media_type(content_type: str) -> str:
@@ -107,7 +105,7 @@ def decode_document(data: bytes, content_type: str = "") -> dict[str, Any]:
 
 def _cdr_field(form: bytes) -> bytes:
     """The (still encoded) value of the form's one ``cdr`` field, wherever it is."""
-    values = [value for name, _, value in map(_field, form.split(b"&")) if name == b"cdr"]
+    values = [value for name, value in _fields(form) if name == b"cdr"]
     if not values:
         raise UndecodableCdr("form body has no cdr= field")
     if len(values) > 1:
@@ -115,8 +113,9 @@ def _cdr_field(form: bytes) -> bytes:
     return values[0]
 
 
-def _field(pair: bytes) -> tuple[bytes, bytes, bytes]:
-    return pair.partition(b"=")
+def _fields(form: bytes) -> list[tuple[bytes, bytes]]:
+    """``(name, value)`` of each ``name=value`` of a form or query string, still encoded."""
+    return [(name, value) for name, _, value in (f.partition(b"=") for f in form.split(b"&"))]
 
 
 def _form_value(value: bytes, *, base64_form: bool) -> bytes:
@@ -128,12 +127,12 @@ def _form_value(value: bytes, *, base64_form: bool) -> bytes:
 
 def _unescape_cdr(text: bytes) -> bytes:
     try:
-        return unescape(text)
+        return _unescape(text)
     except ValueError as exc:
         raise UndecodableCdr(f"cdr= {exc}") from None
 
 
-def unescape(text: bytes) -> bytes:
+def _unescape(text: bytes) -> bytes:
     """Percent-decoding that refuses a ``%`` not followed by two hex digits (where
     ``urllib`` would keep it as it is)."""
     broken = _BROKEN_ESCAPE.search(text)
@@ -146,11 +145,11 @@ def unescape(text: bytes) -> bytes:
     return unquote_to_bytes(text)
 
 
-def unescape_text(value: bytes) -> str:
+def _unescape_text(value: bytes) -> str:
     """The text a url-encoded value stands for; ValueError when its escapes are broken
     or decode to bytes that are not UTF-8."""
     try:
-        return unescape(value).decode()
+        return _unescape(value).decode()
     except UnicodeDecodeError:
         raise ValueError("is not UTF-8 once its percent-escapes are decoded") from None
 
@@ -166,13 +165,13 @@ def query_uuid(query: bytes) -> str | None:
     """The ``uuid`` mod_json_cdr adds to the URL (the last one, if repeated), decoded
     strictly; UndecodableCdr when it is broken."""
     found = None
-    for name, _, value in map(_field, query.split(b"&")):
+    for name, value in _fields(query):
         if name == b"uuid":
             found = value
     if found is None:
         return None
     try:
-        return unescape_text(found.replace(b"+", b" ")) or None
+        return _unescape_text(found.replace(b"+", b" ")) or None
     except ValueError as exc:
         raise UndecodableCdr(f"query parameter uuid {exc}") from None
 
@@ -206,7 +205,7 @@ def to_item(
         if "%" not in value:
             return value
         try:
-            return unescape_text(value.encode())
+            return _unescape_text(value.encode())
         except ValueError as exc:
             errors.append(f"variables.{name}: {exc}")
             return None
@@ -218,7 +217,7 @@ def to_item(
         if not _EPOCH_RE.fullmatch(value):
             errors.append(f"variables.{name}: must be whole seconds since 1970, not {value!r}")
             return None
-        if int(value) > MAX_EPOCH:
+        if int(value) > LATEST_EPOCH:
             # Python's datetime ends at year 9999; a later epoch is a corrupt CDR, not a 500.
             errors.append(f"variables.{name}: {value} is after the year 9999")
             return None
