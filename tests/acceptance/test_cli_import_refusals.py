@@ -80,3 +80,19 @@ def test_import_refuses_far_off_times_other_digits_and_broken_escapes(
         ("j-9999", reasons["j-9999"][0].split(" ", 2)[2]),
         ("j-0001", "is before 1970"),
     ]
+
+
+def test_a_byte_order_mark_does_not_cost_the_first_record(cli: Cli, tmp_path: Path) -> None:
+    # Windows tools start UTF-8 text with a BOM; the CSV reader always skipped it.
+    assert cli("apps", "create", "--name", "A", "--appkey", "app1").code == 0
+    for workers in ("0", "1"):
+        lines = tmp_path / f"bom-{workers}.jsonl"
+        records = [canonical(f"b{workers}-1"), canonical(f"b{workers}-2")]
+        lines.write_bytes(b"\xef\xbb\xbf" + b"\n".join(map(orjson.dumps, records)) + b"\n")
+        result = cli("cdrs", "import", "--workers", workers, str(lines))
+        assert result.code == 0, result.out + result.err
+        assert (result.json()["accepted"], result.json()["rejected_total"]) == (2, 0)
+    backlog = tmp_path / "bom.json"
+    backlog.write_bytes(b"\xef\xbb\xbf" + orjson.dumps(fs.cdr("fs-bom")))
+    result = cli("cdrs", "import", str(backlog))
+    assert result.code == 0, result.out + result.err

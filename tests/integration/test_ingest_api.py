@@ -424,3 +424,18 @@ def test_a_content_length_of_other_digits_is_not_a_crash(
         (b"content-length", declared),
     ]
     assert _raw_post(client, "/v1/cdrs", headers) == 200
+
+
+@pytest.mark.parametrize("content_type", ["application/json", "application/x-ndjson"])
+def test_a_byte_order_mark_before_the_batch_is_skipped(
+    client: TestClient, content_type: str
+) -> None:
+    records = [canonical("bom1"), canonical("bom2")]
+    body = (
+        orjson.dumps(records)
+        if content_type == "application/json"
+        else b"\n".join(map(orjson.dumps, records))
+    )
+    answer = post_batch(client, b"\xef\xbb\xbf" + body, headers={"Content-Type": content_type})
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == {"accepted": 2, "duplicates": 0, "rejected": []}

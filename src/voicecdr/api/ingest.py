@@ -28,7 +28,7 @@ from starlette.responses import JSONResponse, Response
 from ..config import Settings
 from ..errors import DatabaseUnavailable, StorageError
 from ..ingest import freeswitch
-from ..ingest.core import Ingestor, Item, Summary
+from ..ingest.core import BOM, Ingestor, Item, Summary
 from ..ingest.timebounds import TimeLimits
 from ..storage.store import Store
 from . import metrics
@@ -233,7 +233,7 @@ async def _read_limited(request: Request, limit: int) -> bytes:
 
 
 def _batch_items(body: bytes, max_records: int) -> list[Item]:
-    text = body.strip()
+    text = body.strip().removeprefix(BOM)
     if not text:
         raise _refuse(400, "Bad Request", "body is empty: send a JSON array or NDJSON")
     if text.startswith(b"["):

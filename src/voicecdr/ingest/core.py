@@ -23,6 +23,7 @@ from .canonical import RecordErrors, validate
 from .timebounds import TimeBounds, TimeLimits
 
 BATCH_SIZE = 2000
+BOM = b"\xef\xbb\xbf"  # UTF-8's byte order mark: Windows tools write it first; skipped
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,6 +39,7 @@ from msgspec import Meta
 from ..models import Cdr
 from .canonical import _SERVICES, _URL_RE, MAX_SECOND, cdr_with_hash
 from .core import Chunk, Item, Rejection, check
+from .files import skip_bom
 from .timebounds import TimeBounds
 
 
@@ -189,6 +190,7 @@ def checked_chunks(
     first = 0
     line_no = 1
     with path.open("rb") as handle:
+        advance(skip_bom(handle))
         while lines := list(islice(handle, chunk_lines)):
             chunk = check_lines(name, first, line_no, lines, bounds)
             advance(sum(map(len, lines)))

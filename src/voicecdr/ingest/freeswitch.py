@@ -39,7 +39,7 @@ from urllib.parse import unquote_to_bytes
 import orjson
 
 from ..timefmt import epoch_to_iso
-from .core import Item
+from .core import BOM, Item
 from .timebounds import LATEST_EPOCH
 
 PLAIN_TYPES = ("application/json", "application/x-www-form-plaintext", "text/plain", "")
@@ -83,7 +83,7 @@ def decode_document(data: bytes, content_type: str = "") -> dict[str, Any]:
     from the text itself).
     """
     kind = media_type(content_type)
-    text = data.strip()
+    text = data.strip().removeprefix(BOM)
     if kind not in PLAIN_TYPES and kind not in FORM_TYPES:
         raise UndecodableCdr(f"unsupported content type {kind!r}")
     if kind in FORM_TYPES or text.startswith(b"cdr="):

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from .core import Chunk
 from .fastjson import CHUNK_LINES, check_lines
+from .files import skip_bom
 from .timebounds import TimeBounds
 
 
@@ -44,6 +45,7 @@ def checked_chunks(
         first = 0
         line_no = 1
         with path.open("rb") as handle:
+            advance(skip_bom(handle))
             while lines := list(islice(handle, CHUNK_LINES)):
                 advance(sum(map(len, lines)))
                 in_flight.append(pool.submit(check_lines, name, first, line_no, lines, bounds))
