@@ -62,12 +62,16 @@ _WORKER = re.compile(r"^(\S*voicecdr worker\b)", re.M)
 _FAILED_ANSWER = re.compile(r'"code":\s*"0"|"status":\s*[45]\d\d')
 
 
-def shell_text(text: str, ports: dict[int, int]) -> str:
-    """A page's commands as the test runs them: its own ports, servers in the background."""
+def _ports(text: str, ports: dict[int, int]) -> str:
     for page_port, port in ports.items():
         text = text.replace(f"127.0.0.1:{page_port}", f"127.0.0.1:{port}")
         text = text.replace(f"PORT={page_port}", f"PORT={port}")
-    text = _SERVE.sub(r"doc_serve \1", text)
+    return text
+
+
+def shell_text(text: str, ports: dict[int, int]) -> str:
+    """A page's commands as the test runs them: its own ports, servers in the background."""
+    text = _SERVE.sub(r"doc_serve \1", _ports(text, ports))
     return _WORKER.sub(r"doc_background \1", text)
 
 
@@ -78,7 +82,8 @@ def script_for(page: list[Block], logs: Path, ports: dict[int, int]) -> tuple[st
     for block in page:
         if "file" in block.directives:
             name = shlex.quote(block.directives["file"])
-            parts.append(f"cat > {name} <<'DOC_FILE_END'\n{block.text}DOC_FILE_END\n")
+            text = _ports(block.text, ports)
+            parts.append(f"cat > {name} <<'DOC_FILE_END'\n{text}DOC_FILE_END\n")
         if block.lang != "shell" or "not run" in block.directives:
             continue
         # A directive is one line: "; " separates its commands.
@@ -180,14 +185,24 @@ RUN = [p for p in PAGES if any(b.lang == "shell" for b in blocks(p, ROOT))]
 
 
 @pytest.fixture(scope="module")
-def readings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[Path, Reading]]:
-    """Every page at once, as separate readers: the pages wait mostly on their servers."""
-    started = {p: Reading.start(p, tmp_path_factory.mktemp(p.stem)) for p in RUN}
+def readings(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[Path, Reading]]:
+    """The selected pages at once, as separate readers: they wait mostly on their servers."""
+    selected = {
+        item.callspec.params["page"]
+        for item in request.session.items
+        if isinstance(item, pytest.Function)
+        and hasattr(item, "callspec")
+        and "page" in item.callspec.params
+    }
+    started = {p: Reading.start(p, tmp_path_factory.mktemp(p.stem)) for p in RUN if p in selected}
     try:
         yield started
     finally:
         for reading in started.values():
-            reading.finish(0)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                reading.finish(0)
 
 
 @pytest.mark.parametrize("page", RUN, ids=[p.relative_to(ROOT).as_posix() for p in RUN])
