@@ -207,6 +207,8 @@ def readings(
 
 @pytest.mark.parametrize("page", RUN, ids=[p.relative_to(ROOT).as_posix() for p in RUN])
 def test_the_pages_commands_run(page: Path, readings: dict[Path, Reading]) -> None:
+    if page.name == "README.md" and sys.prefix == sys.base_prefix:
+        pytest.skip("README.md starts from the checkout's .venv: run the tests in a virtualenv")
     readings[page].check()
 
 
