@@ -121,13 +121,13 @@ class Reading:
     deadline: float
 
     @classmethod
-    def start(cls, page: Path, where: Path) -> Reading:
+    def start(cls, page: Path, where: Path, root: Path = ROOT) -> Reading:
         scratch, logs = where / "reader", where / "logs"
         scratch.mkdir(parents=True)
         logs.mkdir()
         if page.name == "README.md":  # a checkout where ./scripts/demo made .venv (this one)
             (scratch / ".venv").symlink_to(VENV_BIN.parent)
-        page_blocks = blocks(page, ROOT)
+        page_blocks = blocks(page, root)
         ports = {8000: free_port(), 8080: free_port()}
         script, ran = script_for(page_blocks, logs, ports)
         (logs / "script.sh").write_text(script)
@@ -172,13 +172,13 @@ class Reading:
             if block in self.ran:
                 last = self.ran.index(block)
                 output = (self.logs / f"{last}.out").read_text()
-                assert not _FAILED_ANSWER.search(output), self.shown(last)
+                if _FAILED_ANSWER.search(output):
+                    pytest.fail(f"a failure answered in {self.shown(last)}")
             elif "output" in block.directives:
                 assert last is not None, f"{block.where}: no command before this output"
                 actual = (self.logs / f"{last}.out").read_text()
-                assert output_matches(block, actual), (
-                    f"{block.where} shows:\n{block.text}\nbut {self.shown(last)}"
-                )
+                if not output_matches(block, actual):
+                    pytest.fail(f"{block.where} shows:\n{block.text}\nbut {self.shown(last)}")
 
 
 RUN = [p for p in PAGES if any(b.lang == "shell" for b in blocks(p, ROOT))]
@@ -220,3 +220,27 @@ def test_every_block_left_out_says_why() -> None:
         assert len(block.directives["not run"]) > 10, block.where
     # The exceptions stay few: each one is a command nothing checks.
     assert len(left_out) <= 10, [b.where for b in left_out]
+
+
+@pytest.mark.parametrize(
+    ("commands", "message"),
+    [
+        ("true\nfalse\ntrue\n", r"exit status 1 in page\.md:3"),
+        ('echo \'{"code":"0","error":"auth_failed"}\'\n', r"page\.md:3"),
+        ("echo '{\"status\": 401}'\n", r"page\.md:3"),
+    ],
+)
+def test_a_command_that_fails_fails_its_page(tmp_path: Path, commands: str, message: str) -> None:
+    page = tmp_path / "page.md"
+    page.write_text(f"# A page\n\n```shell\n{commands}```\n")
+    reading = Reading.start(page, tmp_path / "run", root=tmp_path)
+    with pytest.raises(pytest.fail.Exception, match=message):
+        reading.check()
+
+
+def test_shown_output_must_match(tmp_path: Path) -> None:
+    page = tmp_path / "page.md"
+    shell = "```shell\necho '{\"accepted\": 1}'\n```\n"
+    page.write_text(f'{shell}\n<!-- output -->\n```json\n{{"accepted": 2}}\n```\n')
+    with pytest.raises(pytest.fail.Exception, match=r"page\.md:6 shows"):
+        Reading.start(page, tmp_path / "run", root=tmp_path).check()

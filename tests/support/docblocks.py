@@ -1,18 +1,19 @@
 """The ```shell blocks of a markdown page, and the HTML comments that tell a test how to run them.
 
-A comment on the line just before a fenced block applies to it (several may stand there):
+A comment on the line just before a fenced block applies to it (several may stand there;
+"; " separates the commands of one):
 
 - ``<!-- not run: REASON -->``: the block cannot run in a test (installs, real hosts).
 - ``<!-- run first: COMMANDS -->``: what the reader has done by then, run before the block.
 - ``<!-- run instead: COMMANDS -->``: run these in place of the block (for example
   ``./scripts/demo``, which installs into the checkout, is replaced by what it runs).
 - ``<!-- file: NAME -->``: on a code block of another language, the reader saves it as NAME.
-- ``<!-- output -->``: on a ```json or ```text block, what the shell block above prints. JSON is
-  compared parsed; in text, a line ending in ``...`` or ``…`` matches any line it begins.
+- ``<!-- output -->``: on a ```json block, what the shell block above prints (compared parsed).
 """
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,17 +59,10 @@ def blocks(page: Path, root: Path) -> list[Block]:
 
 
 def output_matches(expected: Block, actual: str) -> bool:
-    """Whether a command's output is what the page shows (see the module docstring)."""
-    if expected.lang == "json":
-        import json
-
-        try:
-            return bool(json.loads(actual) == json.loads(expected.text))
-        except ValueError:
-            return False
-    lines = iter(actual.splitlines())
-    for want in expected.text.splitlines():
-        stem = want.removesuffix("...").removesuffix("…")
-        if not any(got == want or (stem != want and got.startswith(stem)) for got in lines):
-            return False
-    return True
+    """Whether a command printed the JSON that the page shows."""
+    if expected.lang != "json":
+        raise ValueError(f"{expected.where}: <!-- output --> is for ```json blocks")
+    try:
+        return bool(json.loads(actual) == json.loads(expected.text))
+    except ValueError:
+        return False
