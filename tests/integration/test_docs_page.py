@@ -58,3 +58,11 @@ def test_the_shipped_swagger_ui_carries_its_license(settings: Settings, store: S
         folder = next(u for u in urls if u.endswith("swagger-ui-bundle.js")).rsplit("/", 1)[0]
         assert "Apache License" in client.get(f"{folder}/LICENSE").text
         assert "SmartBear" in client.get(f"{folder}/NOTICE").text
+
+
+def test_the_shipped_files_are_all_it_serves(settings: Settings, store: Store) -> None:
+    with TestClient(create_app(settings, store)) as client:
+        for path in ("%2e%2e/ops.py", "..%2fops.py", "%2e%2e/%2e%2e/config.py", "nope.js", ""):
+            response = client.get(f"/docs/swagger-ui/{path}")
+            assert response.status_code == 404, path
+            assert response.headers["content-type"] == "application/problem+json", path
