@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from .ingest.timebounds import DEFAULT_MAX_AGE_DAYS, DEFAULT_MAX_FUTURE_MINUTES
 from .retry import DEFAULT_SCHEDULE
 
 DEFAULT_DATABASE_URL = "sqlite:///voicecdr.db"
@@ -199,6 +200,20 @@ class Settings(BaseSettings):
     )
     max_batch_records: int = Field(
         10_000, ge=1, description="Most records `POST /v1/cdrs` takes in one request."
+    )
+    ingest_max_age_days: int = Field(
+        DEFAULT_MAX_AGE_DAYS,
+        ge=0,
+        le=36_500,
+        description="How far back a CDR's times may lie when it is ingested (HTTP or "
+        "`cdrs import`), in days; older records are rejected with the reason. "
+        "0 = any time since 1970.",
+    )
+    ingest_max_future_minutes: int = Field(
+        DEFAULT_MAX_FUTURE_MINUTES,
+        ge=0,
+        le=1440,
+        description="How far ahead of the server's clock a CDR's times may lie, in minutes.",
     )
     max_batch_bytes: int = Field(
         16 * 1024 * 1024,

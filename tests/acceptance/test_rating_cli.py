@@ -136,8 +136,15 @@ def test_private_callback_urls_are_refused_at_registration(cli: Cli) -> None:
     result = cli("apps", "create", "--name", "A", "--callback-url", "http://127.0.0.1:9/dr")
     assert result.code == 1
     assert "--callback-url: 127.0.0.1 resolves to a loopback address" in result.err
+    # The refusal names the setting that allows it, so a closed network is one step away.
+    assert "VOICECDR_ALLOW_PRIVATE_CALLBACKS=true" in result.err
+    assert len(result.err.strip().splitlines()) == 1
     meta = cli("apps", "create", "--name", "B", "--callback-url", "http://169.254.169.254/")
     assert "link-local" in meta.err
+    assert "VOICECDR_ALLOW_PRIVATE_CALLBACKS=true" in meta.err
+    cli.env["VOICECDR_ALLOW_PRIVATE_CALLBACKS"] = "true"
+    allowed = cli("apps", "create", "--name", "C", "--callback-url", "http://127.0.0.1:9/dr")
+    assert allowed.code == 0, allowed.err
 
 
 def test_serve_prices_new_cdrs_and_pushes_receipts(cli: Cli, serve: Any, tmp_path: Path) -> None:

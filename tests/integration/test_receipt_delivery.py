@@ -197,7 +197,9 @@ def test_private_addresses_are_refused_at_connect_time(store: Store, receiver: R
     assert receiver.received == []
     (receipt,) = Outbox(store).list()
     assert receipt.last_error == (
-        "callback URL refused: hooks.example.com resolves to a loopback address 127.0.0.1"
+        "callback URL refused: hooks.example.com resolves to a loopback address 127.0.0.1; "
+        "receipts go to public addresses only "
+        "(on a closed network, set VOICECDR_ALLOW_PRIVATE_CALLBACKS=true)"
     )
     Outbox(store).replay(now=time.time(), ids=[receipt.id])
     deliver(store, QUICK, resolver=to_loopback)  # allowed: connects to the checked address

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.staticfiles import StaticFiles
 
 from ..config import Settings
 from ..errors import StorageError
@@ -19,12 +21,16 @@ from .problems import problem
 
 log = logging.getLogger("voicecdr.api.ops")
 
-_DOCS_HTML = """<!doctype html>
+# Swagger UI is shipped in the package (scripts/vendor-swagger-ui), so /docs works offline.
+SWAGGER_UI_DIR = Path(__file__).parent / "static" / "swagger-ui"
+SWAGGER_UI_PATH = "/docs/swagger-ui"
+
+_DOCS_HTML = f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>voicecdr API</title>
-<link rel="stylesheet" href="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui.css">
+<link rel="stylesheet" href="{SWAGGER_UI_PATH}/swagger-ui.css">
 </head><body><div id="ui"></div>
-<script src="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui-bundle.js"></script>
-<script>SwaggerUIBundle({url: "/openapi.json", dom_id: "#ui"});</script>
+<script src="{SWAGGER_UI_PATH}/swagger-ui-bundle.js"></script>
+<script>SwaggerUIBundle({{url: "/openapi.json", dom_id: "#ui", validatorUrl: null}});</script>
 <noscript>The machine-readable API description is at <a href="/openapi.json">/openapi.json</a>.
 </noscript></body></html>
 """
@@ -66,3 +72,8 @@ def openapi_for(settings: Settings) -> Callable[[Request], Awaitable[Response]]:
 
 async def docs(request: Request) -> Response:
     return HTMLResponse(_DOCS_HTML)
+
+
+def swagger_ui_assets() -> StaticFiles:
+    """The Swagger UI files the docs page loads, with its license and notice."""
+    return StaticFiles(directory=SWAGGER_UI_DIR)

@@ -61,6 +61,7 @@ def cdrs_import(
     reasons, go to the rejects file. Exit status 1 when any record was rejected.
     """
     from ..ingest.importer import import_paths
+    from ..ingest.timebounds import TimeLimits
 
     with obj.store(bulk=True) as store:
         result = import_paths(
@@ -70,6 +71,7 @@ def cdrs_import(
             rejects_path=rejects_path,
             progress=sys.stderr.isatty(),
             workers=workers,
+            limits=TimeLimits.of(obj.settings()),
         )
     obj.emit(result.to_dict(), _human_import)
     if result.summary.rejected_total:
