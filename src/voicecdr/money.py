@@ -17,6 +17,7 @@ import orjson
 
 NANOS = 1_000_000_000
 MAX_DECIMALS = 9
+MAX_NANOS = 2**63 - 1  # the largest amount stored: a BIGINT (PostgreSQL), an INTEGER (SQLite)
 _EXPONENT_BELOW = 100_000  # 0.0001 in nanos: repr() switches to exponents below it
 
 
@@ -30,6 +31,11 @@ def to_nanos(amount: Decimal) -> int:
 
 def from_nanos(nanos: int) -> Decimal:
     return Decimal(nanos).scaleb(-MAX_DECIMALS).normalize()
+
+
+def text(nanos: int) -> str:
+    """The exact decimal as text: ``10``, ``0.0000001``, never ``1E+1`` or ``1E-7``."""
+    return format(from_nanos(nanos), "f")
 
 
 @lru_cache(maxsize=65_536)
