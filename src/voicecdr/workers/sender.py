@@ -27,6 +27,7 @@ from ..retry import RetryPolicy
 from ..storage.outbox import DueReceipt, Outbox
 from ..storage.store import Store
 from . import metrics
+from .health import Heartbeat, WorkerHealth
 
 log = logging.getLogger("voicecdr.sender")
 
@@ -123,16 +124,23 @@ class Sender:
     async def aclose(self) -> None:
         await self._close_idle(idle=-1.0)
 
-    async def run(self, stopping: asyncio.Event, *, grace: float = 10.0) -> None:
+    async def run(
+        self, stopping: asyncio.Event, *, grace: float = 10.0, heart: Heartbeat | None = None
+    ) -> None:
         """Deliver until ``stopping`` is set; then give in-flight attempts ``grace``
-        seconds (an attempt cut short is retried later under the same webhook-id)."""
+        seconds (an attempt cut short is retried later under the same webhook-id).
+        ``heart`` hears of every claim, good or failed."""
+        heart = heart or WorkerHealth().heartbeat("sender")
         try:
             while not stopping.is_set():
                 try:
                     claimed = await self.claim()
-                except StorageError:
+                except StorageError as exc:
                     log.exception("could not claim receipts")
+                    heart.failed(str(exc))
                     claimed = 0
+                else:
+                    heart.ok()
                 if claimed == 0 or len(self._tasks) >= self._config.concurrency:
                     await self._idle(stopping)
             if self._tasks:
