@@ -202,7 +202,11 @@ class Sender:
                 await asyncio.wait(self._tasks, return_when=asyncio.FIRST_COMPLETED)
 
     async def _deliver(self, due: DueReceipt) -> None:
-        attempt = await self.attempt(due)
+        try:
+            attempt = await self.attempt(due)
+        except Exception as exc:  # a bug must fail the attempt, not leave it claimed
+            log.exception("receipt attempt crashed", extra={"receipt": due.id})
+            attempt = Attempt(False, None, f"sender error: {type(exc).__name__}: {exc}"[:300])
         now = self._clock()
         try:
             if attempt.delivered:
@@ -246,7 +250,11 @@ class Sender:
         """
         if not due.callback_url:
             return Attempt(False, None, "the app has no callback_url")
-        payload = due.payload if due.content is None else receipts.render(due.content)
+        try:
+            payload = due.payload if due.content is None else receipts.render(due.content)
+        except ValueError as exc:  # a corrupt row (a timezone, a language): fail the attempt
+            log.exception("could not make a receipt", extra={"receipt": due.id})
+            return Attempt(False, None, f"could not make the receipt: {exc}")
         if payload is None:
             # Cannot happen while receipts are deleted with their CDRs (retention does).
             return Attempt(False, None, "the receipt's CDR is no longer stored")
