@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import time
+from contextlib import closing
 from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
+import sqlalchemy as sa
 
 from tests.acceptance.conftest import Cli
+from voicecdr.storage.store import Store
 from voicecdr.timefmt import zone
 
 
@@ -68,3 +71,31 @@ def test_serve_refuses_an_unmigrated_database(fresh_cli: Cli) -> None:
     result = fresh_cli("serve", "--port", "0", timeout=60)
     assert result.code == 1
     assert "run `voicecdr db upgrade`" in result.err
+
+
+def _readyz_until(server: Any, status: int, timeout: float = 40) -> httpx.Response:
+    deadline = time.monotonic() + timeout
+    while (response := httpx.get(f"{server.url}/readyz")).status_code != status:
+        assert time.monotonic() < deadline, (response.text, server.logs())
+        time.sleep(0.1)
+    return response
+
+
+def test_a_crashing_rater_is_restarted_logged_and_reported_by_readyz(cli: Cli, serve: Any) -> None:
+    cli.env["VOICECDR_ALLOW_PRIVATE_CALLBACKS"] = "true"
+    made = cli("apps", "create", "--name", "A", "--callback-url", "http://127.0.0.1:9/dr")
+    assert made.code == 0, made.err
+    server = serve()
+    url = cli.env["VOICECDR_DATABASE_URL"]
+    corrupt = "UPDATE apps SET language = 'xx'"  # a row no version writes: every batch raises
+    with closing(Store(url)) as store, store.writer.begin() as conn:
+        conn.execute(sa.text(corrupt))
+    failing = _readyz_until(server, 503).json()
+    assert failing["detail"].startswith("worker rater is failing: ValueError: 'xx' is not a")
+    logs = server.logs()
+    assert "worker rater crashed; restarting it in 1 s (1 in a row)" in logs
+    assert "Traceback" in logs
+    assert "workers stopped" not in logs
+    with closing(Store(url)) as store, store.writer.begin() as conn:
+        conn.execute(sa.text("UPDATE apps SET language = 'en'"))
+    assert _readyz_until(server, 200).json() == {"status": "ready"}
