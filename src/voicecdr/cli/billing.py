@@ -103,7 +103,8 @@ def rates_show(obj: Context, /, appkey: str, version: int | None) -> None:
 @json_flag
 @pass_ctx
 def rates_unpriced(obj: Context, /, appkey: str, limit: int) -> None:
-    """List CDRs that stay pending because no rate matches them, with the reason."""
+    """List CDRs that stay pending because no rate matches them (or their cost is too
+    large to store), with the reason."""
     from ..storage.rating import RatingStore
     from ..timefmt import epoch_to_iso
 
@@ -135,14 +136,21 @@ def rates_unpriced(obj: Context, /, appkey: str, limit: int) -> None:
 @json_flag
 @pass_ctx
 def rate_command(obj: Context) -> None:
-    """Price every pending CDR now (with receipts for those that become final), then exit."""
+    """Price every pending CDR now (with receipts for those that become final), then exit.
+
+    A CDR that cannot be priced (no rate, or a cost too large to store) stays pending with
+    its reason, listed by `rates unpriced`; the others are priced. Exits 0 unless the
+    database fails."""
     from ..workers.rater import Rater
 
     with obj.store() as store:
         priced, unpriced = Rater(store, batch_size=obj.settings().rater_batch_size).drain()
     obj.emit(
         {"priced": priced, "unpriced": unpriced},
-        lambda d: f"priced {d['priced']}, left pending for want of a rate {d['unpriced']}",
+        lambda d: (
+            f"priced {d['priced']}, left pending {d['unpriced']}"
+            + (" (see `voicecdr rates unpriced APPKEY`)" if d["unpriced"] else "")
+        ),
     )
 
 
