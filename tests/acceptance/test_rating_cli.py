@@ -141,6 +141,24 @@ def test_rate_sets_aside_a_cost_too_large_to_store_and_prices_the_rest(
     assert cli("rate").json() == {"priced": 0, "unpriced": 0}
 
 
+def test_prices_and_costs_print_as_exact_decimals_without_exponents(
+    cli: Cli, tmp_path: Path
+) -> None:
+    cli("apps", "create", "--name", "A", "--appkey", "app1")
+    plan = "service,prefix,cycle,unit_price,basic_price\ngroup_call,,20,10,0.0000001\n"
+    cli("rates", "import", "app1", write(tmp_path / "p.csv", plan))
+    (rate,) = cli("rates", "show", "app1").json()["rates"]
+    assert (rate["unit_price"], rate["basic_price"]) == ("10", "0.0000001")
+    cli("cdrs", "import", jsonl(tmp_path / "c.jsonl", [canonical("a", second=19)]))
+    assert cli("rate").json() == {"priced": 1, "unpriced": 0}
+    cli("rates", "import", "app1", write(tmp_path / "p2.csv", plan.replace(",10,", ",100,")))
+    period = ["--from", "2019-09-09 00:00:00", "--to", "2019-09-09 23:59:59"]
+    dry = cli("rerate", "app1", *period, "--dry-run").json()
+    assert (dry["cost_before"], dry["cost_after"]) == ("10", "100")
+    assert dry["samples"][0]["cost_before"] == "10"
+    assert dry["samples"][0]["cost_after"] == "100"
+
+
 def test_receipts_list_and_replay(cli: Cli, tmp_path: Path) -> None:
     cli.env["VOICECDR_ALLOW_PRIVATE_CALLBACKS"] = "true"
     cli.env["VOICECDR_RECEIPT_RETRY_SCHEDULE"] = "0"

@@ -54,7 +54,7 @@ def rates_import(obj: Context, /, appkey: str, file: Path) -> None:
 @pass_ctx
 def rates_show(obj: Context, /, appkey: str, version: int | None) -> None:
     """Print an app's rate plan."""
-    from ..money import from_nanos
+    from .. import money
     from ..storage.rating import RatingStore
 
     with obj.store() as store:
@@ -72,8 +72,8 @@ def rates_show(obj: Context, /, appkey: str, version: int | None) -> None:
             "service": "*" if r.service is None else r.service.wire_name,
             "prefix": r.prefix,
             "cycle": r.cycle,
-            "unit_price": str(from_nanos(r.unit_price_nanos)),
-            "basic_price": str(from_nanos(r.basic_price_nanos)),
+            "unit_price": money.text(r.unit_price_nanos),
+            "basic_price": money.text(r.basic_price_nanos),
         }
         for r in plan.rates
     ]
@@ -170,7 +170,7 @@ def rerate_command(
     obj: Context, /, appkey: str, start: str, end: str, dry_run: bool, resend_receipts: bool
 ) -> None:
     """Recompute an app's charges for calls placed in a period, with its newest plan."""
-    from ..money import from_nanos
+    from .. import money
     from ..workers.rater import rerate
 
     with obj.store() as store:
@@ -183,18 +183,18 @@ def rerate_command(
         "changed": report.changed,
         "newly_final": report.newly_final,
         "newly_pending": report.newly_pending,
-        "cost_before": str(from_nanos(report.cost_before_nanos)),
-        "cost_after": str(from_nanos(report.cost_after_nanos)),
+        "cost_before": money.text(report.cost_before_nanos),
+        "cost_after": money.text(report.cost_after_nanos),
         "receipts": report.receipts,
         "samples": [
             {
                 "id": s["id"],
                 "cost_before": None
                 if s["cost_before_nanos"] is None
-                else str(from_nanos(int(str(s["cost_before_nanos"])))),
+                else money.text(int(str(s["cost_before_nanos"]))),
                 "cost_after": None
                 if s["cost_after_nanos"] is None
-                else str(from_nanos(int(str(s["cost_after_nanos"])))),
+                else money.text(int(str(s["cost_after_nanos"]))),
             }
             for s in report.samples
         ],
