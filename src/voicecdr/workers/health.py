@@ -2,7 +2,9 @@
 
 Each worker holds a :class:`Heartbeat`: it beats after every step that worked and reports
 a step that failed; :func:`supervise` restarts a worker that crashed, with a growing pause,
-and reports the crash until the worker's next good step.
+and reports the crash until the worker's next good step. A step the database itself
+failed (:class:`~voicecdr.errors.DatabaseUnavailable`: down, read-only, full) is only
+retried: ``/readyz`` checks the database on its own, and reads may still be served.
 """
 
 from __future__ import annotations
@@ -12,10 +14,13 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
+from ..errors import DatabaseUnavailable, StorageError
+
 log = logging.getLogger("voicecdr.workers")
 
 RESTART_FIRST = 1.0  # seconds before the first restart; doubled per crash in a row
 RESTART_MAX = 60.0
+FAILING_AFTER = 3  # other storage errors in a row before a worker counts as failing
 
 
 class WorkerHealth:
@@ -38,11 +43,22 @@ class Heartbeat:
         self._failing = failing
         self.name = name
         self.crashes = 0  # in a row, since the last good step
+        self.errors = 0  # storage errors in a row, since the last good step
 
     def ok(self) -> None:
         """A step worked: the worker is healthy again."""
-        self.crashes = 0
+        self.crashes = self.errors = 0
         self._failing.pop(self.name, None)
+
+    def retrying(self, exc: StorageError) -> None:
+        """A step failed in storage and will be retried. Not a fault of the database
+        itself (a constraint, a value out of range), it is the worker failing once it
+        repeats: a lock timeout under load does not flip readiness."""
+        if isinstance(exc, DatabaseUnavailable):
+            return
+        self.errors += 1
+        if self.errors >= FAILING_AFTER:
+            self.failed(str(exc))
 
     def failed(self, reason: str) -> None:
         self._failing[self.name] = reason

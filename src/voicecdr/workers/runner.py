@@ -53,7 +53,7 @@ async def rater_loop(
             priced, unpriced = await run_in_threadpool(rater.run_once)
         except StorageError as exc:
             log.exception("rater batch failed; retrying shortly")
-            heart.failed(str(exc))
+            heart.retrying(exc)
             await _pause(stopping, 2.0)
             continue
         heart.ok()
@@ -73,7 +73,7 @@ async def gauge_loop(
                 metrics.RECEIPTS.labels(state).set(count)
         except StorageError as exc:
             log.warning("could not refresh worker gauges")
-            heart.failed(str(exc))
+            heart.retrying(exc)
         else:
             heart.ok()
         await _pause(stopping, GAUGE_INTERVAL)
@@ -98,7 +98,7 @@ async def maintenance_loop(
                 log.info("made CDR partitions", extra={"partitions": made})
         except StorageError as exc:
             log.warning("could not make the coming days' CDR partitions; retrying later")
-            heart.failed(str(exc))
+            heart.retrying(exc)
         else:
             heart.ok()
         await _pause(stopping, MAINTENANCE_INTERVAL)

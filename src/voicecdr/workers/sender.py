@@ -137,7 +137,7 @@ class Sender:
                     claimed = await self.claim()
                 except StorageError as exc:
                     log.exception("could not claim receipts")
-                    heart.failed(str(exc))
+                    heart.retrying(exc)
                     claimed = 0
                 else:
                     heart.ok()
