@@ -102,6 +102,7 @@ def price_batch(
     # A stream of ordered ids per app, so that an app's ids say nothing of other apps'.
     webhook_ids: dict[int, Iterator[str]] = {}
     retry_at = float(now)
+    most = MAX_NANOS
     for cdr_id, app_id, placed, service, phone, country_code, second, connected in rows:
         plan = plans.get(app_id)
         if plan is None:
@@ -113,7 +114,7 @@ def price_batch(
             unpriced.append((no_rate(plan, service, number), cdr_id, placed))
             continue
         size, cost = size_and_cost(rate, connected=connected, second=second)
-        if cost > MAX_NANOS:
+        if cost > most:
             unpriced.append((too_costly(plan, rate, service, second, cost), cdr_id, placed))
             continue
         cycle, unit, basic = rate.cycle, rate.unit_price_nanos, rate.basic_price_nanos
