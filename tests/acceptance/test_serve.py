@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import time
+from contextlib import closing
 from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
 
 from tests.acceptance.conftest import Cli
+from voicecdr.storage.store import Store
 from voicecdr.timefmt import zone
 
 
@@ -110,3 +113,31 @@ def test_x_forwarded_for_is_trusted_only_from_proxies_the_operator_names(
     # What the client writes left of its proxy's entry changes nothing.
     assert ask(server, "1.1.1.1, 198.51.100.7", secret="demo-secret").startswith(locked)
     assert ask(server, "198.51.100.8", secret="demo-secret") == "ok"
+
+
+def _readyz_until(server: Any, status: int, timeout: float = 40) -> httpx.Response:
+    deadline = time.monotonic() + timeout
+    while (response := httpx.get(f"{server.url}/readyz")).status_code != status:
+        assert time.monotonic() < deadline, (response.text, server.logs())
+        time.sleep(0.1)
+    return response
+
+
+def test_a_crashing_rater_is_restarted_logged_and_reported_by_readyz(cli: Cli, serve: Any) -> None:
+    cli.env["VOICECDR_ALLOW_PRIVATE_CALLBACKS"] = "true"
+    made = cli("apps", "create", "--name", "A", "--callback-url", "http://127.0.0.1:9/dr")
+    assert made.code == 0, made.err
+    server = serve()
+    url = cli.env["VOICECDR_DATABASE_URL"]
+    corrupt = "UPDATE apps SET language = 'xx'"  # a row no version writes: every batch raises
+    with closing(Store(url)) as store, store.writer.begin() as conn:
+        conn.execute(sa.text(corrupt))
+    failing = _readyz_until(server, 503).json()
+    assert failing["detail"].startswith("worker rater is failing: ValueError: 'xx' is not a")
+    logs = server.logs()
+    assert "worker rater crashed; restarting it in 1 s (1 in a row)" in logs
+    assert "Traceback" in logs
+    assert "workers stopped" not in logs
+    with closing(Store(url)) as store, store.writer.begin() as conn:
+        conn.execute(sa.text("UPDATE apps SET language = 'en'"))
+    assert _readyz_until(server, 200).json() == {"status": "ready"}

@@ -20,6 +20,7 @@ from .. import gcpolicy, logs
 from ..config import Settings
 from ..storage.ratelimit import SharedRateLimiter
 from ..storage.store import Store
+from ..workers.health import WorkerHealth
 from ..workers.runner import run_workers
 from . import metrics, ops
 from .ingest import IngestEndpoints
@@ -136,18 +137,20 @@ def create_app(
     """Build the ASGI app. A store passed in stays open after shutdown (its owner closes
     it); one opened here from ``settings.database_url`` is closed on shutdown. ``clock``
     is the wall clock used for rate limits and the query window's age. With ``workers``
-    the rater and the receipt sender run beside the API for the app's lifetime."""
+    the rater and the receipt sender run beside the API for the app's lifetime, and
+    ``/readyz`` answers 503 while one of them is failing."""
     owned = store is None
     store = store if store is not None else Store(settings.database_url)
     limiter = SharedRateLimiter(store, settings.rate_limit_state)
     query = QueryEndpoint(QueryService(store, limiter, settings, clock), settings, store.dialect)
     ingest = IngestEndpoints(store, settings)
+    health = WorkerHealth()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         stopping = asyncio.Event()
         background = (
-            asyncio.create_task(run_workers(store, settings, stopping, clock=clock))
+            asyncio.create_task(run_workers(store, settings, stopping, clock=clock, health=health))
             if workers
             else None
         )
@@ -168,7 +171,7 @@ def create_app(
         Route("/v1/cdrs", ingest.batch, methods=["POST"]),
         Route("/v1/ingest/freeswitch", ingest.freeswitch, methods=["POST"]),
         Route("/healthz", ops.healthz, methods=["GET"]),
-        Route("/readyz", ops.readyz_for(store), methods=["GET"]),
+        Route("/readyz", ops.readyz_for(store, health), methods=["GET"]),
         Route("/metrics", ops.metrics_endpoint, methods=["GET"]),
         Route("/openapi.json", ops.openapi_for(settings), methods=["GET"]),
         Route("/docs", ops.docs, methods=["GET"]),

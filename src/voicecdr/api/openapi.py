@@ -219,7 +219,7 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
             },
             "/readyz": {
                 "get": {
-                    "summary": "Readiness: database reachable and schema current",
+                    "summary": "Readiness: database reachable, schema current, no worker failing",
                     "operationId": "readyz",
                     "responses": {
                         "200": {"description": "Ready"},

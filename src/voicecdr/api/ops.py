@@ -15,6 +15,7 @@ from ..config import Settings
 from ..errors import StorageError
 from ..storage import migrate
 from ..storage.store import Store
+from ..workers.health import WorkerHealth
 from . import metrics
 from .openapi import openapi_document
 from .problems import problem
@@ -40,7 +41,12 @@ async def healthz(request: Request) -> Response:
     return JSONResponse({"status": "ok"})
 
 
-def readyz_for(store: Store) -> Callable[[Request], Awaitable[Response]]:
+def readyz_for(
+    store: Store, health: WorkerHealth | None = None
+) -> Callable[[Request], Awaitable[Response]]:
+    """Ready when the database answers with the current schema and none of this
+    process's background workers (``health``) is failing."""
+
     def check() -> None:
         store.ping()
         migrate.require_current(store)
@@ -51,6 +57,11 @@ def readyz_for(store: Store) -> Callable[[Request], Awaitable[Response]]:
         except StorageError as exc:
             log.warning("not ready", extra={"reason": str(exc)})
             return problem(503, "Not ready", str(exc))
+        failing = health.failing() if health is not None else {}
+        if failing:
+            detail = "; ".join(f"worker {name} is failing: {why}" for name, why in failing.items())
+            log.warning("not ready", extra={"reason": detail})
+            return problem(503, "Not ready", detail, workers=failing)
         return JSONResponse({"status": "ready"})
 
     return readyz
