@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Callable
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -42,6 +42,7 @@ class ObserveMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        _drop_trailing_slash(scope)
         started = time.perf_counter()
         status = 500
         response_started = False
@@ -55,6 +56,9 @@ class ObserveMiddleware:
 
         try:
             await self.app(scope, receive, send_wrapper)
+        except ClientDisconnect:
+            # The client hung up before its body ended: its doing, and nobody to answer.
+            scope.setdefault("state", {})["outcome"] = "client_disconnected"
         except Exception:
             log.exception("unhandled error", extra={"path": scope["path"]})
             if response_started:
@@ -106,6 +110,15 @@ class QueryShortcut:
         scope["route"] = self._route  # what Starlette's router would set (metrics label)
         response = await self._endpoint.handle(Request(scope, receive, send))
         await response(scope, receive, send)
+
+
+def _drop_trailing_slash(scope: Scope) -> None:
+    """``/healthz/`` is served as ``/healthz``. Starlette's answer, a redirect, would lose
+    a POST with many clients (and its absolute ``http://`` URL is wrong behind TLS);
+    NXCloud's own server answers its query path with or without the slash."""
+    path: str = scope["path"]
+    if path.endswith("/") and path != "/":
+        scope["path"] = path.rstrip("/") or "/"
 
 
 def _route_label(scope: Scope) -> str:
@@ -173,7 +186,7 @@ def create_app(
         Route("/openapi.json", ops.openapi_for(settings), methods=["GET"]),
         Route("/docs", ops.docs, methods=["GET"]),
     ]
-    return Starlette(
+    app = Starlette(
         routes=routes,
         middleware=[
             Middleware(ObserveMiddleware),
@@ -182,6 +195,8 @@ def create_app(
         exception_handlers={HTTPException: _http_exception},
         lifespan=lifespan,
     )
+    app.router.redirect_slashes = False  # ObserveMiddleware serves /x/ as /x instead
+    return app
 
 
 def factory() -> Starlette:
