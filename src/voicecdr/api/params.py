@@ -84,9 +84,7 @@ def _content_type(header: str) -> tuple[str, dict[str, str]]:
         key, _, value = part.strip().partition("=")
         key, value = key.lower(), value.strip().strip('"')
         if key in options and options[key].lower() != value.lower():
-            raise ParamError(
-                f"the Content-Type gives {key} more than once with different values"
-            )
+            raise ParamError(f"the Content-Type gives {key} more than once with different values")
         if key:
             options[key] = value
     return media_type.strip().lower(), options
