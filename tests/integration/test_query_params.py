@@ -108,6 +108,7 @@ def test_an_unknown_charset_is_refused_by_name(client: TestClient, charset: str)
         f"{FORM_TYPE}; charset=UTF8",
         f'{FORM_TYPE}; charset="utf-8"',
         f"{FORM_TYPE};charset=utf-8 ",
+        f"{FORM_TYPE}; charset = utf-8",
         f"{FORM_TYPE}; charset=utf-8; charset=UTF-8",
         f"{FORM_TYPE}; charset=latin-1",
         f"{FORM_TYPE}; charset=utf-8-sig",
@@ -120,8 +121,11 @@ def test_real_charsets_are_read(client: TestClient, header: str) -> None:
     assert body["info"]["total"] == 2
 
 
-def test_charsets_that_disagree_are_refused(client: TestClient) -> None:
-    headers = {"content-type": f"{FORM_TYPE}; charset=utf-8; charset=base64"}
+@pytest.mark.parametrize(
+    "charsets", ["charset=utf-8; charset=base64", "charset=gbk; Charset =utf-8"]
+)
+def test_charsets_that_disagree_are_refused(client: TestClient, charsets: str) -> None:
+    headers = {"content-type": f"{FORM_TYPE}; {charsets}"}
     message = refused(client, content=urlencode(FORM).encode(), headers=headers)
     assert message == "the Content-Type gives charset more than once with different values"
 
@@ -318,3 +322,10 @@ def test_unknown_paths_are_404_with_or_without_a_slash(client: TestClient) -> No
         assert "location" not in response.headers
     root = client.post("/")
     assert root.status_code == 404
+
+
+@pytest.mark.parametrize("field", ["appkey", "secretkey", "messageid", "voiceType", "page"])
+def test_a_nul_character_is_refused_by_name(client: TestClient, field: str) -> None:
+    # PostgreSQL cannot hold or compare text with NUL in it; no value with one is valid.
+    message = refused(client, data={**FORM, "messageid": "m1", field: "m1\x00"})
+    assert message == f"{field} must not contain a NUL character", message

@@ -82,7 +82,7 @@ def _content_type(header: str) -> tuple[str, dict[str, str]]:
     options: dict[str, str] = {}
     for part in rest.split(";"):
         key, _, value = part.strip().partition("=")
-        key, value = key.lower(), value.strip().strip('"')
+        key, value = key.strip().lower(), value.strip().strip('"')
         if key in options and options[key].lower() != value.lower():
             raise ParamError(f"the Content-Type gives {key} more than once with different values")
         if key:
@@ -175,6 +175,9 @@ async def _parse_multipart(request: Request, body: bytes) -> list[tuple[str, str
 
 def _merge(params: dict[str, str], pairs: list[tuple[str, str]]) -> None:
     for name, value in pairs:
+        if "\x00" in value:
+            # No parameter may hold one, and PostgreSQL cannot even compare text with it.
+            raise ParamError(f"{name} must not contain a NUL character")
         if name in params and params[name] != value:
             raise ParamError(f"{name} is given more than once with different values")
         params[name] = value
