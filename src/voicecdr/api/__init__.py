@@ -113,9 +113,9 @@ class QueryShortcut:
 
 
 def _drop_trailing_slash(scope: Scope) -> None:
-    """``/healthz/`` is served as ``/healthz``. Starlette's answer, a redirect, would lose
-    a POST with many clients (and its absolute ``http://`` URL is wrong behind TLS);
-    NXCloud's own server answers its query path with or without the slash."""
+    """``/healthz/`` is served as ``/healthz``, the query path likewise: a client that adds
+    a slash means the same endpoint. Starlette's answer, a 307 redirect, loses a POST with
+    many HTTP clients, and its absolute ``http://`` URL is wrong behind a TLS proxy."""
     path: str = scope["path"]
     if path.endswith("/") and path != "/":
         scope["path"] = path.rstrip("/") or "/"

@@ -99,8 +99,8 @@ _NOT_CHARSETS = frozenset({"idna", "punycode", "undefined", "unicode-escape", "r
 @lru_cache(maxsize=64)
 def _codec(charset: str) -> str:
     """The codec of a Content-Type's charset; :class:`ParamError` unless it is a character
-    set Python knows. Bytes-to-bytes codecs (base64, zip, ...) and str-to-str ones (rot13)
-    would fail at decoding, not here, and never with a client's error."""
+    set Python knows. Bytes-to-bytes codecs (base64, zip) and str-to-str ones (rot13) pass
+    ``codecs.lookup`` and only fail at decoding, with a LookupError: refused here by name."""
     normalized = encodings.normalize_encoding(charset.lower())
     # Python's codec search remembers every name it failed to find: only names of the
     # codecs it has are looked up, so clients cannot grow that memory without end.
