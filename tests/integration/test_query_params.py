@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlencode
 
+import orjson
 import pytest
 from starlette.testclient import TestClient
 
@@ -329,3 +330,39 @@ def test_a_nul_character_is_refused_by_name(client: TestClient, field: str) -> N
     # PostgreSQL cannot hold or compare text with NUL in it; no value with one is valid.
     message = refused(client, data={**FORM, "messageid": "m1", field: "m1\x00"})
     assert message == f"{field} must not contain a NUL character", message
+
+
+def test_a_content_length_of_other_digits_is_refused(client: TestClient) -> None:
+    # HTTP servers check Content-Length before the app does; over bare ASGI no one has.
+    # An HTTP client library re-encodes a header like this one, so the app is called raw.
+    body = urlencode(FORM).encode()
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": QUERY_PATH,
+        "raw_path": QUERY_PATH.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"content-type", FORM_TYPE.encode()), (b"content-length", b"\xb2")],
+        "client": ("127.0.0.1", 1234),
+        "server": ("127.0.0.1", 80),
+    }
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    client.portal.call(client.app, scope, receive, send)
+    answer = orjson.loads(b"".join(m.get("body", b"") for m in sent))
+    assert sent[0]["status"] == 200
+    assert answer == {
+        "code": "0",
+        "info": "request body must be at most 65536 bytes",
+        "error": "invalid_parameter",
+    }
