@@ -212,7 +212,7 @@ async def _read_body(request: Request, settings: Settings) -> bytes:
 async def _read_limited(request: Request, limit: int) -> bytes:
     too_large = _refuse(413, "Content Too Large", f"request body must be at most {limit} bytes")
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
+    if declared and (not (declared.isascii() and declared.isdigit()) or int(declared) > limit):
         raise too_large
     chunks: list[bytes] = []
     size = 0
