@@ -18,7 +18,7 @@ _TIME = {
     "pattern": r"^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}$",
     "example": "2026-11-27 09:00:00",
 }
-_NUMBER_TEXT = {"type": "string", "pattern": r"^[0-9]{1,10}$"}
+_NUMBER_TEXT = {"type": "string", "pattern": r"^[0-9]{1,10}$"}  # what query._number reads
 
 _FIELD_SCHEMAS: dict[str, dict[str, Any]] = {
     "id": {"type": "integer"},
@@ -103,8 +103,9 @@ def _query_params_schema(settings: Settings) -> dict[str, Any]:
             "page": {**_NUMBER_TEXT, "description": f"Page number, from 1 to {MAX_PAGE}."},
             "extended": {
                 "type": "string",
-                "enum": ["0", "1"],
-                "description": "1 adds cost, cost_status, hangup and record fields.",
+                "enum": ["0", "1", ""],
+                "description": "1 adds cost, cost_status, hangup and record fields; 0 or empty "
+                "does not.",
             },
         },
     }

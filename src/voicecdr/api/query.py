@@ -307,8 +307,9 @@ def _required(params: dict[str, str], name: str) -> str:
 
 def _number(params: dict[str, str], name: str, high: int) -> int:
     text = _required(params, name)
-    # ASCII digits only (int() reads every script's), few enough that int() stays cheap.
-    if len(text) <= 18 and text.isascii() and text.isdigit() and 1 <= int(text) <= high:
+    # ASCII digits only (int() reads every script's), at most as many as MAX_PAGE has: the
+    # OpenAPI pattern says the same, and int() stays cheap.
+    if len(text) <= 10 and text.isascii() and text.isdigit() and 1 <= int(text) <= high:
         return int(text)
     raise _Invalid("invalid_parameter", f"{name} must be a whole number from 1 to {high}")
 
