@@ -227,7 +227,10 @@ class Settings(BaseSettings):
     def _parse_schedule(cls, value: object) -> object:
         if isinstance(value, str):
             try:
-                delays = tuple(int(part) for part in value.split(",") if part.strip())
+                parts = [part.strip() for part in value.split(",") if part.strip()]
+                if not all(part.isascii() for part in parts):
+                    raise ValueError  # int() reads every script's digits; settings are ASCII
+                delays = tuple(int(part) for part in parts)
             except ValueError:
                 raise ValueError("must be comma-separated whole seconds, e.g. 5,300,1800") from None
             if not delays or any(d < 0 for d in delays):

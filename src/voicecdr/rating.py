@@ -243,7 +243,8 @@ def _rate(row: list[str]) -> Rate:
         )
     if not _PREFIX_RE.fullmatch(prefix):
         raise ValueError(f"prefix must be at most {MAX_PREFIX} digits, not {prefix!r}")
-    if not cycle_text.isdigit() or not 1 <= int(cycle_text) <= MAX_CYCLE:
+    digits = cycle_text.isascii() and cycle_text.isdigit()  # isdigit() alone takes "²"
+    if not digits or not 1 <= int(cycle_text) <= MAX_CYCLE:
         raise ValueError(f"cycle must be whole seconds from 1 to {MAX_CYCLE}, not {cycle_text!r}")
     cycle = int(cycle_text)
     unit = _price("unit_price", unit_text)

@@ -41,6 +41,7 @@ def test_flags_win_over_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         ("VOICECDR_TIMEZONE", "Mars/Base", "unknown IANA timezone"),
         ("VOICECDR_MAX_SPAN_HOURS", "0", "greater than 0"),
         ("VOICECDR_RECEIPT_RETRY_SCHEDULE", "5,soon", "comma-separated whole seconds"),
+        ("VOICECDR_RECEIPT_RETRY_SCHEDULE", "5,\N{FULLWIDTH DIGIT SIX}", "comma-separated whole"),
         ("VOICECDR_RECEIPT_RETRY_SCHEDULE", "5,-1", "none negative"),
         ("VOICECDR_RECEIPT_TIMEOUT", "0", "greater than 0"),
         ("VOICECDR_MAX_PAGE_SIZE", "0", "greater than or equal to 1"),

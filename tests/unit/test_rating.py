@@ -186,6 +186,14 @@ def test_csv_accepts_a_bom_blank_lines_and_spaces() -> None:
             "line 2: cycle must be whole seconds from 1 to 3600, not '6.5'",
         ),
         (
+            "service,prefix,cycle,unit_price,basic_price\n*,1,\N{SUPERSCRIPT TWO},0.1,0\n",
+            "line 2: cycle must be whole seconds from 1 to 3600, not '\N{SUPERSCRIPT TWO}'",
+        ),
+        (
+            "service,prefix,cycle,unit_price,basic_price\n*,1,\N{FULLWIDTH DIGIT SIX},0.1,0\n",
+            "line 2: cycle must be whole seconds from 1 to 3600, not '\N{FULLWIDTH DIGIT SIX}'",
+        ),
+        (
             "service,prefix,cycle,unit_price,basic_price\n*,1,6,-0.1,0\n",
             "line 2: unit_price must be from 0 to less than 1000000, not '-0.1'",
         ),

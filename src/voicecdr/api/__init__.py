@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Callable
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -43,6 +43,7 @@ class ObserveMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        _drop_trailing_slash(scope)
         started = time.perf_counter()
         status = 500
         response_started = False
@@ -56,6 +57,9 @@ class ObserveMiddleware:
 
         try:
             await self.app(scope, receive, send_wrapper)
+        except ClientDisconnect:
+            # The client hung up before its body ended: its doing, and nobody to answer.
+            scope.setdefault("state", {})["outcome"] = "client_disconnected"
         except Exception:
             log.exception("unhandled error", extra={"path": scope["path"]})
             if response_started:
@@ -107,6 +111,15 @@ class QueryShortcut:
         scope["route"] = self._route  # what Starlette's router would set (metrics label)
         response = await self._endpoint.handle(Request(scope, receive, send))
         await response(scope, receive, send)
+
+
+def _drop_trailing_slash(scope: Scope) -> None:
+    """``/healthz/`` is served as ``/healthz``, the query path likewise: a client that adds
+    a slash means the same endpoint. Starlette's answer, a 307 redirect, loses a POST with
+    many HTTP clients, and its absolute ``http://`` URL is wrong behind a TLS proxy."""
+    path: str = scope["path"]
+    if path.endswith("/") and path != "/":
+        scope["path"] = path.rstrip("/") or "/"
 
 
 def _route_label(scope: Scope) -> str:
@@ -177,7 +190,7 @@ def create_app(
         Route("/docs", ops.docs, methods=["GET"]),
         Mount(ops.SWAGGER_UI_PATH, ops.swagger_ui_assets()),
     ]
-    return Starlette(
+    app = Starlette(
         routes=routes,
         middleware=[
             Middleware(ObserveMiddleware),
@@ -186,6 +199,8 @@ def create_app(
         exception_handlers={HTTPException: _http_exception},
         lifespan=lifespan,
     )
+    app.router.redirect_slashes = False  # ObserveMiddleware serves /x/ as /x instead
+    return app
 
 
 def factory() -> Starlette:

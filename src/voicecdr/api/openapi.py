@@ -10,14 +10,15 @@ from typing import Any
 
 from .. import __version__
 from ..config import Settings
+from .query import MAX_PAGE
 from .rows import EXTENDED_FIELDS, GROUP_CALL_FIELDS, VERIFICATION_FIELDS
 
 _TIME = {
     "type": "string",
-    "pattern": r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$",
+    "pattern": r"^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}$",
     "example": "2026-11-27 09:00:00",
 }
-_NUMBER_TEXT = {"type": "string", "pattern": r"^[0-9]{1,9}$"}
+_NUMBER_TEXT = {"type": "string", "pattern": r"^[0-9]{1,10}$"}  # what query._number reads
 
 _FIELD_SCHEMAS: dict[str, dict[str, Any]] = {
     "id": {"type": "integer"},
@@ -99,11 +100,12 @@ def _query_params_schema(settings: Settings) -> dict[str, Any]:
                 **_NUMBER_TEXT,
                 "description": f"1 to {settings.max_page_size} rows per page.",
             },
-            "page": {**_NUMBER_TEXT, "description": "Page number, from 1."},
+            "page": {**_NUMBER_TEXT, "description": f"Page number, from 1 to {MAX_PAGE}."},
             "extended": {
                 "type": "string",
-                "enum": ["0", "1"],
-                "description": "1 adds cost, cost_status, hangup and record fields.",
+                "enum": ["0", "1", ""],
+                "description": "1 adds cost, cost_status, hangup and record fields; 0 or empty "
+                "does not.",
             },
         },
     }

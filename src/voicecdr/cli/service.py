@@ -141,7 +141,7 @@ _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 7 * 86_400}
 def _duration(text: str) -> int:
     """``90d``, ``36h``, ``2w``, ``45m``, ``30s`` -> seconds (more than zero)."""
     number, unit = text.strip()[:-1], text.strip()[-1:].lower()
-    if unit not in _UNITS or not number.isdigit():
+    if unit not in _UNITS or not (number.isascii() and number.isdigit()):
         raise click.BadParameter(
             f"{text!r} is not a duration: a whole number and a unit, e.g. 90d, 36h, 2w "
             "(units s, m, h, d, w)",
