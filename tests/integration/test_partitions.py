@@ -21,6 +21,7 @@ from voicecdr.storage.outbox import NewReceipt, insert_receipts
 from voicecdr.storage.store import Store
 from voicecdr.storage.writes import Outcome
 from voicecdr.workers import runner
+from voicecdr.workers.health import WorkerHealth
 
 DAY = partitions.DAY
 CHARGE = Charge(20, 1, 50_000_000, 5_000_000, 50_000_000)
@@ -304,10 +305,13 @@ def test_prune_in_batches_keeps_counts_exact(
 @pytest.mark.postgres
 def test_workers_make_the_coming_days_partitions(pg_url: str) -> None:
     store = Store(pg_url)
+    health = WorkerHealth()
 
     async def run() -> None:
         stopping = asyncio.Event()
-        task = asyncio.create_task(runner.maintenance_loop(store, 3, stopping, lambda: D0 + 60))
+        heart = health.heartbeat("partitions")
+        made = runner.maintenance_loop(store, 3, stopping, lambda: D0 + 60, heart)
+        task = asyncio.create_task(made)
         for _ in range(200):
             if len(_partition_names(store)) == 4:
                 break
@@ -320,6 +324,7 @@ def test_workers_make_the_coming_days_partitions(pg_url: str) -> None:
         assert _partition_names(store) == [
             partitions.partition_name(D0 + i * DAY) for i in range(4)
         ]
+        assert health.failing() == {}
     finally:
         store.close()
 
