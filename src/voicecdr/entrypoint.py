@@ -69,11 +69,12 @@ def _client_only(missing: str) -> click.Group:
 
     @click.group(
         cls=ClientOnly,
-        epilog=f"Only `export` is installed; the other commands need {_SERVER_HINT}.",
+        # \b: click keeps the paragraph's lines as written (the command stays whole).
+        epilog=f"\b\nOnly `export` is installed. The other commands need:\n  {_SERVER_HINT}",
     )
     @click.version_option(__version__, prog_name="voicecdr")
     @debug_option
-    def client() -> None:
+    def client(debug: bool) -> None:
         """voicecdr: voice call-detail records behind NXCloud's query API."""
 
     client.add_command(export_command)
