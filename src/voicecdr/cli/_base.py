@@ -4,7 +4,7 @@ the root group and its error handling, and the lookups several groups make."""
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -14,7 +14,7 @@ import orjson
 
 from .. import __version__
 from ..config import Settings
-from ..entrypoint import debug_option
+from ..entrypoint import debug_option, run
 from ..errors import NotFound
 from ..models import App
 from ..storage import migrate
@@ -97,6 +97,19 @@ class _Group(click.Group):
 
             return export_command
         return super().get_command(ctx, cmd_name)
+
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        # Called as a script (`voicecdr.cli.main()`), errors take the entry point's path.
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, False, **extra)
+        sys.exit(run(self, list(sys.argv[1:] if args is None else args)))
 
 
 @click.group(cls=_Group)
