@@ -101,10 +101,10 @@ def run(command: click.Command, args: list[str]) -> int:
         return 0
     except click.exceptions.Exit as exc:  # --help, --version, ctx.exit()
         return exc.exit_code
-    except click.exceptions.NoArgsIsHelpError as exc:  # `voicecdr apps`: show its help
-        print(exc.ctx.get_help() if exc.ctx else exc.message, file=sys.stderr)
-        return USAGE
     except click.UsageError as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError":  # `voicecdr apps` (click >= 8.2)
+            print(exc.format_message(), file=sys.stderr)  # the group's help
+            return USAGE
         where = exc.ctx.command_path if exc.ctx is not None else "voicecdr"
         _say(f"{exc.format_message()} (see `{where} --help`)")
         return USAGE

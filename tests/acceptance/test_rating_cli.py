@@ -134,7 +134,7 @@ def test_receipts_list_and_replay(cli: Cli, tmp_path: Path) -> None:
 
 def test_private_callback_urls_are_refused_at_registration(cli: Cli) -> None:
     result = cli("apps", "create", "--name", "A", "--callback-url", "http://127.0.0.1:9/dr")
-    assert result.code == 1
+    assert result.code == 2  # an option value the server refuses: a usage error
     assert "--callback-url: 127.0.0.1 resolves to a loopback address" in result.err
     meta = cli("apps", "create", "--name", "B", "--callback-url", "http://169.254.169.254/")
     assert "link-local" in meta.err
