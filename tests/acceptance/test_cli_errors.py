@@ -131,6 +131,19 @@ CASES = {
         1,
         ("does not exist", "voicecdr db upgrade"),
     ),
+    "database file that is not SQLite": Case(
+        ("--database-url", "sqlite:///{tmp}/calls.txt", "apps", "list"),
+        1,
+        ("not an SQLite database",),
+    ),
+    "database in a missing directory": Case(
+        ("--database-url", "sqlite:///{tmp}/no/such.db", "db", "upgrade"),
+        2,
+        ("{tmp}/no/such.db", "directory", "does not exist"),
+    ),
+    "in-memory database": Case(
+        ("--database-url", "sqlite://", "demo"), 2, ("in-memory", "sqlite:///FILE")
+    ),
     "database not upgraded": Case(
         ("--database-url", "sqlite:///{tmp}/empty.db", "apps", "list"), 1, ("voicecdr db upgrade",)
     ),
