@@ -52,6 +52,7 @@ from tests.support.postgres import PostgresServer  # noqa: E402
 from voicecdr import apps, demo  # noqa: E402
 from voicecdr.ingest.canonical import validate  # noqa: E402
 from voicecdr.ingest.importer import workers_for  # noqa: E402
+from voicecdr.ingest.timebounds import ANY_TIME  # noqa: E402
 from voicecdr.storage import migrate  # noqa: E402
 from voicecdr.storage.partitions import days_of  # noqa: E402
 from voicecdr.storage.store import Store  # noqa: E402
@@ -94,7 +95,7 @@ def fresh_database(kind: str, work: Path, pg: PostgresServer | None, name: str) 
 
 
 def raw_insert(kind: str, url: str, records: list[dict[str, object]]) -> tuple[float, float]:
-    rows = [_cdr_tuple(1, validate(r), int(time.time())) for r in records]
+    rows = [_cdr_tuple(1, validate(r, ANY_TIME), int(time.time())) for r in records]
     if kind == "sqlite":
         conn = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None)
         conn.execute("PRAGMA journal_mode=WAL")

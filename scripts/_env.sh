@@ -32,3 +32,11 @@ ensure_postgres() {
         apt_install postgresql
     fi
 }
+
+ensure_tools() {
+    # The docs' commands use them, and tests/acceptance/test_docs_commands.py runs those.
+    local missing=()
+    command -v curl >/dev/null || missing+=(curl)
+    command -v sqlite3 >/dev/null || missing+=(sqlite3)
+    if [ "${#missing[@]}" -gt 0 ]; then apt_install "${missing[@]}"; fi
+}

@@ -43,6 +43,7 @@ from querybench.dataset import (
 )
 from voicecdr import demo
 from voicecdr.ingest.canonical import validate
+from voicecdr.ingest.timebounds import ANY_TIME
 from voicecdr.models import Cdr
 from voicecdr.rating import parse_plan_csv
 from voicecdr.storage import migrate
@@ -127,7 +128,7 @@ def _day(spec: Spec, day: int) -> list[Cdr]:
         records += demo.generate(
             keys[:1], spec.campaign, now=day_end, days=1, seed=spec.seed * 100 + 99
         )
-    return sorted(map(validate, records), key=attrgetter("time"))
+    return sorted((validate(r, ANY_TIME) for r in records), key=attrgetter("time"))
 
 
 def days(spec: Spec) -> Iterator[tuple[list[Cdr], float]]:

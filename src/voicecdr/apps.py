@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import callbacks, credentials
-from .errors import ConfigError, ValidationError
+from .errors import ConfigError, NotFound, ValidationError
 from .models import App, Language
 from .storage.store import Store
-from .timefmt import zone
+from .timefmt import epoch_to_iso, zone
 
 MAX_RATE_LIMIT = 1_000_000.0  # in effect no limit, for internal tenants and load tests
 
@@ -41,6 +41,8 @@ def public_view(app: App) -> dict[str, Any]:
         "language": app.language.value,
         "callback_url": app.callback_url,
         "rate_limit": app.rate_limit,
+        "enabled": not app.disabled,
+        "disabled_at": None if app.disabled_at is None else epoch_to_iso(app.disabled_at),
     }
 
 
@@ -178,3 +180,24 @@ def _secretkey(value: str) -> str:
         return credentials.check_secretkey(value)
     except ValueError as exc:
         raise ValidationError("secretkey", str(exc)) from None
+
+
+@dataclass(frozen=True, slots=True)
+class StateChange:
+    """An app after ``disable`` or ``enable``; ``changed`` is False when it already was."""
+
+    app: App
+    changed: bool
+
+
+def set_enabled(store: Store, appkey: str, *, enabled: bool) -> StateChange:
+    """Enable or disable an app; idempotent. A disabled app keeps its data: its queries
+    answer ``auth_failed`` and its new CDRs are refused at ingest until it is enabled."""
+    app = store.get_app(appkey)
+    if app is None:
+        raise NotFound(f"no app with appkey {appkey!r}")
+    if app.disabled is not enabled:  # already as asked
+        return StateChange(app, changed=False)
+    now = int(time.time())
+    app = store.update_app(appkey, {"disabled_at": None if enabled else now}, now=now)
+    return StateChange(app, changed=True)

@@ -22,6 +22,13 @@ Resolver = Callable[[str, int], list[str]]
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
+# The one way past the address checks, named where they refuse (config.py declares it).
+_ALLOW_PRIVATE_HINT = (
+    "receipts go to public addresses only (on a closed network, set "
+    "VOICECDR_ALLOW_PRIVATE_CALLBACKS=true)"
+)
+
+
 class CallbackRefused(ValueError):
     """The URL may not receive receipts; the message says why."""
 
@@ -99,7 +106,7 @@ def resolve(url: str, resolver: Resolver, *, allow_private: bool) -> Target:
         for address in addresses:
             reason = blocked_reason(address)
             if reason:
-                raise CallbackRefused(f"{host} resolves to a {reason}")
+                raise CallbackRefused(f"{host} resolves to a {reason}; {_ALLOW_PRIVATE_HINT}")
     ip = addresses[0]
     netloc = f"[{ip}]:{port}" if ip.version == 6 else f"{ip}:{port}"
     parts = urlsplit(url)

@@ -7,17 +7,37 @@ documents each one (a test fails when one is missing). Read once with
 
 from __future__ import annotations
 
+import ipaddress
+import logging
+import os
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from .errors import ConfigError
+from .ingest.timebounds import DEFAULT_MAX_AGE_DAYS, DEFAULT_MAX_FUTURE_MINUTES
 from .retry import DEFAULT_SCHEDULE
 
 DEFAULT_DATABASE_URL = "sqlite:///voicecdr.db"
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+# Environment variables read under an older name (deprecated, with a warning): the old
+# name, and the new one that wins when both are set.
+RENAMED = {
+    "VOICECDR_AUTH_FAILURES_PER_APPKEY": "VOICECDR_AUTH_FAILURES_PER_CLIENT_APPKEY",
+    # uvicorn's own setting, which voicecdr's docs once pointed to; `serve` no longer
+    # lets uvicorn read proxy headers.
+    "FORWARDED_ALLOW_IPS": "VOICECDR_TRUSTED_PROXIES",
+}
+
+
+def _renamed(new: str) -> AliasChoices:
+    """The environment names of a renamed setting, the new one first."""
+    return AliasChoices(new, *(old for old, name in RENAMED.items() if name == new))
 
 
 class Settings(BaseSettings):
@@ -25,7 +45,11 @@ class Settings(BaseSettings):
 
     # Inputs stay out of error messages: a bad token or password must not be echoed.
     model_config = SettingsConfigDict(
-        env_prefix="VOICECDR_", frozen=True, extra="ignore", hide_input_in_errors=True
+        env_prefix="VOICECDR_",
+        frozen=True,
+        extra="ignore",
+        hide_input_in_errors=True,
+        populate_by_name=True,
     )
 
     database_url: str = Field(
@@ -134,18 +158,20 @@ class Settings(BaseSettings):
         "`voicecdr apps update` or `rotate-secret` takes effect within this time. 0 reads "
         "the app on every request.",
     )
-    auth_failures_per_appkey: int = Field(
+    auth_failures_per_client_appkey: int = Field(
         10,
         ge=1,
-        description="Failed query-API authentications allowed per appkey within "
-        "`auth_failure_window`; past that, the appkey answers `auth_failed` whatever the "
-        "secret until failures age out.",
+        validation_alias=_renamed("VOICECDR_AUTH_FAILURES_PER_CLIENT_APPKEY"),
+        description="Failed query-API authentications allowed per client address and "
+        "appkey within `auth_failure_window`; past that, that address is locked out "
+        "(`auth_failed`, saying so, with `Retry-After`) whatever the secret until failures "
+        "age out. Other addresses are never affected.",
     )
     auth_failures_per_client: int = Field(
         50,
         ge=1,
         description="Failed query-API authentications allowed per client address (any "
-        "appkey) within `auth_failure_window`, with the same lock-out.",
+        "appkey) within `auth_failure_window`, with the same lock-out of that address.",
     )
     auth_failure_window: float = Field(
         300,
@@ -153,6 +179,15 @@ class Settings(BaseSettings):
         le=86_400,
         description="Seconds over which failed authentications are counted; the allowance "
         "refills evenly over it.",
+    )
+    trusted_proxies: Annotated[tuple[Network, ...], NoDecode] = Field(
+        (),
+        validation_alias=_renamed("VOICECDR_TRUSTED_PROXIES"),
+        description="Comma-separated IP addresses and networks (CIDR) of your reverse "
+        "proxies. A request from one of them is taken to come from the address its "
+        "`X-Forwarded-For` names (the rightmost one not itself a trusted proxy); from "
+        "anywhere else that header is ignored. `*` trusts every peer (only when nothing "
+        "but the proxies can reach voicecdr). Empty: the peer's own address, always.",
     )
     log_level: str = Field("INFO", description="Log level: DEBUG, INFO, WARNING or ERROR.")
     ingest_token: SecretStr | None = Field(
@@ -168,6 +203,20 @@ class Settings(BaseSettings):
     max_batch_records: int = Field(
         10_000, ge=1, description="Most records `POST /v1/cdrs` takes in one request."
     )
+    ingest_max_age_days: int = Field(
+        DEFAULT_MAX_AGE_DAYS,
+        ge=0,
+        le=36_500,
+        description="How far back a CDR's times may lie when it is ingested (HTTP or "
+        "`cdrs import`), in days; older records are rejected with the reason. "
+        "0 = any time since 1970.",
+    )
+    ingest_max_future_minutes: int = Field(
+        DEFAULT_MAX_FUTURE_MINUTES,
+        ge=0,
+        le=1440,
+        description="How far ahead of the server's clock a CDR's times may lie, in minutes.",
+    )
     max_batch_bytes: int = Field(
         16 * 1024 * 1024,
         ge=1024,
@@ -180,13 +229,35 @@ class Settings(BaseSettings):
     def _parse_schedule(cls, value: object) -> object:
         if isinstance(value, str):
             try:
-                delays = tuple(int(part) for part in value.split(",") if part.strip())
+                parts = [part.strip() for part in value.split(",") if part.strip()]
+                if not all(part.isascii() for part in parts):
+                    raise ValueError  # int() reads every script's digits; settings are ASCII
+                delays = tuple(int(part) for part in parts)
             except ValueError:
                 raise ValueError("must be comma-separated whole seconds, e.g. 5,300,1800") from None
             if not delays or any(d < 0 for d in delays):
                 raise ValueError("must list at least one delay, none negative")
             return delays
         return value
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _parse_networks(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        parts = [part.strip() for part in value.split(",") if part.strip()]
+        if parts == ["*"]:
+            return (ipaddress.ip_network("0.0.0.0/0"), ipaddress.ip_network("::/0"))
+        networks = []
+        for part in parts:
+            try:
+                networks.append(ipaddress.ip_network(part, strict=False))
+            except ValueError:
+                raise ValueError(
+                    f"{part!r} is not an IP address or network: list addresses and CIDR "
+                    "networks separated by commas, e.g. 10.0.0.5,192.168.0.0/16,fd00::/8"
+                ) from None
+        return tuple(networks)
 
     @field_validator("timezone")
     @classmethod
@@ -225,6 +296,14 @@ class Settings(BaseSettings):
     def from_env(cls, **overrides: object) -> Settings:
         """Read the environment once; explicit overrides (CLI flags) win. A bad value is a
         ConfigError naming its variable and the rule it breaks."""
+        for old, new in RENAMED.items():
+            if old in os.environ:
+                logging.getLogger(__name__).warning(
+                    "%s is deprecated: set %s instead%s",
+                    old,
+                    new,
+                    " (it is set, and wins)" if new in os.environ else "",
+                )
         try:
             return cls(**{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]
         except ValidationError as exc:
@@ -239,14 +318,25 @@ _KINDS: dict[object, str] = {int: "a whole number", float: "a number", bool: "tr
 def _explain(error: ErrorDetails) -> str:
     """One setting's error as ``VOICECDR_NAME: must be … (got '…')``, from the field's
     own declaration (its type and bounds)."""
-    name = str(error["loc"][0]) if error["loc"] else "?"
+    loc = str(error["loc"][0]) if error["loc"] else "?"
+    name, variable = _field_and_variable(loc)
     field = Settings.model_fields.get(name)
     if error["type"] == "value_error" or field is None:
         rule = error["msg"].removeprefix("Value error, ")
     else:
         rule = f"must be {_KINDS.get(field.annotation, 'valid')}{_bounds(field.metadata)}"
     shown = "" if name in _SECRET else f" (got {error.get('input')!r})"
-    return f"{Settings.model_config.get('env_prefix', '')}{name.upper()}: {rule}{shown}"
+    return f"{variable}: {rule}{shown}"
+
+
+def _field_and_variable(loc: str) -> tuple[str, str]:
+    """The field an error is about and the variable it was read from: pydantic names a
+    field by its alias when it has some (a renamed setting), else by the field's name."""
+    for name, field in Settings.model_fields.items():
+        alias = field.validation_alias
+        if isinstance(alias, AliasChoices) and loc in alias.choices:
+            return name, loc
+    return loc, f"{Settings.model_config.get('env_prefix', '')}{loc.upper()}"
 
 
 def _bounds(metadata: list[object]) -> str:

@@ -69,7 +69,9 @@ RESULT_TEXT = {
 
 @dataclass(frozen=True, slots=True)
 class App:
-    """A tenant. ``secret_hash`` is never the secret itself."""
+    """A tenant. ``secret_hash`` is never the secret itself. ``disabled_at`` (Unix
+    seconds) is set while the operator has the app disabled: its data stays, its queries
+    and new CDRs are refused."""
 
     id: int
     name: str
@@ -81,6 +83,11 @@ class App:
     callback_url: str | None
     rate_limit: float
     created_at: int
+    disabled_at: int | None = None
+
+    @property
+    def disabled(self) -> bool:
+        return self.disabled_at is not None
 
 
 class Cdr(NamedTuple):

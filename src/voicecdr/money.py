@@ -1,11 +1,10 @@
-"""Money as integer nanos (1e-9 currency units) and its exact JSON rendering.
+"""Money as integer nanos (1e-9 currency units) and its exact rendering.
 
 Storage keeps integers so sums are exact on SQLite as on PostgreSQL. On the wire a price is
-a JSON number written exactly: ``0.036``, never ``0.036000000000000004``. A float built
-from a decimal with at most 15 significant digits prints back as that same decimal (shortest
-round-trip repr, which orjson also uses), so converting at the edge is exact for every
-amount below 10**6 with nine decimals; amounts under 0.0001, which a float would print
-with an exponent, are written out as fixed-point digits.
+a JSON number written exactly, with no exponent and no trailing zeros: ``0.036``, never
+``0.036000000000000004``, and ``8999999999.999991`` with all its digits. The digits come
+from integer arithmetic, never a float: a float holds only about 16 significant digits,
+and an amount of nanos has up to 19.
 """
 
 from __future__ import annotations
@@ -17,7 +16,7 @@ import orjson
 
 NANOS = 1_000_000_000
 MAX_DECIMALS = 9
-_EXPONENT_BELOW = 100_000  # 0.0001 in nanos: repr() switches to exponents below it
+MAX_NANOS = 2**63 - 1  # the largest amount stored: a BIGINT (PostgreSQL), an INTEGER (SQLite)
 
 
 def to_nanos(amount: Decimal) -> int:
@@ -32,14 +31,19 @@ def from_nanos(nanos: int) -> Decimal:
     return Decimal(nanos).scaleb(-MAX_DECIMALS).normalize()
 
 
-@lru_cache(maxsize=65_536)
-def json_number(nanos: int) -> int | float | orjson.Fragment:
-    """The value to hand orjson so that it prints the exact decimal, never an exponent.
-    Cached: a page's prices are mostly the same few values."""
-    whole, frac = divmod(nanos, NANOS)
+def text(nanos: int) -> str:
+    """The exact decimal as text: ``10``, ``0.0000001``, never ``1E+1`` or ``1E-7``."""
+    whole, frac = divmod(abs(nanos), NANOS)
+    sign = "-" if nanos < 0 else ""
     if frac == 0:
-        return whole
-    if abs(nanos) < _EXPONENT_BELOW:
-        # A float this small prints as 1e-05; write the digits out instead.
-        return orjson.Fragment(format(from_nanos(nanos), "f"))
-    return float(from_nanos(nanos))
+        return f"{sign}{whole}"
+    return f"{sign}{whole}.{frac:09d}".rstrip("0")
+
+
+@lru_cache(maxsize=65_536)
+def json_number(nanos: int) -> int | orjson.Fragment:
+    """The value to hand orjson so that it prints :func:`text` as a JSON number (whole
+    amounts as ints). Cached: a page's prices are mostly the same few values."""
+    if nanos % NANOS == 0:
+        return nanos // NANOS
+    return orjson.Fragment(text(nanos).encode())

@@ -9,6 +9,8 @@ Rules (SPEC section 5):
   verification call that no longer verification prefix claims, before any ``*`` row.
 - A connected call is billed ``size = ceil(second / cycle)`` cycles at ``unit_price``; a
   call that did not connect is billed ``basic_price``. Money is integer nanos throughout.
+- A cost above :data:`~voicecdr.money.MAX_NANOS` cannot be stored: a plan whose unit price
+  could reach it is refused, and a CDR that would still cost more stays pending.
 """
 
 from __future__ import annotations
@@ -20,8 +22,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
+from . import money
+from .ingest.canonical import MAX_SECOND
 from .models import CdrRow, CostStatus, Service
-from .money import to_nanos
+from .money import MAX_NANOS, to_nanos
 
 MAX_CYCLE = 3600
 MAX_PRICE = Decimal(1_000_000)
@@ -126,15 +130,18 @@ Decision = Priced | Unpriced
 
 
 def decide(plan: RatePlan | None, row: CdrRow) -> Decision:
-    """Price one stored CDR under ``plan``; without a plan or a matching rate it stays
-    pending with a reason an operator can act on."""
+    """Price one stored CDR under ``plan``; without a plan or a matching rate, or at a
+    cost too large to store, it stays pending with a reason an operator can act on."""
     if plan is None:
         return Unpriced(row.id, NO_PLAN)
     number = row.country_code + row.phone
     rate = plan.find(row.service, number)
     if rate is None:
         return Unpriced(row.id, no_rate(plan, row.service, number))
-    return Priced(row.id, charge(rate, connected=row.connected, second=row.second), plan.id)
+    priced = charge(rate, connected=row.connected, second=row.second)
+    if priced.cost_nanos > MAX_NANOS:
+        return Unpriced(row.id, too_costly(plan, rate, row.service, row.second, priced.cost_nanos))
+    return Priced(row.id, priced, plan.id)
 
 
 NO_PLAN = "the app has no rate plan: import one with `voicecdr rates import`"
@@ -152,6 +159,22 @@ def charged(row: CdrRow) -> Charge | None:
     if row.cost_status is CostStatus.PENDING:
         return None
     return Charge(row.cycle, row.size, row.unit_price_nanos, row.basic_price_nanos, row.cost_nanos)
+
+
+def too_costly(plan: RatePlan, rate: Rate, service: int, second: int, cost: int) -> str:
+    """Why a call whose cost is above :data:`~voicecdr.money.MAX_NANOS` stays pending."""
+    return (
+        f"cost {money.text(cost)} of a {second} s {Service(service).wire_name} call at "
+        f"{money.text(rate.unit_price_nanos)} per {rate.cycle} s (plan version {plan.version}) "
+        f"is more than the largest storable cost {money.text(MAX_NANOS)}: import a plan with "
+        "a lower unit_price"
+    )
+
+
+def max_unit_price_nanos(cycle: int) -> int:
+    """The highest unit price at which the longest call ingest accepts (``MAX_SECOND``)
+    still costs a storable amount with this ``cycle``."""
+    return MAX_NANOS // -(-MAX_SECOND // cycle)
 
 
 class PlanErrors(ValueError):
@@ -220,15 +243,18 @@ def _rate(row: list[str]) -> Rate:
         )
     if not _PREFIX_RE.fullmatch(prefix):
         raise ValueError(f"prefix must be at most {MAX_PREFIX} digits, not {prefix!r}")
-    if not cycle_text.isdigit() or not 1 <= int(cycle_text) <= MAX_CYCLE:
+    digits = cycle_text.isascii() and cycle_text.isdigit()  # isdigit() alone takes "²"
+    if not digits or not 1 <= int(cycle_text) <= MAX_CYCLE:
         raise ValueError(f"cycle must be whole seconds from 1 to {MAX_CYCLE}, not {cycle_text!r}")
-    return Rate(
-        service,
-        prefix,
-        int(cycle_text),
-        _price("unit_price", unit_text),
-        _price("basic_price", basic_text),
-    )
+    cycle = int(cycle_text)
+    unit = _price("unit_price", unit_text)
+    if unit > max_unit_price_nanos(cycle):
+        raise ValueError(
+            f"unit_price {unit_text} with cycle {cycle} makes a {MAX_SECOND} s call cost more "
+            f"than the largest storable cost {money.text(MAX_NANOS)}; with this cycle it can "
+            f"be at most {money.text(max_unit_price_nanos(cycle))}"
+        )
+    return Rate(service, prefix, cycle, unit, _price("basic_price", basic_text))
 
 
 def _price(name: str, text: str) -> int:

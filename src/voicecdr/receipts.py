@@ -19,7 +19,7 @@ from urllib.parse import quote_plus
 
 from .client import sign
 from .models import RESULT_TEXT, App, CdrRow, Language, ReceiptCall, ReceiptContent, Service
-from .money import from_nanos
+from .money import text as money_text
 from .rating import Charge
 from .timefmt import EpochFormatter, zone
 
@@ -136,7 +136,7 @@ class ReceiptForm:
     def _remember_money(self, nanos: int) -> str:
         if len(self._money) >= _CACHE_LIMIT:
             self._money.clear()
-        text = self._money[nanos] = format(from_nanos(nanos), "f")
+        text = self._money[nanos] = money_text(nanos)
         return text
 
     def _remember_text(self, text: str) -> str:

@@ -15,7 +15,8 @@ from typing import TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 API_FORMAT = "%Y-%m-%d %H:%M:%S"
-_API_RE = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}")
+# [0-9], not \d: \d and int() take the digits of every script (fullwidth, Arabic-Indic).
+_API_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}")
 
 
 @lru_cache(maxsize=256)
@@ -30,7 +31,8 @@ def zone(name: str) -> ZoneInfo:
 def parse_api_time(text: str) -> datetime:
     """Parse ``yyyy-MM-dd HH:mm:ss`` exactly into a naive wall-clock datetime."""
     if not _API_RE.fullmatch(text):
-        raise ValueError("must be yyyy-MM-dd HH:mm:ss")
+        digits = "" if text.isascii() else " with ASCII digits 0-9"
+        raise ValueError(f"must be yyyy-MM-dd HH:mm:ss{digits}")
     try:
         # The digits are where the pattern says: fields by position, not strptime (which
         # costs as much as the rest of a query's validation together).

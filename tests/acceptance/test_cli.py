@@ -53,6 +53,8 @@ def test_apps_lifecycle(cli: Cli) -> None:
         "language",
         "callback_url",
         "rate_limit",
+        "enabled",
+        "disabled_at",
         "secretkey",
         "signing_secret",
     }

@@ -10,6 +10,11 @@ from pathlib import Path
 from voicecdr import __version__
 
 ROOT = Path(__file__).resolve().parents[2]
+SWAGGER_UI_FILES = (
+    "import importlib.resources as r; "
+    "d = r.files('voicecdr') / 'api' / 'static' / 'swagger-ui'; "
+    "print(*sorted(p.name for p in d.iterdir()))"
+)
 SERVER_SIDE = ("starlette", "sqlalchemy", "pydantic", "click", "orjson", "alembic", "psycopg")
 
 
@@ -47,6 +52,10 @@ def test_the_client_installs_and_imports_with_httpx_alone(tmp_path: Path) -> Non
         cwd=tmp_path,
     )
     assert installed.returncode == 0, installed.stderr
+    # The package carries the docs page's Swagger UI, so /docs needs no other host.
+    shipped = run(python, "-c", SWAGGER_UI_FILES, cwd=tmp_path)
+    for name in ("LICENSE", "NOTICE", "swagger-ui-bundle.js", "swagger-ui.css"):
+        assert name in shipped.stdout.split(), shipped
     listed = run(python, "-m", "pip", "list", "--format=freeze", cwd=tmp_path).stdout.lower()
     for package in SERVER_SIDE:
         assert f"\n{package}==" not in f"\n{listed}", package

@@ -21,6 +21,8 @@ PLAN = "service,prefix,cycle,unit_price,basic_price\ngroup_call,,20,0.05,0.005\n
         ("90", "is not a duration"),
         ("-5d", "is not a duration"),
         ("5y", "is not a duration"),
+        ("\N{SUPERSCRIPT TWO}d", "is not a duration"),
+        ("\N{FULLWIDTH DIGIT NINE}d", "is not a duration"),
         ("0d", "must be more than zero"),
     ],
 )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,10 @@ import httpx
 from tests.acceptance.conftest import Cli
 from tests.support.data import canonical
 from tests.support.receiver import receiving
+from voicecdr.models import Service
+from voicecdr.rating import Rate
+from voicecdr.storage.rating import RatingStore
+from voicecdr.storage.store import Store
 
 PLAN = "service,prefix,cycle,unit_price,basic_price\ngroup_call,,20,0.05,0.005\n"
 
@@ -92,6 +97,68 @@ def test_rate_unpriced_and_rerate(cli: Cli, tmp_path: Path) -> None:
     assert "neither yyyy-MM-dd HH:mm:ss nor ISO 8601" in bad.err
 
 
+def test_rates_import_refuses_a_unit_price_whose_cost_could_not_be_stored(
+    cli: Cli, tmp_path: Path
+) -> None:
+    cli("apps", "create", "--name", "A", "--appkey", "app1")
+    plan = write(tmp_path / "p.csv", PLAN + "group_call,1,1,999999.999999999,0\n")
+    result = cli("rates", "import", "app1", plan)
+    assert result.code == 1
+    assert result.err.splitlines()[1:] == [
+        "line 3: unit_price 999999.999999999 with cycle 1 makes a 86400 s call cost more than "
+        "the largest storable cost 9223372036.854775807; with this cycle it can be at most "
+        "106751.9911673"
+    ]
+    assert cli("rates", "show", "app1").code == 1  # nothing imported
+
+
+def test_rate_sets_aside_a_cost_too_large_to_store_and_prices_the_rest(
+    cli: Cli, tmp_path: Path
+) -> None:
+    for appkey in ("rich", "other"):
+        cli("apps", "create", "--name", appkey, "--appkey", appkey)
+        cli("rates", "import", appkey, write(tmp_path / "p.csv", PLAN))
+    # A plan stored before import refused such prices.
+    with closing(Store(cli.env["VOICECDR_DATABASE_URL"])) as store:
+        app = store.get_app("rich")
+        assert app is not None
+        top = Rate(Service.GROUP_CALL, "", 1, 999_999_999_999_999, 0)
+        RatingStore(store).import_plan(app.id, [top], source="old.csv", now=1)
+    records = [
+        canonical("huge", appkey="rich", second=86_400),
+        canonical("short", appkey="rich", second=2, time="2019-09-09 09:00:01"),
+        canonical("o1", appkey="other", second=19),
+        canonical("o2", appkey="other", second=45, time="2019-09-09 09:00:01"),
+    ]
+    cli("cdrs", "import", jsonl(tmp_path / "c.jsonl", records))
+    result = cli("rate")
+    assert (result.code, result.err) == (0, "")
+    assert result.json() == {"priced": 3, "unpriced": 1}
+    unpriced = cli("rates", "unpriced", "rich").json()
+    assert unpriced["total"] == 1
+    assert "is more than the largest storable cost" in unpriced["cdrs"][0]["reason"]
+    assert cli("rates", "unpriced", "other").json()["total"] == 0
+    assert cli("rate").json() == {"priced": 0, "unpriced": 0}
+
+
+def test_prices_and_costs_print_as_exact_decimals_without_exponents(
+    cli: Cli, tmp_path: Path
+) -> None:
+    cli("apps", "create", "--name", "A", "--appkey", "app1")
+    plan = "service,prefix,cycle,unit_price,basic_price\ngroup_call,,20,10,0.0000001\n"
+    cli("rates", "import", "app1", write(tmp_path / "p.csv", plan))
+    (rate,) = cli("rates", "show", "app1").json()["rates"]
+    assert (rate["unit_price"], rate["basic_price"]) == ("10", "0.0000001")
+    cli("cdrs", "import", jsonl(tmp_path / "c.jsonl", [canonical("a", second=19)]))
+    assert cli("rate").json() == {"priced": 1, "unpriced": 0}
+    cli("rates", "import", "app1", write(tmp_path / "p2.csv", plan.replace(",10,", ",100,")))
+    period = ["--from", "2019-09-09 00:00:00", "--to", "2019-09-09 23:59:59"]
+    dry = cli("rerate", "app1", *period, "--dry-run").json()
+    assert (dry["cost_before"], dry["cost_after"]) == ("10", "100")
+    assert dry["samples"][0]["cost_before"] == "10"
+    assert dry["samples"][0]["cost_after"] == "100"
+
+
 def test_receipts_list_and_replay(cli: Cli, tmp_path: Path) -> None:
     cli.env["VOICECDR_ALLOW_PRIVATE_CALLBACKS"] = "true"
     cli.env["VOICECDR_RECEIPT_RETRY_SCHEDULE"] = "0"
@@ -136,8 +203,15 @@ def test_private_callback_urls_are_refused_at_registration(cli: Cli) -> None:
     result = cli("apps", "create", "--name", "A", "--callback-url", "http://127.0.0.1:9/dr")
     assert result.code == 2  # an option value the server refuses: a usage error
     assert "--callback-url: 127.0.0.1 resolves to a loopback address" in result.err
+    # The refusal names the setting that allows it, so a closed network is one step away.
+    assert "VOICECDR_ALLOW_PRIVATE_CALLBACKS=true" in result.err
+    assert len(result.err.strip().splitlines()) == 1
     meta = cli("apps", "create", "--name", "B", "--callback-url", "http://169.254.169.254/")
     assert "link-local" in meta.err
+    assert "VOICECDR_ALLOW_PRIVATE_CALLBACKS=true" in meta.err
+    cli.env["VOICECDR_ALLOW_PRIVATE_CALLBACKS"] = "true"
+    allowed = cli("apps", "create", "--name", "C", "--callback-url", "http://127.0.0.1:9/dr")
+    assert allowed.code == 0, allowed.err
 
 
 def test_serve_prices_new_cdrs_and_pushes_receipts(cli: Cli, serve: Any, tmp_path: Path) -> None:

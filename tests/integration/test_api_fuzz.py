@@ -72,7 +72,7 @@ def fuzz_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Starlette]:
         max_batch_records=50,
         max_batch_bytes=64 * 1024,
         # Most generated requests fail authentication, from one address: no lock-out here.
-        auth_failures_per_appkey=1_000_000,
+        auth_failures_per_client_appkey=1_000_000,
         auth_failures_per_client=1_000_000,
     )
     yield create_app(settings_, store)

@@ -24,7 +24,7 @@ from tests.support.client import (
     window,
 )
 from tests.support.data import canonical, make_app
-from voicecdr.api import create_app
+from voicecdr.api import QUERY_PATH, create_app
 from voicecdr.client import (
     AsyncClient,
     AuthFailed,
@@ -39,8 +39,12 @@ from voicecdr.client import (
     VoiceType,
 )
 from voicecdr.client._export import ExportError, ExportJob, export, file_sha256, sidecar
+from voicecdr.client._timeutil import format_api_time
 from voicecdr.config import Settings
+from voicecdr.rating import parse_plan_csv
+from voicecdr.storage.rating import RatingStore
 from voicecdr.storage.store import Store
+from voicecdr.workers.rater import Rater
 
 BASE = "http://testserver"
 RECORDS = 300
@@ -164,15 +168,16 @@ def test_caller_errors_map_to_exceptions_and_are_not_retried(
 def test_a_rate_limited_client_backs_off_and_still_gets_everything(
     settings: Settings, store: Store
 ) -> None:
-    # A real GCRA limit at 4/s and a client that does not pace itself: the server answers
-    # rate_limited with Retry-After and the client waits that long, then carries on.
+    # A real GCRA limit at 4/s (4 at once) and a client that does not pace itself, with
+    # more pages than that: the server answers rate_limited with Retry-After and the
+    # client waits that long, then carries on.
     make_app(store, "slow", secretkey="secret1", rate_limit=4)
     load(store, recent_records("slow", 40, days=0.5))
     start, end = window(days=0.5)
     with TestClient(create_app(settings, store)) as asgi:
         hooked = Hooked(asgi._transport)
         with Client(
-            "slow", "secret1", base_url=BASE, transport=hooked, rate=None, page_size=30
+            "slow", "secret1", base_url=BASE, transport=hooked, rate=None, page_size=4
         ) as client:
             got = list(client.iter_records(1, start, end)) + list(
                 client.iter_records(0, start, end)
@@ -317,3 +322,64 @@ def test_export_will_not_clobber_a_file_or_mix_two_jobs(
             export(client, job, output)
         manifest = export(client, job, output, overwrite=True)
     assert manifest.rows == len(output.read_text().splitlines()) - 1
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_large_and_tiny_amounts_keep_every_digit_from_the_database_to_the_export(
+    asgi: TestClient, store: Store, tmp_path: Path, fmt: str
+) -> None:
+    """86025 one-second cycles at 104620.74978204 cost 8999999999.999991 (16 significant
+    digits: a float keeps 15); a basic price of 10^-9 is 1E-9 to a Decimal's str()."""
+    app = make_app(store, "app1", secretkey="secret1").app
+    plan = "service,prefix,cycle,unit_price,basic_price\n"
+    plan += "group_call,,1,104620.74978204,0.000000001\n"
+    RatingStore(store).import_plan(app.id, parse_plan_csv(plan), source="p.csv", now=1)
+    _, end = window()
+    start = end - timedelta(hours=24)  # the longest window; the long call ended before now
+    placed = (start + timedelta(seconds=30)).strftime("%Y-%m-%d %H:%M:%S")
+    missed = (end - timedelta(minutes=30)).strftime("%Y-%m-%d %H:%M:%S")
+    load(
+        store,
+        [
+            canonical("long", time=placed, second=86_025),
+            canonical("missed", time=missed, connected=False),
+        ],
+    )
+    assert Rater(store).drain() == (2, 0)
+
+    form = {
+        "appkey": "app1",
+        "secretkey": "secret1",
+        "voiceType": "0",
+        "start_time": format_api_time(start),
+        "end_time": format_api_time(end),
+        "page": "1",
+        "page_size": "10",
+        "extended": "1",
+    }
+    body = asgi.post(QUERY_PATH, data=form).content
+    assert b'"customer_price":104620.74978204,' in body
+    assert b'"cost":8999999999.999991,' in body
+    assert b'"basic_price":0.000000001,' in body
+    assert b'"cost":0.000000001,' in body
+
+    with client_for(asgi) as client:
+        long, short = client.iter_records(0, start, end, extended=True)
+    assert (long.cost, long.customer_price) == (
+        Decimal("8999999999.999991"),
+        Decimal("104620.74978204"),
+    )
+    assert short.cost == Decimal("0.000000001")
+
+    job = ExportJob(BASE, "app1", 0, start, end, "Asia/Shanghai", fmt, extended=True)
+    output = tmp_path / f"calls.{fmt}"
+    with client_for(asgi) as client:
+        manifest = export(client, job, output)
+    assert manifest.cost_sum == "8999999999.999991001"
+    text = output.read_text(encoding="utf-8")
+    assert "8999999999.999991" in text
+    assert "0.000000001" in text
+    assert "e-" not in text.lower()
+    tiny = ExportJob(BASE, "app1", 0, end - timedelta(hours=1), end, "Asia/Shanghai", fmt)
+    with client_for(asgi) as client:
+        assert export(client, tiny, tmp_path / f"tiny.{fmt}").cost_sum == "0.000000001"

@@ -9,6 +9,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from voicecdr.errors import StorageError
 from voicecdr.ingest import files
 from voicecdr.ingest.core import Ingestor, Item, Rejection, Summary
 from voicecdr.ingest.fastjson import checked_chunks
+from voicecdr.ingest.timebounds import TimeLimits
 from voicecdr.storage import migrate
 from voicecdr.storage.store import BULK_CACHE_MIB, Store
 
@@ -61,7 +63,10 @@ def import_with(
         if chunk_lines is None:
             ingestor.ingest(files.jsonl_items(source), summary)
         else:
-            ingestor.ingest_chunks(checked_chunks(source, lambda _: None, chunk_lines), summary)
+            chunks = checked_chunks(
+                source, lambda _: None, TimeLimits().bounds(time.time()), chunk_lines
+            )
+            ingestor.ingest_chunks(chunks, summary)
     finally:
         store.close()
     return summary.accepted, summary.duplicates, [r.to_dict() for r in rejects]

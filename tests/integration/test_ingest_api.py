@@ -273,3 +273,169 @@ def test_openapi_describes_the_ingest_endpoints(client: TestClient) -> None:
     assert doc["paths"]["/v1/cdrs"]["post"]["security"] == [{"ingestToken": []}]
     assert "At most 50 records" in doc["paths"]["/v1/cdrs"]["post"]["description"]
     assert set(doc["paths"]["/v1/ingest/freeswitch"]["post"]["responses"]) >= {"200", "422"}
+
+
+# -- issue 20: times far from now, digits that are not ASCII, broken percent-escapes ------
+
+
+def test_times_far_from_now_are_rejected_and_the_rest_stored(client: TestClient) -> None:
+    batch = [
+        canonical("y1", time="0001-01-01 09:00:00", connected=False),
+        canonical("ok"),
+        canonical("y9", time="9999-12-31 09:00:00", connected=False),
+        canonical("fw", show_phone="\uff10\uff18\uff15\uff19"),
+    ]
+    answer = post_batch(client, batch)
+    assert answer.status_code == 200
+    rejected = {r["call_id"]: r["errors"] for r in answer.json()["rejected"]}
+    assert answer.json()["accepted"] == 1
+    assert rejected["y1"][0].startswith("time: 0001-01-01T09:00:00")
+    assert rejected["y1"][0].endswith(
+        "is more than 3660 days ago; to import older calls, raise VOICECDR_INGEST_MAX_AGE_DAYS"
+    )
+    assert rejected["y9"] == [
+        "time: 9999-12-31T09:00:00+08:00 is more than 15 minutes in the future; check the "
+        "sender's clock and UTC offset (VOICECDR_INGEST_MAX_FUTURE_MINUTES)"
+    ]
+    assert rejected["fw"] == ["show_phone: must use the ASCII digits 0-9, not '\uff10' (U+FF10)"]
+    assert [r["phone"] for r in rows(client)] == ["810022458"]
+
+
+def test_the_age_limit_is_the_operators_setting(
+    settings: Settings, store: Store, client: TestClient
+) -> None:
+    configured = settings.model_copy(
+        update={
+            "ingest_token": Settings(ingest_token=TOKEN).ingest_token,
+            "freeswitch_credentials": Settings(freeswitch_credentials=CRED).freeswitch_credentials,
+            "ingest_max_age_days": 30,
+        }
+    )
+    with TestClient(create_app(configured, store)) as recent_only:
+        answer = post_batch(recent_only, [canonical("old")]).json()
+        assert answer["rejected"][0]["errors"][0].endswith(
+            "is more than 30 days ago; to import older calls, raise VOICECDR_INGEST_MAX_AGE_DAYS"
+        )
+        refused = post_cdr(recent_only, fs.cdr("fs-old"))
+        assert refused.status_code == 422
+        assert refused.json()["detail"].startswith("variables.start_epoch: 2019-09-09T01:00:00Z")
+    assert post_batch(client, [canonical("old")]).json()["accepted"] == 1
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("12%ZZ", "has a broken percent-escape '%ZZ'"),
+        ("12%4", "has a broken percent-escape '%4'"),
+        ("%ff%fe", "is not UTF-8 once its percent-escapes are decoded"),
+    ],
+)
+def test_freeswitch_variable_with_a_broken_escape_is_refused(
+    client: TestClient, value: str, problem: str
+) -> None:
+    answer = post_cdr(client, fs.cdr(extra_vars={"voicecdr_ivr_result": value}), "urlencoded")
+    assert answer.status_code == 422  # not 2xx: mod_json_cdr keeps the CDR and retries
+    assert answer.json()["errors"][0].startswith(f"variables.voicecdr_ivr_result: {problem}")
+    assert rows(client, "1") == []
+
+
+@pytest.mark.parametrize("encoding", ["urlencoded", "base64"])
+def test_freeswitch_form_with_cdr_after_other_fields(client: TestClient, encoding: str) -> None:
+    body, content_type = fs.body(fs.cdr(), encoding)
+    answer = client.post(
+        "/v1/ingest/freeswitch",
+        content=b"uuid=3b5c&" + body + b"&extra=1",
+        headers={**BASIC, "Content-Type": content_type},
+    )
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["accepted"] == 1
+
+
+@pytest.mark.parametrize(
+    ("form", "detail"),
+    [
+        (b"uuid=1&other=2", "form body has no cdr= field"),
+        (b"cdr=%7B%7D&cdr=%7B%7D", "form body has 2 cdr= fields; send exactly one"),
+    ],
+)
+def test_freeswitch_form_without_exactly_one_cdr(
+    client: TestClient, form: bytes, detail: str
+) -> None:
+    answer = client.post(
+        "/v1/ingest/freeswitch",
+        content=form,
+        headers={**BASIC, "Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert answer.status_code == 400
+    assert answer.json()["detail"] == detail
+
+
+def test_freeswitch_query_uuid_is_decoded_strictly(client: TestClient) -> None:
+    doc = fs.cdr(drop_vars=("uuid",))
+    del doc["callflow"][0]["caller_profile"]["uuid"]
+    body, content_type = fs.body(doc, "json")
+    headers = {**BASIC, "Content-Type": content_type}
+    bad = client.post("/v1/ingest/freeswitch?uuid=%ff%fe", content=body, headers=headers)
+    assert bad.status_code == 400
+    assert (
+        bad.json()["detail"]
+        == "query parameter uuid is not UTF-8 once its percent-escapes are decoded"
+    )
+    good = client.post("/v1/ingest/freeswitch?uuid=from%2Dquery", content=body, headers=headers)
+    assert good.status_code == 200, good.text
+    assert good.json()["accepted"] == 1
+
+
+def _raw_post(client: TestClient, path: str, headers: list[tuple[bytes, bytes]]) -> Any:
+    """POST ``[]`` to the app with headers as given (an HTTP client would refuse these)."""
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"[]", "more_body": False}
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "root_path": "",
+        "query_string": b"",
+        "headers": headers,
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 80),
+    }
+    client.portal.call(client.app, scope, receive, send)  # type: ignore[union-attr]
+    return sent[0]["status"]
+
+
+@pytest.mark.parametrize("declared", [b"\xb2", "\uff12".encode(), b"1_0", b" 2"])
+def test_a_content_length_of_other_digits_is_not_a_crash(
+    client: TestClient, declared: bytes
+) -> None:
+    headers = [
+        (b"authorization", BEARER["Authorization"].encode()),
+        (b"content-type", b"application/json"),
+        (b"content-length", declared),
+    ]
+    assert _raw_post(client, "/v1/cdrs", headers) == 200
+
+
+@pytest.mark.parametrize("content_type", ["application/json", "application/x-ndjson"])
+def test_a_byte_order_mark_before_the_batch_is_skipped(
+    client: TestClient, content_type: str
+) -> None:
+    records = [canonical("bom1"), canonical("bom2")]
+    body = (
+        orjson.dumps(records)
+        if content_type == "application/json"
+        else b"\n".join(map(orjson.dumps, records))
+    )
+    answer = post_batch(client, b"\xef\xbb\xbf" + body, headers={"Content-Type": content_type})
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == {"accepted": 2, "duplicates": 0, "rejected": []}

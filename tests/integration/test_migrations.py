@@ -62,3 +62,18 @@ def test_downgrade_below_0005_stores_the_bodies_receipts_would_send(store: Store
     migrate.upgrade(store)
     due = Outbox(store).claim_due(now=2**41, limit=10, per_app=10, busy={}, lease=1)
     assert {x.id: x.payload for x in due} == expected
+
+
+def test_0008_adds_the_disabled_state_and_its_downgrade_drops_only_that(store: Store) -> None:
+    make_app(store, "app1")
+    Ingestor(store).ingest([Item(0, canonical("c1"))])
+    store.update_app("app1", {"disabled_at": 1_700_000_000}, now=1)
+    migrate.downgrade(store, "0007")
+    with store.reader.connect() as conn:
+        columns = {c["name"] for c in sa.inspect(conn).get_columns("apps")}
+        assert "disabled_at" not in columns
+        assert conn.execute(sa.text("SELECT count(*) FROM cdrs")).scalar() == 1
+    migrate.upgrade(store)
+    app = store.get_app("app1")
+    assert app is not None
+    assert app.disabled_at is None  # every app is in service after the upgrade

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
+from typing import Any
 
+import pytest
+import sqlalchemy as sa
 from starlette.testclient import TestClient
 
+from tests.support.data import make_app
 from voicecdr.api import QUERY_PATH, create_app
 from voicecdr.api.rows import GROUP_CALL_FIELDS, VERIFICATION_FIELDS
 from voicecdr.config import Settings
@@ -95,3 +100,35 @@ def test_openapi_describes_the_query_endpoint(settings: Settings, store: Store) 
         "rate_limited",
         "internal",
     }
+
+
+def _wait_for(client: TestClient, status: int, timeout: float = 30) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        response = client.get("/readyz")
+        if response.status_code == status or time.monotonic() > deadline:
+            assert response.status_code == status, response.text
+            return dict(response.json())
+        time.sleep(0.05)
+
+
+def test_a_crashing_worker_is_restarted_and_readyz_says_so_until_it_runs_again(
+    settings: Settings, store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A corrupt app row (a language no version writes) makes every rater batch raise."""
+    app = make_app(store, "app1", callback_url="https://hooks.example.com/dr").app
+    with TestClient(create_app(settings, store, workers=True)) as client:
+        _wait_for(client, 200)
+        with store.writer.begin() as conn:
+            conn.execute(sa.text("UPDATE apps SET language = 'xx' WHERE id = :id"), {"id": app.id})
+        body = _wait_for(client, 503)
+        assert body["title"] == "Not ready"
+        assert body["detail"].startswith("worker rater is failing: ValueError: 'xx' is not a")
+        assert body["workers"]["rater"].startswith("ValueError: 'xx' is not a")
+        crashes = [r for r in caplog.records if r.name == "voicecdr.workers" and r.exc_info]
+        assert crashes, caplog.text
+        assert crashes[0].getMessage().startswith("worker rater crashed; restarting it in 1 s")
+        assert "/readyz" in crashes[0].getMessage()
+        with store.writer.begin() as conn:
+            conn.execute(sa.text("UPDATE apps SET language = 'en' WHERE id = :id"), {"id": app.id})
+        assert _wait_for(client, 200) == {"status": "ready"}

@@ -282,13 +282,13 @@ def error(client: TestClient, **kwargs: Any) -> tuple[str, str]:
             "range_too_large",
             "end_time - start_time must not exceed 24 hours",
         ),
-        ({"page": "0"}, "invalid_parameter", "page must be at least 1"),
-        ({"page": "-1"}, "invalid_parameter", "page must be a whole number"),
-        ({"page": "1.5"}, "invalid_parameter", "page must be a whole number"),
-        ({"page": "9999999999"}, "invalid_parameter", "page must be a whole number"),
+        ({"page": "0"}, "invalid_parameter", "page must be a whole number from 1 to 1000000000"),
+        ({"page": "-1"}, "invalid_parameter", "page must be a whole number from 1 to"),
+        ({"page": "1.5"}, "invalid_parameter", "page must be a whole number from 1 to"),
+        ({"page": "9999999999"}, "invalid_parameter", "page must be a whole number from 1 to"),
         ({"page_size": None}, "invalid_parameter", "page_size is required"),
-        ({"page_size": "1001"}, "invalid_parameter", "page_size must be between 1 and 1000"),
-        ({"page_size": "0"}, "invalid_parameter", "page_size must be between 1 and 1000"),
+        ({"page_size": "1001"}, "invalid_parameter", "page_size must be a whole number from 1 to"),
+        ({"page_size": "0"}, "invalid_parameter", "page_size must be a whole number from 1 to"),
         ({"messageid": "m" * 129}, "invalid_parameter", "messageid must be at most 128"),
         ({"extended": "yes"}, "invalid_parameter", "extended must be 0 or 1"),
     ],
@@ -403,6 +403,23 @@ def test_rate_limit_per_appkey_with_retry_after(
         assert post(client, appkey="app2", secretkey="secret2")["code"] == "1"  # own budget
         now[0] += 0.75
         assert post(client)["code"] == "1"
+
+
+@pytest.mark.parametrize(("rate", "burst"), [(1.0, 1), (5.0, 5), (2.5, 3)])
+def test_an_app_may_send_one_seconds_worth_at_once_then_its_rate(
+    settings: Settings, store: Store, app1: str, rate: float, burst: int
+) -> None:
+    store.update_app("app1", {"rate_limit": rate}, now=1)
+    now = [1567990800.0]
+    app = create_app(settings.model_copy(update={"max_age_days": 0}), store, clock=lambda: now[0])
+    with TestClient(app) as client:
+        assert [post(client)["code"] for _ in range(burst)] == ["1"] * burst  # back to back
+        response = client.post(QUERY_PATH, data=form())
+        assert response.json()["error"] == "rate_limited"
+        assert response.headers["retry-after"] == "1"
+        now[0] += 1 / rate  # then one more every 1/rate seconds
+        assert post(client)["code"] == "1"
+        assert error(client, data=form())[0] == "rate_limited"
 
 
 @pytest.fixture

@@ -7,13 +7,19 @@ import functools
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from tests.support.data import cdr, make_app
 from voicecdr.config import Settings
 from voicecdr.models import Service, VoiceGroup
 from voicecdr.ratelimit import Decision, Quota
 from voicecdr.storage import pages
-from voicecdr.storage.ratelimit import Admission, SharedRateLimiter, default_state_path
+from voicecdr.storage.ratelimit import (
+    PRUNE_EVERY,
+    Admission,
+    SharedRateLimiter,
+    default_state_path,
+)
 from voicecdr.storage.store import Store
 
 
@@ -76,15 +82,16 @@ def test_admit_takes_a_token_unless_locked_out(settings: Settings, store: Store)
         locks = (("lock:app", Quota(1 / 60, burst=2)), ("lock:addr", Quota(1 / 60, burst=5)))
         assert limiter.admit("q", quota, locks, lambda: 100.0) == Decision(True)
         refused = limiter.admit("q", quota, locks, lambda: 100.25)
-        assert refused is not None
-        assert not refused.allowed
+        assert (refused.allowed, refused.locked_out) == (False, False)
         assert abs(refused.retry_after - 0.75) < 1e-6
         # Two failures exhaust the appkey's lock (burst 2): the next request is locked
         # out, whatever the query budget says, and takes no query token.
         for _ in range(2):
             assert limiter.acquire("lock:app", locks[0][1], 101.0).allowed
-        assert limiter.admit("q", quota, locks, lambda: 101.0) is None
-        assert limiter.admit("q", quota, locks, lambda: 102.0) is None
+        locked = limiter.admit("q", quota, locks, lambda: 101.0)
+        assert (locked.allowed, locked.locked_out) == (False, True)
+        assert locked.retry_after == pytest.approx(60 - 0.01)  # one failure's age, less slack
+        assert limiter.admit("q", quota, locks, lambda: 102.0).locked_out
         # One failure ages out after 60 s: admitted again, and the query budget is
         # untouched by the locked-out requests.
         assert limiter.admit("q", quota, locks, lambda: 161.0) == Decision(True)
@@ -92,7 +99,7 @@ def test_admit_takes_a_token_unless_locked_out(settings: Settings, store: Store)
         # The other lock (per address) locks out just the same.
         for _ in range(5):
             assert limiter.acquire("lock:addr", locks[1][1], 200.0).allowed
-        assert limiter.admit("q", quota, locks, lambda: 200.0) is None
+        assert limiter.admit("q", quota, locks, lambda: 200.0).locked_out
     finally:
         limiter.close()
 
@@ -129,8 +136,7 @@ def test_a_page_read_takes_the_token_and_reads_nothing_when_refused(pg_url: str)
             read(offset=0, lookup=lookup, admission=refused)
         assert looked == [5]  # nothing read
         decision = limiter.refused(refused)
-        assert decision is not None
-        assert not decision.allowed
+        assert (decision.allowed, decision.locked_out) == (False, False)
         assert decision.retry_after == pytest.approx(0.75)
         # A deep page of a window never sought: the token goes first, by itself.
         with pytest.raises(pages.Refused):
@@ -143,8 +149,44 @@ def test_a_page_read_takes_the_token_and_reads_nothing_when_refused(pg_url: str)
         locked = admission(105.0)
         with pytest.raises(pages.Refused):
             read(offset=0, lookup=lookup, admission=locked)
-        assert limiter.refused(locked) is None
+        assert limiter.refused(locked).locked_out
         assert looked == [5]
     finally:
         limiter.close()
         store.close()
+
+
+def _state_keys(settings: Settings, store: Store) -> set[str]:
+    if store.dialect == "postgresql":
+        engine = store.reader
+    else:
+        engine = sa.create_engine(f"sqlite:///{settings.rate_limit_state}")
+    with engine.connect() as conn:
+        keys = set(conn.execute(sa.text("SELECT key FROM rate_limit_state")).scalars())
+    if store.dialect != "postgresql":
+        engine.dispose()
+    return keys
+
+
+def test_the_state_of_keys_that_ran_out_is_pruned(settings: Settings, store: Store) -> None:
+    # Every failed authentication from a new address or appkey makes a key: an attacker
+    # must not be able to grow the shared state (memory, on SQLite) without bound.
+    limiter = SharedRateLimiter(store, settings.rate_limit_state)
+    every, t0 = PRUNE_EVERY, 1000.0
+    failures = Quota(1 / every, burst=3)  # each failure's state lasts `every` seconds
+    try:
+        for i in range(5):
+            assert limiter.acquire(f"authfail:{i}", failures, t0).allowed
+        assert limiter.acquire("query:app", Quota(1), t0).allowed
+        assert len(_state_keys(settings, store)) == 6
+        # Pruned at most once every PRUNE_EVERY seconds (a DELETE per failure would cost).
+        assert limiter.acquire("authfail:new", failures, t0 + every - 1).allowed
+        assert len(_state_keys(settings, store)) == 7
+        # Past their TAT a key's state says nothing a missing one would not: gone.
+        assert limiter.acquire("authfail:last", failures, t0 + every + 1).allowed
+        assert _state_keys(settings, store) == {"authfail:new", "authfail:last"}
+        # ... and nothing else changed: a pruned key starts afresh, as it would have.
+        assert limiter.acquire("authfail:0", Quota(1 / every, burst=1), t0 + every + 1).allowed
+        assert not limiter.acquire("authfail:0", Quota(1 / every, burst=1), t0 + every + 2).allowed
+    finally:
+        limiter.close()

@@ -10,8 +10,8 @@ import sqlalchemy as sa
 
 from tests.support.data import canonical, make_app
 from voicecdr.ingest.core import Ingestor, Item
-from voicecdr.models import CostStatus, ReceiptStatus, VoiceGroup
-from voicecdr.rating import charged, parse_plan_csv
+from voicecdr.models import CostStatus, ReceiptStatus, Service, VoiceGroup
+from voicecdr.rating import Rate, charged, parse_plan_csv
 from voicecdr.receipts import form_body, render
 from voicecdr.storage.outbox import Outbox
 from voicecdr.storage.rating import RatingStore
@@ -240,3 +240,65 @@ def test_concurrent_raters_price_each_cdr_once(store: Store) -> None:
     receipts = Outbox(store).list(limit=1000)
     assert sorted(r.cdr_id for r in receipts) == sorted({r.cdr_id for r in receipts})
     assert len(receipts) == 300
+
+
+def test_a_cost_too_large_to_store_sets_that_cdr_aside_and_prices_the_rest(store: Store) -> None:
+    """A plan stored before import refused such prices: one day-long call at the top
+    price per second would cost more than a 64-bit integer of nanos holds."""
+    rich = make_app(store, "rich", callback_url="https://hooks.example.com/dr").app
+    other = make_app(store, "other", callback_url="https://hooks.example.com/dr").app
+    ratings = RatingStore(store)
+    top = Rate(Service.GROUP_CALL, "", 1, 999_999_999_999_999, 5_000_000)
+    ratings.import_plan(rich.id, [top], source="old.csv", now=1)
+    ratings.import_plan(other.id, parse_plan_csv(PLAN), source="p.csv", now=1)
+    load(
+        store,
+        [
+            canonical("cheap", appkey="rich", second=19),
+            canonical("huge", appkey="rich", second=86_400, time="2019-09-09 09:00:01"),
+            canonical("missed", appkey="rich", connected=False, time="2019-09-09 09:00:02"),
+            canonical("o1", appkey="other", second=19, time="2019-09-09 09:00:03"),
+            canonical("o2", appkey="other", second=45, time="2019-09-09 09:00:04"),
+        ],
+    )
+    assert Rater(store).drain() == (4, 1)
+    cheap, huge, missed = rows(store, rich.id)
+    assert (cheap.cost_status, cheap.cost_nanos) == (CostStatus.FINAL, 19 * 999_999_999_999_999)
+    assert (missed.cost_status, missed.cost_nanos) == (CostStatus.FINAL, 5_000_000)
+    assert (huge.cost_status, huge.cost_nanos) == (CostStatus.PENDING, 0)
+    assert [r.cost_nanos for r in rows(store, other.id)] == [50_000_000, 150_000_000]
+    total, listed = ratings.unpriced(rich.id, limit=10)
+    assert total == 1
+    assert listed[0][0].id == huge.id
+    assert listed[0][1] == (
+        "cost 86399999999.9999136 of a 86400 s group_call call at 999999.999999999 per 1 s "
+        "(plan version 1) is more than the largest storable cost 9223372036.854775807: "
+        "import a plan with a lower unit_price"
+    )
+    assert ratings.unpriced(other.id, limit=10)[0] == 0
+    assert {r.cdr_id for r in Outbox(store).list()} == {cheap.id, missed.id} | {
+        r.id for r in rows(store, other.id)
+    }
+    assert Rater(store).drain() == (0, 0)  # set aside, not retried every batch
+    assert rater_lag_is_zero(store)
+
+
+def test_rerate_sets_aside_a_cost_too_large_to_store(store: Store) -> None:
+    app = make_app(store, "app1").app
+    ratings = RatingStore(store)
+    ratings.import_plan(app.id, parse_plan_csv(PLAN), source="v1", now=1)
+    load(
+        store,
+        [canonical("a", second=86_400), canonical("b", second=19, time="2019-09-09 09:00:01")],
+    )
+    assert Rater(store).drain() == (2, 0)
+    top = Rate(Service.GROUP_CALL, "", 1, 999_999_999_999_999, 0)
+    ratings.import_plan(app.id, [top], source="v2", now=2)
+    report = rerate(store, app, T0, T0 + 60, dry_run=False)
+    assert (report.changed, report.newly_pending) == (2, 1)
+    assert report.cost_after_nanos == 19 * 999_999_999_999_999
+    huge, small = rows(store, app.id)
+    assert (huge.cost_status, small.cost_status) == (CostStatus.PENDING, CostStatus.FINAL)
+    total, listed = ratings.unpriced(app.id, limit=1)
+    assert total == 1
+    assert "more than the largest storable cost" in listed[0][1]

@@ -197,7 +197,9 @@ def test_private_addresses_are_refused_at_connect_time(store: Store, receiver: R
     assert receiver.received == []
     (receipt,) = Outbox(store).list()
     assert receipt.last_error == (
-        "callback URL refused: hooks.example.com resolves to a loopback address 127.0.0.1"
+        "callback URL refused: hooks.example.com resolves to a loopback address 127.0.0.1; "
+        "receipts go to public addresses only "
+        "(on a closed network, set VOICECDR_ALLOW_PRIVATE_CALLBACKS=true)"
     )
     Outbox(store).replay(now=time.time(), ids=[receipt.id])
     deliver(store, QUICK, resolver=to_loopback)  # allowed: connects to the checked address
@@ -230,3 +232,21 @@ def test_a_hanging_receiver_does_not_delay_other_apps(store: Store) -> None:
     assert len(fast.received) == 12
     assert elapsed < 2.0  # well before even one slow attempt could time out
     assert len(slow.received) <= 2  # the slow app never held more than its own slots
+
+
+def test_a_receipt_that_cannot_be_rendered_fails_its_attempts_with_the_reason(
+    store: Store, receiver: Receiver
+) -> None:
+    """A corrupt receipt row (a timezone no version writes) must not kill its delivery
+    silently and hold the receipt claimed: each attempt fails with the reason, and the
+    policy ends it (dead), visible in `receipts list`."""
+    priced_app(store, "app1", receiver.url)
+    with store.writer.begin() as conn:
+        conn.execute(sa.text("UPDATE receipts SET timezone = 'Mars/Base'"))
+    deliver(store)
+    assert receiver.received == []
+    (receipt,) = Outbox(store).list()
+    assert (receipt.status, receipt.attempts) == (ReceiptStatus.DEAD, 3)
+    assert receipt.last_error is not None
+    assert receipt.last_error.startswith("could not make the receipt: ")
+    assert "Mars/Base" in receipt.last_error

@@ -95,7 +95,7 @@ def test_page_size_up_to_the_maximum(client: TestClient) -> None:
         refused = envelope(client.post(QUERY_PATH, data=query_form(page_size=beyond)))
         assert refused == {
             "code": "0",
-            "info": "page_size must be between 1 and 5",
+            "info": "page_size must be a whole number from 1 to 5",
             "error": "invalid_parameter",
         }
 

@@ -8,6 +8,7 @@ from typing import Any
 from voicecdr import apps
 from voicecdr.apps import IssuedCredentials
 from voicecdr.ingest.canonical import validate
+from voicecdr.ingest.timebounds import ANY_TIME
 from voicecdr.models import Cdr
 from voicecdr.storage.store import Store
 from voicecdr.timefmt import zone
@@ -64,4 +65,4 @@ def canonical(
 
 
 def cdr(call_id: str, **kwargs: Any) -> Cdr:
-    return validate(canonical(call_id, **kwargs))
+    return validate(canonical(call_id, **kwargs), ANY_TIME)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from voicecdr.callbacks import CallbackRefused, check_registration, resolve
+from voicecdr.config import Settings
 
 
 def resolver_for(*addresses: str):  # type: ignore[no-untyped-def]
@@ -99,3 +100,9 @@ def test_unresolvable_names_fail_delivery_but_pass_registration() -> None:
     check_registration("https://later.example.com/", fails, allow_private=False)
     with pytest.raises(CallbackRefused, match="private"):
         check_registration("https://x.example.com/", resolver_for("10.0.0.1"), allow_private=False)
+
+
+def test_a_refused_address_names_the_setting_that_allows_it() -> None:
+    name = Settings.model_config["env_prefix"] + "allow_private_callbacks".upper()
+    with pytest.raises(CallbackRefused, match=f"set {name}=true"):
+        resolve("http://127.0.0.1:9000/dr", resolver_for("127.0.0.1"), allow_private=False)

@@ -10,22 +10,23 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.unit.test_canonical import record
+from tests.unit.test_canonical import BOUNDS, record
 from voicecdr.ingest.canonical import FIELDS, RecordErrors, content_hash, validate
 from voicecdr.ingest.fastjson import decode_line
+from voicecdr.ingest.timebounds import TimeBounds
 
 
-def full(raw: dict[str, Any]) -> object:
+def full(raw: dict[str, Any], bounds: TimeBounds = BOUNDS) -> object:
     # A read-only mapping is not a dict, so it always takes the full path.
     try:
-        return validate(MappingProxyType(raw))
+        return validate(MappingProxyType(raw), bounds)
     except RecordErrors as exc:
         return exc.errors
 
 
-def either(raw: dict[str, Any]) -> object:
+def either(raw: dict[str, Any], bounds: TimeBounds = BOUNDS) -> object:
     try:
-        return validate(raw)
+        return validate(raw, bounds)
     except RecordErrors as exc:
         return exc.errors
 
@@ -48,6 +49,10 @@ values = st.one_of(
             "2019-09-09T09:00:30+08:00",
             "2019-09-09T08:59:00",
             "2019-09-09T01:00:01Z",
+            "0001-01-01T00:00:00+08:00",
+            "9999-12-31T23:59:59Z",
+            "\uff18\uff11\uff10",  # fullwidth digits
+            "08\u0665",  # an Arabic-Indic digit
             "https://r.example.com/a.wav",
             "ftp://x",
             "a\nb",
@@ -79,40 +84,42 @@ fields = st.sampled_from(
 )
 
 
+# BOUNDS, or bounds that end exactly where record()'s times do (09:00:00 to 09:00:20).
+bounds_choices = st.sampled_from([BOUNDS, TimeBounds(1_567_990_800, 1_567_990_820, 1, 0)])
+
+
 @settings(max_examples=400, deadline=None)
-@given(st.dictionaries(fields, values, max_size=4), st.lists(fields, max_size=2))
-def test_fast_path_agrees_with_full_checks(changes: dict[str, Any], drop: list[str]) -> None:
+@given(st.dictionaries(fields, values, max_size=4), st.lists(fields, max_size=2), bounds_choices)
+def test_fast_path_agrees_with_full_checks(
+    changes: dict[str, Any], drop: list[str], bounds: TimeBounds
+) -> None:
     raw = record(**changes)
     for name in drop:
         raw.pop(name, None)
-    assert either(raw) == full(raw)
+    assert either(raw, bounds) == full(raw, bounds)
 
 
 def test_clean_record_takes_fast_path_and_matches() -> None:
     raw = record()
-    assert validate(raw) == validate(MappingProxyType(raw))
+    assert validate(raw, BOUNDS) == validate(MappingProxyType(raw), BOUNDS)
 
 
 # The JSONL import's compiled path (ingest/fastjson.py) decodes bytes, not a dict: it must
 # accept exactly the lines that orjson + the full checks accept, with the same Cdr, and
 # leave every other line to them (None).
-def from_line(line: bytes) -> object:
-    cdr = decode_line(line)
+def from_line(line: bytes, bounds: TimeBounds = BOUNDS) -> object:
+    cdr = decode_line(line, bounds)
     if cdr is not None:
         return cdr
+    return full_of_line(line, bounds)
+
+
+def full_of_line(line: bytes, bounds: TimeBounds = BOUNDS) -> object:
     try:
         raw = orjson.loads(line)
     except orjson.JSONDecodeError:
         return "not JSON"
-    return full(raw) if isinstance(raw, dict) else "not an object"
-
-
-def full_of_line(line: bytes) -> object:
-    try:
-        raw = orjson.loads(line)
-    except orjson.JSONDecodeError:
-        return "not JSON"
-    return full(raw) if isinstance(raw, dict) else "not an object"
+    return full(raw, bounds) if isinstance(raw, dict) else "not an object"
 
 
 times = st.sampled_from(
@@ -136,15 +143,17 @@ json_values = st.one_of(
 
 
 @settings(max_examples=500, deadline=None)
-@given(st.dictionaries(fields, json_values, max_size=4), st.lists(fields, max_size=2))
+@given(
+    st.dictionaries(fields, json_values, max_size=4), st.lists(fields, max_size=2), bounds_choices
+)
 def test_compiled_line_path_agrees_with_full_checks(
-    changes: dict[str, Any], drop: list[str]
+    changes: dict[str, Any], drop: list[str], bounds: TimeBounds
 ) -> None:
     raw = record(**changes)
     for name in drop:
         raw.pop(name, None)
     line = orjson.dumps(raw) + b"\n"
-    assert from_line(line) == full_of_line(line)
+    assert from_line(line, bounds) == full_of_line(line, bounds)
 
 
 @settings(max_examples=300, deadline=None)
@@ -164,14 +173,14 @@ def test_numbers_beyond_64_bits_or_written_as_floats(number: bytes) -> None:
 
 def test_duplicate_keys_take_the_last_value_as_orjson_does() -> None:
     line = orjson.dumps(record())[:-1] + b',"second":18}'
-    assert decode_line(line) == validate(record(second=18))
+    assert decode_line(line, BOUNDS) == validate(record(second=18), BOUNDS)
 
 
 def test_clean_line_takes_compiled_path_and_hashes_as_before() -> None:
     raw = record(record_url="https://r.example.com/a.wav", ivr_result="")
-    cdr = decode_line(orjson.dumps(raw))
+    cdr = decode_line(orjson.dumps(raw), BOUNDS)
     assert cdr is not None
-    assert cdr == validate(MappingProxyType(raw))
+    assert cdr == validate(MappingProxyType(raw), BOUNDS)
     values = {f: getattr(cdr, f) for f in FIELDS}
     values["service"] = cdr.service.wire_name
     assert cdr.content_hash == content_hash(values)  # the hash existing databases hold
@@ -212,3 +221,21 @@ def test_hashed_document_is_written_byte_for_byte_as_orjson_writes_it() -> None:
             _encode(document(bad, None))
         with pytest.raises(orjson.JSONEncodeError):
             orjson.dumps({"a": bad})
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"time": "0001-01-01T00:00:00+08:00"},
+        {"end_time": "9999-12-31T23:59:59Z"},
+        {"show_phone": "\uff10\uff18\uff15"},
+        {"show_phone": "\u0660\u0668"},
+        {"phone": "81\uff10"},
+    ],
+)
+def test_fast_paths_refuse_what_the_full_path_refuses(changes: dict[str, Any]) -> None:
+    # Fullwidth and Arabic-Indic digits, and times far from now: none taken by a fast path.
+    raw = record(**changes)
+    assert decode_line(orjson.dumps(raw), BOUNDS) is None
+    assert isinstance(either(raw), list)
+    assert either(raw) == full(raw)

@@ -154,6 +154,9 @@ def test_header_names_are_case_insensitive_and_timestamps_must_be_numbers() -> N
     assert WebhookVerifier(secret).verify(b"a=1", headers) == "msg_1"
     with pytest.raises(SignatureError, match="Unix seconds"):
         WebhookVerifier(secret).verify(b"a=1", {**headers, "Webhook-Timestamp": "soon"})
+    for digits in ("\N{SUPERSCRIPT TWO}", "\N{FULLWIDTH DIGIT ONE}" * 10):
+        with pytest.raises(SignatureError, match="Unix seconds"):
+            WebhookVerifier(secret).verify(b"a=1", {**headers, "Webhook-Timestamp": digits})
 
 
 def test_a_group_call_receipt_is_typed() -> None:
@@ -190,6 +193,8 @@ def test_a_verification_receipt_is_typed_and_an_unconnected_call_costs_its_basic
         (b"\xff\xfe", "form"),
         (urlencode({k: v for k, v in GROUP_FORM.items() if k != "phone"}).encode(), "phone"),
         (urlencode({**GROUP_FORM, "size": "one"}).encode(), "size"),
+        (urlencode({**GROUP_FORM, "size": "\N{SUPERSCRIPT TWO}"}).encode(), "size"),
+        (urlencode({**GROUP_FORM, "second": "\N{FULLWIDTH DIGIT ONE}"}).encode(), "second"),
         (urlencode({**GROUP_FORM, "customer_price": "cheap"}).encode(), "customer_price"),
         (urlencode({**GROUP_FORM, "start_time": "09:00"}).encode(), "start_time"),
         (urlencode({**GROUP_FORM, "voice_type": "2"}).encode(), "voice_type"),

@@ -67,7 +67,16 @@ def test_window_bounds_accept_the_api_format_iso_with_offset_and_datetimes() -> 
     assert to_wall(wall("2026-11-20 09:00:00"), SHANGHAI) == wall("2026-11-20 09:00:00")
 
 
-@pytest.mark.parametrize("text", ["2026-11-20T09:00:00", "yesterday", "2026-11-20 9:00:00"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2026-11-20T09:00:00",
+        "yesterday",
+        "2026-11-20 9:00:00",
+        "2026-11-20 09:00:0\N{FULLWIDTH DIGIT ZERO}",
+        "2026-11-20 09:00:0\N{ARABIC-INDIC DIGIT ZERO}",
+    ],
+)
 def test_window_bounds_without_an_offset_or_garbage_are_refused(text: str) -> None:
     with pytest.raises(ValueError, match=r"offset|neither"):
         to_wall(text, SHANGHAI)

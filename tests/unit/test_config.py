@@ -41,6 +41,7 @@ def test_flags_win_over_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         ("VOICECDR_TIMEZONE", "Mars/Base", "must be an IANA timezone name"),
         ("VOICECDR_MAX_SPAN_HOURS", "0", "must be a number more than 0 (got '0')"),
         ("VOICECDR_RECEIPT_RETRY_SCHEDULE", "5,soon", "comma-separated whole seconds"),
+        ("VOICECDR_RECEIPT_RETRY_SCHEDULE", "5,\N{FULLWIDTH DIGIT SIX}", "comma-separated whole"),
         ("VOICECDR_RECEIPT_RETRY_SCHEDULE", "5,-1", "none negative"),
         ("VOICECDR_RECEIPT_TIMEOUT", "0", "must be a number more than 0 and at most 300"),
         ("VOICECDR_MAX_PAGE_SIZE", "0", "must be a whole number between 1 and 100000 (got '0')"),
@@ -86,3 +87,41 @@ def test_a_bad_secret_setting_is_named_but_never_echoed(
 def test_every_setting_is_documented(field: str) -> None:
     assert Settings.model_fields[field].description
     assert f"VOICECDR_{field.upper()}" in DOCS.read_text()
+
+
+def test_a_renamed_setting_is_still_read_under_its_old_name_with_a_warning(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("VOICECDR_AUTH_FAILURES_PER_APPKEY", "7")
+    assert Settings.from_env().auth_failures_per_client_appkey == 7
+    assert "VOICECDR_AUTH_FAILURES_PER_APPKEY is deprecated" in caplog.text
+    assert "VOICECDR_AUTH_FAILURES_PER_CLIENT_APPKEY" in caplog.text
+    monkeypatch.setenv("VOICECDR_AUTH_FAILURES_PER_CLIENT_APPKEY", "9")
+    assert Settings.from_env().auth_failures_per_client_appkey == 9  # the new name wins
+    assert Settings(auth_failures_per_client_appkey=4).auth_failures_per_client_appkey == 4
+
+
+def test_trusted_proxies_are_addresses_and_networks(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert Settings.from_env().trusted_proxies == ()  # nobody's headers are trusted
+    monkeypatch.setenv("VOICECDR_TRUSTED_PROXIES", " 10.0.0.5, 192.168.0.0/16,fd00::/8 ,")
+    assert [str(n) for n in Settings.from_env().trusted_proxies] == [
+        "10.0.0.5/32",
+        "192.168.0.0/16",
+        "fd00::/8",
+    ]
+    monkeypatch.setenv("VOICECDR_TRUSTED_PROXIES", "*")
+    assert [str(n) for n in Settings.from_env().trusted_proxies] == ["0.0.0.0/0", "::/0"]
+    monkeypatch.setenv("VOICECDR_TRUSTED_PROXIES", "10.0.0.5,proxy.local")
+    with pytest.raises(
+        ConfigError,
+        match=r"^VOICECDR_TRUSTED_PROXIES: 'proxy\.local' is not an IP address or network",
+    ):
+        Settings.from_env()
+
+
+def test_uvicorns_forwarded_allow_ips_is_read_as_trusted_proxies(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Operators were told to set it; `serve` no longer lets uvicorn read it.
+    monkeypatch.setenv("FORWARDED_ALLOW_IPS", "10.1.2.3")
+    assert [str(n) for n in Settings.from_env().trusted_proxies] == ["10.1.2.3/32"]

@@ -7,7 +7,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from voicecdr.money import from_nanos, json_number, to_nanos
+from voicecdr import money
+from voicecdr.money import MAX_NANOS, from_nanos, json_number, to_nanos
 
 
 @pytest.mark.parametrize(
@@ -23,6 +24,11 @@ from voicecdr.money import from_nanos, json_number, to_nanos
         ("0.0001", "0.0001"),
         ("123456.789", "123456.789"),
         ("0.1", "0.1"),
+        ("8999999999.999991", "8999999999.999991"),
+        ("9223372036.854775807", "9223372036.854775807"),
+        ("999999.999999999", "999999.999999999"),
+        ("1000000", "1000000"),
+        ("10", "10"),
     ],
 )
 def test_prices_render_as_exact_json_numbers(price: str, json: str) -> None:
@@ -49,3 +55,27 @@ def test_any_amount_round_trips_exactly_through_json(amount: Decimal) -> None:
     text = orjson.dumps(json_number(nanos)).decode()
     assert Decimal(text) == amount
     assert "e" not in text.lower()
+
+
+@given(st.integers(min_value=-MAX_NANOS, max_value=MAX_NANOS))
+def test_every_storable_amount_renders_exactly_as_a_json_number_and_as_text(nanos: int) -> None:
+    exact = Decimal(nanos).scaleb(-9)
+    text = orjson.dumps(json_number(nanos)).decode()
+    assert Decimal(text) == exact
+    assert isinstance(orjson.loads(text), int | float)  # a JSON number, not a string
+    assert "e" not in text.lower()
+    assert money.text(nanos) == text
+    if "." in text:
+        assert not text.endswith("0")  # 0.036, not 0.036000000
+
+
+def test_the_cost_from_the_issue_keeps_every_digit() -> None:
+    assert orjson.dumps(json_number(8_999_999_999_999_991_000)) == b"8999999999.999991"
+
+
+@pytest.mark.parametrize(
+    ("nanos", "text"),
+    [(10 * 10**9, "10"), (100 * 10**9, "100"), (100, "0.0000001"), (0, "0"), (1, "0.000000001")],
+)
+def test_text_never_uses_an_exponent(nanos: int, text: str) -> None:
+    assert money.text(nanos) == text

@@ -21,3 +21,11 @@ def test_quota_refuses_nonsense(rate: float, burst: int) -> None:
 @pytest.mark.parametrize(("wait", "header"), [(0.01, "1"), (0.99, "1"), (1.0, "1"), (1.2, "2")])
 def test_retry_after_is_whole_seconds_at_least_one(wait: float, header: str) -> None:
     assert Decision(False, wait).retry_after_header == header
+
+
+@pytest.mark.parametrize(
+    ("rate", "burst"), [(1, 1), (0.2, 1), (5, 5), (2.5, 3), (1_000_000, 1_000_000)]
+)
+def test_an_apps_quota_allows_one_seconds_worth_at_once(rate: float, burst: int) -> None:
+    quota = Quota.per_second(rate)
+    assert (quota.rate, quota.burst) == (rate, burst)

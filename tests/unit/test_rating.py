@@ -4,8 +4,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from voicecdr import money
+from voicecdr.ingest.canonical import MAX_SECOND
 from voicecdr.models import CdrRow, CostStatus, Service
+from voicecdr.money import MAX_NANOS, to_nanos
 from voicecdr.rating import (
+    MAX_CYCLE,
+    MAX_PRICE,
     Charge,
     PlanErrors,
     Priced,
@@ -14,7 +19,9 @@ from voicecdr.rating import (
     Unpriced,
     charge,
     decide,
+    max_unit_price_nanos,
     parse_plan_csv,
+    size_and_cost,
 )
 
 PLAN = """service,prefix,cycle,unit_price,basic_price
@@ -179,6 +186,14 @@ def test_csv_accepts_a_bom_blank_lines_and_spaces() -> None:
             "line 2: cycle must be whole seconds from 1 to 3600, not '6.5'",
         ),
         (
+            "service,prefix,cycle,unit_price,basic_price\n*,1,\N{SUPERSCRIPT TWO},0.1,0\n",
+            "line 2: cycle must be whole seconds from 1 to 3600, not '\N{SUPERSCRIPT TWO}'",
+        ),
+        (
+            "service,prefix,cycle,unit_price,basic_price\n*,1,\N{FULLWIDTH DIGIT SIX},0.1,0\n",
+            "line 2: cycle must be whole seconds from 1 to 3600, not '\N{FULLWIDTH DIGIT SIX}'",
+        ),
+        (
             "service,prefix,cycle,unit_price,basic_price\n*,1,6,-0.1,0\n",
             "line 2: unit_price must be from 0 to less than 1000000, not '-0.1'",
         ),
@@ -193,6 +208,16 @@ def test_csv_accepts_a_bom_blank_lines_and_spaces() -> None:
         (
             "service,prefix,cycle,unit_price,basic_price\n*,1,6,0.0000000001,0\n",
             "line 2: unit_price must have at most 9 decimal places",
+        ),
+        (
+            "service,prefix,cycle,unit_price,basic_price\ngroup_call,1,1,999999.999999999,0\n",
+            "line 2: unit_price 999999.999999999 with cycle 1 makes a 86400 s call cost more "
+            "than the largest storable cost 9223372036.854775807; with this cycle it can be at "
+            "most 106751.9911673",
+        ),
+        (
+            "service,prefix,cycle,unit_price,basic_price\n*,1,9,999999.999999999,0\n",
+            "line 2: unit_price 999999.999999999 with cycle 9 makes a 86400 s call cost more",
         ),
         (
             "service,prefix,cycle,unit_price,basic_price\n*,1,6,0.1\n",
@@ -215,3 +240,17 @@ def test_all_bad_lines_are_reported_together() -> None:
     with pytest.raises(PlanErrors) as info:
         parse_plan_csv(text)
     assert [e.split(":")[0] for e in info.value.errors] == ["line 2", "line 4"]
+
+
+@pytest.mark.parametrize("cycle", [1, 2, 9, 10, 60, 3600])
+def test_a_plan_takes_unit_prices_up_to_the_highest_storable_for_its_cycle(cycle: int) -> None:
+    highest = min(max_unit_price_nanos(cycle), to_nanos(MAX_PRICE) - 1)
+    line = f"group_call,,{cycle},{money.text(highest)},0\n"
+    (rate,) = parse_plan_csv("service,prefix,cycle,unit_price,basic_price\n" + line)
+    assert size_and_cost(rate, connected=True, second=MAX_SECOND)[1] <= MAX_NANOS
+
+
+def test_the_highest_unit_price_is_exactly_the_storable_bound() -> None:
+    for cycle in range(1, MAX_CYCLE + 1):
+        size, highest = -(-MAX_SECOND // cycle), max_unit_price_nanos(cycle)
+        assert size * highest <= MAX_NANOS < size * (highest + 1)

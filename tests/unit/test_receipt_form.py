@@ -19,7 +19,7 @@ from voicecdr.models import (
     Service,
     VoiceGroup,
 )
-from voicecdr.money import from_nanos
+from voicecdr.money import MAX_NANOS, from_nanos
 from voicecdr.rating import Charge
 from voicecdr.timefmt import EpochFormatter, format_epoch, zone
 
@@ -110,7 +110,7 @@ def cases(draw: st.DrawFn) -> tuple[App, CdrRow, Charge]:
         basic_price_nanos=0,
         cost_nanos=0,
     )
-    nanos = st.integers(0, 10**15 - 1)
+    nanos = st.integers(0, MAX_NANOS)  # every storable amount, not just prices
     charge = Charge(
         draw(st.integers(1, 3600)),
         draw(st.integers(0, 10**4)),

@@ -18,6 +18,8 @@ NOW = 1_795_752_000.0  # Fri, 27 Nov 2026 04:00:00 GMT
         ("", None),
         ("soon", None),
         ("-5", None),
+        ("\N{SUPERSCRIPT TWO}", None),  # isdigit() is true of it; float() refuses it
+        ("\N{FULLWIDTH DIGIT FIVE}", None),  # delta-seconds are ASCII digits (RFC 9110)
     ],
 )
 def test_retry_after_forms(value: str | None, seconds: float | None) -> None:

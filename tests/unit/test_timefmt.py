@@ -11,6 +11,7 @@ from voicecdr.timefmt import (
     WindowError,
     format_epoch,
     parse_api_time,
+    parse_cli_time,
     parse_iso8601,
     query_window,
     wall_to_epoch,
@@ -134,6 +135,28 @@ def test_iso8601_requires_an_offset() -> None:
         parse_iso8601("2019-09-09T09:00:01")
     with pytest.raises(ValueError, match="ISO 8601"):
         parse_iso8601("09/09/2019")
+
+
+# The zero of some scripts whose digits \\d, str.isdigit() and int() take as 0-9.
+_OTHER_ZEROS = [0xFF10, 0x0660, 0x06F0, 0x0966, 0x1D7CE]
+
+
+def _in_script(text: str, zero: int) -> str:
+    return text.translate({ord("0") + i: zero + i for i in range(10)})
+
+
+@pytest.mark.parametrize("zero", _OTHER_ZEROS)
+def test_times_take_ascii_digits_only(zero: int) -> None:
+    for text in ("2019-09-09 09:00:01", "2019-09-09T09:00:01+08:00"):
+        for other in (_in_script(text, zero), text[:-1] + _in_script(text[-1], zero)):
+            with pytest.raises(ValueError, match="yyyy-MM-dd HH:mm:ss"):
+                parse_cli_time(other, SHANGHAI)
+            with pytest.raises(ValueError, match="ISO 8601"):
+                parse_iso8601(other)
+            with pytest.raises(ValueError, match="with ASCII digits 0-9"):
+                parse_api_time(other)
+    with pytest.raises(WindowError, match="start_time must be yyyy-MM-dd HH:mm:ss with ASCII"):
+        window(_in_script("2026-11-27 09:00:00", zero), "2026-11-27 10:00:00")
 
 
 @given(

@@ -11,15 +11,16 @@ from collections.abc import AsyncIterator, Callable
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import gcpolicy, logs
 from ..config import Settings
 from ..storage.ratelimit import SharedRateLimiter
 from ..storage.store import Store
+from ..workers.health import WorkerHealth
 from ..workers.runner import run_workers
 from . import metrics, ops
 from .ingest import IngestEndpoints
@@ -42,6 +43,7 @@ class ObserveMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        _drop_trailing_slash(scope)
         started = time.perf_counter()
         status = 500
         response_started = False
@@ -55,6 +57,9 @@ class ObserveMiddleware:
 
         try:
             await self.app(scope, receive, send_wrapper)
+        except ClientDisconnect:
+            # The client hung up before its body ended: its doing, and nobody to answer.
+            scope.setdefault("state", {})["outcome"] = "client_disconnected"
         except Exception:
             log.exception("unhandled error", extra={"path": scope["path"]})
             if response_started:
@@ -108,6 +113,15 @@ class QueryShortcut:
         await response(scope, receive, send)
 
 
+def _drop_trailing_slash(scope: Scope) -> None:
+    """``/healthz/`` is served as ``/healthz``, the query path likewise: a client that adds
+    a slash means the same endpoint. Starlette's answer, a 307 redirect, loses a POST with
+    many HTTP clients, and its absolute ``http://`` URL is wrong behind a TLS proxy."""
+    path: str = scope["path"]
+    if path.endswith("/") and path != "/":
+        scope["path"] = path.rstrip("/") or "/"
+
+
 def _route_label(scope: Scope) -> str:
     route = scope.get("route")
     path = getattr(route, "path", None)
@@ -136,18 +150,20 @@ def create_app(
     """Build the ASGI app. A store passed in stays open after shutdown (its owner closes
     it); one opened here from ``settings.database_url`` is closed on shutdown. ``clock``
     is the wall clock used for rate limits and the query window's age. With ``workers``
-    the rater and the receipt sender run beside the API for the app's lifetime."""
+    the rater and the receipt sender run beside the API for the app's lifetime, and
+    ``/readyz`` answers 503 while one of them is failing."""
     owned = store is None
     store = store if store is not None else Store(settings.database_url)
     limiter = SharedRateLimiter(store, settings.rate_limit_state)
     query = QueryEndpoint(QueryService(store, limiter, settings, clock), settings, store.dialect)
     ingest = IngestEndpoints(store, settings)
+    health = WorkerHealth()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         stopping = asyncio.Event()
         background = (
-            asyncio.create_task(run_workers(store, settings, stopping, clock=clock))
+            asyncio.create_task(run_workers(store, settings, stopping, clock=clock, health=health))
             if workers
             else None
         )
@@ -168,12 +184,13 @@ def create_app(
         Route("/v1/cdrs", ingest.batch, methods=["POST"]),
         Route("/v1/ingest/freeswitch", ingest.freeswitch, methods=["POST"]),
         Route("/healthz", ops.healthz, methods=["GET"]),
-        Route("/readyz", ops.readyz_for(store), methods=["GET"]),
+        Route("/readyz", ops.readyz_for(store, health), methods=["GET"]),
         Route("/metrics", ops.metrics_endpoint, methods=["GET"]),
         Route("/openapi.json", ops.openapi_for(settings), methods=["GET"]),
         Route("/docs", ops.docs, methods=["GET"]),
+        Mount(ops.SWAGGER_UI_PATH, ops.swagger_ui_assets()),
     ]
-    return Starlette(
+    app = Starlette(
         routes=routes,
         middleware=[
             Middleware(ObserveMiddleware),
@@ -182,6 +199,8 @@ def create_app(
         exception_handlers={HTTPException: _http_exception},
         lifespan=lifespan,
     )
+    app.router.redirect_slashes = False  # ObserveMiddleware serves /x/ as /x instead
+    return app
 
 
 def factory() -> Starlette:

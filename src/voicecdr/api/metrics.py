@@ -16,7 +16,8 @@ from prometheus_client import (
 
 REQUESTS = Counter(
     "voicecdr_http_requests_total",
-    "HTTP requests by route and outcome (ok, an API error slug, or the HTTP status class).",
+    "HTTP requests by route and outcome (ok, an API error slug, the HTTP status class, or "
+    "client_disconnected).",
     ["route", "outcome"],
 )
 LATENCY = Histogram(

@@ -10,14 +10,15 @@ from typing import Any
 
 from .. import __version__
 from ..config import Settings
+from .query import MAX_PAGE
 from .rows import EXTENDED_FIELDS, GROUP_CALL_FIELDS, VERIFICATION_FIELDS
 
 _TIME = {
     "type": "string",
-    "pattern": r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$",
+    "pattern": r"^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}$",
     "example": "2026-11-27 09:00:00",
 }
-_NUMBER_TEXT = {"type": "string", "pattern": r"^[0-9]{1,9}$"}
+_NUMBER_TEXT = {"type": "string", "pattern": r"^[0-9]{1,10}$"}  # what query._number reads
 
 _FIELD_SCHEMAS: dict[str, dict[str, Any]] = {
     "id": {"type": "integer"},
@@ -99,11 +100,12 @@ def _query_params_schema(settings: Settings) -> dict[str, Any]:
                 **_NUMBER_TEXT,
                 "description": f"1 to {settings.max_page_size} rows per page.",
             },
-            "page": {**_NUMBER_TEXT, "description": "Page number, from 1."},
+            "page": {**_NUMBER_TEXT, "description": f"Page number, from 1 to {MAX_PAGE}."},
             "extended": {
                 "type": "string",
-                "enum": ["0", "1"],
-                "description": "1 adds cost, cost_status, hangup and record fields.",
+                "enum": ["0", "1", ""],
+                "description": "1 adds cost, cost_status, hangup and record fields; 0 or empty "
+                "does not.",
             },
         },
     }
@@ -183,7 +185,8 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                 "post": {
                     "summary": "Voice group call / verification / notification records",
                     "description": 'Failures are HTTP 200 with `code` "0" and an `error` slug; '
-                    "`rate_limited` carries a `Retry-After` header.",
+                    "`rate_limited`, and `auth_failed` for a client address locked out after "
+                    "too many failed attempts, carry a `Retry-After` header.",
                     "operationId": "getVoiceCdr",
                     "requestBody": {
                         "required": True,
@@ -218,7 +221,7 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
             },
             "/readyz": {
                 "get": {
-                    "summary": "Readiness: database reachable and schema current",
+                    "summary": "Readiness: database reachable, schema current, no worker failing",
                     "operationId": "readyz",
                     "responses": {
                         "200": {"description": "Ready"},
@@ -470,7 +473,7 @@ def _ingest_paths(settings: Settings) -> dict[str, Any]:
                             "409": "Same uuid stored with different content",
                             "413": "Body too large",
                             "415": "Unsupported content type",
-                            "422": "CDR cannot be stored (missing or bad variable, unknown app)",
+                            "422": "CDR cannot be stored (bad variable, unknown or disabled app)",
                             "503": "Credentials not set, or database unavailable",
                         }
                     ),

@@ -4,27 +4,34 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.staticfiles import StaticFiles
 
 from ..config import Settings
 from ..errors import StorageError
 from ..storage import migrate
 from ..storage.store import Store
+from ..workers.health import WorkerHealth
 from . import metrics
 from .openapi import openapi_document
 from .problems import problem
 
 log = logging.getLogger("voicecdr.api.ops")
 
-_DOCS_HTML = """<!doctype html>
+# Swagger UI is shipped in the package (scripts/vendor-swagger-ui), so /docs works offline.
+SWAGGER_UI_DIR = Path(__file__).parent / "static" / "swagger-ui"
+SWAGGER_UI_PATH = "/docs/swagger-ui"
+
+_DOCS_HTML = f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>voicecdr API</title>
-<link rel="stylesheet" href="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui.css">
+<link rel="stylesheet" href="{SWAGGER_UI_PATH}/swagger-ui.css">
 </head><body><div id="ui"></div>
-<script src="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui-bundle.js"></script>
-<script>SwaggerUIBundle({url: "/openapi.json", dom_id: "#ui"});</script>
+<script src="{SWAGGER_UI_PATH}/swagger-ui-bundle.js"></script>
+<script>SwaggerUIBundle({{url: "/openapi.json", dom_id: "#ui", validatorUrl: null}});</script>
 <noscript>The machine-readable API description is at <a href="/openapi.json">/openapi.json</a>.
 </noscript></body></html>
 """
@@ -34,7 +41,12 @@ async def healthz(request: Request) -> Response:
     return JSONResponse({"status": "ok"})
 
 
-def readyz_for(store: Store) -> Callable[[Request], Awaitable[Response]]:
+def readyz_for(
+    store: Store, health: WorkerHealth | None = None
+) -> Callable[[Request], Awaitable[Response]]:
+    """Ready when the database answers with the current schema and none of this
+    process's background workers (``health``) is failing."""
+
     def check() -> None:
         store.ping()
         migrate.require_current(store)
@@ -45,6 +57,11 @@ def readyz_for(store: Store) -> Callable[[Request], Awaitable[Response]]:
         except StorageError as exc:
             log.warning("not ready", extra={"reason": str(exc)})
             return problem(503, "Not ready", str(exc))
+        failing = health.failing() if health is not None else {}
+        if failing:
+            detail = "; ".join(f"worker {name} is failing: {why}" for name, why in failing.items())
+            log.warning("not ready", extra={"reason": detail})
+            return problem(503, "Not ready", detail, workers=failing)
         return JSONResponse({"status": "ready"})
 
     return readyz
@@ -66,3 +83,8 @@ def openapi_for(settings: Settings) -> Callable[[Request], Awaitable[Response]]:
 
 async def docs(request: Request) -> Response:
     return HTMLResponse(_DOCS_HTML)
+
+
+def swagger_ui_assets() -> StaticFiles:
+    """The Swagger UI files the docs page loads, with its license and notice."""
+    return StaticFiles(directory=SWAGGER_UI_DIR)

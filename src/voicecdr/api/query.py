@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -32,13 +31,14 @@ from ..storage.ratelimit import Admission, SharedRateLimiter
 from ..storage.store import Store
 from ..timefmt import WindowError, query_window, zone
 from .appcache import AppCache
+from .clientaddr import ClientAddress
 from .params import BodyTimeout, ParamError, read_params
 from .rows import RowCache, RowRenderer
 
 log = logging.getLogger("voicecdr.api.query")
 
-_NUMBER_RE = re.compile(r"[0-9]{1,9}")
 MAX_MESSAGEID = 128
+MAX_PAGE = 1_000_000_000  # keeps the row offset, (page - 1) * page_size, well in 64 bits
 # Query threads per server process when the setting says 0, by database; 0 threads: the
 # event loop answers. Measured big-tenant page 1 rate of one process on 2 cores
 # (bench/scale.py): threads contend for Python's GIL with the event loop, and sqlite3
@@ -68,6 +68,17 @@ def failure(slug: str, message: str, headers: dict[str, str] | None = None) -> A
 
 
 _AUTH_FAILED = failure("auth_failed", "appkey or secretkey is incorrect")
+
+
+def _locked_out(decision: Decision) -> Answer:
+    """The answer to an address locked out for failed authentications: the same whether
+    its appkey exists and its secret is right (no appkey on it, so metrics say neither)."""
+    wait = decision.retry_after_header
+    return failure(
+        "auth_failed",
+        f"locked out after too many failed attempts from this address; retry after {wait} seconds",
+        {"Retry-After": wait},
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +120,7 @@ class QueryService:
         self._max_page_size = settings.max_page_size
         self._rows = RowCache(settings.row_cache_rows) if settings.row_cache_rows else None
         window = settings.auth_failure_window
-        self._per_appkey = _failure_quota(settings.auth_failures_per_appkey, window)
+        self._per_pair = _failure_quota(settings.auth_failures_per_client_appkey, window)
         self._per_client = _failure_quota(settings.auth_failures_per_client, window)
 
     @property
@@ -134,28 +145,41 @@ class QueryService:
         appkey = _required(params, "appkey")
         secretkey = _required(params, "secretkey")
         now = self._clock()
-        # Guessing is capped per appkey and per address, in the shared state so more
-        # server processes do not mean more guesses.
+        # Guessing is capped per address and appkey, and per address, in the shared state
+        # so more server processes do not mean more guesses. Only the guessing address is
+        # locked out, never the owner elsewhere. No appkey is longer than 64 characters:
+        # longer ones share a key (bounded size), and a space ends every address.
         failure_keys = (
-            (f"authfail:app:{appkey}", self._per_appkey),
-            (f"authfail:addr:{client}", self._per_client),
+            (f"authfail:{client} {appkey[:65]}", self._per_pair),
+            (f"authfail:{client}", self._per_client),
         )
         app = self._apps.get(appkey)
         # Hash the candidate even for an unknown appkey so timing does not reveal which.
         stored = app.secret_hash if app else "sha256$x$" + "0" * 64
         if not verify_secret(secretkey, stored) or app is None:
-            # Counted unless a cap is already reached (a refused guess must not push
-            # its own lock-out further out).
-            if not self._limiter.exhausted(failure_keys, now):
-                for key, quota in failure_keys:
-                    self._limiter.acquire(key, quota, now)
+            # Counted unless a cap is already reached (a refused guess must not push its
+            # own lock-out further out), by the statements a right secret's lock-out takes:
+            # the same answer in the same time tells a locked-out guesser nothing.
+            (pair, per_pair), (address, per_address) = failure_keys
+            counted = self._limiter.take(
+                self._limiter.admission(pair, per_pair, failure_keys, self._clock)
+            )
+            if not counted.allowed:
+                return _locked_out(counted)
+            self._limiter.acquire(address, per_address, now)
             return _AUTH_FAILED
-        # Once a cap is reached even the right secret gets the same answer as a wrong
-        # one, until failures age out; checking that and taking the request's token is
-        # one statement, on PostgreSQL usually the one that reads the page too.
+        # A locked-out address gets the same answer with the right secret as with a wrong
+        # one; checking that and taking the request's token is one statement, on
+        # PostgreSQL usually the one that reads the page too.
         admission = self._limiter.admission(
-            f"query:{app.appkey}", Quota(app.rate_limit), failure_keys, self._clock
+            f"query:{app.appkey}", Quota.per_second(app.rate_limit), failure_keys, self._clock
         )
+        if app.disabled:
+            # As a wrong secret would answer, but not a failure: its client polling on
+            # must not lock out the others at its address. Its token is taken as any
+            # request's is, so a locked-out address hears what a wrong secret hears.
+            decision = self._limiter.take(admission)
+            return _locked_out(decision) if decision.locked_out else _AUTH_FAILED
         try:
             asked = self._asked(params, app, now)
         except _Invalid:
@@ -199,13 +223,13 @@ class QueryService:
     def _admit(self, app: App, admission: Admission) -> Answer | None:
         """Takes ``admission``'s token by itself; the answer if it is refused."""
         decision = self._limiter.take(admission)
-        return None if decision is not None and decision.allowed else self._refusal(app, decision)
+        return None if decision.allowed else self._refusal(app, decision)
 
     @staticmethod
-    def _refusal(app: App, decision: Decision | None) -> Answer:
-        """The answer to a request whose token was refused: ``decision`` None, locked out."""
-        if decision is None:
-            return _AUTH_FAILED
+    def _refusal(app: App, decision: Decision) -> Answer:
+        """The answer to a request whose token was refused."""
+        if decision.locked_out:
+            return _locked_out(decision)
         answer = failure(
             "rate_limited",
             "appkey access rate limit",
@@ -231,8 +255,8 @@ class QueryService:
             )
         except WindowError as exc:
             raise _Invalid(exc.kind, str(exc)) from None
-        page = _number(params, "page", low=1, high=None)
-        page_size = _number(params, "page_size", low=1, high=self._max_page_size)
+        page = _number(params, "page", MAX_PAGE)
+        page_size = _number(params, "page_size", self._max_page_size)
         messageid = params.get("messageid") or None
         if messageid is not None and len(messageid) > MAX_MESSAGEID:
             raise _Invalid(
@@ -306,15 +330,13 @@ def _required(params: dict[str, str], name: str) -> str:
     return value
 
 
-def _number(params: dict[str, str], name: str, *, low: int, high: int | None) -> int:
+def _number(params: dict[str, str], name: str, high: int) -> int:
     text = _required(params, name)
-    if not _NUMBER_RE.fullmatch(text):
-        raise _Invalid("invalid_parameter", f"{name} must be a whole number")
-    value = int(text)
-    if value < low or (high is not None and value > high):
-        bound = f"between {low} and {high}" if high is not None else f"at least {low}"
-        raise _Invalid("invalid_parameter", f"{name} must be {bound}")
-    return value
+    # ASCII digits only (int() reads every script's), at most as many as MAX_PAGE has: the
+    # OpenAPI pattern says the same, and int() stays cheap.
+    if len(text) <= 10 and text.isascii() and text.isdigit() and 1 <= int(text) <= high:
+        return int(text)
+    raise _Invalid("invalid_parameter", f"{name} must be a whole number from 1 to {high}")
 
 
 class QueryEndpoint:
@@ -328,6 +350,7 @@ class QueryEndpoint:
 
     def __init__(self, service: QueryService, settings: Settings, dialect: str) -> None:
         self._service = service
+        self._client_address = ClientAddress(settings.trusted_proxies)
         self._max_body = settings.max_body_bytes
         self._body_timeout = settings.body_timeout
         self._thread_count = settings.query_threads or DEFAULT_QUERY_THREADS.get(dialect, 2)
@@ -356,7 +379,7 @@ class QueryEndpoint:
         except ParamError as exc:
             answer = failure("invalid_parameter", str(exc))
         else:
-            client = request.client.host if request.client else None
+            client = self._client_address.of(request)
             if self._thread_count:
                 loop = asyncio.get_running_loop()
                 answer = await loop.run_in_executor(

@@ -58,7 +58,7 @@ def rates_import(obj: Context, /, appkey: str, file: Path) -> None:
 @pass_ctx
 def rates_show(obj: Context, /, appkey: str, version: int | None) -> None:
     """Print an app's rate plan."""
-    from ..money import from_nanos
+    from .. import money
     from ..storage.rating import RatingStore
 
     with obj.store() as store:
@@ -76,8 +76,8 @@ def rates_show(obj: Context, /, appkey: str, version: int | None) -> None:
             "service": "*" if r.service is None else r.service.wire_name,
             "prefix": r.prefix,
             "cycle": r.cycle,
-            "unit_price": str(from_nanos(r.unit_price_nanos)),
-            "basic_price": str(from_nanos(r.basic_price_nanos)),
+            "unit_price": money.text(r.unit_price_nanos),
+            "basic_price": money.text(r.basic_price_nanos),
         }
         for r in plan.rates
     ]
@@ -107,7 +107,8 @@ def rates_show(obj: Context, /, appkey: str, version: int | None) -> None:
 @json_flag
 @pass_ctx
 def rates_unpriced(obj: Context, /, appkey: str, limit: int) -> None:
-    """List CDRs that stay pending because no rate matches them, with the reason."""
+    """List CDRs that stay pending because no rate matches them (or their cost is too
+    large to store), with the reason."""
     from ..storage.rating import RatingStore
     from ..timefmt import epoch_to_iso
 
@@ -139,14 +140,21 @@ def rates_unpriced(obj: Context, /, appkey: str, limit: int) -> None:
 @json_flag
 @pass_ctx
 def rate_command(obj: Context) -> None:
-    """Price every pending CDR now (with receipts for those that become final), then exit."""
+    """Price every pending CDR now (with receipts for those that become final), then exit.
+
+    A CDR that cannot be priced (no rate, or a cost too large to store) stays pending with
+    its reason, listed by `rates unpriced`; the others are priced. Exits 0 unless the
+    database fails."""
     from ..workers.rater import Rater
 
     with obj.store() as store:
         priced, unpriced = Rater(store, batch_size=obj.settings().rater_batch_size).drain()
     obj.emit(
         {"priced": priced, "unpriced": unpriced},
-        lambda d: f"priced {d['priced']}, left pending for want of a rate {d['unpriced']}",
+        lambda d: (
+            f"priced {d['priced']}, left pending {d['unpriced']}"
+            + (" (see `voicecdr rates unpriced APPKEY`)" if d["unpriced"] else "")
+        ),
     )
 
 
@@ -166,7 +174,7 @@ def rerate_command(
     obj: Context, /, appkey: str, start: str, end: str, dry_run: bool, resend_receipts: bool
 ) -> None:
     """Recompute an app's charges for calls placed in a period, with its newest plan."""
-    from ..money import from_nanos
+    from .. import money
     from ..workers.rater import rerate
 
     with obj.store() as store:
@@ -179,18 +187,18 @@ def rerate_command(
         "changed": report.changed,
         "newly_final": report.newly_final,
         "newly_pending": report.newly_pending,
-        "cost_before": str(from_nanos(report.cost_before_nanos)),
-        "cost_after": str(from_nanos(report.cost_after_nanos)),
+        "cost_before": money.text(report.cost_before_nanos),
+        "cost_after": money.text(report.cost_after_nanos),
         "receipts": report.receipts,
         "samples": [
             {
                 "id": s["id"],
                 "cost_before": None
                 if s["cost_before_nanos"] is None
-                else str(from_nanos(int(str(s["cost_before_nanos"])))),
+                else money.text(int(str(s["cost_before_nanos"]))),
                 "cost_after": None
                 if s["cost_after_nanos"] is None
-                else str(from_nanos(int(str(s["cost_after_nanos"])))),
+                else money.text(int(str(s["cost_after_nanos"]))),
             }
             for s in report.samples
         ],

@@ -1,14 +1,19 @@
-"""``cdrs import``: CDRs from files, with every rejected record and its reasons kept."""
+"""``cdrs import``: CDRs from files, with every rejected record and its reasons kept;
+``cdrs list``: an app's CDRs as the query API renders them, for the operator."""
 
 from __future__ import annotations
 
+import os
 import sys
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import click
+import orjson
 
-from ._base import Context, json_flag, main, pass_ctx
+from ..models import App
+from ._base import Context, json_flag, main, pass_ctx, period
 
 
 @main.group("cdrs")
@@ -56,6 +61,7 @@ def cdrs_import(
     reasons, go to the rejects file. Exit status 1 when any record was rejected.
     """
     from ..ingest.importer import import_paths
+    from ..ingest.timebounds import TimeLimits
 
     with obj.store(bulk=True) as store:
         result = import_paths(
@@ -65,6 +71,7 @@ def cdrs_import(
             rejects_path=rejects_path,
             progress=sys.stderr.isatty(),
             workers=workers,
+            limits=TimeLimits.of(obj.settings()),
         )
     obj.emit(result.to_dict(), _human_import)
     if result.summary.rejected_total:
@@ -82,3 +89,176 @@ def _human_import(d: dict[str, Any]) -> str:
     if d["rejects_file"]:
         lines.append(f"rejected records and reasons: {d['rejects_file']}")
     return "\n".join(lines)
+
+
+class _Refused(click.ClickException):
+    """A usage error told in one line (no usage text), exit status 2."""
+
+    exit_code = 2
+
+
+@cdrs_group.command("list")
+@click.argument("appkey")
+@click.option(
+    "--from", "start", required=True, help="yyyy-MM-dd HH:mm:ss (app timezone) or ISO 8601."
+)
+@click.option("--to", "end", required=True, help="Inclusive; same forms as --from.")
+@click.option(
+    "--voice-type",
+    type=click.Choice(["0", "1"]),
+    help="As the query API's voiceType: 0 group calls, 1 verification and notification. "
+    "[default: both]",
+)
+@click.option(
+    "--service",
+    type=click.Choice(["group_call", "verification", "notification"]),
+    help="Only this service's calls.",
+)
+@click.option("--messageid", help="Only calls with this messageid.")
+@click.option("--limit", type=click.IntRange(min=1), help="Stop after this many rows.")
+@click.option(
+    "--extended",
+    is_flag=True,
+    help="Add cost, cost_status, hangup_cause, hangup_disposition (and record_url where present).",
+)
+@json_flag
+@pass_ctx
+def cdrs_list(
+    obj: Context,
+    /,
+    appkey: str,
+    start: str,
+    end: str,
+    voice_type: str | None,
+    service: str | None,
+    messageid: str | None,
+    limit: int | None,
+    extended: bool,
+) -> None:
+    """List an app's CDRs placed from --from to --to, ordered by time and id, each row as
+    the query API renders it (no secret needed, any window length, disabled apps too).
+
+    A table on a terminal; JSONL (one row per line) with --json or when stdout is not a
+    terminal. Rows are read a page at a time, so any number of them streams.
+    """
+    from ..models import Service, VoiceGroup
+    from ..storage.listing import window_rows
+
+    with obj.store() as store:
+        app = store.get_app(appkey)
+        if app is None:
+            raise _Refused(f"APPKEY: no app with appkey {appkey!r} (see `voicecdr apps list`)")
+        try:
+            begin, finish = period(app, start, end)
+        except click.BadParameter as exc:
+            raise _Refused(exc.format_message()) from None
+        chosen = Service.from_wire(service) if service else None
+        group = VoiceGroup(int(voice_type)) if voice_type is not None else None
+        if chosen is not None and group is not None and chosen.voice_group is not group:
+            raise _Refused(f"--service {service} is never in --voice-type {voice_type}")
+        rows = window_rows(
+            store, app.id, begin, finish, service=chosen, group=group, messageid=messageid
+        )
+        if limit is not None:
+            rows = _first(rows, limit)
+        rendered = _rendered(app, rows, extended=extended)
+        if obj.json_output or not sys.stdout.isatty():
+            _write_rows(rendered, None)
+        else:
+            groups = [group] if group is not None else list(VoiceGroup)
+            _write_rows(rendered, _columns(groups, extended=extended))
+
+
+def _columns(groups: list[Any], *, extended: bool) -> list[str]:
+    """The table's columns: every field the rows of ``groups`` can have, in API order."""
+    from ..api.rows import EXTENDED_FIELDS, GROUP_CALL_FIELDS, VERIFICATION_FIELDS
+    from ..models import VoiceGroup
+
+    columns: list[str] = []
+    for group in groups:
+        fields = GROUP_CALL_FIELDS if group is VoiceGroup.GROUP_CALL else VERIFICATION_FIELDS
+        for before, field in zip((None, *fields), fields, strict=False):
+            if field not in columns:
+                columns.insert(columns.index(before) + 1 if before else 0, field)
+    return columns + list(EXTENDED_FIELDS) if extended else columns
+
+
+def _first(rows: Iterator[Any], limit: int) -> Iterator[Any]:
+    for n, row in enumerate(rows, 1):
+        yield row
+        if n >= limit:
+            return
+
+
+def _rendered(app: App, rows: Iterable[Any], *, extended: bool) -> Iterator[dict[str, Any]]:
+    """Each row rendered by the query API's renderer for its voice group, in batches."""
+    from ..api.rows import RowRenderer
+    from ..models import Service, VoiceGroup
+    from ..storage.pages import ROW_FIELDS
+    from ..timefmt import zone
+
+    tz = zone(app.timezone)
+    renderers = {g: RowRenderer(g, tz, app.language, extended=extended) for g in VoiceGroup}
+    service_at = ROW_FIELDS.index("service")
+    batch: list[Any] = []
+    group: VoiceGroup | None = None
+    for row in rows:
+        row_group = Service(row[service_at]).voice_group
+        if row_group is not group or len(batch) >= 1000:
+            if batch:
+                assert group is not None
+                yield from renderers[group].render_all(batch)
+            batch, group = [], row_group
+        batch.append(row)
+    if batch:
+        assert group is not None
+        yield from renderers[group].render_all(batch)
+
+
+def _write_rows(rows: Iterator[dict[str, Any]], columns: list[str] | None) -> None:
+    """JSONL, or with ``columns`` a table."""
+    out = sys.stdout.buffer
+    try:
+        if columns is None:
+            for row in rows:
+                out.write(orjson.dumps(row, option=orjson.OPT_APPEND_NEWLINE))
+        else:
+            _write_table(rows, columns, out)
+        out.flush()
+    except BrokenPipeError:
+        # The reader stopped (`| head`): not an error. Point stdout at nothing so that
+        # Python's flush at exit does not complain.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
+def _write_table(rows: Iterator[dict[str, Any]], columns: list[str], out: Any) -> None:
+    """A header and aligned columns, sized by the first rows (later, longer values push
+    their line out rather than hold every row back)."""
+    head: list[dict[str, Any]] = []
+    for row in rows:
+        head.append(row)
+        if len(head) >= 100:
+            break
+    if not head:
+        out.write(b"no CDRs in that window\n")
+        return
+    cells = [[_cell(row.get(c)) for c in columns] for row in head]
+    widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
+
+    def line(values: list[str]) -> bytes:
+        text = "  ".join(v.ljust(w) for v, w in zip(values, widths, strict=True))
+        return (text.rstrip() + "\n").encode()
+
+    out.write(line(columns))
+    for values in cells:
+        out.write(line(values))
+    for row in rows:
+        out.write(line([_cell(row.get(c)) for c in columns]))
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, str):
+        return value or "-"
+    return orjson.dumps(value).decode()

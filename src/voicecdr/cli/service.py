@@ -68,6 +68,9 @@ def serve(obj: Context, host: str, port: int, workers: int, no_workers: bool) ->
             access_log=False,
             server_header=False,
             timeout_graceful_shutdown=10,
+            # The app takes a client address from X-Forwarded-For only from the proxies
+            # the operator names (VOICECDR_TRUSTED_PROXIES); uvicorn would trust 127.0.0.1.
+            proxy_headers=False,
             # Bounds on what one client can hold (docs/operations.md, "Resource limits"):
             # an idle keep-alive connection is closed after 5 s, the connections and
             # requests in flight per process are capped (more get a 503 at once), and a
@@ -163,7 +166,7 @@ _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 7 * 86_400}
 def _duration(text: str) -> int:
     """``90d``, ``36h``, ``2w``, ``45m``, ``30s`` -> seconds (more than zero)."""
     number, unit = text.strip()[:-1], text.strip()[-1:].lower()
-    if unit not in _UNITS or not number.isdigit():
+    if unit not in _UNITS or not (number.isascii() and number.isdigit()):
         raise click.BadParameter(
             f"{text!r} is not a duration: a whole number and a unit, e.g. 90d, 36h, 2w "
             "(units s, m, h, d, w)",
@@ -265,6 +268,8 @@ def demo_command(
         kept = store.get_app(demo.DEMO_APPKEY) is not None
         try:
             apps.rotate_secret(store, demo.DEMO_APPKEY, secretkey=demo.DEMO_SECRETKEY)
+            # A reset demo app works: one disabled earlier would refuse the CDRs below.
+            apps.set_enabled(store, demo.DEMO_APPKEY, enabled=True)
             if callback_url is not None:
                 apps.update_app(
                     store, demo.DEMO_APPKEY, callback_url=callback_url, check_callback=check

@@ -61,6 +61,7 @@ _APP_COLUMNS = {
     "timezone": "TIMEZONE",
     "language": "LANGUAGE",
     "rate_limit": "RATE/S",
+    "enabled": "ENABLED",
     "callback_url": "CALLBACK URL",
 }
 
@@ -98,3 +99,52 @@ def apps_rotate_secret(obj: Context, appkey: str, secretkey: str | None, signing
     with obj.store() as store:
         issued = apps.rotate_secret(store, appkey, secretkey=secretkey, signing=signing)
     obj.emit(issued.to_dict(), _human_credentials)
+
+
+def _human_state(d: dict[str, Any], cache_seconds: float) -> str:
+    state = "enabled" if d["enabled"] else "disabled"
+    if not d["changed"]:
+        return f"app {d['appkey']} was already {state}: nothing changed"
+    if d["enabled"]:
+        return (
+            f"app {d['appkey']} enabled: its queries and ingest are accepted again "
+            f"(running servers within {cache_seconds:g} s)"
+        )
+    return (
+        f"app {d['appkey']} disabled: its queries get auth_failed (running servers within "
+        f"{cache_seconds:g} s) and its new CDRs are refused; its data stays"
+    )
+
+
+def _set_enabled(obj: Context, appkey: str, *, enabled: bool) -> None:
+    with obj.store() as store:
+        change = apps.set_enabled(store, appkey, enabled=enabled)
+    cache = obj.settings().app_cache_seconds
+    obj.emit(
+        {**apps.public_view(change.app), "changed": change.changed},
+        lambda d: _human_state(d, cache),
+    )
+
+
+@apps_group.command("disable")
+@click.argument("appkey")
+@json_flag
+@pass_ctx
+def apps_disable(obj: Context, appkey: str) -> None:
+    """Suspend an app: its queries get auth_failed and its new CDRs are refused.
+
+    Its data stays; CDRs already stored are still rated and their receipts still sent
+    (clear the callback with `apps update APPKEY --callback-url ''` to stop those).
+    Running servers notice within VOICECDR_APP_CACHE_SECONDS. Disabling a disabled app
+    changes nothing.
+    """
+    _set_enabled(obj, appkey, enabled=False)
+
+
+@apps_group.command("enable")
+@click.argument("appkey")
+@json_flag
+@pass_ctx
+def apps_enable(obj: Context, appkey: str) -> None:
+    """Put a disabled app back in service, with all its data and settings."""
+    _set_enabled(obj, appkey, enabled=True)

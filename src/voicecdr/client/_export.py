@@ -175,7 +175,7 @@ def export_stream(
         if on_record is not None:
             on_record(record)
     stream.flush()
-    return Manifest("-", job.format, rows, str(cost), sink.digest.hexdigest(), job.key())
+    return Manifest("-", job.format, rows, format(cost, "f"), sink.digest.hexdigest(), job.key())
 
 
 def export(
@@ -219,10 +219,12 @@ def export(
                 done_through=format_api_time(hi),
                 bytes=output.stat().st_size,
                 rows=rows,
-                cost_sum=str(cost),
+                cost_sum=format(cost, "f"),
             )
             _write_json(checkpoint_path, state)
-    manifest = Manifest(output.name, job.format, rows, str(cost), file_sha256(output), job.key())
+    manifest = Manifest(
+        output.name, job.format, rows, format(cost, "f"), file_sha256(output), job.key()
+    )
     _write_json(sidecar(output, "manifest"), manifest.to_dict())
     checkpoint_path.unlink()
     return manifest

@@ -112,7 +112,7 @@ def _form(body: bytes | str | Mapping[str, str]) -> dict[str, str]:
 
 def _int(form: Mapping[str, str], name: str) -> int:
     value = form.get(name, "") or "0"
-    if not value.isdigit():
+    if not (value.isascii() and value.isdigit()):  # not isdigit() alone: "²", other scripts
         raise MalformedReceipt(f"{name} is not a whole number: {value!r}")
     return int(value)
 

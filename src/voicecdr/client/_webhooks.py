@@ -71,7 +71,7 @@ class WebhookVerifier:
         signatures = lowered.get("webhook-signature", "")
         if not (msg_id and stamp and signatures):
             raise SignatureError("missing webhook-id, webhook-timestamp or webhook-signature")
-        if not stamp.isdigit():
+        if not (stamp.isascii() and stamp.isdigit()):  # not isdigit() alone: "²", other scripts
             raise SignatureError("webhook-timestamp is not Unix seconds")
         timestamp = int(stamp)
         current = time.time() if now is None else now

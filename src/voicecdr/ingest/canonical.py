@@ -18,6 +18,7 @@ import orjson
 
 from ..models import Cdr, Service
 from ..timefmt import parse_iso8601
+from .timebounds import TimeBounds
 
 _new_tuple = tuple.__new__
 
@@ -62,11 +63,12 @@ class RecordErrors(Exception):
         self.call_id = call_id
 
 
-def validate(raw: object) -> Cdr:
-    """Validate one canonical record; raises RecordErrors listing every problem."""
+def validate(raw: object, bounds: TimeBounds) -> Cdr:
+    """Validate one canonical record, its times within ``bounds``; raises RecordErrors
+    listing every problem."""
     if type(raw) is dict:
         try:
-            return _fast(raw)
+            return _fast(raw, bounds)
         except _Slow:
             pass
     if not isinstance(raw, Mapping):
@@ -91,6 +93,10 @@ def validate(raw: object) -> Cdr:
     second = take("second", _second)
     connected = take("connected", _bool)
     record_url = take("record_url", _url)
+    for name, epoch in (("time", placed), ("start_time", answered), ("end_time", ended)):
+        problem = None if epoch is None else bounds.problem(epoch)
+        if problem is not None:
+            errors.append(f"{name}: {raw.get(name)} {problem}")
 
     if placed is not None and answered is not None and answered < placed:
         errors.append("start_time: must not be before time")
@@ -239,7 +245,7 @@ class _Slow(Exception):
     """The fast path's doubt: let the full validation decide and word the errors."""
 
 
-def _fast(raw: dict[str, Any]) -> Cdr:
+def _fast(raw: dict[str, Any], bounds: TimeBounds) -> Cdr:
     """validate() for a record with nothing wrong, in a fraction of its time (an import
     spends most of its CPU here). Raises _Slow at the first doubt; the equivalence with
     the full path is pinned by a property test."""
@@ -256,6 +262,8 @@ def _fast(raw: dict[str, Any]) -> Cdr:
         elif type(value) is not str or len(value) > max_len or not value.isprintable():
             raise _Slow
         text[name] = value
+    if not text["show_phone"].isascii():  # it may hold non-ASCII digits: words them
+        raise _Slow
     phone, country_code = get("phone"), get("country_code")
     if not (
         type(phone) is str
@@ -283,9 +291,12 @@ def _fast(raw: dict[str, Any]) -> Cdr:
     if placed is None:
         raise _Slow
     began = placed if answered is None else answered
+    last = began if ended is None else ended  # the latest of the three, when in order
     if (
         (answered is not None and answered < placed)
         or (ended is not None and ended < began)
+        or placed < bounds.earliest
+        or last > bounds.latest
         or (connected and answered is None)
         or (not connected and second)
         or (second and answered is not None and ended is not None and second > ended - answered + 1)
@@ -358,12 +369,31 @@ def _digits_check(low: int, high: int) -> Callable[[Any], str]:
         if not isinstance(value, str):
             raise ValueError(f"must be a string of digits, not {_kind(value)}")
         if not (value.isascii() and value.isdigit()):
+            _refuse_other_digits(value)
             raise ValueError("must contain digits only")
         if not low <= len(value) <= high:
             raise ValueError(f"must be {low}-{high} digits")
         return value
 
     return check
+
+
+def _ascii_digits(check: Callable[[Any], str]) -> Callable[[Any], str]:
+    """``check``, then refuse digits other than ASCII 0-9 (fullwidth, Arabic-Indic...)."""
+
+    def checked(value: Any) -> str:
+        text = check(value)
+        if not text.isascii():
+            _refuse_other_digits(text)
+        return text
+
+    return checked
+
+
+def _refuse_other_digits(value: str) -> None:
+    other = next((c for c in value if c.isdigit() and not c.isascii()), None)
+    if other is not None:
+        raise ValueError(f"must use the ASCII digits 0-9, not {other!r} (U+{ord(other):04X})")
 
 
 _SERVICE_NAMES = ", ".join(s.wire_name for s in Service)
@@ -412,6 +442,7 @@ def _bool(value: Any) -> bool:
 _FIELD_SET = frozenset(FIELDS)
 _TEXT_SPEC = tuple((f, n, required) for f, (n, required) in _TEXT.items())
 _TEXT_CHECKS = {f: _text_check(f, *spec) for f, spec in _TEXT.items()}
+_TEXT_CHECKS["show_phone"] = _ascii_digits(_TEXT_CHECKS["show_phone"])
 _DIGIT_CHECKS = {f: _digits_check(*span) for f, span in _DIGITS.items()}
 _required_time = _time(required=True)
 _optional_time = _time(required=False)

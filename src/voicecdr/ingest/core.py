@@ -20,8 +20,10 @@ from ..models import Cdr
 from ..storage.store import Store
 from ..storage.writes import Outcome
 from .canonical import RecordErrors, validate
+from .timebounds import TimeBounds, TimeLimits
 
 BATCH_SIZE = 2000
+BOM = b"\xef\xbb\xbf"  # UTF-8's byte order mark: Windows tools write it first; skipped
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,13 +120,14 @@ def _rename(error: str, names: Mapping[str, str]) -> str:
     return f"{names[name]}: {'missing' if message == 'is required' else message}"
 
 
-def check(item: Item) -> Cdr | Rejection:
+def check(item: Item, bounds: TimeBounds) -> Cdr | Rejection:
     """Everything about one item that needs no database: its source's findings and the
-    canonical validation, merged into one rejection, or the validated Cdr."""
+    canonical validation (times within ``bounds``), merged into one rejection, or the
+    validated Cdr."""
     if item.error is not None:
         return item.reject([item.error])
     try:
-        cdr = validate(item.raw)
+        cdr = validate(item.raw, bounds)
     except RecordErrors as exc:
         # The source's own findings first; validation's for the same field would only
         # repeat them in canonical terms.
@@ -149,6 +152,9 @@ class Ingestor:
     everything runs in the caller's thread. (On SQLite a helper thread was measured
     slower: its driver drops the GIL for every row it steps and then waits for the
     checking thread to hand it back.)
+
+    ``clock`` gives the stored rows' ``ingested_at`` and, with ``limits``, the bounds of
+    the CDR times :meth:`ingest` accepts.
     """
 
     def __init__(
@@ -158,16 +164,28 @@ class Ingestor:
         batch_size: int = BATCH_SIZE,
         clock: Callable[[], float] = time.time,
         background: bool = False,
+        limits: TimeLimits = TimeLimits(),  # noqa: B008 - frozen, so shared safely
     ) -> None:
         self._store = store
+        self._limits = limits
         self._batch_size = batch_size
         self._clock = clock
         self._background = background
         self._app_ids: dict[str, int | None] = {}
+        # Why an appkey with no id above is refused: unknown, or its app is disabled.
+        self._refusals: dict[str, str] = {}
 
-    def ingest(self, items: Iterable[Item], summary: Summary | None = None) -> Summary:
-        """Validate and store ``items``, adding what happened to ``summary`` (or a new one)."""
-        return self.ingest_checked(((item, check(item)) for item in items), summary)
+    def ingest(
+        self,
+        items: Iterable[Item],
+        summary: Summary | None = None,
+        bounds: TimeBounds | None = None,
+    ) -> Summary:
+        """Validate and store ``items``, adding what happened to ``summary`` (or a new one).
+        Their times must be within ``bounds`` (default: the ingestor's limits around now)."""
+        if bounds is None:
+            bounds = self._limits.bounds(self._clock())
+        return self.ingest_checked(((item, check(item, bounds)) for item in items), summary)
 
     def ingest_checked(
         self, checked: Iterable[tuple[Item, Cdr | Rejection]], summary: Summary | None = None
@@ -260,13 +278,25 @@ class Ingestor:
         appkey = result.appkey
         app_id = self._app_ids[appkey] if appkey in self._app_ids else self._app_id(appkey)
         if app_id is None:
-            reject(item().reject([f"appkey: unknown app {appkey!r}"], result.call_id))
+            reject(item().reject([self._refusals[appkey]], result.call_id))
         return app_id
 
     def _app_id(self, appkey: str) -> int | None:
+        """The id of the app records with ``appkey`` go to; None (with the reason in
+        ``_refusals``) if they are refused. Read once per Ingestor: per request on the
+        API, per run for an import."""
         if appkey not in self._app_ids:
             app = self._store.get_app(appkey)
-            self._app_ids[appkey] = app.id if app else None
+            if app is not None and not app.disabled:
+                self._app_ids[appkey] = app.id
+            else:
+                self._app_ids[appkey] = None
+                self._refusals[appkey] = (
+                    f"appkey: unknown app {appkey!r}"
+                    if app is None
+                    else f"appkey: app {appkey!r} is disabled; its CDRs are refused until "
+                    f"`voicecdr apps enable {appkey}`"
+                )
         return self._app_ids[appkey]
 
     def _store_batch(self, pairs: list[tuple[int, Cdr]]) -> list[Outcome]:

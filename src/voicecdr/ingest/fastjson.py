@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from datetime import datetime
-from itertools import islice
+from itertools import islice, repeat
 from math import floor
 from pathlib import Path
 from typing import Annotated, cast
@@ -39,6 +39,8 @@ from msgspec import Meta
 from ..models import Cdr
 from .canonical import _SERVICES, _URL_RE, MAX_SECOND, cdr_with_hash
 from .core import Chunk, Item, Rejection, check
+from .files import skip_bom
+from .timebounds import TimeBounds
 
 
 # Field order and limits as canonical._TEXT and _DIGITS; mypy reads these as plain types.
@@ -69,18 +71,19 @@ class _Doubt(Exception):
     """Not sure: the full path decides (and words the errors)."""
 
 
-def decode_line(line: bytes) -> Cdr | None:
-    """The Cdr of one JSONL line, or None if the full path must decide."""
+def decode_line(line: bytes, bounds: TimeBounds) -> Cdr | None:
+    """The Cdr of one JSONL line, its times within ``bounds``, or None if the full path
+    must decide."""
     try:
         r = _decode(line)
-        return _checked(r)
+        return _checked(r, bounds)
     except (msgspec.MsgspecError, ValueError, TypeError, _Doubt):
         # ValueError: bad UTF-8 (msgspec raises UnicodeDecodeError), or a time string
         # fromisoformat cannot read.
         return None
 
 
-def _checked(r: _Record) -> Cdr:
+def _checked(r: _Record, bounds: TimeBounds) -> Cdr:
     messageid = r.messageid or ""
     show_phone = r.show_phone or ""
     cause = r.hangup_cause or ""
@@ -90,16 +93,20 @@ def _checked(r: _Record) -> Cdr:
     # Concatenated: a string is printable exactly when each of its parts is.
     text = r.call_id + r.appkey + messageid + show_phone + cause + disposition + ivr
     service = _SERVICES.get(r.service.upper())
-    if not (text.isprintable() and digits.isdigit() and digits.isascii()) or service is None:
+    ascii_digits = digits.isdigit() and digits.isascii() and show_phone.isascii()
+    if not (text.isprintable() and ascii_digits) or service is None:
         raise _Doubt
     placed = _epoch(r.time)
     answered = None if r.start_time is None else _epoch(r.start_time)
     ended = None if r.end_time is None else _epoch(r.end_time)
     second, connected = r.second, r.connected
     began = placed if answered is None else answered
+    last = began if ended is None else ended  # the latest of the three, when in order
     if (
         (answered is not None and answered < placed)
         or (ended is not None and ended < began)
+        or placed < bounds.earliest
+        or last > bounds.latest
         or (connected and answered is None)
         or (not connected and second)
         or (second and answered is not None and ended is not None and second > ended - answered + 1)
@@ -136,22 +143,24 @@ def _epoch(value: str) -> int:
     return floor(parsed.timestamp())
 
 
-def _slow(index: int, line_no: int, line: bytes, name: str) -> Cdr | Rejection:
+def _slow(index: int, line_no: int, line: bytes, name: str, bounds: TimeBounds) -> Cdr | Rejection:
     try:
         item = Item(index, orjson.loads(line), line_no, file=name)
     except orjson.JSONDecodeError as exc:
         item = Item(index, None, line_no, f"record: not valid JSON ({exc})", name)
-    return check(item)
+    return check(item, bounds)
 
 
 CHUNK_LINES = 4000
 
 
-def check_lines(name: str, first: int, first_line: int, lines: list[bytes]) -> Chunk:
+def check_lines(
+    name: str, first: int, first_line: int, lines: list[bytes], bounds: TimeBounds
+) -> Chunk:
     """:func:`check` of the records of ``lines``, read from line ``first_line`` on, the
     first of them record number ``first``: what ``files.jsonl_items`` and ``check`` give
     (blank lines skipped), in a fraction of their time."""
-    results = list(map(decode_line, lines))
+    results = list(map(decode_line, lines, repeat(bounds)))
     if None not in results:  # every line a valid record: the common case, in C
         numbers = range(first_line, first_line + len(lines))
         return Chunk(name, first, numbers, cast("list[Cdr | Rejection]", results), clean=True)
@@ -161,7 +170,7 @@ def check_lines(name: str, first: int, first_line: int, lines: list[bytes]) -> C
         if cdr is not None:
             kept.append(cdr)
         elif line.strip():
-            kept.append(_slow(first + len(kept), line_no, line, name))
+            kept.append(_slow(first + len(kept), line_no, line, name, bounds))
         else:
             continue
         line_numbers.append(line_no)
@@ -170,16 +179,20 @@ def check_lines(name: str, first: int, first_line: int, lines: list[bytes]) -> C
 
 
 def checked_chunks(
-    path: Path, advance: Callable[[int], None], chunk_lines: int = CHUNK_LINES
+    path: Path,
+    advance: Callable[[int], None],
+    bounds: TimeBounds,
+    chunk_lines: int = CHUNK_LINES,
 ) -> Iterator[Chunk]:
-    """The JSONL file's records, checked in this process, in chunks of ``chunk_lines``
-    lines."""
+    """The JSONL file's records, their times within ``bounds``, checked in this process,
+    in chunks of ``chunk_lines`` lines."""
     name = str(path)
     first = 0
     line_no = 1
     with path.open("rb") as handle:
+        advance(skip_bom(handle))
         while lines := list(islice(handle, chunk_lines)):
-            chunk = check_lines(name, first, line_no, lines)
+            chunk = check_lines(name, first, line_no, lines, bounds)
             advance(sum(map(len, lines)))
             first += len(chunk.results)
             line_no += len(lines)

@@ -11,11 +11,12 @@ import csv
 import os
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 import orjson
 
 from ..errors import ConfigError
-from .core import Item
+from .core import BOM, Item
 from .freeswitch import UndecodableCdr, decode_document, to_item
 
 Advance = Callable[[int], None]
@@ -59,10 +60,19 @@ def input_bytes(path: Path, fmt: str) -> int:
     return path.stat().st_size
 
 
+def skip_bom(handle: BinaryIO) -> int:
+    """Read past a byte order mark at the start of ``handle``; returns the bytes skipped."""
+    if handle.read(len(BOM)) == BOM:
+        return len(BOM)
+    handle.seek(0)
+    return 0
+
+
 def jsonl_items(path: Path, advance: Advance = _ignore) -> Iterator[Item]:
     """One Item per non-blank line; a line that is not JSON becomes a rejected Item."""
     index = 0
     with path.open("rb") as handle:
+        advance(skip_bom(handle))
         for line_no, line in enumerate(handle, start=1):
             advance(len(line))
             if not line.strip():

@@ -14,7 +14,9 @@ When a POST fails, mod_json_cdr writes the same encoded text (without ``cdr=``) 
 
 With ``encode-values`` on (its default) every channel variable's value is url-encoded
 inside the JSON; the values read here are decoded, which is harmless when the option is
-off because the variables voicecdr reads never legitimately contain ``%``.
+off because the variables voicecdr reads never legitimately contain ``%``. Decoding is
+strict: a broken escape, or escapes that decode to bytes that are not UTF-8, refuse the
+CDR with the variable's name (never a U+FFFD stored in its place).
 
 The mapping (SPEC section 4): ``call_id`` = ``variables.uuid``; ``appkey``,
 ``messageid``, ``service``, ``country_code``, ``ivr_result`` (and ``record_url``) from
@@ -32,16 +34,18 @@ import binascii
 import re
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import unquote, unquote_to_bytes
+from urllib.parse import unquote_to_bytes
 
 import orjson
 
 from ..timefmt import epoch_to_iso
-from .core import Item
+from .core import BOM, Item
+from .timebounds import LATEST_EPOCH
 
 PLAIN_TYPES = ("application/json", "application/x-www-form-plaintext", "text/plain", "")
 FORM_TYPES = ("application/x-www-form-urlencoded", "application/x-www-form-base64-encoded")
 _EPOCH_RE = re.compile(r"[0-9]{1,12}")
+_BROKEN_ESCAPE = re.compile(rb"%(?![0-9A-Fa-f]{2})")  # a % without two hex digits after it
 
 # Canonical field -> where it comes from in a mod_json_cdr document.
 NAMES: Mapping[str, str] = {
@@ -68,9 +72,6 @@ class UndecodableCdr(ValueError):
     """The bytes are not a mod_json_cdr CDR in any encoding it uses; the message says why."""
 
 
-MAX_EPOCH = 253_402_300_799  # 9999-12-31T23:59:59Z
-
-
 def media_type(content_type: str) -> str:
     return content_type.split(";", 1)[0].strip().lower()
 
@@ -82,15 +83,13 @@ def decode_document(data: bytes, content_type: str = "") -> dict[str, Any]:
     from the text itself).
     """
     kind = media_type(content_type)
-    text = data.strip()
+    text = data.strip().removeprefix(BOM)
     if kind not in PLAIN_TYPES and kind not in FORM_TYPES:
         raise UndecodableCdr(f"unsupported content type {kind!r}")
-    if text.startswith(b"cdr="):
-        text = _form_value(text, base64_form=kind == FORM_TYPES[1])
-    elif kind in FORM_TYPES:
-        raise UndecodableCdr("form body has no cdr= field")
+    if kind in FORM_TYPES or text.startswith(b"cdr="):
+        text = _form_value(_cdr_field(text), base64_form=kind == FORM_TYPES[1])
     elif kind == "" and text[:3].upper() == b"%7B":  # error-log file written with encode=true
-        text = unquote_to_bytes(text)
+        text = _unescape_cdr(text)
     elif kind == "" and text and text[:1] not in b"{[":  # ... and with encode=base64
         text = _base64(text)
     if not text:
@@ -104,12 +103,55 @@ def decode_document(data: bytes, content_type: str = "") -> dict[str, Any]:
     return doc
 
 
-def _form_value(body: bytes, *, base64_form: bool) -> bytes:
-    value = body[4:].split(b"&", 1)[0]
+def _cdr_field(form: bytes) -> bytes:
+    """The (still encoded) value of the form's one ``cdr`` field, wherever it is."""
+    values = [value for name, value in _fields(form) if name == b"cdr"]
+    if not values:
+        raise UndecodableCdr("form body has no cdr= field")
+    if len(values) > 1:
+        raise UndecodableCdr(f"form body has {len(values)} cdr= fields; send exactly one")
+    return values[0]
+
+
+def _fields(form: bytes) -> list[tuple[bytes, bytes]]:
+    """``(name, value)`` of each ``name=value`` of a form or query string, still encoded."""
+    return [(name, value) for name, _, value in (f.partition(b"=") for f in form.split(b"&"))]
+
+
+def _form_value(value: bytes, *, base64_form: bool) -> bytes:
     if not base64_form and (value[:3].upper() == b"%7B" or value.startswith(b"{")):
-        return unquote_to_bytes(value.replace(b"+", b" "))
+        return _unescape_cdr(value.replace(b"+", b" "))
     # Base64 is sent as is; tolerate a proxy or client that url-encoded it anyway.
-    return _base64(unquote_to_bytes(value) if b"%" in value else value)
+    return _base64(_unescape_cdr(value) if b"%" in value else value)
+
+
+def _unescape_cdr(text: bytes) -> bytes:
+    try:
+        return _unescape(text)
+    except ValueError as exc:
+        raise UndecodableCdr(f"cdr= {exc}") from None
+
+
+def _unescape(text: bytes) -> bytes:
+    """Percent-decoding that refuses a ``%`` not followed by two hex digits (where
+    ``urllib`` would keep it as it is)."""
+    broken = _BROKEN_ESCAPE.search(text)
+    if broken is not None:
+        escape = text[broken.start() : broken.start() + 3].decode("ascii", "backslashreplace")
+        raise ValueError(
+            f"has a broken percent-escape {escape!r}: % must be followed by two hex "
+            "digits (a literal % is written %25)"
+        )
+    return unquote_to_bytes(text)
+
+
+def _unescape_text(value: bytes) -> str:
+    """The text a url-encoded value stands for; ValueError when its escapes are broken
+    or decode to bytes that are not UTF-8."""
+    try:
+        return _unescape(value).decode()
+    except UnicodeDecodeError:
+        raise ValueError("is not UTF-8 once its percent-escapes are decoded") from None
 
 
 def _base64(value: bytes) -> bytes:
@@ -117,6 +159,21 @@ def _base64(value: bytes) -> bytes:
         return base64.b64decode(value, validate=True)
     except (binascii.Error, ValueError):
         raise UndecodableCdr("cdr= is neither url-encoded nor base64 JSON") from None
+
+
+def query_uuid(query: bytes) -> str | None:
+    """The ``uuid`` mod_json_cdr adds to the URL (the last one, if repeated), decoded
+    strictly; UndecodableCdr when it is broken."""
+    found = None
+    for name, value in _fields(query):
+        if name == b"uuid":
+            found = value
+    if found is None:
+        return None
+    try:
+        return _unescape_text(found.replace(b"+", b" ")) or None
+    except ValueError as exc:
+        raise UndecodableCdr(f"query parameter uuid {exc}") from None
 
 
 def to_item(
@@ -145,7 +202,13 @@ def to_item(
         if not isinstance(value, str):
             errors.append(f"variables.{name}: must be a string")
             return None
-        return unquote(value) if "%" in value else value
+        if "%" not in value:
+            return value
+        try:
+            return _unescape_text(value.encode())
+        except ValueError as exc:
+            errors.append(f"variables.{name}: {exc}")
+            return None
 
     def epoch(name: str) -> int | None:
         value = var(name)
@@ -154,7 +217,7 @@ def to_item(
         if not _EPOCH_RE.fullmatch(value):
             errors.append(f"variables.{name}: must be whole seconds since 1970, not {value!r}")
             return None
-        if int(value) > MAX_EPOCH:
+        if int(value) > LATEST_EPOCH:
             # Python's datetime ends at year 9999; a later epoch is a corrupt CDR, not a 500.
             errors.append(f"variables.{name}: {value} is after the year 9999")
             return None
@@ -170,7 +233,7 @@ def to_item(
         second = None
     country_code = var("voicecdr_country_code")
     service = var("voicecdr_service")
-    if service is None:
+    if variables.get("voicecdr_service") in (None, ""):
         errors.append("variables.voicecdr_service: missing")
     record = {
         "call_id": var("uuid") or _text(profile.get("uuid")) or uuid,

@@ -23,6 +23,7 @@ from ..gcpolicy import rare_collections
 from ..storage.store import Store
 from . import fastjson, files, parallel
 from .core import Ingestor, Rejection, Summary
+from .timebounds import TimeLimits
 
 # Rows per transaction: big enough that the commit's fsync is a small share of the time.
 IMPORT_BATCH = 20_000
@@ -83,33 +84,39 @@ def import_paths(
     progress: bool = False,
     now: float | None = None,
     workers: int | None = None,
+    limits: TimeLimits = TimeLimits(),  # noqa: B008 - frozen, so shared safely
 ) -> ImportResult:
     """Import every path (files or FreeSWITCH directories) in order, in one summary.
 
     ``workers``: processes that parse and validate JSONL (0: none, all in this process;
     None: :func:`parallel.worker_count` for files of at least ``PARALLEL_BYTES``).
+    Every CDR time must be within ``limits`` of ``now`` (default: when the import starts).
     """
+    started = time.time() if now is None else now
     formats = [files.detect_format(p) if fmt == "auto" else fmt for p in paths]
     for path, path_fmt in zip(paths, formats, strict=True):
         if path.is_dir() and path_fmt != "freeswitch":
             raise ConfigError(f"{path} is a directory: only FreeSWITCH CDRs are read from one")
     with ExitStack() as stack:
         stack.enter_context(rare_collections())
-        rejects = _RejectsFile(rejects_path or default_rejects_path(now or time.time()), stack)
+        rejects = _RejectsFile(rejects_path or default_rejects_path(started), stack)
         summary = Summary(keep=SHOWN_REJECTS, on_reject=rejects.write)
         # On PostgreSQL one batch is stored while the next is checked (see Ingestor).
         background = store.writes_in_server
         ingestor = Ingestor(store, batch_size=IMPORT_BATCH, background=background)
+        bounds = limits.bounds(started)
         total = sum(files.input_bytes(p, f) for p, f in zip(paths, formats, strict=True))
         bar: _Bar = stack.enter_context(_progress(total) if progress else nullcontext(_NoBar()))
         for path, path_fmt in zip(paths, formats, strict=True):
             count = workers_for(path, path_fmt, workers)
             if count:
-                ingestor.ingest_chunks(parallel.checked_chunks(path, bar.update, count), summary)
+                chunks = parallel.checked_chunks(path, bar.update, bounds, count)
+                ingestor.ingest_chunks(chunks, summary)
             elif path_fmt == "jsonl":
-                ingestor.ingest_chunks(fastjson.checked_chunks(path, bar.update), summary)
+                chunks = fastjson.checked_chunks(path, bar.update, bounds)
+                ingestor.ingest_chunks(chunks, summary)
             else:
-                ingestor.ingest(files.items(path, path_fmt, bar.update), summary)
+                ingestor.ingest(files.items(path, path_fmt, bar.update), summary, bounds)
     return ImportResult(summary, rejects.path if rejects.used else None)
 
 

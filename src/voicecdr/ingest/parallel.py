@@ -20,6 +20,8 @@ from pathlib import Path
 
 from .core import Chunk
 from .fastjson import CHUNK_LINES, check_lines
+from .files import skip_bom
+from .timebounds import TimeBounds
 
 
 def worker_count() -> int:
@@ -30,7 +32,9 @@ def worker_count() -> int:
     return max(0, min(4, (os.cpu_count() or 1) - 2))
 
 
-def checked_chunks(path: Path, advance: Callable[[int], None], workers: int) -> Iterator[Chunk]:
+def checked_chunks(
+    path: Path, advance: Callable[[int], None], bounds: TimeBounds, workers: int
+) -> Iterator[Chunk]:
     """The JSONL file's records in checked chunks, as ``fastjson.checked_chunks`` gives
     them, checked by ``workers`` processes, in file order."""
     name = str(path)
@@ -41,9 +45,10 @@ def checked_chunks(path: Path, advance: Callable[[int], None], workers: int) -> 
         first = 0
         line_no = 1
         with path.open("rb") as handle:
+            advance(skip_bom(handle))
             while lines := list(islice(handle, CHUNK_LINES)):
                 advance(sum(map(len, lines)))
-                in_flight.append(pool.submit(check_lines, name, first, line_no, lines))
+                in_flight.append(pool.submit(check_lines, name, first, line_no, lines, bounds))
                 # The chunk's first record number is needed before it is checked: count
                 # the lines that are not blank (in C).
                 first += sum(map(bool, map(bytes.strip, lines)))

@@ -37,7 +37,7 @@ RETURNING tat
 
 # The query API's one statement per request: take a token for ``key`` unless one of the
 # lock-out keys (failed authentications) is exhausted. No row back means refused, for
-# either reason; :meth:`SharedRateLimiter.admit` then reads which.
+# either reason; :meth:`SharedRateLimiter.refused` then reads which.
 _ADMIT_SQL = """
 INSERT INTO rate_limit_state AS s (key, tat)
 SELECT :key, :now + :interval WHERE NOT EXISTS (
@@ -57,6 +57,10 @@ RETURNING tat
 # that (and the ~0.2 us rounding of epoch doubles); at 1 request/second it lets a
 # request in 1% early.
 _SLACK = 0.010
+
+# Seconds between prunings of keys past their TAT (a missing key means the same), done by
+# :meth:`SharedRateLimiter.acquire` (failed authentications), never by a query's admission.
+PRUNE_EVERY = 60.0
 
 
 def default_state_path(database: str) -> Path:
@@ -140,6 +144,16 @@ class SharedRateLimiter:
         self._read = sa.select(rate_limit_state.c.tat).where(
             rate_limit_state.c.key == sa.bindparam("key")
         )
+        # Rows another statement holds are skipped (PostgreSQL): no waits, no deadlocks.
+        expired = (
+            sa.select(rate_limit_state.c.key)
+            .where(rate_limit_state.c.tat < sa.bindparam("now"))
+            .with_for_update(skip_locked=True)
+        )
+        self._prune = rate_limit_state.delete().where(
+            rate_limit_state.c.key.in_(expired.scalar_subquery())
+        )
+        self._next_prune = 0.0
 
     def acquire(self, key: str, quota: Quota, now: float) -> Decision:
         params = {
@@ -149,6 +163,11 @@ class SharedRateLimiter:
             "tolerance": quota.tolerance + _SLACK,
         }
         with translated("rate limit"), self._engine.begin() as conn:
+            if now >= self._next_prune:
+                # Keys made by failed authentications (any address, any appkey) would
+                # otherwise grow the state without bound.
+                self._next_prune = now + PRUNE_EVERY
+                conn.execute(self._prune, {"now": now})
             if conn.execute(self._upsert, params).first() is not None:
                 return Decision(True)
         return self._refusal(key, quota, now)
@@ -185,29 +204,29 @@ class SharedRateLimiter:
         quota: Quota,
         locks: Sequence[tuple[str, Quota]],
         clock: Callable[[], float],
-    ) -> Decision | None:
+    ) -> Decision:
         """:meth:`acquire` for ``key``, unless one of the two ``locks`` (lock-out keys with
-        their quotas) is :meth:`exhausted`: then None, and no token taken. One statement
-        when allowed, the common case. The request is stamped by ``clock`` right before
-        that statement, with a connection (and on SQLite the lock) in hand, so concurrent
-        requests reach the shared state in nearly the order of their stamps."""
+        their quotas) is exhausted: then a :meth:`lockout`, and no token taken. One
+        statement when allowed, the common case. The request is stamped by ``clock`` right
+        before that statement, with a connection (and on SQLite the lock) in hand, so
+        concurrent requests reach the shared state in nearly the order of their stamps."""
         return self.take(self.admission(key, quota, locks, clock))
 
-    def take(self, admission: Admission) -> Decision | None:
+    def take(self, admission: Admission) -> Decision:
         """:meth:`admit` for an :meth:`admission`."""
         with translated("rate limit"):
             if self._pinned.run(admission.take, begin=self._admit_begin):
                 return Decision(True)
         return self.refused(admission)
 
-    def refused(self, admission: Admission) -> Decision | None:
-        """Why ``admission`` was refused: None when locked out, else the quota's
+    def refused(self, admission: Admission) -> Decision:
+        """Why ``admission`` was refused: its :meth:`lockout`, else the quota's
         :class:`Decision`. Read apart (the state may have moved on since; the answer is
         still one that was true a moment ago)."""
         now = admission.stamped
-        if self.exhausted(admission.locks, now):
-            return None
-        return self._refusal(admission.key, admission.quota, now)
+        return self.lockout(admission.locks, now) or self._refusal(
+            admission.key, admission.quota, now
+        )
 
     def _refusal(self, key: str, quota: Quota, now: float) -> Decision:
         with translated("rate limit"), self._engine.connect() as conn:
@@ -215,17 +234,19 @@ class SharedRateLimiter:
         wait = (tat if tat is not None else now) - now - quota.tolerance
         return Decision(False, max(wait, 0.0))
 
-    def exhausted(self, checks: Sequence[tuple[str, Quota]], now: float) -> bool:
-        """Whether the next :meth:`acquire` of any of these keys would be refused: one
-        read for all of them, no write (a refused caller must not push its own window
-        further out)."""
+    def lockout(self, checks: Sequence[tuple[str, Quota]], now: float) -> Decision | None:
+        """If the next :meth:`acquire` of any of these keys would be refused, the refusal
+        (``locked_out``, retry when all of them would pass), else None: one read for all
+        of them, no write (a refused caller must not push its own window further out)."""
         quotas = dict(checks)
         query = sa.select(rate_limit_state.c.key, rate_limit_state.c.tat).where(
             rate_limit_state.c.key.in_(list(quotas))
         )
         with translated("rate limit"), self._engine.connect() as conn:
             rows = conn.execute(query).all()
-        return any(max(tat, now) - now > quotas[key].tolerance + _SLACK for key, tat in rows)
+        waits = [max(tat, now) - now - quotas[key].tolerance - _SLACK for key, tat in rows]
+        over = [wait for wait in waits if wait > 0]
+        return Decision(False, max(over), locked_out=True) if over else None
 
     def close(self) -> None:
         if self._own_pinned:

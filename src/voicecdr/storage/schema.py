@@ -60,6 +60,8 @@ def _declare(metadata: sa.MetaData, *, partitioned: bool) -> None:
         sa.Column("rate_limit", sa.Float, nullable=False),
         sa.Column("created_at", sa.BigInteger, nullable=False),
         sa.Column("updated_at", sa.BigInteger, nullable=False),
+        # When the operator disabled the app; NULL while it is in service (migration 0008).
+        sa.Column("disabled_at", sa.BigInteger, nullable=True),
     )
 
     key: list[Any]

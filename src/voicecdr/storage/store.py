@@ -59,6 +59,7 @@ def _app(row: sa.Row[Any]) -> App:
         callback_url=m["callback_url"],
         rate_limit=float(m["rate_limit"]),
         created_at=m["created_at"],
+        disabled_at=m["disabled_at"],
     )
 
 

@@ -6,7 +6,7 @@ from prometheus_client import Counter, Gauge
 
 CDRS_RATED = Counter(
     "voicecdr_cdrs_rated_total",
-    "CDRs the rater handled: priced (final) or left pending for want of a rate.",
+    "CDRs the rater handled: priced (final) or left pending with a reason.",
     ["outcome"],
 )
 RATING_LAG = Gauge(

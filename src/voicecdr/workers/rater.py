@@ -9,7 +9,18 @@ from dataclasses import dataclass, field
 
 from ..gcpolicy import rare_collections
 from ..models import App, CdrRow, Language, UnratedCdr
-from ..rating import NO_PLAN, Decision, Priced, RatePlan, charged, decide, no_rate, size_and_cost
+from ..money import MAX_NANOS
+from ..rating import (
+    NO_PLAN,
+    Decision,
+    Priced,
+    RatePlan,
+    charged,
+    decide,
+    no_rate,
+    size_and_cost,
+    too_costly,
+)
 from ..receipts import new_webhook_id, new_webhook_ids
 from ..storage.outbox import NewReceipt
 from ..storage.rating import RatedBatch, RatedRow, RatingStore
@@ -52,7 +63,8 @@ class Rater:
         return plans, forms
 
     def run_once(self) -> tuple[int, int]:
-        """One batch: returns (priced, left pending for want of a rate)."""
+        """One batch: returns (priced, left pending with a reason: no rate, or a cost too
+        large to store)."""
         plans, forms = self._current()
         now = int(self._clock())
 
@@ -90,6 +102,7 @@ def price_batch(
     # A stream of ordered ids per app, so that an app's ids say nothing of other apps'.
     webhook_ids: dict[int, Iterator[str]] = {}
     retry_at = float(now)
+    most = MAX_NANOS
     for cdr_id, app_id, placed, service, phone, country_code, second, connected in rows:
         plan = plans.get(app_id)
         if plan is None:
@@ -101,6 +114,9 @@ def price_batch(
             unpriced.append((no_rate(plan, service, number), cdr_id, placed))
             continue
         size, cost = size_and_cost(rate, connected=connected, second=second)
+        if cost > most:
+            unpriced.append((too_costly(plan, rate, service, second, cost), cdr_id, placed))
+            continue
         cycle, unit, basic = rate.cycle, rate.unit_price_nanos, rate.basic_price_nanos
         priced.append((cycle, size, unit, basic, cost, plan.id, now, cdr_id, placed))
         form = forms.get(app_id)

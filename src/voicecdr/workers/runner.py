@@ -1,4 +1,5 @@
-"""Runs the rater, the receipt sender and partition upkeep together until told to stop."""
+"""Runs the rater, the receipt sender and partition upkeep together until told to stop,
+each supervised: restarted after a crash, and reported to ``/readyz`` while failing."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from ..retry import RetryPolicy
 from ..storage.outbox import Outbox
 from ..storage.store import Store
 from . import metrics
+from .health import Heartbeat, WorkerHealth, supervise
 from .rater import Rater
 from .sender import Sender, SenderConfig
 
@@ -43,33 +45,46 @@ async def _pause(stopping: asyncio.Event, seconds: float) -> None:
         await asyncio.wait_for(stopping.wait(), seconds)
 
 
-async def rater_loop(rater: Rater, stopping: asyncio.Event, batch_size: int) -> None:
+async def rater_loop(
+    rater: Rater, stopping: asyncio.Event, batch_size: int, heart: Heartbeat
+) -> None:
     while not stopping.is_set():
         try:
             priced, unpriced = await run_in_threadpool(rater.run_once)
-        except StorageError:
+        except StorageError as exc:
             log.exception("rater batch failed; retrying shortly")
+            heart.retrying(exc)
             await _pause(stopping, 2.0)
             continue
+        heart.ok()
         metrics.CDRS_RATED.labels("final").inc(priced)
         metrics.CDRS_RATED.labels("unpriced").inc(unpriced)
         if priced + unpriced < batch_size:
             await _pause(stopping, RATER_IDLE)
 
 
-async def gauge_loop(rater: Rater, outbox: Outbox, stopping: asyncio.Event) -> None:
+async def gauge_loop(
+    rater: Rater, outbox: Outbox, stopping: asyncio.Event, heart: Heartbeat
+) -> None:
     while not stopping.is_set():
         try:
             metrics.RATING_LAG.set(await run_in_threadpool(rater.lag))
             for state, count in (await run_in_threadpool(outbox.counts)).items():
                 metrics.RECEIPTS.labels(state).set(count)
-        except StorageError:
+        except StorageError as exc:
             log.warning("could not refresh worker gauges")
+            heart.retrying(exc)
+        else:
+            heart.ok()
         await _pause(stopping, GAUGE_INTERVAL)
 
 
 async def maintenance_loop(
-    store: Store, days_ahead: int, stopping: asyncio.Event, clock: Callable[[], float]
+    store: Store,
+    days_ahead: int,
+    stopping: asyncio.Event,
+    clock: Callable[[], float],
+    heart: Heartbeat,
 ) -> None:
     """PostgreSQL: keep today's and the next ``days_ahead`` days' partitions made, so
     inserts never wait to make one (every worker does it: it is a no-op once made)."""
@@ -81,8 +96,11 @@ async def maintenance_loop(
             made = await run_in_threadpool(partitions.ahead, int(clock()), days_ahead)
             if made:
                 log.info("made CDR partitions", extra={"partitions": made})
-        except StorageError:
+        except StorageError as exc:
             log.warning("could not make the coming days' CDR partitions; retrying later")
+            heart.retrying(exc)
+        else:
+            heart.ok()
         await _pause(stopping, MAINTENANCE_INTERVAL)
 
 
@@ -94,20 +112,32 @@ async def run_workers(
     resolver: Resolver = system_resolver,
     transport: httpx.AsyncBaseTransport | None = None,
     clock: Callable[[], float] = time.time,
+    health: WorkerHealth | None = None,
 ) -> None:
     """The rater, the receipt sender, their gauges and partition upkeep, until
-    ``stopping`` is set."""
+    ``stopping`` is set; ``health`` learns which of them are failing."""
+    health = health or WorkerHealth()
     rater = Rater(store, batch_size=settings.rater_batch_size, clock=clock)
     sender = Sender(
         store, sender_config(settings), resolver=resolver, clock=clock, transport=transport
     )
+    rating, sending, gauges, upkeep = (
+        health.heartbeat(name) for name in ("rater", "sender", "gauges", "partitions")
+    )
+    outbox, days = Outbox(store), settings.partitions_ahead_days
     log.info("workers started")
     try:
         await asyncio.gather(
-            rater_loop(rater, stopping, settings.rater_batch_size),
-            sender.run(stopping),
-            gauge_loop(rater, Outbox(store), stopping),
-            maintenance_loop(store, settings.partitions_ahead_days, stopping, clock),
+            supervise(
+                rating,
+                lambda: rater_loop(rater, stopping, settings.rater_batch_size, rating),
+                stopping,
+            ),
+            supervise(sending, lambda: sender.run(stopping, heart=sending), stopping),
+            supervise(gauges, lambda: gauge_loop(rater, outbox, stopping, gauges), stopping),
+            supervise(
+                upkeep, lambda: maintenance_loop(store, days, stopping, clock, upkeep), stopping
+            ),
         )
     finally:
         await sender.aclose()

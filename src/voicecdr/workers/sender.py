@@ -27,6 +27,7 @@ from ..retry import RetryPolicy
 from ..storage.outbox import DueReceipt, Outbox
 from ..storage.store import Store
 from . import metrics
+from .health import Heartbeat, WorkerHealth
 
 log = logging.getLogger("voicecdr.sender")
 
@@ -66,7 +67,8 @@ def retry_after_seconds(value: str | None, now: float) -> float | None:
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    # isdigit() alone is true of "²", which float() refuses (and a receiver sends this).
+    if value.isascii() and value.isdigit():
         return float(value)
     try:
         when = email.utils.parsedate_to_datetime(value)
@@ -123,16 +125,23 @@ class Sender:
     async def aclose(self) -> None:
         await self._close_idle(idle=-1.0)
 
-    async def run(self, stopping: asyncio.Event, *, grace: float = 10.0) -> None:
+    async def run(
+        self, stopping: asyncio.Event, *, grace: float = 10.0, heart: Heartbeat | None = None
+    ) -> None:
         """Deliver until ``stopping`` is set; then give in-flight attempts ``grace``
-        seconds (an attempt cut short is retried later under the same webhook-id)."""
+        seconds (an attempt cut short is retried later under the same webhook-id).
+        ``heart`` hears of every claim, good or failed."""
+        heart = heart or WorkerHealth().heartbeat("sender")
         try:
             while not stopping.is_set():
                 try:
                     claimed = await self.claim()
-                except StorageError:
+                except StorageError as exc:
                     log.exception("could not claim receipts")
+                    heart.retrying(exc)
                     claimed = 0
+                else:
+                    heart.ok()
                 if claimed == 0 or len(self._tasks) >= self._config.concurrency:
                     await self._idle(stopping)
             if self._tasks:
@@ -194,7 +203,11 @@ class Sender:
                 await asyncio.wait(self._tasks, return_when=asyncio.FIRST_COMPLETED)
 
     async def _deliver(self, due: DueReceipt) -> None:
-        attempt = await self.attempt(due)
+        try:
+            attempt = await self.attempt(due)
+        except Exception as exc:  # a bug must fail the attempt, not leave it claimed
+            log.exception("receipt attempt crashed", extra={"receipt": due.id})
+            attempt = Attempt(False, None, f"sender error: {type(exc).__name__}: {exc}"[:300])
         now = self._clock()
         try:
             if attempt.delivered:
@@ -238,7 +251,11 @@ class Sender:
         """
         if not due.callback_url:
             return Attempt(False, None, "the app has no callback_url")
-        payload = due.payload if due.content is None else receipts.render(due.content)
+        try:
+            payload = due.payload if due.content is None else receipts.render(due.content)
+        except ValueError as exc:  # a corrupt row (a timezone, a language): fail the attempt
+            log.exception("could not make a receipt", extra={"receipt": due.id})
+            return Attempt(False, None, f"could not make the receipt: {exc}")
         if payload is None:
             # Cannot happen while receipts are deleted with their CDRs (retention does).
             return Attempt(False, None, "the receipt's CDR is no longer stored")
