@@ -46,8 +46,17 @@ def test_apps_list_is_a_table_with_a_header_on_a_terminal_and_json_when_piped(
     code, drawn = on_a_terminal(fresh_cli, "apps", "list")
     assert code == 0
     header, row = drawn.strip().splitlines()
-    assert header.split() == ["APPKEY", "NAME", "TIMEZONE", "LANGUAGE", "RATE/S", "CALLBACK", "URL"]
-    assert row.split() == ["acme", "Acme", "Asia/Shanghai", "en", "5", "-"]
+    assert header.split() == [
+        "APPKEY",
+        "NAME",
+        "TIMEZONE",
+        "LANGUAGE",
+        "RATE/S",
+        "STATE",
+        "CALLBACK",
+        "URL",
+    ]
+    assert row.split() == ["acme", "Acme", "Asia/Shanghai", "en", "5", "enabled", "-"]
     assert row.index("Acme") == header.index("NAME")  # the columns line up
 
     piped = fresh_cli("apps", "list")

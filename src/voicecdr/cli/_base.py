@@ -51,8 +51,6 @@ pass_ctx = click.make_pass_decorator(Context)
 
 
 def _cell(value: Any) -> str:
-    if isinstance(value, bool):
-        return "yes" if value else "no"
     return "-" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
 
 

@@ -52,7 +52,14 @@ def apps_list(obj: Context) -> None:
     """List apps (never their secrets)."""
     with obj.store() as store:
         rows = [apps.public_view(a) for a in store.list_apps()]
-    obj.emit(rows, lambda rs: table(rs, _APP_COLUMNS, "no apps"))
+    obj.emit(
+        rows,
+        lambda rs: table(
+            [{**r, "state": "enabled" if r["enabled"] else "disabled"} for r in rs],
+            _APP_COLUMNS,
+            "no apps",
+        ),
+    )
 
 
 _APP_COLUMNS = {
@@ -61,7 +68,7 @@ _APP_COLUMNS = {
     "timezone": "TIMEZONE",
     "language": "LANGUAGE",
     "rate_limit": "RATE/S",
-    "enabled": "ENABLED",
+    "state": "STATE",
     "callback_url": "CALLBACK URL",
 }
 
