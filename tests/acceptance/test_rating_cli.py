@@ -104,7 +104,8 @@ def test_rates_import_refuses_a_unit_price_whose_cost_could_not_be_stored(
     plan = write(tmp_path / "p.csv", PLAN + "group_call,1,1,999999.999999999,0\n")
     result = cli("rates", "import", "app1", plan)
     assert result.code == 1
-    assert result.err.splitlines()[1:] == [
+    assert result.err.splitlines() == [  # one bad line: one line of error
+        f"Error: {plan}: nothing imported: "
         "line 3: unit_price 999999.999999999 with cycle 1 makes a 86400 s call cost more than "
         "the largest storable cost 9223372036.854775807; with this cycle it can be at most "
         "106751.9911673"
