@@ -16,11 +16,13 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import click
 
 from .client import DEFAULT_BASE_URL, DEFAULT_TIMEZONE, Client, ClientError, Record, Retry
-from .client._export import ExportJob, Manifest, export, export_stream
+from .client._exceptions import ExportError
+from .client._export import ExportJob, Manifest, export, export_stream, sidecar
 from .client._timeutil import aware, to_wall, zone
 
 
@@ -29,6 +31,20 @@ def _timezone(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
         zone(value)
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
+    return value
+
+
+def _wall(text: str, tz: ZoneInfo, option: str) -> datetime:
+    try:
+        return to_wall(text, tz)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint=f"'{option}'") from None
+
+
+def _base_url(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
+    scheme, _, rest = value.partition("://")
+    if scheme.lower() not in ("http", "https") or not rest.strip("/"):
+        raise click.BadParameter(f"{value!r} is not an http:// or https:// URL")
     return value
 
 
@@ -69,6 +85,7 @@ class _Progress:
     "--base-url",
     envvar="VOICECDR_BASE_URL",
     default=DEFAULT_BASE_URL,
+    callback=_base_url,
     show_default=True,
     help="The endpoint's scheme and host (NXCloud's by default)  [env VOICECDR_BASE_URL]",
 )
@@ -156,12 +173,9 @@ def export_command(
     count, the cost sum and the file's SHA-256.
     """
     tz = zone(timezone)
-    try:
-        start, end = to_wall(from_, tz), to_wall(to, tz)
-    except ValueError as exc:
-        raise click.UsageError(f"--from/--to: {exc}") from None
+    start, end = _wall(from_, tz, "--from"), _wall(to, tz, "--to")
     if start > end:
-        raise click.UsageError("--from is after --to")
+        raise click.UsageError(f"--from {from_!r} is after --to {to!r}")
     job = ExportJob(base_url, appkey, voice_type, start, end, timezone, fmt, messageid, extended)
     to_stdout = str(output) == "-"
     progress = _Progress(aware(start, tz), aware(end, tz), sys.stderr.isatty() and not to_stdout)
@@ -189,13 +203,20 @@ def export_command(
                     on_resume=lambda wall: progress.to(aware(wall, tz)),
                 )
             progress.to(aware(end, tz))
+    except ExportError as exc:  # it never started: nothing to resume
+        raise click.ClickException(str(exc)) from None
     except ClientError as exc:
-        hint = "" if to_stdout else "; run the same command again to resume"
-        raise click.ClickException(f"{exc}{hint}") from None
+        raise click.ClickException(f"{exc}{_resume_hint(output, to_stdout)}") from None
     except KeyboardInterrupt:
-        click.echo("\ninterrupted; run the same command again to resume", err=True)
+        click.echo(f"\nError: interrupted{_resume_hint(output, to_stdout)}", err=True)
         sys.exit(130)
     _report(manifest, to_stdout)
+
+
+def _resume_hint(output: Path, to_stdout: bool) -> str:
+    if to_stdout or not sidecar(output, "checkpoint").exists():
+        return ""
+    return "; what was exported is kept: run the same command again to resume"
 
 
 def _report(manifest: Manifest, to_stdout: bool) -> None:

@@ -13,9 +13,11 @@ import os
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from .errors import ConfigError
 from .ingest.timebounds import DEFAULT_MAX_AGE_DAYS, DEFAULT_MAX_FUTURE_MINUTES
 from .retry import DEFAULT_SCHEDULE
 
@@ -263,7 +265,7 @@ class Settings(BaseSettings):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown IANA timezone {value!r}") from None
+            raise ValueError("must be an IANA timezone name, e.g. Asia/Shanghai") from None
         return value
 
     @field_validator("log_level")
@@ -292,7 +294,8 @@ class Settings(BaseSettings):
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
-        """Read the environment once; explicit overrides (CLI flags) win."""
+        """Read the environment once; explicit overrides (CLI flags) win. A bad value is a
+        ConfigError naming its variable and the rule it breaks."""
         for old, new in RENAMED.items():
             if old in os.environ:
                 logging.getLogger(__name__).warning(
@@ -301,4 +304,59 @@ class Settings(BaseSettings):
                     new,
                     " (it is set, and wins)" if new in os.environ else "",
                 )
-        return cls(**{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]
+        try:
+            return cls(**{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]
+        except ValidationError as exc:
+            raise ConfigError("; ".join(_explain(e) for e in exc.errors())) from None
+
+
+# Values never echoed in an error: tokens, passwords, and URLs that may carry one.
+_SECRET = {"database_url", "ingest_token", "freeswitch_credentials"}
+_KINDS: dict[object, str] = {int: "a whole number", float: "a number", bool: "true or false"}
+
+
+def _explain(error: ErrorDetails) -> str:
+    """One setting's error as ``VOICECDR_NAME: must be … (got '…')``, from the field's
+    own declaration (its type and bounds)."""
+    loc = str(error["loc"][0]) if error["loc"] else "?"
+    name, variable = _field_and_variable(loc)
+    field = Settings.model_fields.get(name)
+    if error["type"] == "value_error" or field is None:
+        rule = error["msg"].removeprefix("Value error, ")
+    else:
+        rule = f"must be {_KINDS.get(field.annotation, 'valid')}{_bounds(field.metadata)}"
+    shown = "" if name in _SECRET else f" (got {error.get('input')!r})"
+    return f"{variable}: {rule}{shown}"
+
+
+def _field_and_variable(loc: str) -> tuple[str, str]:
+    """The field an error is about and the variable it was read from: pydantic names a
+    field by its alias when it has some (a renamed setting), else by the field's name."""
+    for name, field in Settings.model_fields.items():
+        alias = field.validation_alias
+        if isinstance(alias, AliasChoices) and loc in alias.choices:
+            return name, loc
+    return loc, f"{Settings.model_config.get('env_prefix', '')}{loc.upper()}"
+
+
+def _bounds(metadata: list[object]) -> str:
+    limits = {
+        k: _number(getattr(m, k))
+        for m in metadata
+        for k in ("gt", "ge", "lt", "le")
+        if hasattr(m, k)
+    }
+    if "ge" in limits and "le" in limits:
+        return f" between {limits['ge']} and {limits['le']}"
+    low = f"more than {limits['gt']}" if "gt" in limits else f"at least {limits.get('ge')}"
+    high = f"less than {limits['lt']}" if "lt" in limits else f"at most {limits.get('le')}"
+    parts = [
+        p
+        for p, given in ((low, {"gt", "ge"} & limits.keys()), (high, {"lt", "le"} & limits.keys()))
+        if given
+    ]
+    return " " + " and ".join(parts) if parts else ""
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"

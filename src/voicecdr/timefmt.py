@@ -186,7 +186,11 @@ def parse_iso8601(text: str) -> int:
 def parse_cli_time(text: str, tz: ZoneInfo, *, latest: bool = False) -> int:
     """A command-line time: ``yyyy-MM-dd HH:mm:ss`` in ``tz`` or ISO 8601 with an offset."""
     if _API_RE.fullmatch(text):
-        return wall_to_epoch(parse_api_time(text), tz, latest=latest)
+        try:
+            wall = parse_api_time(text)
+        except ValueError as exc:
+            raise ValueError(f"{text!r} {exc}") from None
+        return wall_to_epoch(wall, tz, latest=latest)
     try:
         return parse_iso8601(text)
     except ValueError:

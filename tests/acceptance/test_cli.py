@@ -27,7 +27,7 @@ def test_commands_refuse_an_unmigrated_database(fresh_cli: Cli) -> None:
 
 def test_unsupported_database_url_is_explained(tmp_path: Path) -> None:
     result = Cli(tmp_path, "mysql://x@localhost/db")("apps", "list")
-    assert result.code == 1
+    assert result.code == 2  # a wrong setting: fix the invocation
     assert "unsupported database 'mysql'" in result.err
 
 
@@ -114,29 +114,38 @@ def test_apps_create_with_given_keys_and_conflicts(cli: Cli) -> None:
 
 
 def test_apps_bad_input_is_named(cli: Cli) -> None:
+    # Status 2: the command line is wrong; 1: it is right but the app does not exist.
     cases = [
         (
             ["apps", "create", "--name", "X", "--timezone", "Mars/Base"],
+            2,
             "--timezone: unknown IANA timezone 'Mars/Base'",
         ),
         (
             ["apps", "create", "--name", "X", "--callback-url", "ftp://x"],
+            2,
             "--callback-url: must be an http:// or https:// URL",
         ),
         (
             ["apps", "create", "--name", "X", "--rate-limit", "0"],
+            2,
             "--rate-limit: must be more than 0",
         ),
-        (["apps", "create", "--name", "X", "--appkey", "bad key"], "--appkey: appkey must be"),
-        (["apps", "create", "--name", "X", "--secretkey", " x"], "--secretkey: secretkey must be"),
-        (["apps", "update", "nobody", "--rate-limit", "2"], "no app with appkey 'nobody'"),
-        (["apps", "update", "nobody"], "nothing to change"),
-        (["apps", "rotate-secret", "nobody"], "no app with appkey 'nobody'"),
+        (["apps", "create", "--name", "X", "--appkey", "bad key"], 2, "--appkey: appkey must be"),
+        (
+            ["apps", "create", "--name", "X", "--secretkey", " x"],
+            2,
+            "--secretkey: secretkey must be",
+        ),
+        (["apps", "update", "nobody", "--rate-limit", "2"], 1, "no app with appkey 'nobody'"),
+        (["apps", "update", "nobody"], 2, "nothing to change"),
+        (["apps", "rotate-secret", "nobody"], 1, "no app with appkey 'nobody'"),
     ]
-    for args, message in cases:
+    for args, code, message in cases:
         result = cli(*args)
-        assert result.code == 1, (args, result.out)
+        assert result.code == code, (args, result.out)
         assert message in result.err, (args, result.err)
+        assert len(result.err.strip().splitlines()) == 1, (args, result.err)
         assert "Traceback" not in result.err
 
 

@@ -92,7 +92,7 @@ def test_import_with_explicit_format_and_clear_refusals(cli: Cli, tmp_path: Path
     data = tmp_path / "export.txt"
     data.write_text(CSV_HEADER + csv_row("x1"))
     unknown = cli("cdrs", "import", str(data))
-    assert unknown.code == 1
+    assert unknown.code == 2
     assert "cannot tell the format" in unknown.err
     assert "--format" in unknown.err
     done = cli("cdrs", "import", "--format", "csv", str(data))
@@ -101,5 +101,5 @@ def test_import_with_explicit_format_and_clear_refusals(cli: Cli, tmp_path: Path
     assert done.json()["rejects_file"] is None
     assert not list(tmp_path.glob("voicecdr-rejects-*"))  # no empty rejects file
     wrong = cli("cdrs", "import", "--format", "csv", str(tmp_path))
-    assert wrong.code == 1
+    assert wrong.code == 2
     assert "only FreeSWITCH CDRs are read from one" in wrong.err

@@ -176,8 +176,10 @@ def _on_terminal(cli: Cli, *args: str) -> str:
 def test_cdrs_list_bad_input_is_one_line_with_status_2(cli: Cli, tmp_path: Path) -> None:
     _setup(cli, tmp_path)
     window = ["--from", "2019-09-09 00:00:00", "--to", "2019-09-09 23:59:59"]
+    missing = cli("cdrs", "list", "nobody", *window)  # the command is right; the app is not
+    assert missing.code == 1
+    assert missing.err.strip().splitlines() == ["Error: no app with appkey 'nobody'"]
     cases = [
-        (["nobody", *window], "no app with appkey 'nobody'"),
         (["app1", "--from", "2019-09-09 25:00:00", "--to", "2019-09-09 23:59:59"], "real date"),
         (["app1", "--from", "yesterday", "--to", "2019-09-09 23:59:59"], "yesterday"),
         (["app1", "--from", "2019-09-10 00:00:00", "--to", "2019-09-09 00:00:00"], "--from"),

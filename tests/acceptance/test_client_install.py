@@ -7,6 +7,8 @@ import subprocess
 import venv
 from pathlib import Path
 
+from voicecdr import __version__
+
 ROOT = Path(__file__).resolve().parents[2]
 SWAGGER_UI_FILES = (
     "import importlib.resources as r; "
@@ -72,16 +74,27 @@ def test_the_client_installs_and_imports_with_httpx_alone(tmp_path: Path) -> Non
     script = run(tmp_path / "venv" / "bin" / "voicecdr", "serve", cwd=tmp_path)
     assert script.returncode == 1
     assert script.stderr.strip().splitlines() == [
-        "voicecdr: the command line needs click: install voicecdr[server] "
-        "(pip install 'voicecdr[server]')"
+        "Error: the command line needs click: pip install 'voicecdr[cli]' "
+        "(or pip install 'voicecdr[server]')"
     ]
 
-    # With the small [cli] extra (click) `voicecdr export` works; server commands explain.
+    # With the small [cli] extra (click): --help, --version and `voicecdr export` work,
+    # and each server command says in one line what to install.
     assert run(python, "-m", "pip", "install", "-q", "click", cwd=tmp_path).returncode == 0
-    export_help = run(tmp_path / "venv" / "bin" / "voicecdr", "export", "--help", cwd=tmp_path)
+    voicecdr = tmp_path / "venv" / "bin" / "voicecdr"
+    helped = run(voicecdr, "--help", cwd=tmp_path)
+    assert helped.returncode == 0, helped.stderr
+    assert "export" in helped.stdout
+    assert "pip install 'voicecdr[server]'" in helped.stdout
+    version = run(voicecdr, "--version", cwd=tmp_path)
+    assert (version.returncode, version.stdout.strip()) == (0, f"voicecdr, version {__version__}")
+    export_help = run(voicecdr, "export", "--help", cwd=tmp_path)
     assert export_help.returncode == 0, export_help.stderr
     assert "VOICECDR_APPKEY" in export_help.stdout
-    serve = run(tmp_path / "venv" / "bin" / "voicecdr", "serve", cwd=tmp_path)
-    assert serve.returncode == 1
-    assert "install voicecdr[server]" in serve.stderr
-    assert len(serve.stderr.strip().splitlines()) == 1
+    for command in ("serve", "db", "apps"):
+        refused = run(voicecdr, command, "--help", cwd=tmp_path)
+        assert refused.returncode == 1
+        lines = refused.stderr.strip().splitlines()
+        assert len(lines) == 1, refused.stderr
+        assert lines[0].startswith(f"Error: `voicecdr {command}` needs the server's dependencies")
+        assert lines[0].endswith("pip install 'voicecdr[server]'")

@@ -226,6 +226,15 @@ def test_an_interrupted_export_resumes_to_the_same_file(
     assert resumed.json()["sha256"] == whole.json()["sha256"]
     assert not checkpoint.exists()
 
+    # Run once more, the export is complete: nothing to resume, and it says so.
+    again = cli(*args, "-o", "cut.csv")
+    assert again.code == 1
+    assert again.err.strip().splitlines() == [
+        "Error: cut.csv is a complete export (see cut.csv.manifest.json): "
+        "nothing to resume; use --overwrite to export it again, or another -o file"
+    ]
+    assert (tmp_path / "cut.csv").read_bytes() == (tmp_path / "whole.csv").read_bytes()
+
 
 def test_export_errors_are_one_line_with_exit_status_1(
     loaded: tuple[Cli, Server, list[dict[str, object]]],

@@ -3,9 +3,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from pydantic import ValidationError
 
 from voicecdr.config import Settings
+from voicecdr.errors import ConfigError
 
 DOCS = Path(__file__).parents[2] / "docs" / "reference" / "settings.md"
 
@@ -38,27 +38,49 @@ def test_flags_win_over_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.mark.parametrize(
     ("name", "value", "message"),
     [
-        ("VOICECDR_TIMEZONE", "Mars/Base", "unknown IANA timezone"),
-        ("VOICECDR_MAX_SPAN_HOURS", "0", "greater than 0"),
+        ("VOICECDR_TIMEZONE", "Mars/Base", "must be an IANA timezone name"),
+        ("VOICECDR_MAX_SPAN_HOURS", "0", "must be a number more than 0 (got '0')"),
         ("VOICECDR_RECEIPT_RETRY_SCHEDULE", "5,soon", "comma-separated whole seconds"),
         ("VOICECDR_RECEIPT_RETRY_SCHEDULE", "5,\N{FULLWIDTH DIGIT SIX}", "comma-separated whole"),
         ("VOICECDR_RECEIPT_RETRY_SCHEDULE", "5,-1", "none negative"),
-        ("VOICECDR_RECEIPT_TIMEOUT", "0", "greater than 0"),
-        ("VOICECDR_MAX_PAGE_SIZE", "0", "greater than or equal to 1"),
+        ("VOICECDR_RECEIPT_TIMEOUT", "0", "must be a number more than 0 and at most 300"),
+        ("VOICECDR_MAX_PAGE_SIZE", "0", "must be a whole number between 1 and 100000 (got '0')"),
         ("VOICECDR_LOG_LEVEL", "LOUD", "DEBUG, INFO, WARNING or ERROR"),
-        ("VOICECDR_QUERY_THREADS", "-1", "greater than or equal to 0"),
-        ("VOICECDR_QUERY_THREADS", "many", "valid integer"),
-        ("VOICECDR_APP_CACHE_SECONDS", "-5", "greater than or equal to 0"),
-        ("VOICECDR_ROW_CACHE_ROWS", "-1", "greater than or equal to 0"),
-        ("VOICECDR_ROW_CACHE_ROWS", "20000000", "less than or equal to 10000000"),
+        ("VOICECDR_QUERY_THREADS", "-1", "must be a whole number between 0 and 64"),
+        ("VOICECDR_QUERY_THREADS", "many", "whole number between 0 and 64 (got 'many')"),
+        ("VOICECDR_ALLOW_PRIVATE_CALLBACKS", "maybe", "must be true or false (got 'maybe')"),
+        ("VOICECDR_APP_CACHE_SECONDS", "-5", "must be a number between 0 and 3600"),
+        ("VOICECDR_ROW_CACHE_ROWS", "-1", "must be a whole number between 0 and 10000000"),
+        ("VOICECDR_ROW_CACHE_ROWS", "20000000", "whole number between 0 and 10000000"),
+        ("VOICECDR_MAX_BODY_BYTES", "1", "must be a whole number at least 1024 (got '1')"),
     ],
 )
-def test_bad_settings_are_named(
+def test_bad_settings_are_named_by_their_variable(
     monkeypatch: pytest.MonkeyPatch, name: str, value: str, message: str
 ) -> None:
     monkeypatch.setenv(name, value)
-    with pytest.raises(ValidationError, match=message):
+    with pytest.raises(ConfigError) as raised:
         Settings.from_env()
+    assert str(raised.value).startswith(f"{name}: ")
+    assert message in str(raised.value)
+    assert "pydantic" not in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("VOICECDR_INGEST_TOKEN", "short-secret"),
+        ("VOICECDR_FREESWITCH_CREDENTIALS", "no-colon-secret"),
+    ],
+)
+def test_a_bad_secret_setting_is_named_but_never_echoed(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError) as raised:
+        Settings.from_env()
+    assert str(raised.value).startswith(f"{name}: must be")
+    assert value not in str(raised.value)
 
 
 @pytest.mark.parametrize("field", sorted(Settings.model_fields))
@@ -90,7 +112,10 @@ def test_trusted_proxies_are_addresses_and_networks(monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("VOICECDR_TRUSTED_PROXIES", "*")
     assert [str(n) for n in Settings.from_env().trusted_proxies] == ["0.0.0.0/0", "::/0"]
     monkeypatch.setenv("VOICECDR_TRUSTED_PROXIES", "10.0.0.5,proxy.local")
-    with pytest.raises(ValidationError, match=r"'proxy\.local' is not an IP address or network"):
+    with pytest.raises(
+        ConfigError,
+        match=r"^VOICECDR_TRUSTED_PROXIES: 'proxy\.local' is not an IP address or network",
+    ):
         Settings.from_env()
 
 

@@ -4,22 +4,22 @@ the root group and its error handling, and the lookups several groups make."""
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import click
 import orjson
 
 from .. import __version__
 from ..config import Settings
-from ..errors import NotFound, ValidationError, VoiceCdrError
+from ..entrypoint import debug_option, run
+from ..errors import NotFound
 from ..models import App
 from ..storage import migrate
 from ..storage.store import Store
 from ..timefmt import parse_cli_time, zone
-
-_OPTION_NAMES = {"callback_url": "--callback-url", "rate_limit": "--rate-limit"}
 
 
 class Context:
@@ -28,10 +28,7 @@ class Context:
         self.json_output = json_output
 
     def settings(self) -> Settings:
-        try:
-            return Settings.from_env(database_url=self.database_url)
-        except ValueError as exc:  # pydantic's ValidationError is a ValueError
-            raise click.ClickException(f"configuration: {exc}") from None
+        return Settings.from_env(database_url=self.database_url)
 
     @contextmanager
     def store(self, *, current: bool = True, bulk: bool = False) -> Iterator[Store]:
@@ -51,6 +48,23 @@ class Context:
 
 
 pass_ctx = click.make_pass_decorator(Context)
+
+
+def _cell(value: Any) -> str:
+    return "-" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def table(rows: list[dict[str, Any]], columns: dict[str, str], empty: str) -> str:
+    """Rows as aligned columns under a header (``columns``: key -> heading), for a
+    terminal; ``empty`` when there are none."""
+    if not rows:
+        return empty
+    cells = [list(columns.values())]
+    cells += [[_cell(r[k]) for k in columns] for r in rows]
+    widths = [max(len(line[i]) for line in cells) for i in range(len(columns))]
+    return "\n".join(
+        "  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in cells
+    )
 
 
 def json_flag(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -84,25 +98,30 @@ class _Group(click.Group):
             return export_command
         return super().get_command(ctx, cmd_name)
 
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except ValidationError as exc:
-            option = _OPTION_NAMES.get(exc.field, f"--{exc.field.replace('_', '-')}")
-            raise click.ClickException(f"{option}: {exc.message}") from None
-        except VoiceCdrError as exc:
-            raise click.ClickException(str(exc)) from None
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        # Called as a script (`voicecdr.cli.main()`), errors take the entry point's path.
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, False, **extra)
+        sys.exit(run(self, list(sys.argv[1:] if args is None else args)))
 
 
 @click.group(cls=_Group)
 @click.version_option(__version__, prog_name="voicecdr")
+@debug_option
 @click.option(
     "--database-url",
     metavar="URL",
     help="sqlite:///FILE or postgresql://…  [env VOICECDR_DATABASE_URL; default sqlite:///voicecdr.db]",
 )
 @click.pass_context
-def main(ctx: click.Context, database_url: str | None) -> None:
+def main(ctx: click.Context, database_url: str | None, debug: bool) -> None:
     """voicecdr: voice call-detail records behind NXCloud's query API."""
     ctx.obj = Context(database_url, json_output=False)
 
@@ -118,11 +137,16 @@ def find_app(store: Store, appkey: str) -> App:
 def period(app: App, start: str, end: str) -> tuple[int, int]:
     """``--from`` and ``--to`` as epoch seconds, read in the app's timezone."""
     tz = zone(app.timezone)
-    try:
-        begin = parse_cli_time(start, tz)
-        finish = parse_cli_time(end, tz, latest=True)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
+    begin = cli_time(start, tz, "--from")
+    finish = cli_time(end, tz, "--to", latest=True)
     if begin > finish:
-        raise click.BadParameter("--from must not be after --to")
+        raise click.UsageError(f"--from {start!r} is after --to {end!r}")
     return begin, finish
+
+
+def cli_time(text: str, tz: ZoneInfo, option: str, *, latest: bool = False) -> int:
+    """A time option's value as epoch seconds; a usage error naming the option and value."""
+    try:
+        return parse_cli_time(text, tz, latest=latest)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint=f"'{option}'") from None

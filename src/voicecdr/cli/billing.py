@@ -37,7 +37,11 @@ def rates_import(obj: Context, /, appkey: str, file: Path) -> None:
     try:
         rates = parse_plan_csv(text)
     except PlanErrors as exc:
-        raise click.ClickException(f"{file}: nothing imported:\n" + "\n".join(exc.errors)) from None
+        errors = exc.errors
+        listed = (
+            errors[0] if len(errors) == 1 else f"{len(errors)} bad lines:\n" + "\n".join(errors)
+        )
+        raise click.ClickException(f"{file}: nothing imported: {listed}") from None
     with obj.store() as store:
         app = find_app(store, appkey)
         info = RatingStore(store).import_plan(app.id, rates, source=file.name, now=int(time.time()))

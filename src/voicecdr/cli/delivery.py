@@ -6,7 +6,7 @@ import time
 
 import click
 
-from ._base import Context, find_app, json_flag, main, pass_ctx, period
+from ._base import Context, find_app, json_flag, main, pass_ctx, period, table
 
 
 @main.group("receipts")
@@ -56,17 +56,18 @@ def receipts_list(obj: Context, /, status: str | None, appkey: str | None, limit
         }
         for x in rows
     ]
-    obj.emit(
-        data,
-        lambda rs: (
-            "\n".join(
-                f"{r['id']:>8} {r['appkey']:20} {r['status']:9} attempts {r['attempts']}  "
-                f"{r['last_error'] or ''}"
-                for r in rs
-            )
-            or "no receipts"
-        ),
-    )
+    obj.emit(data, lambda rs: table(rs, _RECEIPT_COLUMNS, "no receipts"))
+
+
+_RECEIPT_COLUMNS = {
+    "id": "ID",
+    "appkey": "APPKEY",
+    "cdr_id": "CDR",
+    "status": "STATUS",
+    "attempts": "ATTEMPTS",
+    "next_attempt_at": "NEXT ATTEMPT",
+    "last_error": "LAST ERROR",
+}
 
 
 @receipts_group.command("replay")

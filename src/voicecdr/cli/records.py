@@ -13,7 +13,7 @@ import click
 import orjson
 
 from ..models import App
-from ._base import Context, json_flag, main, pass_ctx, period
+from ._base import Context, find_app, json_flag, main, pass_ctx, period
 
 
 @main.group("cdrs")
@@ -145,9 +145,7 @@ def cdrs_list(
     from ..storage.listing import window_rows
 
     with obj.store() as store:
-        app = store.get_app(appkey)
-        if app is None:
-            raise _Refused(f"APPKEY: no app with appkey {appkey!r} (see `voicecdr apps list`)")
+        app = find_app(store, appkey)  # a missing app: status 1, as every command says it
         try:
             begin, finish = period(app, start, end)
         except click.BadParameter as exc:

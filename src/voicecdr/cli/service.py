@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import shlex
 import shutil
+import socket
 import tempfile
 import time
 from datetime import datetime, timedelta
@@ -42,6 +44,7 @@ def serve(obj: Context, host: str, port: int, workers: int, no_workers: bool) ->
     import uvicorn
 
     settings = obj.settings()
+    _check_port(host, port)
     logs.configure(settings.log_level)
     with obj.store():
         pass  # fail here, clearly, if the database is unreachable or behind
@@ -80,6 +83,28 @@ def serve(obj: Context, host: str, port: int, workers: int, no_workers: bool) ->
     finally:
         if metrics_dir:
             shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _check_port(host: str, port: int) -> None:
+    """Say that the address is taken before anything starts (uvicorn would say it after
+    the database checks and the workers' start-up, among their logs)."""
+    if port == 0:
+        return
+    # uvicorn's own choice of family, so the probe binds what it will bind.
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise click.ClickException(
+                    f"port {port} on {host} is in use: stop what listens there or choose "
+                    "another --port"
+                ) from None
+            raise click.ClickException(
+                f"cannot listen on --host {host} --port {port}: {exc.strerror or exc}"
+            ) from None
 
 
 # -- worker ------------------------------------------------------------------------------
@@ -238,6 +263,9 @@ def demo_command(
     with obj.store(current=False) as store:
         migrate.upgrade(store)
         check = apps.CallbackCheck(settings.allow_private_callbacks)
+        # An existing demo app keeps its signing secret: a receiver set up with it still
+        # verifies the new receipts. Its secretkey is set back to the documented one.
+        kept = store.get_app(demo.DEMO_APPKEY) is not None
         try:
             apps.rotate_secret(store, demo.DEMO_APPKEY, secretkey=demo.DEMO_SECRETKEY)
             # A reset demo app works: one disabled earlier would refuse the CDRs below.
@@ -286,6 +314,7 @@ def demo_command(
         "appkey": app.appkey,
         "secretkey": demo.DEMO_SECRETKEY,
         "signing_secret": app.signing_secret,
+        "signing_secret_kept": kept,
         "callback_url": app.callback_url,
         "timezone": tz,
         **summary.to_dict(),
@@ -296,7 +325,9 @@ def demo_command(
         data,
         lambda d: (
             f"demo app: appkey={d['appkey']} secretkey={d['secretkey']} timezone={d['timezone']}\n"
-            f"loaded {d['accepted']} CDRs over the last {days:g} days and priced {d['priced']}\n"
+            f"receipt signing_secret={d['signing_secret']} "
+            + ("(kept from the existing demo app)\n" if kept else "(new)\n")
+            + f"loaded {d['accepted']} CDRs over the last {days:g} days and priced {d['priced']}\n"
             f"start the server with `voicecdr serve`, then try:\n  {d['try']}"
         ),
     )

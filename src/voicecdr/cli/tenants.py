@@ -7,7 +7,7 @@ from typing import Any
 import click
 
 from .. import apps
-from ._base import Context, json_flag, main, pass_ctx
+from ._base import Context, json_flag, main, pass_ctx, table
 
 
 @main.group("apps")
@@ -54,16 +54,23 @@ def apps_list(obj: Context) -> None:
         rows = [apps.public_view(a) for a in store.list_apps()]
     obj.emit(
         rows,
-        lambda rs: (
-            "\n".join(
-                f"{r['appkey']:34} {r['name']:24} {r['timezone']:18} {r['language']} "
-                f"{r['rate_limit']:g}/s {'enabled ' if r['enabled'] else 'disabled'} "
-                f"{r['callback_url'] or '-'}"
-                for r in rs
-            )
-            or "no apps"
+        lambda rs: table(
+            [{**r, "state": "enabled" if r["enabled"] else "disabled"} for r in rs],
+            _APP_COLUMNS,
+            "no apps",
         ),
     )
+
+
+_APP_COLUMNS = {
+    "appkey": "APPKEY",
+    "name": "NAME",
+    "timezone": "TIMEZONE",
+    "language": "LANGUAGE",
+    "rate_limit": "RATE/S",
+    "state": "STATE",
+    "callback_url": "CALLBACK URL",
+}
 
 
 @apps_group.command("update")

@@ -100,7 +100,13 @@ class _Base:
 
 
 def _transport_error(exc: httpx.TransportError) -> TransportError:
-    error = TransportError(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
+    what = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    try:
+        url = exc.request.url  # scheme, host and port only: never a query string
+        what = f"cannot reach {url.scheme}://{url.netloc.decode('ascii')}: {what}"
+    except RuntimeError:  # an exception raised without its request (tests' transports)
+        pass
+    error = TransportError(what)
     error.__cause__ = exc
     return error
 

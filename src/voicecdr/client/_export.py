@@ -246,7 +246,13 @@ def _start(job: ExportJob, output: Path, checkpoint_path: Path, overwrite: bool)
             f.truncate(state["bytes"])  # drop the part of the span that was interrupted
         return state
     if output.exists() and not overwrite:
-        raise ExportError(f"{output} exists; use --overwrite to replace it")
+        manifest = sidecar(output, "manifest")
+        if manifest.exists():
+            raise ExportError(
+                f"{output} is a complete export (see {manifest.name}): nothing to resume; "
+                "use --overwrite to export it again, or another -o file"
+            )
+        raise ExportError(f"{output} exists; use --overwrite to replace it, or another -o file")
     sidecar(output, "manifest").unlink(missing_ok=True)
     with output.open("w", encoding="utf-8", newline="") as stream:
         _Writer(stream, job).header()

@@ -29,7 +29,10 @@ def parse_api_time(text: str) -> datetime:
     """``yyyy-MM-dd HH:mm:ss`` exactly, as a naive wall-clock time."""
     if not _API_RE.fullmatch(text):
         raise ValueError(f"{text!r} is not yyyy-MM-dd HH:mm:ss")
-    return datetime.strptime(text, API_FORMAT)
+    try:
+        return datetime.strptime(text, API_FORMAT)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a real date and time") from None
 
 
 def format_api_time(wall: datetime) -> str:

@@ -15,6 +15,7 @@ from typing import BinaryIO
 
 import orjson
 
+from ..errors import ConfigError
 from .core import BOM, Item
 from .freeswitch import UndecodableCdr, decode_document, to_item
 
@@ -36,7 +37,7 @@ def detect_format(path: Path) -> str:
         return "freeswitch"
     fmt = _SUFFIXES.get(path.suffix.lower())
     if fmt is None:
-        raise ValueError(
+        raise ConfigError(
             f"{path}: cannot tell the format from the name; use --format "
             f"({', '.join(FORMATS)}) or name it .jsonl, .csv or .json"
         )

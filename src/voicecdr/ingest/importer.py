@@ -18,7 +18,7 @@ from typing import IO, Any, Protocol
 import click
 import orjson
 
-from ..errors import ConfigError
+from ..errors import ConfigError, VoiceCdrError
 from ..gcpolicy import rare_collections
 from ..storage.store import Store
 from . import fastjson, files, parallel
@@ -69,7 +69,7 @@ class _RejectsFile:
             try:
                 self._handle = self._stack.enter_context(self.path.open("wb"))
             except OSError as exc:
-                raise ConfigError(
+                raise VoiceCdrError(
                     f"cannot write the rejects file {self.path}: {exc.strerror}"
                 ) from None
         self._handle.write(orjson.dumps(rejection.to_dict()) + b"\n")

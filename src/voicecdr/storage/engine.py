@@ -247,7 +247,14 @@ def translated(action: str) -> Iterator[None]:
         fault = _fault(exc, cause)
         if fault is not None:
             raise DatabaseUnavailable(f"{action} failed: {fault}") from exc
-        raise StorageError(f"{action} failed: {type(cause).__name__}") from exc
+        raise StorageError(f"{action} failed: {_problem(cause)}") from exc
+
+
+def _problem(cause: BaseException) -> str:
+    # A fixed phrase for what an operator can fix; else only the error's type.
+    if isinstance(cause, sqlite3.DatabaseError) and "file is not a database" in str(cause):
+        return "the database file is not an SQLite database"
+    return type(cause).__name__
 
 
 # SQLite reports these as OperationalError (or DatabaseError) with fixed messages; the

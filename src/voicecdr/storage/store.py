@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Engine
 
-from ..errors import Conflict, NotFound, SchemaOutOfDate
+from ..errors import ConfigError, Conflict, NotFound, SchemaOutOfDate
 from ..models import App, Cdr, CdrRow, CostStatus, Language, Service, VoiceGroup
 from . import pages, schema
 from .engine import Pinned, on_driver, parse_url, postgres_engine, sqlite_engine, translated
@@ -106,10 +106,19 @@ class Store:
         self.dialect = self.url.get_backend_name()
         if self.dialect == "sqlite":
             path = self.url.database or ""
-            if not create and path not in ("", ":memory:") and not Path(path).exists():
+            if path in ("", ":memory:"):
+                # Each connection would get its own empty database: nothing would be kept.
+                raise ConfigError(
+                    "an in-memory SQLite database cannot be used: give a file, sqlite:///FILE"
+                )
+            if not create and not Path(path).exists():
                 raise SchemaOutOfDate(
                     f"database file {path} does not exist: run `voicecdr db upgrade` "
                     "(or `voicecdr demo`) first"
+                )
+            if not Path(path).parent.is_dir():
+                raise ConfigError(
+                    f"database file {path}: its directory {Path(path).parent} does not exist"
                 )
             cache = BULK_CACHE_MIB if bulk else None
             self.writer: Engine = sqlite_engine(self.url, writer=True, cache_mib=cache)

@@ -1,0 +1,93 @@
+"""What the command line prints: tables with a header on a terminal, JSON when piped,
+and a demo that says what it did to the demo app's secrets."""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import subprocess
+
+from tests.acceptance.conftest import Cli
+
+
+def on_a_terminal(cli: Cli, *args: str) -> tuple[int, str]:
+    """Run the CLI with stdout on a pseudo-terminal; its exit status and what it drew."""
+    controller, terminal = pty.openpty()
+    try:
+        process = subprocess.Popen(
+            cli.command(*args), cwd=cli.cwd, env=cli.env, stdout=terminal, stderr=subprocess.PIPE
+        )
+        os.close(terminal)
+        drawn = b""
+        while True:
+            try:
+                chunk = os.read(controller, 4096)
+            except OSError:  # the terminal's other end is closed: all read
+                break
+            if not chunk:
+                break
+            drawn += chunk
+        process.communicate(timeout=60)
+    finally:
+        os.close(controller)
+    return process.returncode, drawn.decode().replace("\r\n", "\n")
+
+
+def test_apps_list_is_a_table_with_a_header_on_a_terminal_and_json_when_piped(
+    fresh_cli: Cli,
+) -> None:
+    assert fresh_cli("db", "upgrade").code == 0
+    code, drawn = on_a_terminal(fresh_cli, "apps", "list")
+    assert (code, drawn.strip()) == (0, "no apps")
+    created = fresh_cli("apps", "create", "--name", "Acme", "--appkey", "acme", "--rate-limit", "5")
+    assert created.code == 0, created.err
+
+    code, drawn = on_a_terminal(fresh_cli, "apps", "list")
+    assert code == 0
+    header, row = drawn.strip().splitlines()
+    assert header.split() == [
+        "APPKEY",
+        "NAME",
+        "TIMEZONE",
+        "LANGUAGE",
+        "RATE/S",
+        "STATE",
+        "CALLBACK",
+        "URL",
+    ]
+    assert row.split() == ["acme", "Acme", "Asia/Shanghai", "en", "5", "enabled", "-"]
+    assert row.index("Acme") == header.index("NAME")  # the columns line up
+
+    piped = fresh_cli("apps", "list")
+    assert [a["appkey"] for a in piped.json()] == ["acme"]
+    code, drawn = on_a_terminal(fresh_cli, "apps", "list", "--json")
+    assert [a["appkey"] for a in json.loads(drawn)] == ["acme"]
+
+
+def test_receipts_list_has_a_header_on_a_terminal(fresh_cli: Cli) -> None:
+    fresh_cli.env["VOICECDR_ALLOW_PRIVATE_CALLBACKS"] = "true"
+    demo = fresh_cli("demo", "--count", "20", "--callback-url", "http://127.0.0.1:9/dr")
+    assert demo.code == 0, demo.err
+    code, drawn = on_a_terminal(fresh_cli, "receipts", "list", "--limit", "3")
+    assert code == 0
+    lines = drawn.strip().splitlines()
+    assert lines[0].split()[:4] == ["ID", "APPKEY", "CDR", "STATUS"]
+    assert len(lines) == 4
+    assert all(line.split()[1] == "demo" for line in lines[1:])
+
+
+def test_the_demo_keeps_the_signing_secret_of_an_existing_demo_app_and_says_so(
+    fresh_cli: Cli,
+) -> None:
+    code, first = on_a_terminal(fresh_cli, "demo", "--count", "10")
+    assert code == 0
+    secret = fresh_cli("demo", "--count", "10").json()
+    assert secret["signing_secret_kept"] is True
+    assert f"receipt signing_secret={secret['signing_secret']} (new)" in first
+    code, again = on_a_terminal(fresh_cli, "demo", "--count", "10")
+    assert code == 0
+    assert (
+        f"receipt signing_secret={secret['signing_secret']} (kept from the existing demo app)"
+        in again
+    )
