@@ -15,7 +15,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
@@ -99,10 +99,12 @@ def _authorise(case: Any, operation: str, level: int) -> None:
             for record in case.body:
                 if isinstance(record, dict):
                     # Cross-field rules (answer after placing, billsec within the call)
-                    # are beyond a schema: an unanswered call keeps the rest fuzzed.
+                    # and the ingest's time bounds around now are beyond a schema: an
+                    # unanswered call placed now keeps the rest fuzzed.
                     record.update(
                         appkey="fuzzapp",
                         call_id=f"fuzz-{uuid.uuid4()}",
+                        time=datetime.now(UTC).replace(microsecond=0).isoformat(),
                         connected=False,
                         second=0,
                         start_time=None,
