@@ -103,7 +103,7 @@ class CallbackCheck:
 
 def _rate_limit(value: float) -> float:
     if not 0 < value <= MAX_RATE_LIMIT:
-        raise ValueError(f"must be more than 0 and at most {MAX_RATE_LIMIT:g} requests/second")
+        raise ValueError(f"must be more than 0 and at most {MAX_RATE_LIMIT:,.0f} requests/second")
     return float(value)
 
 

@@ -65,6 +65,11 @@ CASES = {
     "rate limit not a number": Case(
         ("apps", "create", "--name", "A", "--rate-limit", "abc"), 2, ("--rate-limit", "abc")
     ),
+    "rate limit too large": Case(
+        ("apps", "create", "--name", "A", "--rate-limit", "2e6"),
+        2,
+        ("--rate-limit", "at most 1,000,000 requests/second"),
+    ),
     "callback URL not http": Case(
         ("apps", "create", "--name", "A", "--callback-url", "ftp://x.example"),
         2,
