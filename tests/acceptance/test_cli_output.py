@@ -7,8 +7,10 @@ import json
 import os
 import pty
 import subprocess
+from datetime import datetime, timedelta
 
 from tests.acceptance.conftest import Cli
+from tests.support.data import canonical
 
 
 def on_a_terminal(cli: Cli, *args: str) -> tuple[int, str]:
@@ -91,3 +93,37 @@ def test_the_demo_keeps_the_signing_secret_of_an_existing_demo_app_and_says_so(
         f"receipt signing_secret={secret['signing_secret']} (kept from the existing demo app)"
         in again
     )
+
+
+def test_rates_show_and_unpriced_are_tables_with_a_header_on_a_terminal(fresh_cli: Cli) -> None:
+    assert fresh_cli("db", "upgrade").code == 0
+    assert fresh_cli("apps", "create", "--name", "Acme", "--appkey", "acme").code == 0
+    plan = fresh_cli.cwd / "plan.csv"
+    plan.write_text("service,prefix,cycle,unit_price,basic_price\ngroup_call,,60,0.012,0\n")
+    assert fresh_cli("rates", "import", "acme", str(plan)).code == 0
+
+    code, drawn = on_a_terminal(fresh_cli, "rates", "show", "acme")
+    assert code == 0
+    title, header, row = drawn.strip().splitlines()
+    assert title.startswith("plan version 1 (")
+    assert header.split() == ["SERVICE", "PREFIX", "CYCLE/S", "UNIT", "PRICE", "BASIC", "PRICE"]
+    assert row.split() == ["group_call", "(any)", "60", "0.012", "0"]
+    assert row.index("0.012") == header.index("UNIT PRICE")  # the columns line up
+
+    code, drawn = on_a_terminal(fresh_cli, "rates", "unpriced", "acme")
+    assert (code, drawn.strip()) == (0, "0 unpriced")
+
+    # A notification call: the plan prices group calls only, so it stays pending.
+    placed = (datetime.now() - timedelta(hours=1)).strftime("%Y-%m-%d %H:%M:%S")
+    record = canonical("n1", appkey="acme", service="notification", time=placed)
+    calls = fresh_cli.cwd / "calls.jsonl"
+    calls.write_text(json.dumps(record) + "\n")
+    assert fresh_cli("cdrs", "import", str(calls)).code == 0
+    assert fresh_cli("rate").code == 0
+    code, drawn = on_a_terminal(fresh_cli, "rates", "unpriced", "acme")
+    assert code == 0
+    total, header, row = drawn.strip().splitlines()
+    assert total == "1 unpriced"
+    assert header.split() == ["ID", "TIME", "SERVICE", "NUMBER", "REASON"]
+    assert row.split()[2:4] == ["notification", "91810022458"]
+    assert row[header.index("REASON") :].startswith("no rate for notification calls")

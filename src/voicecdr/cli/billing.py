@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from ..errors import NotFound
-from ._base import Context, find_app, json_flag, main, pass_ctx, period
+from ._base import Context, find_app, json_flag, main, pass_ctx, period, table
 
 
 @main.group("rates")
@@ -88,15 +88,18 @@ def rates_show(obj: Context, /, appkey: str, version: int | None) -> None:
         "versions": sorted(versions),
         "rates": rows,
     }
+    columns = {
+        "service": "SERVICE",
+        "prefix": "PREFIX",
+        "cycle": "CYCLE/S",
+        "unit_price": "UNIT PRICE",
+        "basic_price": "BASIC PRICE",
+    }
     obj.emit(
         data,
         lambda d: (
             f"plan version {d['version']} ({d['source']}):\n"
-            + "\n".join(
-                f"  {r['service']:13} {r['prefix'] or '(any)':12} cycle {r['cycle']:>4}s  "
-                f"unit {r['unit_price']:>10}  basic {r['basic_price']:>10}"
-                for r in d["rates"]
-            )
+            + table([{**r, "prefix": r["prefix"] or "(any)"} for r in d["rates"]], columns, "")
         ),
     )
 
@@ -127,11 +130,17 @@ def rates_unpriced(obj: Context, /, appkey: str, limit: int) -> None:
             for r, reason in rows
         ],
     }
+    columns = {
+        "id": "ID",
+        "time": "TIME",
+        "service": "SERVICE",
+        "number": "NUMBER",
+        "reason": "REASON",
+    }
     obj.emit(
         data,
         lambda d: (
-            f"{d['total']} unpriced"
-            + "".join(f"\n  {c['id']} {c['time']} {c['reason']}" for c in d["cdrs"])
+            f"{d['total']} unpriced" + ("\n" + table(d["cdrs"], columns, "") if d["cdrs"] else "")
         ),
     )
 
