@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import pty
 import socket
 import subprocess
 import sys
@@ -48,6 +49,31 @@ class Cli:
             check=False,
         )
         return Result(done.returncode, done.stdout, done.stderr)
+
+    def on_terminal(self, *args: str, stream: str = "stdout", timeout: float = 60) -> Result:
+        """Run with ``stream`` (stdout or stderr) on a pseudo-terminal, as on a user's
+        screen, and the other piped; what the terminal showed has plain newlines."""
+        controller, terminal = pty.openpty()
+        piped = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, stream: terminal}
+        try:
+            process = subprocess.Popen(self.command(*args), cwd=self.cwd, env=self.env, **piped)
+            os.close(terminal)
+            drawn = b""
+            while True:
+                try:
+                    chunk = os.read(controller, 65536)
+                except OSError:  # the terminal's other end is closed: all read
+                    break
+                if not chunk:
+                    break
+                drawn += chunk
+            out, err = process.communicate(timeout=timeout)
+        finally:
+            os.close(controller)
+        shown = drawn.decode().replace("\r\n", "\n")
+        if stream == "stdout":
+            return Result(process.returncode, shown, err.decode())
+        return Result(process.returncode, out.decode(), shown)
 
 
 def free_port() -> int:

@@ -4,9 +4,6 @@ them, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import json
-import os
-import pty
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -153,24 +150,9 @@ def test_cdrs_list_on_a_terminal_is_a_table_with_a_header(cli: Cli, tmp_path: Pa
 
 def _on_terminal(cli: Cli, *args: str) -> str:
     """stdout of the command when it is a terminal (a pseudo-terminal here)."""
-    leader, follower = pty.openpty()
-    process = subprocess.Popen(
-        cli.command(*args), cwd=cli.cwd, env=cli.env, stdout=follower, stderr=subprocess.PIPE
-    )
-    os.close(follower)
-    chunks = []
-    while True:
-        try:
-            chunk = os.read(leader, 65536)
-        except OSError:  # EIO: the command closed the terminal
-            break
-        if not chunk:
-            break
-        chunks.append(chunk)
-    os.close(leader)
-    _, err = process.communicate(timeout=60)
-    assert process.returncode == 0, err
-    return b"".join(chunks).decode().replace("\r\n", "\n")
+    shown = cli.on_terminal(*args)
+    assert shown.code == 0, shown.err
+    return shown.out
 
 
 def test_cdrs_list_bad_input_is_one_line_with_status_2(cli: Cli, tmp_path: Path) -> None:

@@ -4,9 +4,6 @@ and a demo that says what it did to the demo app's secrets."""
 from __future__ import annotations
 
 import json
-import os
-import pty
-import subprocess
 from datetime import datetime, timedelta
 
 from tests.acceptance.conftest import Cli
@@ -15,25 +12,8 @@ from tests.support.data import canonical
 
 def on_a_terminal(cli: Cli, *args: str) -> tuple[int, str]:
     """Run the CLI with stdout on a pseudo-terminal; its exit status and what it drew."""
-    controller, terminal = pty.openpty()
-    try:
-        process = subprocess.Popen(
-            cli.command(*args), cwd=cli.cwd, env=cli.env, stdout=terminal, stderr=subprocess.PIPE
-        )
-        os.close(terminal)
-        drawn = b""
-        while True:
-            try:
-                chunk = os.read(controller, 4096)
-            except OSError:  # the terminal's other end is closed: all read
-                break
-            if not chunk:
-                break
-            drawn += chunk
-        process.communicate(timeout=60)
-    finally:
-        os.close(controller)
-    return process.returncode, drawn.decode().replace("\r\n", "\n")
+    shown = cli.on_terminal(*args)
+    return shown.code, shown.out
 
 
 def test_apps_list_is_a_table_with_a_header_on_a_terminal_and_json_when_piped(
