@@ -13,6 +13,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from tests.support import freeswitch as fs
+from tests.support.asgi import raw_post
 from tests.support.data import canonical, make_app
 from voicecdr.api import QUERY_PATH, create_app
 from voicecdr.config import Settings
@@ -386,34 +387,6 @@ def test_freeswitch_query_uuid_is_decoded_strictly(client: TestClient) -> None:
     assert good.json()["accepted"] == 1
 
 
-def _raw_post(client: TestClient, path: str, headers: list[tuple[bytes, bytes]]) -> Any:
-    """POST ``[]`` to the app with headers as given (an HTTP client would refuse these)."""
-    sent: list[dict[str, Any]] = []
-
-    async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": b"[]", "more_body": False}
-
-    async def send(message: Any) -> None:
-        sent.append(message)
-
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "root_path": "",
-        "query_string": b"",
-        "headers": headers,
-        "client": ("127.0.0.1", 50000),
-        "server": ("127.0.0.1", 80),
-    }
-    client.portal.call(client.app, scope, receive, send)  # type: ignore[union-attr]
-    return sent[0]["status"]
-
-
 @pytest.mark.parametrize("declared", [b"\xb2", "\uff12".encode(), b"1_0", b" 2"])
 def test_a_content_length_of_other_digits_is_not_a_crash(
     client: TestClient, declared: bytes
@@ -423,7 +396,7 @@ def test_a_content_length_of_other_digits_is_not_a_crash(
         (b"content-type", b"application/json"),
         (b"content-length", declared),
     ]
-    assert _raw_post(client, "/v1/cdrs", headers) == 200
+    assert raw_post(client, "/v1/cdrs", headers, b"[]")[0] == 200
 
 
 @pytest.mark.parametrize("content_type", ["application/json", "application/x-ndjson"])
