@@ -91,12 +91,6 @@ def _human_import(d: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-class _Refused(click.ClickException):
-    """A usage error told in one line (no usage text), exit status 2."""
-
-    exit_code = 2
-
-
 @cdrs_group.command("list")
 @click.argument("appkey")
 @click.option(
@@ -146,14 +140,11 @@ def cdrs_list(
 
     with obj.store() as store:
         app = find_app(store, appkey)  # a missing app: status 1, as every command says it
-        try:
-            begin, finish = period(app, start, end)
-        except click.BadParameter as exc:
-            raise _Refused(exc.format_message()) from None
+        begin, finish = period(app, start, end)
         chosen = Service.from_wire(service) if service else None
         group = VoiceGroup(int(voice_type)) if voice_type is not None else None
         if chosen is not None and group is not None and chosen.voice_group is not group:
-            raise _Refused(f"--service {service} is never in --voice-type {voice_type}")
+            raise click.UsageError(f"--service {service} is never in --voice-type {voice_type}")
         rows = window_rows(
             store, app.id, begin, finish, service=chosen, group=group, messageid=messageid
         )
