@@ -86,4 +86,4 @@ def test_a_client_gone_mid_body_is_the_clients_doing(
     assert "Traceback" not in server.logs()
     assert [r for r in records if r["level"] not in ("info", "debug")] == []
     access = [r for r in records if r["msg"] == "request" and r["path"] == route]
-    assert [r["outcome"] for r in access] == ["client_disconnected"]
+    assert [(r["status"], r["outcome"]) for r in access] == [(499, "client_disconnected")]

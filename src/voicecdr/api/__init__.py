@@ -59,6 +59,8 @@ class ObserveMiddleware:
             await self.app(scope, receive, send_wrapper)
         except ClientDisconnect:
             # The client hung up before its body ended: its doing, and nobody to answer.
+            # Logged as 499, the status proxies (nginx) give a request its client closed.
+            status = 499
             scope.setdefault("state", {})["outcome"] = "client_disconnected"
         except Exception:
             log.exception("unhandled error", extra={"path": scope["path"]})
