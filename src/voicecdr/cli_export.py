@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 import click
 
+from .cli_numbers import real, whole
 from .client import DEFAULT_BASE_URL, DEFAULT_TIMEZONE, Client, ClientError, Record, Retry
 from .client._exceptions import ExportError
 from .client._export import ExportJob, Manifest, export, export_stream, sidecar
@@ -96,7 +97,7 @@ class _Progress:
 @click.option(
     "--voice-type",
     required=True,
-    type=click.IntRange(0, 1),
+    type=whole(0, 1),
     help="0 = group calls, 1 = verification and notification calls.",
 )
 @click.option(
@@ -133,15 +134,15 @@ class _Progress:
 )
 @click.option(
     "--rate",
-    type=click.FloatRange(min=0.001),
+    type=real(min=0.001),
     default=1.0,
     show_default=True,
     help="The app's query rate limit, requests/second.",
 )
-@click.option("--page-size", type=click.IntRange(1, 100_000), default=1000, show_default=True)
+@click.option("--page-size", type=whole(1, 100_000), default=1000, show_default=True)
 @click.option(
     "--max-span-hours",
-    type=click.FloatRange(min=0.001),
+    type=real(min=0.001),
     default=24.0,
     show_default=True,
     help="Longest window the server accepts in one query.",

@@ -44,7 +44,9 @@ class Settings(BaseSettings):
     """Operator settings, from ``VOICECDR_*`` environment variables."""
 
     # Inputs stay out of error messages: a bad token or password must not be echoed.
+    # Numbers are finite: "inf" would pass a lower bound alone (max_span_hours).
     model_config = SettingsConfigDict(
+        allow_inf_nan=False,
         env_prefix="VOICECDR_",
         frozen=True,
         extra="ignore",

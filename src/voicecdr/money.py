@@ -9,6 +9,7 @@ and an amount of nanos has up to 19.
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from functools import lru_cache
 
@@ -17,6 +18,26 @@ import orjson
 NANOS = 1_000_000_000
 MAX_DECIMALS = 9
 MAX_NANOS = 2**63 - 1  # the largest amount stored: a BIGINT (PostgreSQL), an INTEGER (SQLite)
+
+
+# ASCII digits only: Decimal() also takes fullwidth and Arabic-Indic digits, "1_000", "nan".
+_PLAIN = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
+_EXPONENT = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)[eE][+-]?[0-9]+")
+
+
+def parse(text: str) -> Decimal:
+    """An amount written as a plain decimal with ASCII digits (``0.05``, ``12``, ``-1``).
+    Anything else raises ValueError whose message completes "<name> must be …"."""
+    if _PLAIN.fullmatch(text):
+        return Decimal(text)
+    if _EXPONENT.fullmatch(text):
+        # Most likely a spreadsheet's scientific notation rather than a price meant so.
+        raise ValueError(
+            f"written out without an exponent, not {text!r} (check the spreadsheet's number format)"
+        )
+    if any(c.isdigit() and not c.isascii() for c in text):
+        raise ValueError(f"written with ASCII digits 0-9, not {text!r}")
+    raise ValueError(f"a decimal number, not {text!r}")
 
 
 def to_nanos(amount: Decimal) -> int:

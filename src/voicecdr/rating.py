@@ -20,7 +20,7 @@ import io
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from . import money
 from .ingest.canonical import MAX_SECOND
@@ -259,10 +259,10 @@ def _rate(row: list[str]) -> Rate:
 
 def _price(name: str, text: str) -> int:
     try:
-        value = Decimal(text)
-    except InvalidOperation:
-        raise ValueError(f"{name} must be a decimal number, not {text!r}") from None
-    if not value.is_finite() or value < 0 or value >= MAX_PRICE:
+        value = money.parse(text)
+    except ValueError as exc:
+        raise ValueError(f"{name} must be {exc}") from None
+    if value < 0 or value >= MAX_PRICE:
         raise ValueError(f"{name} must be from 0 to less than {MAX_PRICE}, not {text!r}")
     try:
         return to_nanos(value)

@@ -70,6 +70,109 @@ CASES = {
         2,
         ("--rate-limit", "at most 1,000,000 requests/second"),
     ),
+    # numbers: ASCII digits 0-9 only (int() and float() take every script's), finite only
+    "rate limit in fullwidth digits": Case(
+        ("apps", "create", "--name", "A", "--rate-limit", "\uff15"),
+        2,
+        ("--rate-limit", "'\uff15' is not a number written with ASCII digits 0-9"),
+    ),
+    "rate limit update in Arabic-Indic digits": Case(
+        ("apps", "update", "app1", "--rate-limit", "\u0663"),
+        2,
+        ("--rate-limit", "'\u0663' is not a number written with ASCII digits 0-9"),
+    ),
+    "rate limit nan": Case(
+        ("apps", "create", "--name", "A", "--rate-limit", "nan"),
+        2,
+        ("--rate-limit", "'nan' is not a finite number"),
+    ),
+    "replay id in fullwidth digits": Case(
+        ("receipts", "replay", "--id", "\uff12"),
+        2,
+        ("--id", "'\uff12' is not a whole number written with ASCII digits 0-9"),
+    ),
+    "receipts limit in fullwidth digits": Case(
+        ("receipts", "list", "--limit", "\uff15"), 2, ("--limit", "'\uff15'", "ASCII digits")
+    ),
+    "cdrs list limit in Arabic-Indic digits": Case(
+        ("cdrs", "list", "app1", *WINDOW, "--limit", "\u0661"),
+        2,
+        ("--limit", "'\u0661' is not a whole number written with ASCII digits 0-9"),
+    ),
+    "import workers in fullwidth digits": Case(
+        ("cdrs", "import", "--workers", "\uff11", "{tmp}/bad.jsonl"),
+        2,
+        ("--workers", "'\uff11'", "ASCII digits"),
+    ),
+    "unpriced limit in fullwidth digits": Case(
+        ("rates", "unpriced", "app1", "--limit", "\uff11"),
+        2,
+        ("--limit", "'\uff11'", "ASCII digits"),
+    ),
+    "plan version in fullwidth digits": Case(
+        ("rates", "show", "app1", "--version", "\uff11"),
+        2,
+        ("--version", "'\uff11'", "ASCII digits"),
+    ),
+    "demo days nan": Case(("demo", "--days", "nan"), 2, ("--days", "'nan' is not a finite number")),
+    "demo days inf": Case(("demo", "--days", "inf"), 2, ("--days", "'inf' is not a finite number")),
+    "demo count in fullwidth digits": Case(
+        ("demo", "--count", "\uff13"), 2, ("--count", "'\uff13'", "ASCII digits")
+    ),
+    "demo seed in fullwidth digits": Case(
+        ("demo", "--seed", "\uff17"), 2, ("--seed", "'\uff17'", "ASCII digits")
+    ),
+    "export rate nan": Case(
+        (*EXPORT, *WINDOW, "--base-url", DEAD_URL, "--rate", "nan"),
+        2,
+        ("--rate", "'nan' is not a finite number"),
+    ),
+    "export rate inf": Case(
+        (*EXPORT, *WINDOW, "--base-url", DEAD_URL, "--rate", "inf"),
+        2,
+        ("--rate", "'inf' is not a finite number"),
+    ),
+    "export rate too large to be finite": Case(
+        (*EXPORT, *WINDOW, "--base-url", DEAD_URL, "--rate", "1e999"),
+        2,
+        ("--rate", "'1e999' is too large"),
+    ),
+    "export max span nan": Case(
+        (*EXPORT, *WINDOW, "--base-url", DEAD_URL, "--max-span-hours", "NaN"),
+        2,
+        ("--max-span-hours", "'NaN' is not a finite number"),
+    ),
+    "export page size in fullwidth digits": Case(
+        (*EXPORT, *WINDOW, "--base-url", DEAD_URL, "--page-size", "\uff15"),
+        2,
+        ("--page-size", "'\uff15'", "ASCII digits"),
+    ),
+    "export voice type in Arabic-Indic digits": Case(
+        (
+            "export",
+            "--appkey",
+            "a",
+            "--secretkey",
+            "s",
+            "--voice-type",
+            "\u0660",
+            *WINDOW,
+            "--base-url",
+            DEAD_URL,
+        ),
+        2,
+        ("--voice-type", "'\u0660'", "ASCII digits"),
+    ),
+    "plan prices in other scripts' digits": Case(
+        ("rates", "import", "app1", "{tmp}/digits.csv"),
+        1,
+        ("digits.csv: nothing imported", "line 2: unit_price must be written with ASCII digits"),
+    ),
+    "plan price with an exponent": Case(
+        ("rates", "import", "app1", "{tmp}/exponent.csv"),
+        1,
+        ("exponent.csv: nothing imported", "line 2: unit_price", "without an exponent, not '1e3'"),
+    ),
     "callback URL not http": Case(
         ("apps", "create", "--name", "A", "--callback-url", "ftp://x.example"),
         2,
@@ -193,6 +296,11 @@ def prepared(tmp_path_factory: pytest.TempPathFactory) -> Cli:
     (tmp / "dir").mkdir()
     (tmp / "latin1.csv").write_bytes(PLAN.encode() + "*,,60,0.1,0 # caf\xe9\n".encode("latin-1"))
     (tmp / "empty.csv").write_text("")
+    header = PLAN.splitlines()[0]
+    (tmp / "digits.csv").write_text(
+        f"{header}\n*,,60,\uff10.\uff10\uff15,\u0660.\u0660\u0660\uff11\n"
+    )
+    (tmp / "exponent.csv").write_text(f"{header}\n*,,60,1e3,0\n")
     (tmp / "empty.db").write_bytes(b"")
     return cli
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import httpx
 import pytest
 
 from voicecdr.client import (
@@ -14,6 +15,7 @@ from voicecdr.client import (
     TransportError,
 )
 from voicecdr.client._pacing import RetryState
+from voicecdr.client._protocol import retry_after
 
 
 def test_pacer_spaces_request_starts_by_the_interval_plus_margin() -> None:
@@ -97,3 +99,22 @@ def test_retry_rejects_nonsense() -> None:
         Retry(attempts=-1)
     with pytest.raises(ValueError, match="backoff"):
         Retry(backoff=5, max_backoff=1)
+
+
+@pytest.mark.parametrize(
+    ("header", "seconds"),
+    [
+        ("3", 3.0),
+        (" 1.5 ", 1.5),
+        ("inf", None),  # float() takes it: a wait for ever
+        ("nan", None),
+        ("1e999", None),
+        ("\uff13", None),  # float() takes every script's digits
+        ("-1", None),
+        ("Wed, 21 Oct 2026 07:28:00 GMT", None),
+    ],
+)
+def test_retry_after_is_a_plain_number_of_seconds(header: str, seconds: float | None) -> None:
+    # As bytes off the wire: httpx decodes a UTF-8 header value to text.
+    answer = httpx.Response(429, headers=[(b"retry-after", header.encode())])
+    assert retry_after(answer) == seconds

@@ -196,6 +196,11 @@ def test_a_verification_receipt_is_typed_and_an_unconnected_call_costs_its_basic
         (urlencode({**GROUP_FORM, "size": "\N{SUPERSCRIPT TWO}"}).encode(), "size"),
         (urlencode({**GROUP_FORM, "second": "\N{FULLWIDTH DIGIT ONE}"}).encode(), "second"),
         (urlencode({**GROUP_FORM, "customer_price": "cheap"}).encode(), "customer_price"),
+        # Decimal() takes these; the server writes a price as plain ASCII digits only.
+        (urlencode({**GROUP_FORM, "customer_price": "\uff10.\uff15"}).encode(), "customer_price"),
+        (urlencode({**GROUP_FORM, "customer_price": "NaN"}).encode(), "customer_price"),
+        (urlencode({**GROUP_FORM, "basic_price": "Infinity"}).encode(), "basic_price"),
+        (urlencode({**GROUP_FORM, "basic_price": "1e3"}).encode(), "basic_price"),
         (urlencode({**GROUP_FORM, "start_time": "09:00"}).encode(), "start_time"),
         (urlencode({**GROUP_FORM, "voice_type": "2"}).encode(), "voice_type"),
     ],

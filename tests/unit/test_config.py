@@ -40,6 +40,11 @@ def test_flags_win_over_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     [
         ("VOICECDR_TIMEZONE", "Mars/Base", "must be an IANA timezone name"),
         ("VOICECDR_MAX_SPAN_HOURS", "0", "must be a number more than 0 (got '0')"),
+        # Non-finite: "inf" passes a lower bound alone, and "nan" compares false to all.
+        ("VOICECDR_MAX_SPAN_HOURS", "inf", "must be a number more than 0 (got 'inf')"),
+        ("VOICECDR_MAX_AGE_DAYS", "Infinity", "must be a number at least 0 (got 'Infinity')"),
+        ("VOICECDR_MAX_AGE_DAYS", "nan", "must be a number at least 0 (got 'nan')"),
+        ("VOICECDR_MAX_AGE_DAYS", "\uff17", "must be a number at least 0 (got '\uff17')"),
         ("VOICECDR_RECEIPT_RETRY_SCHEDULE", "5,soon", "comma-separated whole seconds"),
         ("VOICECDR_RECEIPT_RETRY_SCHEDULE", "5,\N{FULLWIDTH DIGIT SIX}", "comma-separated whole"),
         ("VOICECDR_RECEIPT_RETRY_SCHEDULE", "5,-1", "none negative"),

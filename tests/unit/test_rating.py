@@ -203,7 +203,34 @@ def test_csv_accepts_a_bom_blank_lines_and_spaces() -> None:
         ),
         (
             "service,prefix,cycle,unit_price,basic_price\n*,1,6,0.1,NaN\n",
-            "line 2: basic_price must be from 0 to less than 1000000, not 'NaN'",
+            "line 2: basic_price must be a decimal number, not 'NaN'",
+        ),
+        (
+            "service,prefix,cycle,unit_price,basic_price\n*,1,6,0.1,-Infinity\n",
+            "line 2: basic_price must be a decimal number, not '-Infinity'",
+        ),
+        (
+            "service,prefix,cycle,unit_price,basic_price\n*,1,6,1_000,0\n",
+            "line 2: unit_price must be a decimal number, not '1_000'",
+        ),
+        (
+            # Decimal() reads every script's digits: these would be 0.05 and 0.001.
+            "service,prefix,cycle,unit_price,basic_price\n*,,60,\uff10.\uff10\uff15,0\n",
+            "line 2: unit_price must be written with ASCII digits 0-9, not '\uff10.\uff10\uff15'",
+        ),
+        (
+            "service,prefix,cycle,unit_price,basic_price\n*,,60,0,\u0660.\u0660\u0660\uff11\n",
+            "line 2: basic_price must be written with ASCII digits 0-9, not "
+            "'\u0660.\u0660\u0660\uff11'",
+        ),
+        (
+            "service,prefix,cycle,unit_price,basic_price\n*,1,6,1e3,0\n",
+            "line 2: unit_price must be written out without an exponent, not '1e3' (check the "
+            "spreadsheet's number format)",
+        ),
+        (
+            "service,prefix,cycle,unit_price,basic_price\n*,1,6,0,5E-2\n",
+            "line 2: basic_price must be written out without an exponent, not '5E-2'",
         ),
         (
             "service,prefix,cycle,unit_price,basic_price\n*,1,6,0.0000000001,0\n",

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from ..cli_numbers import whole
 from ..errors import NotFound
 from ._base import Context, find_app, json_flag, main, pass_ctx, period, table
 
@@ -53,7 +54,7 @@ def rates_import(obj: Context, /, appkey: str, file: Path) -> None:
 
 @rates_group.command("show")
 @click.argument("appkey")
-@click.option("--version", "version", type=int, help="A past version [default: the newest].")
+@click.option("--version", "version", type=whole(), help="A past version [default: the newest].")
 @json_flag
 @pass_ctx
 def rates_show(obj: Context, /, appkey: str, version: int | None) -> None:
@@ -106,7 +107,7 @@ def rates_show(obj: Context, /, appkey: str, version: int | None) -> None:
 
 @rates_group.command("unpriced")
 @click.argument("appkey")
-@click.option("--limit", default=20, show_default=True, type=click.IntRange(0, 10_000))
+@click.option("--limit", default=20, show_default=True, type=whole(0, 10_000))
 @json_flag
 @pass_ctx
 def rates_unpriced(obj: Context, /, appkey: str, limit: int) -> None:

@@ -6,6 +6,7 @@ import time
 
 import click
 
+from ..cli_numbers import whole
 from ._base import Context, find_app, json_flag, main, pass_ctx, period, table
 
 
@@ -21,7 +22,7 @@ def receipts_group() -> None:
     help="failed: pending receipts that have failed at least once.",
 )
 @click.option("--app", "appkey", help="Only this app's receipts.")
-@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 100_000))
+@click.option("--limit", default=50, show_default=True, type=whole(1, 100_000))
 @json_flag
 @pass_ctx
 def receipts_list(obj: Context, /, status: str | None, appkey: str | None, limit: int) -> None:
@@ -71,7 +72,7 @@ _RECEIPT_COLUMNS = {
 
 
 @receipts_group.command("replay")
-@click.option("--id", "ids", type=int, multiple=True, help="A receipt id (repeatable).")
+@click.option("--id", "ids", type=whole(), multiple=True, help="A receipt id (repeatable).")
 @click.option("--app", "appkey", help="Receipts of this app (with --from/--to: created then).")
 @click.option("--from", "start", help="With --app: created at or after.")
 @click.option("--to", "end", help="With --app: created at or before.")

@@ -12,6 +12,7 @@ from typing import Any
 import click
 import orjson
 
+from ..cli_numbers import whole
 from ..models import App
 from ._base import Context, find_app, json_flag, main, pass_ctx, period
 
@@ -41,7 +42,7 @@ def cdrs_group() -> None:
 )
 @click.option(
     "--workers",
-    type=click.IntRange(0, 64),
+    type=whole(0, 64),
     help="Processes that parse and validate JSONL beside the one that stores (0: none). "
     "[default: for files of 16 MiB or more, CPU cores - 2, at most 4]",
 )
@@ -109,7 +110,7 @@ def _human_import(d: dict[str, Any]) -> str:
     help="Only this service's calls.",
 )
 @click.option("--messageid", help="Only calls with this messageid.")
-@click.option("--limit", type=click.IntRange(min=1), help="Stop after this many rows.")
+@click.option("--limit", type=whole(min=1), help="Stop after this many rows.")
 @click.option(
     "--extended",
     is_flag=True,

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 import click
 
 from .. import apps, demo, logs
+from ..cli_numbers import real, whole
 from ..errors import NotFound
 from ..storage import migrate
 from ..storage.store import Store
@@ -25,12 +26,12 @@ from ._base import Context, json_flag, main, pass_ctx
 
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--port", default=8000, show_default=True, type=whole(0, 65535))
 @click.option(
     "--workers",
     default=1,
     show_default=True,
-    type=click.IntRange(1, 64),
+    type=whole(1, 64),
     help="Server processes; rate limits are shared between them.",
 )
 @click.option(
@@ -233,11 +234,12 @@ def db_prune(obj: Context, older_than: str, dry_run: bool) -> None:
 
 
 @main.command("demo")
-@click.option("--count", default=3000, show_default=True, type=click.IntRange(1, 10_000_000))
-@click.option("--days", default=3.0, show_default=True, type=click.FloatRange(0.01, 30))
+@click.option("--count", default=3000, show_default=True, type=whole(1, 10_000_000))
+@click.option("--days", default=3.0, show_default=True, type=real(0.01, 30))
 @click.option(
     "--seed",
     default=7,
+    type=whole(),
     show_default=True,
     help="Random seed; with the current time it decides the calls, so a rerun adds new ones.",
 )

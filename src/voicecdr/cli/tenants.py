@@ -7,6 +7,7 @@ from typing import Any
 import click
 
 from .. import apps
+from ..cli_numbers import real
 from ._base import Context, json_flag, main, pass_ctx, table
 
 
@@ -29,7 +30,7 @@ def _human_credentials(d: dict[str, Any]) -> str:
 @click.option("--timezone", help="IANA name [default: VOICECDR_TIMEZONE or Asia/Shanghai].")
 @click.option("--language", type=click.Choice(["en", "zh"]), help="[default: en]")
 @click.option("--callback-url", help="Where receipts are pushed.")
-@click.option("--rate-limit", type=float, help="Query requests per second [default: 1].")
+@click.option("--rate-limit", type=real(), help="Query requests per second [default: 1].")
 @json_flag
 @pass_ctx
 def apps_create(obj: Context, /, **options: Any) -> None:
@@ -79,7 +80,7 @@ _APP_COLUMNS = {
 @click.option("--timezone")
 @click.option("--language", type=click.Choice(["en", "zh"]))
 @click.option("--callback-url", help="An empty string removes the callback.")
-@click.option("--rate-limit", type=float)
+@click.option("--rate-limit", type=real())
 @json_flag
 @pass_ctx
 def apps_update(obj: Context, /, appkey: str, **changes: Any) -> None:

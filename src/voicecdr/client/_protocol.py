@@ -7,6 +7,7 @@ the sync and async clients drive it with their own I/O.
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -52,11 +53,11 @@ def query_params(
 def retry_after(response: httpx.Response) -> float | None:
     """``Retry-After`` in seconds when it is given as a number (the only form we send)."""
     value = response.headers.get("retry-after", "").strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        return None
-    return seconds if seconds >= 0 else None
+    # Not float() alone: it takes "inf" (a wait for ever), "nan" and every script's digits.
+    return float(value) if _SECONDS.fullmatch(value) else None
+
+
+_SECONDS = re.compile(r"[0-9]{1,9}(?:\.[0-9]+)?")
 
 
 def read_page(response: httpx.Response, body: bytes, voice_type: VoiceType, tz: ZoneInfo) -> Page:

@@ -8,10 +8,11 @@ delivered at least once: the same ``webhook_id`` may arrive again, so store by i
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qsl
 from zoneinfo import ZoneInfo
@@ -118,10 +119,17 @@ def _int(form: Mapping[str, str], name: str) -> int:
 
 
 def _price(form: Mapping[str, str], name: str) -> Decimal:
-    try:
-        return Decimal(form.get(name, "") or "0")
-    except InvalidOperation:
-        raise MalformedReceipt(f"{name} is not a number: {form[name]!r}") from None
+    value = form.get(name, "") or "0"
+    # The server writes plain ASCII decimals; Decimal() also takes "NaN", "1e3", "1_0"
+    # and the digits of every script.
+    if not _PLAIN_DECIMAL.fullmatch(value):
+        raise MalformedReceipt(
+            f"{name} is not a decimal number written with ASCII digits 0-9: {value!r}"
+        )
+    return Decimal(value)
+
+
+_PLAIN_DECIMAL = re.compile(r"[0-9]+(?:\.[0-9]+)?")
 
 
 def _time(form: Mapping[str, str], name: str, tz: ZoneInfo) -> datetime | None:
