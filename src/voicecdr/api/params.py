@@ -171,9 +171,7 @@ async def _parse_multipart(request: Request, body: bytes) -> list[tuple[str, str
         yield body
 
     # One file is let through the parser only so the error below can name its field.
-    parser = _StrictMultiPartParser(
-        request.headers, replay(), max_files=1, max_fields=MAX_FIELDS
-    )
+    parser = _StrictMultiPartParser(request.headers, replay(), max_files=1, max_fields=MAX_FIELDS)
     try:
         form = await parser.parse()
     except MultiPartException as exc:

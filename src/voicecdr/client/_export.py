@@ -202,7 +202,7 @@ def export(
     rows, cost = int(state["rows"]), Decimal(state["cost_sum"])
     with output.open("a", encoding="utf-8", newline="") as stream:
         writer = _Writer(stream, job)
-        for lo, hi in client.split(job.start, job.end):
+        for lo, hi in client.iter_split(job.start, job.end):
             if done_through is not None and hi <= done_through:
                 continue
             for record in client.iter_span(
