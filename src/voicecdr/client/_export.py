@@ -185,11 +185,12 @@ def export(
     *,
     overwrite: bool = False,
     on_record: Callable[[Record], None] | None = None,
-    on_resume: Callable[[datetime], None] | None = None,
+    on_start: Callable[[datetime | None], None] | None = None,
 ) -> Manifest:
     """Export ``job`` into ``output`` with ``client``; resumes from a checkpoint of the
-    same job. ``on_record`` sees every record written (a progress bar), ``on_resume`` the
-    wall time an interrupted export resumes after."""
+    same job. ``on_start`` is told, once the export can start (nothing refused it), the
+    wall time an interrupted export resumes after, or None; ``on_record`` sees every
+    record written (both for a progress bar)."""
     if job.format not in FORMATS:
         raise ValueError(f"format must be one of {', '.join(FORMATS)}")
     checkpoint_path = sidecar(output, "checkpoint")
@@ -197,8 +198,8 @@ def export(
     done_through = (
         parse_api_time(state["done_through"]) if state["done_through"] is not None else None
     )
-    if done_through is not None and on_resume is not None:
-        on_resume(done_through)
+    if on_start is not None:
+        on_start(done_through)
     rows, cost = int(state["rows"]), Decimal(state["cost_sum"])
     with output.open("a", encoding="utf-8", newline="") as stream:
         writer = _Writer(stream, job)
