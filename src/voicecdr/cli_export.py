@@ -29,7 +29,7 @@ from .client._exceptions import (
     ProtocolError,
     RangeTooLarge,
 )
-from .client._export import ExportJob, Manifest, export, export_stream, sidecar
+from .client._export import ExportJob, Manifest, export, export_stream, kept_rows, sidecar
 from .client._pacing import may_pass_later
 from .client._timeutil import aware, to_wall, zone
 
@@ -246,10 +246,16 @@ def _advice(exc: ClientError, output: Path, to_stdout: bool) -> str:
         return _resume_hint(output, to_stdout)
     fix = next((text for cls, text in _FIXES.items() if isinstance(exc, cls)), "")
     advice = f"; {fix}" if fix else ""
-    if not to_stdout and sidecar(output, "checkpoint").exists():
+    kept = None if to_stdout else kept_rows(output)
+    if kept:
         advice += (
-            f"; what was exported is kept in {output}: run again with the fix to resume, "
-            "or with --overwrite if the window changes"
+            f"; the {kept} records exported are kept in {output}: run again with the fix "
+            "to resume, or with --overwrite if the window changes"
+        )
+    elif kept == 0:
+        advice += (
+            f"; then run again, adding --overwrite if the window changes ({output} has no "
+            "records yet)"
         )
     return advice
 

@@ -319,7 +319,7 @@ def test_a_refused_export_says_what_to_fix_and_not_to_rerun(
     assert line.startswith("Error: auth_failed: appkey or secretkey is incorrect"), line
     assert "--secretkey" in line, line
     assert RERUN not in line, line
-    assert "x.csv" in line, line  # what is kept is named
+    assert "x.csv has no records yet" in line, line  # what is kept is named, truly
     assert (tmp_path / "x.csv").exists()
 
     # Year 1 reaches the server as 0001-01-01 (not 1-01-01), which it keeps no records of.

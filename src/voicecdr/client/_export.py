@@ -122,6 +122,16 @@ def sidecar(output: Path, kind: str) -> Path:
     return output.with_name(f"{output.name}.{kind}.json")
 
 
+def kept_rows(output: Path) -> int | None:
+    """How many records an unfinished export to ``output`` has kept (its checkpoint's
+    count), or None when there is no checkpoint to resume from."""
+    try:
+        state = json.loads(sidecar(output, "checkpoint").read_text(encoding="utf-8"))
+        return int(state["rows"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def _write_json(path: Path, data: dict[str, Any]) -> None:
     # Write-then-rename: an interruption leaves the old file or the new one, never half.
     tmp = path.with_name(path.name + ".tmp")
