@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -22,8 +22,16 @@ import click
 
 from .cli_numbers import real, whole
 from .client import DEFAULT_BASE_URL, DEFAULT_TIMEZONE, Client, ClientError, Record, Retry
-from .client._exceptions import ExportError
-from .client._export import ExportJob, Manifest, export, export_stream, sidecar
+from .client._exceptions import (
+    AuthFailed,
+    ExportError,
+    InvalidParameter,
+    OutOfWindow,
+    ProtocolError,
+    RangeTooLarge,
+)
+from .client._export import ExportJob, Manifest, export, export_stream, kept_rows, sidecar
+from .client._pacing import may_pass_later
 from .client._timeutil import aware, to_wall, zone
 
 
@@ -58,18 +66,27 @@ class _Progress:
         self._enabled = enabled
         self._position = 0
         self._bar: Any = None
+        self._stack: ExitStack | None = None
 
     @contextmanager
     def shown(self) -> Iterator[_Progress]:
-        if not self._enabled:
+        """The bar is drawn from :meth:`start` on, so an export refused before it
+        starts (a complete one run again) draws nothing before its error."""
+        with ExitStack() as stack:
+            self._stack = stack
             yield self
-            return
-        with click.progressbar(
-            length=self._length, label="exporting", file=sys.stderr, show_pos=False
-        ) as bar:
-            self._bar = bar
-            yield self
-            bar.render_progress()  # the last update may have been throttled: show the end
+            if self._bar is not None:
+                self._bar.render_progress()  # the last update may have been throttled
+
+    def start(self, resumed_after: datetime | None = None) -> None:
+        if self._enabled and self._bar is None and self._stack is not None:
+            self._bar = self._stack.enter_context(
+                click.progressbar(
+                    length=self._length, label="exporting", file=sys.stderr, show_pos=False
+                )
+            )
+        if resumed_after is not None:
+            self.to(resumed_after)
 
     def to(self, moment: datetime) -> None:
         position = min(self._length, max(0, int(moment.timestamp() - self._start)))
@@ -193,6 +210,7 @@ def export_command(
     try:
         with client, progress.shown():
             if to_stdout:
+                progress.start()
                 manifest = export_stream(client, job, sys.stdout, on_record=progress.record)
             else:
                 manifest = export(
@@ -201,17 +219,46 @@ def export_command(
                     output,
                     overwrite=overwrite,
                     on_record=progress.record,
-                    on_resume=lambda wall: progress.to(aware(wall, tz)),
+                    on_start=lambda wall: progress.start(None if wall is None else aware(wall, tz)),
                 )
             progress.to(aware(end, tz))
     except ExportError as exc:  # it never started: nothing to resume
         raise click.ClickException(str(exc)) from None
     except ClientError as exc:
-        raise click.ClickException(f"{exc}{_resume_hint(output, to_stdout)}") from None
+        raise click.ClickException(f"{exc}{_advice(exc, output, to_stdout)}") from None
     except KeyboardInterrupt:
         click.echo(f"\nError: interrupted{_resume_hint(output, to_stdout)}", err=True)
         sys.exit(130)
     _report(manifest, to_stdout)
+
+
+# What to change when the endpoint refused what was asked: running it again cannot help.
+_FIXES: dict[type[ClientError], str] = {
+    AuthFailed: "check --appkey and --secretkey",
+    InvalidParameter: "correct the value it names",
+    OutOfWindow: "give a later --from: older records are no longer queryable",
+    RangeTooLarge: "give a smaller --max-span-hours: the endpoint allows shorter queries",
+    ProtocolError: "check --base-url: it did not answer as the query API does",
+}
+
+
+def _advice(exc: ClientError, output: Path, to_stdout: bool) -> str:
+    if may_pass_later(exc):
+        return _resume_hint(output, to_stdout)
+    fix = next((text for cls, text in _FIXES.items() if isinstance(exc, cls)), "")
+    advice = f"; {fix}" if fix else ""
+    kept = None if to_stdout else kept_rows(output)
+    if kept:
+        advice += (
+            f"; the {kept} records exported are kept in {output}: run again with the fix "
+            "to resume, or with --overwrite if the window changes"
+        )
+    elif kept == 0:
+        advice += (
+            f"; then run again, adding --overwrite if the window changes ({output} has no "
+            "records yet)"
+        )
+    return advice
 
 
 def _resume_hint(output: Path, to_stdout: bool) -> str:

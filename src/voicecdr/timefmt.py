@@ -14,7 +14,6 @@ from functools import lru_cache
 from typing import TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-API_FORMAT = "%Y-%m-%d %H:%M:%S"
 # [0-9], not \d: \d and int() take the digits of every script (fullwidth, Arabic-Indic).
 _API_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}")
 
@@ -46,6 +45,14 @@ def parse_api_time(text: str) -> datetime:
         )
     except ValueError:
         raise ValueError("is not a real date and time") from None
+
+
+def format_wall(wall: datetime) -> str:
+    """``yyyy-MM-dd HH:mm:ss``; not strftime, whose %Y has no leading zeros on Linux."""
+    return (
+        f"{wall.year:04d}-{wall.month:02d}-{wall.day:02d} "
+        f"{wall.hour:02d}:{wall.minute:02d}:{wall.second:02d}"
+    )
 
 
 def wall_to_epoch(wall: datetime, tz: ZoneInfo, *, latest: bool = False) -> int:
@@ -165,7 +172,7 @@ def format_epoch(epoch: int, tz: ZoneInfo) -> str:
     minute: the rows of a page mostly share both."""
     offset = _offset(tz, epoch // _OFFSET_STEP)
     if offset is None:
-        return datetime.fromtimestamp(epoch, tz).strftime(API_FORMAT)
+        return format_wall(datetime.fromtimestamp(epoch, tz))
     local = epoch + offset
     return _minute_text(local // 60) + _SECOND_TEXT[local % 60]
 

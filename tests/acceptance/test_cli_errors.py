@@ -18,6 +18,7 @@ PLAN = "service,prefix,cycle,unit_price,basic_price\ngroup_call,,20,0.05,0.005\n
 DEAD_URL = "http://127.0.0.1:9"  # the discard port: nothing listens there
 EXPORT = ("export", "--appkey", "a", "--secretkey", "s", "--voice-type", "0")
 WINDOW = ("--from", "2026-12-01 00:00:00", "--to", "2026-12-01 01:00:00")
+EVERY_YEAR = ("--from", "0001-01-01 00:00:00", "--to", "9999-12-31 23:59:59")
 
 
 @dataclass(frozen=True)
@@ -275,7 +276,30 @@ CASES = {
     "export from an endpoint that is down": Case(
         (*EXPORT, *WINDOW, "--base-url", DEAD_URL, "-o", "{tmp}/out.csv"),
         1,
+        ("127.0.0.1:9", "what was exported is kept: run the same command again to resume"),
+    ),
+    "export of every year there is": Case(
+        (*EXPORT, *EVERY_YEAR, "--base-url", DEAD_URL, "-o", "{tmp}/all.csv"),
+        1,
+        ("127.0.0.1:9", "run the same command again to resume"),
+    ),
+    "export of the last two days there are": Case(
+        (
+            *EXPORT,
+            "--from",
+            "9999-12-30 00:00:00",
+            "--to",
+            "9999-12-31 23:59:59",
+            "--base-url",
+            DEAD_URL,
+        ),
+        1,
         ("127.0.0.1:9",),
+    ),
+    "export from before the first year in the app's timezone": Case(
+        (*EXPORT, "--from", "0001-01-01T00:00:00+14:00", "--to", "0001-01-02 00:00:00"),
+        2,
+        ("--from", "'0001-01-01T00:00:00+14:00' is outside the years 0001-9999"),
     ),
 }
 

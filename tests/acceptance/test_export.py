@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.acceptance.conftest import Cli, Server
+from tests.acceptance.conftest import Cli, Result, Server
 from tests.support.client import count_by_group, recent_records
 from voicecdr.timefmt import zone
 
@@ -278,3 +278,90 @@ def test_export_errors_are_one_line_with_exit_status_1(
     missing = cli("export", "--voice-type", "0", "--from", start, "--to", end)
     assert missing.code == 2
     assert "--appkey" in missing.err
+
+
+def export_args(server: Server, *more: str, secretkey: str = "fast-secret") -> list[str]:
+    return [
+        "export",
+        "--base-url",
+        server.url,
+        "--appkey",
+        "fast",
+        "--secretkey",
+        secretkey,
+        "--voice-type",
+        "0",
+        "--rate",
+        "25",
+        *more,
+    ]
+
+
+def one_line(result: Result) -> str:
+    assert "Traceback" not in result.err, result.err
+    lines = result.err.strip().splitlines()
+    assert len(lines) == 1, result.err
+    assert lines[0].startswith("Error: "), result.err
+    return lines[0]
+
+
+RERUN = "run the same command again"
+
+
+def test_a_refused_export_says_what_to_fix_and_not_to_rerun(
+    loaded: tuple[Cli, Server, list[dict[str, object]]], tmp_path: Path
+) -> None:
+    cli, server, _ = loaded
+    start, end = bounds(days=0.5)
+    wrong = cli(*export_args(server, "--from", start, "--to", end, "-o", "x.csv", secretkey="no"))
+    assert wrong.code == 1
+    line = one_line(wrong)
+    assert line.startswith("Error: auth_failed: appkey or secretkey is incorrect"), line
+    assert "--secretkey" in line, line
+    assert RERUN not in line, line
+    assert "x.csv has no records yet" in line, line  # what is kept is named, truly
+    assert (tmp_path / "x.csv").exists()
+
+    # Year 1 reaches the server as 0001-01-01 (not 1-01-01), which it keeps no records of.
+    for window in (
+        ("0001-01-01 00:00:00", "0001-01-02 00:00:00"),
+        ("0001-01-01 00:00:00", "9999-12-31 23:59:59"),
+    ):
+        old = cli(*export_args(server, "--from", window[0], "--to", window[1], "-o", "old.csv"))
+        assert old.code == 1
+        line = one_line(old)
+        assert line.startswith("Error: out_of_window"), line
+        assert "--from" in line, line
+        assert RERUN not in line, line
+        assert "old.csv" in line, line
+        assert "--overwrite" in line, line
+        (tmp_path / "old.csv").unlink()
+        (tmp_path / "old.csv.checkpoint.json").unlink()
+
+    late = cli(*export_args(server, "--from", "9999-12-30 00:00:00", "--to", "9999-12-31 23:59:59"))
+    assert "Traceback" not in late.err, late.err
+    assert "bug" not in late.err, late.err
+    assert late.code in (0, 1), late.err
+
+    beyond = cli(*export_args(server, "--from", "0001-01-01T00:00:00+14:00", "--to", end))
+    assert beyond.code == 2
+    line = one_line(beyond)
+    assert "--from" in line, line
+    assert "0001-01-01T00:00:00+14:00" in line, line
+
+
+def test_rerunning_a_complete_export_on_a_terminal_draws_no_progress_bar(
+    loaded: tuple[Cli, Server, list[dict[str, object]]],
+) -> None:
+    cli, server, _ = loaded
+    start, end = bounds(days=0.5)
+    args = export_args(server, "--from", start, "--to", end, "-o", "done.csv")
+    first = cli.on_terminal(*args, stream="stderr")
+    assert first.code == 0, first.err
+    assert "exporting" in first.err  # the bar is drawn when an export runs
+    again = cli.on_terminal(*args, stream="stderr")
+    assert again.code == 1
+    assert again.err.strip().splitlines() == [
+        "Error: done.csv is a complete export (see done.csv.manifest.json): nothing to "
+        "resume; use --overwrite to export it again, or another -o file"
+    ]

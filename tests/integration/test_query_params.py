@@ -205,6 +205,31 @@ def test_multipart_in_a_charset_is_read(client: TestClient, charset: str) -> Non
     assert body["info"]["total"] == 1
 
 
+def multipart_raw(charset: str, field: str, raw: bytes) -> dict[str, Any]:
+    """A multipart body in ``charset`` whose ``field`` holds the bytes ``raw``."""
+    body = multipart(charset, **{field: "PLACEHOLDER"})
+    body["content"] = body["content"].replace("PLACEHOLDER".encode(charset), raw)
+    return body
+
+
+@pytest.mark.parametrize(
+    ("charset", "field", "raw"),
+    [
+        ("utf-8", "appkey", b"de\xffmo"),
+        ("utf-8", "messageid", b"\xff\xfe"),
+        ("utf-8", "secretkey", b"\xc3"),
+        ("utf-7", "messageid", b"+2AA-"),  # a lone surrogate
+        ("gbk", "messageid", b"\x81"),
+    ],
+)
+def test_multipart_values_not_in_their_charset_are_refused_by_name(
+    client: TestClient, charset: str, field: str, raw: bytes
+) -> None:
+    # Starlette's parser would read them as latin-1, silently.
+    message = refused(client, **multipart_raw(charset, field, raw))
+    assert message == f"{field} is not valid {charset}", message
+
+
 def test_bad_utf8_in_the_query_string_names_the_query_string(client: TestClient) -> None:
     message = refused(client, url=f"{QUERY_PATH}?appkey=%FF%FE", data=FORM)
     assert message == "query string is not valid utf-8", message

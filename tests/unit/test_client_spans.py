@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import itertools
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
-from voicecdr.client._timeutil import spans, to_wall, zone
+from voicecdr.client import ClientError, WindowError
+from voicecdr.client._timeutil import format_api_time, iter_spans, spans, to_wall, zone
 from voicecdr.timefmt import wall_to_epoch
 
 SHANGHAI = zone("Asia/Shanghai")
@@ -80,3 +82,66 @@ def test_window_bounds_accept_the_api_format_iso_with_offset_and_datetimes() -> 
 def test_window_bounds_without_an_offset_or_garbage_are_refused(text: str) -> None:
     with pytest.raises(ValueError, match=r"offset|neither"):
         to_wall(text, SHANGHAI)
+
+
+# The ends of the calendar: every window a user can type is split or refused by name.
+FIRST, LAST = datetime.min, datetime.max.replace(microsecond=0)
+
+
+@pytest.mark.parametrize("tz", [SHANGHAI, NEW_YORK, zone("Pacific/Kiritimati"), zone("UTC")])
+@pytest.mark.parametrize(
+    ("start", "end"),
+    [
+        (LAST - timedelta(days=1, hours=23, minutes=59, seconds=59), LAST),
+        (LAST - timedelta(hours=3), LAST),
+        (LAST, LAST),
+        (FIRST, FIRST + timedelta(days=2)),
+        (FIRST, FIRST),
+    ],
+)
+def test_windows_at_the_ends_of_the_calendar_are_split_without_overflow(
+    tz: ZoneInfo, start: datetime, end: datetime
+) -> None:
+    got = spans(start, end, tz)
+    assert got[0][0] == start
+    assert got[-1][1] == end
+    assert all(lo <= hi and hi - lo <= DAY for lo, hi in got)
+    assert all(b[0] - a[1] == timedelta(seconds=1) for a, b in itertools.pairwise(got))
+
+
+def test_a_window_of_every_year_is_split_lazily() -> None:
+    first = list(itertools.islice(iter_spans(FIRST, LAST, SHANGHAI), 2))
+    assert first == [
+        (FIRST, FIRST + DAY),
+        (FIRST + DAY + timedelta(seconds=1), FIRST + 2 * DAY + timedelta(seconds=1)),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "tz"),
+    [
+        ("0001-01-01T00:00:00+14:00", SHANGHAI),
+        ("9999-12-31T23:59:59-12:00", SHANGHAI),
+        ("0001-01-01T00:00:00Z", NEW_YORK),
+        ("9999-12-31T23:00:00Z", zone("Pacific/Kiritimati")),
+    ],
+)
+def test_a_bound_outside_the_calendar_in_the_apps_timezone_is_refused_by_name(
+    text: str, tz: ZoneInfo
+) -> None:
+    with pytest.raises(WindowError, match=r"outside the years 0001-9999") as caught:
+        to_wall(text, tz)
+    assert text in str(caught.value)
+    assert isinstance(caught.value, ClientError)
+
+
+@pytest.mark.parametrize(
+    ("moment", "text"),
+    [
+        (FIRST, "0001-01-01 00:00:00"),
+        (datetime(999, 2, 3, 4, 5, 6), "0999-02-03 04:05:06"),
+        (LAST, "9999-12-31 23:59:59"),
+    ],
+)
+def test_api_times_have_a_four_digit_year(moment: datetime, text: str) -> None:
+    assert format_api_time(moment) == text

@@ -10,6 +10,7 @@ from voicecdr.timefmt import (
     EpochFormatter,
     WindowError,
     format_epoch,
+    format_wall,
     parse_api_time,
     parse_cli_time,
     parse_iso8601,
@@ -201,3 +202,17 @@ def test_the_page_formatter_agrees_with_format_epoch(tz: str) -> None:
     for epoch in range(-1, 63_072_000, 86_399):  # 1970-1971: Monrovia's old offset
         expected = datetime.fromtimestamp(epoch, zone_).strftime("%Y-%m-%d %H:%M:%S")
         assert fmt(epoch) == expected
+
+
+@pytest.mark.parametrize(
+    ("wall", "text"),
+    [
+        (datetime(1, 1, 1), "0001-01-01 00:00:00"),
+        (datetime(999, 2, 3, 4, 5, 6), "0999-02-03 04:05:06"),
+        (datetime(9999, 12, 31, 23, 59, 59), "9999-12-31 23:59:59"),
+    ],
+)
+def test_wall_times_render_with_a_four_digit_year(wall: datetime, text: str) -> None:
+    # strftime's %Y gives year 1 as "1" on Linux: no such text parses back.
+    assert format_wall(wall) == text
+    assert parse_api_time(text) == wall

@@ -151,12 +151,27 @@ def _parse_urlencoded(data: bytes, codec: str, charset: str, what: str) -> list[
     return pairs
 
 
+class _StrictMultiPartParser(MultiPartParser):
+    """Starlette's parser reads a value that is not valid in the body's charset as
+    latin-1, silently: this one refuses it, naming the field, as form bodies are."""
+
+    def on_part_end(self) -> None:
+        part = self._current_part
+        if part.file is None:
+            try:
+                # Some codecs (utf-7) decode to lone surrogates, which are no text.
+                bytes(part.data).decode(self._charset).encode()
+            except UnicodeError:
+                raise ParamError(f"{part.field_name} is not valid {self._charset}") from None
+        super().on_part_end()
+
+
 async def _parse_multipart(request: Request, body: bytes) -> list[tuple[str, str]]:
     async def replay() -> AsyncGenerator[bytes, None]:
         yield body
 
     # One file is let through the parser only so the error below can name its field.
-    parser = MultiPartParser(request.headers, replay(), max_files=1, max_fields=MAX_FIELDS)
+    parser = _StrictMultiPartParser(request.headers, replay(), max_files=1, max_fields=MAX_FIELDS)
     try:
         form = await parser.parse()
     except MultiPartException as exc:

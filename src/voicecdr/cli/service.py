@@ -18,7 +18,7 @@ from ..cli_numbers import real, whole
 from ..errors import NotFound
 from ..storage import migrate
 from ..storage.store import Store
-from ..timefmt import zone
+from ..timefmt import format_wall, zone
 from ._base import Context, json_flag, main, pass_ctx
 
 # -- serve -------------------------------------------------------------------------------
@@ -299,8 +299,7 @@ def demo_command(
         priced, _ = Rater(store, batch_size=settings.rater_batch_size).drain()
     tz = app.timezone
     local_now = datetime.fromtimestamp(now, zone(tz))
-    start = (local_now - timedelta(hours=24)).strftime("%Y-%m-%d %H:%M:%S")
-    end = local_now.strftime("%Y-%m-%d %H:%M:%S")
+    start, end = format_wall(local_now - timedelta(hours=24)), format_wall(local_now)
     curl = " ".join(
         [
             "curl -s -X POST http://127.0.0.1:8000/api/voiceSms/getVoiceCdr",

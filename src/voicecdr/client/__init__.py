@@ -36,6 +36,7 @@ from ._exceptions import (
     ServerError,
     SignatureError,
     TransportError,
+    WindowError,
 )
 from ._models import GroupCallRecord, Page, Record, VoiceRecord, VoiceType
 from ._pacing import Pacer, Retry
@@ -75,6 +76,7 @@ __all__ = [
     "VoiceRecord",
     "VoiceType",
     "WebhookVerifier",
+    "WindowError",
     "parse_receipt",
     "sign",
     "verify_signature",

@@ -21,7 +21,7 @@ from ._exceptions import ClientError, TransportError
 from ._models import Page, Record, VoiceType
 from ._pacing import Pacer, Retry, RetryState
 from ._protocol import SpanReader, query_params, read_page
-from ._timeutil import spans, to_wall, zone
+from ._timeutil import iter_spans, spans, to_wall, zone
 
 DEFAULT_BASE_URL = "http://api2.nxcloud.com"
 QUERY_PATH = "/api/voiceSms/getVoiceCdr"
@@ -73,6 +73,10 @@ class _Base:
         """The spans, as naive wall-clock times in the app's timezone, that
         :meth:`iter_records` queries for the window ``[start, end]`` (both inclusive)."""
         return spans(to_wall(start, self.tz), to_wall(end, self.tz), self.tz, self.max_span)
+
+    def iter_split(self, start: TimeLike, end: TimeLike) -> Iterator[Span]:
+        """:meth:`split`, lazily: a window of centuries is millions of spans."""
+        return iter_spans(to_wall(start, self.tz), to_wall(end, self.tz), self.tz, self.max_span)
 
     def _params(
         self,
@@ -215,7 +219,7 @@ class Client(_Base):
         """Every record placed in ``[start, end]`` (any length), in (time, id) order,
         each exactly once: the window is split into spans the server allows, each span
         is paged through, requests are paced to ``rate``, and failures retried."""
-        for lo, hi in self.split(start, end):
+        for lo, hi in self.iter_split(start, end):
             yield from self.iter_span(voice_type, lo, hi, messageid=messageid, extended=extended)
 
     def _send(self, kind: VoiceType, params: dict[str, str]) -> Page:
@@ -346,7 +350,7 @@ class AsyncClient(_Base):
     ) -> AsyncIterator[Record]:
         """Every record placed in ``[start, end]``, each exactly once; see
         :meth:`Client.iter_records`."""
-        for lo, hi in self.split(start, end):
+        for lo, hi in self.iter_split(start, end):
             async for record in self.iter_span(
                 voice_type, lo, hi, messageid=messageid, extended=extended
             ):

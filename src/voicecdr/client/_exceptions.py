@@ -12,6 +12,7 @@
     │   └── ServerError         internal (or an error slug this client does not know)
     ├── IncompleteExport        a span's total kept growing past the re-check bound
     ├── ExportError             an export cannot start: its output or checkpoint is in the way
+    ├── WindowError             a window that cannot be queried (also a ValueError)
     └── ReceiptError            a receipt that must not be trusted or cannot be read
         ├── SignatureError      missing, stale or non-matching webhook signature
         └── MalformedReceipt    a signed body that is not a receipt form
@@ -102,6 +103,11 @@ class IncompleteExport(ClientError):
 
 class ExportError(ClientError):
     """The export cannot start: the output exists, or a checkpoint belongs to another job."""
+
+
+class WindowError(ClientError, ValueError):
+    """A window that cannot be queried: its start after its end, or a bound outside the
+    years 0001-9999 once in the app's timezone."""
 
 
 class ReceiptError(ClientError):

@@ -122,6 +122,16 @@ def sidecar(output: Path, kind: str) -> Path:
     return output.with_name(f"{output.name}.{kind}.json")
 
 
+def kept_rows(output: Path) -> int | None:
+    """How many records an unfinished export to ``output`` has kept (its checkpoint's
+    count), or None when there is no checkpoint to resume from."""
+    try:
+        state = json.loads(sidecar(output, "checkpoint").read_text(encoding="utf-8"))
+        return int(state["rows"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def _write_json(path: Path, data: dict[str, Any]) -> None:
     # Write-then-rename: an interruption leaves the old file or the new one, never half.
     tmp = path.with_name(path.name + ".tmp")
@@ -185,11 +195,12 @@ def export(
     *,
     overwrite: bool = False,
     on_record: Callable[[Record], None] | None = None,
-    on_resume: Callable[[datetime], None] | None = None,
+    on_start: Callable[[datetime | None], None] | None = None,
 ) -> Manifest:
     """Export ``job`` into ``output`` with ``client``; resumes from a checkpoint of the
-    same job. ``on_record`` sees every record written (a progress bar), ``on_resume`` the
-    wall time an interrupted export resumes after."""
+    same job. ``on_start`` is told, once the export can start (nothing refused it), the
+    wall time an interrupted export resumes after, or None; ``on_record`` sees every
+    record written (both for a progress bar)."""
     if job.format not in FORMATS:
         raise ValueError(f"format must be one of {', '.join(FORMATS)}")
     checkpoint_path = sidecar(output, "checkpoint")
@@ -197,12 +208,12 @@ def export(
     done_through = (
         parse_api_time(state["done_through"]) if state["done_through"] is not None else None
     )
-    if done_through is not None and on_resume is not None:
-        on_resume(done_through)
+    if on_start is not None:
+        on_start(done_through)
     rows, cost = int(state["rows"]), Decimal(state["cost_sum"])
     with output.open("a", encoding="utf-8", newline="") as stream:
         writer = _Writer(stream, job)
-        for lo, hi in client.split(job.start, job.end):
+        for lo, hi in client.iter_split(job.start, job.end):
             if done_through is not None and hi <= done_through:
                 continue
             for record in client.iter_span(

@@ -12,7 +12,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ._exceptions import ClientError, RateLimited, ServerError, TransportError
+from ._exceptions import ClientError, IncompleteExport, RateLimited, ServerError, TransportError
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +48,12 @@ class Retry:
 def is_transient(error: ClientError) -> bool:
     """Worth retrying: the same request may well succeed in a moment."""
     return isinstance(error, TransportError | ServerError)
+
+
+def may_pass_later(error: ClientError) -> bool:
+    """The same request may succeed later, after the retries gave up: the others are
+    refusals of what was asked (wrong keys, a bad parameter or window, not the API)."""
+    return is_transient(error) or isinstance(error, RateLimited | IncompleteExport)
 
 
 class RetryState:
