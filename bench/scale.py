@@ -103,7 +103,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         type=Path,
         metavar="DIR",
         help="the src directory of another checkout: its serve --workers 1 joins every query "
-        "round right after serve w1, as 'before w1' (query phase only)",
+        "round beside serve w1, as 'before w1' (query phase only)",
     )
     return parser.parse_args(argv)
 
@@ -205,8 +205,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     failed = sum(row.result == "FAIL" for row in rows)
     passed = sum(row.result == "PASS" for row in rows)
     about_before = [
-        f"before w1: serve --workers 1 of {before_module}, right after serve w1 in every "
-        "round; in the 'w1 vs before w1' lines the baseline is that version"
+        f"before w1: serve --workers 1 of {before_module}, beside serve w1 in every round "
+        "(first every other round); in the 'w1 vs before w1' lines the baseline is that version"
     ] if before_module else []  # fmt: skip
     lines = [
         f"{spec.count:,} CDRs, {len(spec.appkeys)} apps, schema {migrate.head_revision()}; "

@@ -14,7 +14,7 @@ serving process, taken after all that load.
 
 With ``QueryPlan.before_src`` (``scale.py --before-src``), a fourth server, the product of
 another checkout with 1 worker (``scalebench.before``), is checked and measured like the
-others, each time right after serve w1, so the two versions share every round's conditions.
+others, each time beside serve w1, so the two versions share every round's conditions.
 """
 
 from __future__ import annotations
@@ -48,9 +48,10 @@ CASES = (Case("page 1 x100", 1, 100), Case("page 500 x100", 500, 100))
 SWEEP = Case("pages 1-500 in turn x100", 1, 100)
 SWEEP_PAGES = 500
 PRODUCTS = (1, 2)  # serve --workers
-# The servers of one round, in turn: "before" (when served) right after w1.
-MAX_RATE_TURN = ("w1", "before", "baseline", "w2")
-LATENCY_TURN = ("w1", "before", "w2", "baseline")
+# The servers of one round, in turn, for even and odd rounds: "before" (when served) beside
+# w1, each going first every other round so neither always follows the other.
+MAX_RATE_TURNS = (("w1", "before", "baseline", "w2"), ("before", "w1", "baseline", "w2"))
+LATENCY_TURNS = (("w1", "before", "w2", "baseline"), ("before", "w1", "w2", "baseline"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,7 +242,7 @@ def median_p99(runs: Sequence[loadgen.Latency]) -> loadgen.Latency:
 
 
 def _latencies(result: CaseResult, servers: dict[str, Served], plan: QueryPlan) -> None:
-    """Open loops at half each server's own maximum rate: serve w1, (before,) w2 and the
+    """Open loops at half each server's own maximum rate: serve w1 (and before), w2 and the
     baseline in turn, ``plan.rounds`` times; the run of median p99 of each goes to
     ``result``, every round's p99 to its ``rounds`` (one stall of the shared machine, a few
     tens of milliseconds, is enough to decide one run's p99)."""
@@ -249,10 +250,11 @@ def _latencies(result: CaseResult, servers: dict[str, Served], plan: QueryPlan) 
     maxima = {"w1": result.product[1], "w2": result.product[2], "baseline": result.baseline}
     if result.before is not None:
         maxima["before"] = result.before
-    rates = {name: maxima[name].rate / 2 for name in LATENCY_TURN if name in maxima}
-    runs: dict[str, list[loadgen.Latency]] = {name: [] for name in rates}
-    for _ in range(plan.rounds):
-        for name, rate in rates.items():
+    turns = [[name for name in turn if name in maxima] for turn in LATENCY_TURNS]
+    runs: dict[str, list[loadgen.Latency]] = {name: [] for name in turns[0]}
+    for i in range(plan.rounds):
+        for name in turns[i % 2]:
+            rate = maxima[name].rate / 2
             runs[name].append(_open(servers[name], result, rate, plan.latency_seconds))
     result.latency = {n: median_p99(runs[f"w{n}"]) for n in PRODUCTS}
     result.baseline_latency = median_p99(runs["baseline"])
@@ -265,14 +267,15 @@ def _latencies(result: CaseResult, servers: dict[str, Served], plan: QueryPlan) 
 def _max_rates(
     result: CaseResult, servers: dict[str, Served], raw: RawQueries, plan: QueryPlan
 ) -> None:
-    """Raw SQL, product (1 worker), (before,) baseline, product (2 workers) in turn,
+    """Raw SQL, product (1 worker, and before), baseline, product (2 workers) in turn,
     ``plan.rounds`` times; the medians go to ``result``."""
     raws: list[float] = []
-    runs: dict[str, list[loadgen.Throughput]] = {n: [] for n in MAX_RATE_TURN if n in servers}
-    for _ in range(plan.rounds):
+    turns = [[name for name in turn if name in servers] for turn in MAX_RATE_TURNS]
+    runs: dict[str, list[loadgen.Throughput]] = {name: [] for name in turns[0]}
+    for i in range(plan.rounds):
         raws.append(_raw_rate(raw, result, plan.raw_seconds))
-        for name, measured in runs.items():
-            measured.append(_closed(servers[name], result, plan))
+        for name in turns[i % 2]:
+            runs[name].append(_closed(servers[name], result, plan))
     result.raw_rate = statistics.median(raws)
     result.product = {workers: median_run(runs[f"w{workers}"]) for workers in PRODUCTS}
     result.baseline = median_run(runs["baseline"])
