@@ -21,6 +21,7 @@ rater; the SQLite file is cached between runs. See ``bench/README.md``, "Scale h
     python bench/scale.py                                       # full size (~30 min)
     python bench/scale.py --count 50000 --seconds 3 --latency-seconds 3   # a few minutes
     python bench/scale.py --databases sqlite --phases export    # export at 100,000 / 1,000,000
+    python bench/scale.py --phases query --before-src /tmp/old/src   # query API, before/after
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ import orjson
 
 from query_latency import _databases, _positive, say
 from querybench.databases import DATABASES, REPO_ROOT, Database, PostgresDatabase
-from scalebench import dataset, phases, query, report
+from scalebench import before, dataset, phases, query, report
 from voicecdr.storage import migrate
 
 RESULTS = Path(__file__).resolve().parent / "results" / "scale.json"
@@ -97,6 +98,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--no-cache", action="store_true", help="build the SQLite set afresh")
     parser.add_argument("--output", type=Path, default=RESULTS, help="the JSON record")
+    parser.add_argument(
+        "--before-src",
+        type=Path,
+        metavar="DIR",
+        help="the src directory of another checkout: its serve --workers 1 joins every query "
+        "round beside serve w1, as 'before w1' (query phase only)",
+    )
     return parser.parse_args(argv)
 
 
@@ -125,7 +133,7 @@ def bench_database(
         record.update(version=database.version(), load=asdict(times))
         if "query" in args.phases:
             plan = query.QueryPlan(args.seconds, args.latency_seconds, args.raw_seconds,
-                                   args.connections, args.rounds)  # fmt: skip
+                                   args.connections, args.rounds, args.before_src)  # fmt: skip
             phase = query.run(database, spec, work, plan, say)
             record["query"] = report.query_json(phase)
             rows += report.query_rows(phase)
@@ -170,6 +178,8 @@ def _rating(
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    # Checked first: a wrong directory should fail before the data set is built.
+    before_module = before.check(args.before_src) if args.before_src else None
     began = time.perf_counter()
     load_before = _loadavg()
     spec = dataset.Spec(args.count, args.seed, int(time.time()))
@@ -194,11 +204,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     seconds = time.perf_counter() - began
     failed = sum(row.result == "FAIL" for row in rows)
     passed = sum(row.result == "PASS" for row in rows)
+    about_before = [
+        f"before w1: serve --workers 1 of {before_module}, beside serve w1 in every round "
+        "(first every other round); in the 'w1 vs before w1' lines the baseline is that version"
+    ] if before_module else []  # fmt: skip
     lines = [
         f"{spec.count:,} CDRs, {len(spec.appkeys)} apps, schema {migrate.head_revision()}; "
         f"queried window {spec.window.start}..{spec.window.end} (epoch s); "
         f"run took {seconds / 60:.1f} min, load average {load_before} -> {_loadavg()}",
         *(f"{r['database']} ({r['version']}): {dataset.LoadTimes(**r['load'])}" for r in records),
+        *about_before,
         "",
         *report.render(rows),
         "",
@@ -224,6 +239,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                                 "raw_seconds", "connections", "rounds",
                                                 "ingest_count", "rating_count",
                                                 "export_rows")},
+        **({"before": before_module} if before_module else {}),
         "table": report.row_json(rows),
         "databases": records,
     }, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS))  # fmt: skip

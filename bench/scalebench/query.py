@@ -11,6 +11,10 @@ neighbour's burst on a shared machine moves one round, not the figure. Then each
 latency in an open loop at half its own maximum rate (and the baseline's at half its own,
 for the 1-worker comparison). Last, the peak RSS of every
 serving process, taken after all that load.
+
+With ``QueryPlan.before_src`` (``scale.py --before-src``), a fourth server, the product of
+another checkout with 1 worker (``scalebench.before``), is checked and measured like the
+others, each time beside serve w1, so the two versions share every round's conditions.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ from querybench.measure import QUERY_PATH, ApiClient
 from querybench.server import HOST, Served, serve_command, started
 from querybench.workload import Case, Target
 
-from . import loadgen, procs
+from . import before, loadgen, procs
 from .dataset import Spec
 
 BASELINE_APP = Path(__file__).resolve().parents[1] / "baseline_app.py"
@@ -44,6 +48,10 @@ CASES = (Case("page 1 x100", 1, 100), Case("page 500 x100", 500, 100))
 SWEEP = Case("pages 1-500 in turn x100", 1, 100)
 SWEEP_PAGES = 500
 PRODUCTS = (1, 2)  # serve --workers
+# The servers of one round, in turn, for even and odd rounds: "before" (when served) beside
+# w1, each going first every other round so neither always follows the other.
+MAX_RATE_TURNS = (("w1", "before", "baseline", "w2"), ("before", "w1", "baseline", "w2"))
+LATENCY_TURNS = (("w1", "before", "w2", "baseline"), ("before", "w1", "w2", "baseline"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +61,7 @@ class QueryPlan:
     raw_seconds: float  # each raw-SQL rate run
     connections: int  # closed loop
     rounds: int = 1  # runs of each (rates, raw SQL, latency), alternating; medians kept
+    before_src: Path | None = None  # another checkout's src: its serve w1 runs as "before"
 
 
 @dataclass
@@ -65,6 +74,8 @@ class CaseResult:
     baseline: loadgen.Throughput | None = None
     latency: dict[int, loadgen.Latency] = field(default_factory=dict)
     baseline_latency: loadgen.Latency | None = None
+    before: loadgen.Throughput | None = None  # the product from QueryPlan.before_src
+    before_latency: loadgen.Latency | None = None
     sweep: bool = False  # pages 1 to SWEEP_PAGES in turn, not case.page over and over
     rounds: dict[str, list[float]] = field(default_factory=dict)  # every round's rate, by server
 
@@ -115,7 +126,9 @@ def server_env(database: Database, workdir: Path) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def _servers(database: Database, spec: Spec, workdir: Path) -> Iterator[dict[str, Served]]:
+def _servers(
+    database: Database, spec: Spec, workdir: Path, before_src: Path | None
+) -> Iterator[dict[str, Served]]:
     apps_file = workdir / "baseline-apps.json"
     apps_file.write_bytes(orjson.dumps(dict.fromkeys(spec.appkeys, SECRETKEY)))
     env = server_env(database, workdir)
@@ -137,6 +150,14 @@ def _servers(database: Database, spec: Spec, workdir: Path) -> Iterator[dict[str
                 workdir / f"{database.name}-baseline.log",
             )
         )
+        if before_src is not None:
+            servers["before"] = stack.enter_context(
+                started(
+                    functools.partial(serve_command, database.url, workers=1),
+                    workdir / f"{database.name}-serve-before.log",
+                    {**env, **before.env(before_src)},
+                )
+            )
         yield servers
 
 
@@ -221,19 +242,24 @@ def median_p99(runs: Sequence[loadgen.Latency]) -> loadgen.Latency:
 
 
 def _latencies(result: CaseResult, servers: dict[str, Served], plan: QueryPlan) -> None:
-    """Open loops at half each server's own maximum rate: serve w1, w2 and the baseline in
-    turn, ``plan.rounds`` times; the run of median p99 of each goes to ``result``, every
-    round's p99 to its ``rounds`` (one stall of the shared machine, a few tens of
-    milliseconds, is enough to decide one run's p99)."""
+    """Open loops at half each server's own maximum rate: serve w1 (and before), w2 and the
+    baseline in turn, ``plan.rounds`` times; the run of median p99 of each goes to
+    ``result``, every round's p99 to its ``rounds`` (one stall of the shared machine, a few
+    tens of milliseconds, is enough to decide one run's p99)."""
     assert result.baseline is not None
-    rates = {f"w{n}": result.product[n].rate / 2 for n in PRODUCTS}
-    rates["baseline"] = result.baseline.rate / 2
-    runs: dict[str, list[loadgen.Latency]] = {name: [] for name in rates}
-    for _ in range(plan.rounds):
-        for name, rate in rates.items():
+    maxima = {"w1": result.product[1], "w2": result.product[2], "baseline": result.baseline}
+    if result.before is not None:
+        maxima["before"] = result.before
+    turns = [[name for name in turn if name in maxima] for turn in LATENCY_TURNS]
+    runs: dict[str, list[loadgen.Latency]] = {name: [] for name in turns[0]}
+    for i in range(plan.rounds):
+        for name in turns[i % 2]:
+            rate = maxima[name].rate / 2
             runs[name].append(_open(servers[name], result, rate, plan.latency_seconds))
     result.latency = {n: median_p99(runs[f"w{n}"]) for n in PRODUCTS}
     result.baseline_latency = median_p99(runs["baseline"])
+    if "before" in runs:
+        result.before_latency = median_p99(runs["before"])
     for name, measured in runs.items():
         result.rounds[f"{name} p99 ms"] = [run.percentile(0.99) for run in measured]
 
@@ -241,17 +267,20 @@ def _latencies(result: CaseResult, servers: dict[str, Served], plan: QueryPlan) 
 def _max_rates(
     result: CaseResult, servers: dict[str, Served], raw: RawQueries, plan: QueryPlan
 ) -> None:
-    """Raw SQL, product (1 worker), baseline, product (2 workers) in turn, ``plan.rounds``
-    times; the medians go to ``result``."""
+    """Raw SQL, product (1 worker, and before), baseline, product (2 workers) in turn,
+    ``plan.rounds`` times; the medians go to ``result``."""
     raws: list[float] = []
-    runs: dict[str, list[loadgen.Throughput]] = {"w1": [], "baseline": [], "w2": []}
-    for _ in range(plan.rounds):
+    turns = [[name for name in turn if name in servers] for turn in MAX_RATE_TURNS]
+    runs: dict[str, list[loadgen.Throughput]] = {name: [] for name in turns[0]}
+    for i in range(plan.rounds):
         raws.append(_raw_rate(raw, result, plan.raw_seconds))
-        for name, measured in runs.items():
-            measured.append(_closed(servers[name], result, plan))
+        for name in turns[i % 2]:
+            runs[name].append(_closed(servers[name], result, plan))
     result.raw_rate = statistics.median(raws)
     result.product = {workers: median_run(runs[f"w{workers}"]) for workers in PRODUCTS}
     result.baseline = median_run(runs["baseline"])
+    if "before" in runs:
+        result.before = median_run(runs["before"])
     result.rounds = {"raw": raws, **{n: [t.rate for t in ts] for n, ts in runs.items()}}
 
 
@@ -263,7 +292,7 @@ def run(
     results.append(CaseResult("big", SWEEP, found["big"], sweep=True))
     with (
         contextlib.closing(RawQueries(database)) as raw,
-        _servers(database, spec, workdir) as servers,
+        _servers(database, spec, workdir, plan.before_src) as servers,
     ):
         for result in results:
             if not result.sweep:  # its pages are those of the cases around it
@@ -272,16 +301,18 @@ def run(
         for result in results:
             _max_rates(result, servers, raw, plan)
             assert result.baseline is not None
+            before_w1 = f"before w1 {result.before.rate:,.0f}/s, " if result.before else ""
             say(
                 f"[{database.name}] {result.label}: raw SQL {result.raw_rate:,.0f}/s, "
-                f"serve w1 {result.product[1].rate:,.0f}/s, baseline "
+                f"serve w1 {result.product[1].rate:,.0f}/s, {before_w1}baseline "
                 f"{result.baseline.rate:,.0f}/s, serve w2 {result.product[2].rate:,.0f}/s"
             )
         for result in results:
             _latencies(result, servers, plan)
             rounds = ", ".join(
                 f"{name} " + " / ".join(f"{p99:.1f}" for p99 in result.rounds[f"{name} p99 ms"])
-                for name in ("w1", "w2")
+                for name in ("w1", "before", "w2")
+                if f"{name} p99 ms" in result.rounds
             )
             say(f"[{database.name}] {result.label}: p99 ms at half max rate by round: {rounds}")
         rss = {n: procs.serve_workers(servers[f"w{n}"].pid) for n in PRODUCTS}

@@ -13,7 +13,7 @@ from querybench.report import _table
 from ratebench.report import RatingResult
 
 from .phases import Export
-from .query import QueryPhase, median_run
+from .query import CaseResult, QueryPhase, median_run
 
 MAX_RSS_MB = 200.0
 P99_MS = 20.0
@@ -83,6 +83,7 @@ def query_rows(phase: QueryPhase) -> list[Row]:
                 f"p99 <= {P99_MS:g} ms",
                 _verdict(p99 <= P99_MS and not latency.errors and not latency.missing),
             ))  # fmt: skip
+        rows += _before_rows(db, r)
     for workers, peaks in phase.serve_rss_mb.items():
         worst = max(peaks.values())
         rows.append(Row(db, f"serve w{workers}: peak RSS MB per worker (of {len(peaks)})",
@@ -90,6 +91,23 @@ def query_rows(phase: QueryPhase) -> list[Row]:
                         _x(worst / phase.baseline_rss_mb), "", f"< {MAX_RSS_MB:g} MB",
                         _verdict(worst < MAX_RSS_MB)))  # fmt: skip
     return rows
+
+
+def _before_rows(db: str, r: CaseResult) -> list[Row]:
+    """This checkout's serve w1 (product) beside the product from ``--before-src`` (baseline),
+    rate and latency; none without it."""
+    if r.before is None or r.before_latency is None:
+        return []
+    now, then = r.product[1], r.before
+    p50, p99 = (r.latency[1].percentile(q) for q in (0.5, 0.99))
+    was50, was99 = (r.before_latency.percentile(q) for q in (0.5, 0.99))
+    return [
+        Row(db, f"{r.label}, serve w1 vs before w1: req/s", _rate(now.rate),
+            f"{_rate(then.rate)} (before w1)", _x(now.rate / then.rate), _rate(r.raw_rate)),
+        Row(db, f"{r.label}, serve w1 vs before w1: p50 / p99 ms at half max "
+                f"({r.latency[1].rate:,.0f}/s, before {r.before_latency.rate:,.0f}/s)",
+            f"{p50:.1f} / {p99:.1f}", f"{was50:.1f} / {was99:.1f} (before w1)", _x(p99 / was99)),
+    ]  # fmt: skip
 
 
 def _median_runs(results: Sequence[Ingest]) -> list[Ingest]:
@@ -164,6 +182,13 @@ def row_json(rows: Sequence[Row]) -> list[dict[str, str]]:
     return [asdict(row) for row in rows]
 
 
+def _before_json(r: CaseResult) -> dict[str, Any]:
+    if r.before is None or r.before_latency is None:
+        return {}  # the record is as it was without --before-src
+    return {"before": {**asdict(r.before), "rate": round(r.before.rate, 2)},
+            "before_latency": r.before_latency.summary}  # fmt: skip
+
+
 def query_json(phase: QueryPhase) -> dict[str, Any]:
     return {
         "database": phase.database,
@@ -182,6 +207,7 @@ def query_json(phase: QueryPhase) -> dict[str, Any]:
                 else None,
                 "latency": {w: lat.summary for w, lat in r.latency.items()},
                 "baseline_latency": r.baseline_latency.summary if r.baseline_latency else None,
+                **_before_json(r),
             }
             for r in phase.cases
         ],

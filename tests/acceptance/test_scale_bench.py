@@ -4,7 +4,8 @@ It runs the real command (SQLite only, sub-second load runs) and checks that it 
 the table and wrote the JSON with every figure present: each query case for both worker
 counts (rate and latency), serve and export memory, ingest and rating, each with its
 baseline and, where the issue sets one, a PASS/FAIL verdict. The figures themselves mean
-nothing at this size and on a shared machine: only that they are there.
+nothing at this size and on a shared machine: only that they are there. With ``--before-src``
+it also serves another checkout's product (here this checkout's own ``src``) as "before w1".
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 SCALE = REPO / "bench" / "scale.py"
+TINY = ["--databases", "sqlite", "--count", "10000", "--seconds", "0.5", "--latency-seconds",
+        "0.5", "--raw-seconds", "0.2", "--rounds", "2", "--no-cache"]  # fmt: skip
 QUERY_CASES = [
     f"{tenant} tenant {page} x100, serve w{workers}: {kind}"
     for tenant in ("big", "small")
@@ -32,35 +35,10 @@ QUERY_CASES = [
 ]
 
 
-def test_scale_harness_prints_every_figure(tmp_path: Path) -> None:
-    output = tmp_path / "scale.json"
+def _scale(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("VOICECDR_")}
-    done = subprocess.run(
-        [
-            sys.executable,
-            str(SCALE),
-            "--databases",
-            "sqlite",
-            "--count",
-            "10000",
-            "--seconds",
-            "0.5",
-            "--latency-seconds",
-            "0.5",
-            "--raw-seconds",
-            "0.2",
-            "--rounds",
-            "2",
-            "--ingest-count",
-            "1000",
-            "--rating-count",
-            "1000",
-            "--export-rows",
-            "200,2000",
-            "--no-cache",
-            "--output",
-            str(output),
-        ],
+    return subprocess.run(
+        [sys.executable, str(SCALE), *args],
         cwd=tmp_path,
         env=env,
         capture_output=True,
@@ -68,6 +46,12 @@ def test_scale_harness_prints_every_figure(tmp_path: Path) -> None:
         timeout=240,
         check=False,
     )
+
+
+def test_scale_harness_prints_every_figure(tmp_path: Path) -> None:
+    output = tmp_path / "scale.json"
+    done = _scale(tmp_path, *TINY, "--ingest-count", "1000", "--rating-count", "1000",
+                  "--export-rows", "200,2000", "--output", str(output))  # fmt: skip
     assert done.returncode == 0, done.stderr[-4000:]
     assert "| database | figure" in done.stdout
     assert "targets:" in done.stdout
@@ -77,6 +61,8 @@ def test_scale_harness_prints_every_figure(tmp_path: Path) -> None:
     figures = [row["figure"] for row in table]
     for case in QUERY_CASES:
         assert any(figure.startswith(case) for figure in figures), case
+    assert "before" not in done.stdout  # nothing of --before-src without it
+    assert "before" not in record
     for prefix in (
         "serve w1: peak RSS MB",
         "serve w2: peak RSS MB",
@@ -109,3 +95,63 @@ def test_scale_harness_prints_every_figure(tmp_path: Path) -> None:
         assert reported == pytest.approx(lower, abs=0.01)  # rounded to 3 and 2 places
     assert len(database["ingest"]) == 2 * 3  # raw, import and batch API, each round
     assert len(database["export"]) == 2
+
+
+def test_scale_harness_serves_before_src_in_the_same_rounds(tmp_path: Path) -> None:
+    output = tmp_path / "scale.json"
+    src = REPO / "src"
+    done = _scale(tmp_path, *TINY, "--phases", "query", "--before-src", str(src),
+                  "--output", str(output))  # fmt: skip
+    assert done.returncode == 0, done.stderr[-4000:]
+    assert f"before w1: serve --workers 1 of {src / 'voicecdr'}" in done.stdout
+
+    record = json.loads(output.read_text())
+    assert record["before"] == str(src / "voicecdr")
+    table = record["table"]
+
+    def row(figure: str) -> dict[str, str]:
+        (found,) = (row for row in table if row["figure"].startswith(figure))
+        return found
+
+    cases = [case.rsplit(", serve", 1)[0] for case in QUERY_CASES[::4]]
+    assert len(cases) == 5  # four cases and the sweep
+    for case in cases:  # this checkout's w1 (product) beside the before one (baseline)
+        for kind in ("req/s", "p50 / p99 ms at half max"):
+            now, beside = (
+                row(f"{case}, serve w1: {kind}"),
+                row(f"{case}, serve w1 vs before w1: {kind}"),
+            )
+            assert beside["product"] == now["product"]
+            assert beside["baseline"].endswith(" (before w1)")
+            assert beside["ratio"].endswith("x")
+    assert not any(r["figure"].startswith(("ingest", "rating", "voicecdr export")) for r in table)
+
+    (database,) = record["databases"]
+    assert set(database) == {"database", "version", "load", "query"}  # the query phase alone
+    for case in database["query"]["cases"]:  # before's every round kept, its medians shown
+        servers = ("w1", "before", "baseline", "w2")
+        assert {name: len(rates) for name, rates in case["rounds"].items()} == dict.fromkeys(
+            ("raw", *servers, *(f"{name} p99 ms" for name in servers)), 2
+        )
+        assert case["before"]["rate"] in [round(r, 2) for r in case["rounds"]["before"]]
+        reported, lower = case["before_latency"]["p99_ms"], min(case["rounds"]["before p99 ms"])
+        assert reported == pytest.approx(lower, abs=0.01)
+
+
+def test_scale_harness_refuses_a_before_src_that_is_not_a_checkouts_src(tmp_path: Path) -> None:
+    done = _scale(tmp_path, *TINY, "--phases", "query", "--before-src", str(REPO))
+    assert done.returncode != 0
+    assert "`import voicecdr` resolves to" in done.stderr
+    assert f"not to {REPO / 'voicecdr'} (give the checkout's src directory" in done.stderr
+    assert "[sqlite]" not in done.stderr  # stopped before building the data set
+
+
+def test_scale_harness_refuses_a_before_src_of_another_schema(tmp_path: Path) -> None:
+    other = tmp_path / "src" / "voicecdr"
+    (other / "storage").mkdir(parents=True)
+    (other / "__init__.py").write_text("")
+    (other / "storage" / "__init__.py").write_text("")
+    (other / "storage" / "migrate.py").write_text("def head_revision():\n    return 'other'\n")
+    done = _scale(tmp_path, *TINY, "--phases", "query", "--before-src", str(tmp_path / "src"))
+    assert done.returncode != 0
+    assert "its schema head is other, this checkout's is " in done.stderr
