@@ -19,7 +19,11 @@ def make_app(db: Database, appkey: str = "app1", **options: Any) -> IssuedCreden
     # Test receivers listen on 127.0.0.1.
     options.setdefault("check_callback", apps.CallbackCheck(allow_private=True))
     return apps.create_app(
-        AppStore(db), name=f"App {appkey}", appkey=appkey, default_timezone="Asia/Shanghai", **options
+        AppStore(db),
+        name=f"App {appkey}",
+        appkey=appkey,
+        default_timezone="Asia/Shanghai",
+        **options,
     )
 
 
