@@ -8,7 +8,7 @@ needs 50,000): ~0.7% of the rows at 5,000,000, at most ``CAMPAIGN_SHARE``.
 
 Loading goes through ``CdrWriter.store`` in batches of ``BATCH`` (so every derived
 structure the product maintains is filled the way ingest fills it), then every app gets
-``demo.DEMO_PLAN`` and ``Rater(store).drain()`` prices every CDR, as on a live system (and
+``demo.DEMO_PLAN`` and ``Rater(db).drain()`` prices every CDR, as on a live system (and
 so the server's own rater has nothing to do while it is measured). Then ANALYZE.
 
 Generation is the slow part (~40 µs a CDR in ``demo.generate`` + ``validate``), so it runs

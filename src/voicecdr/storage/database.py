@@ -31,29 +31,28 @@ BULK_CACHE_MIB = 64
 class Database:
     """One SQLite or PostgreSQL database: engines, kept connections, dialect, close.
 
-    The connection budget, per process (pools as kept + opened beyond them at busy times):
+    The connection budget, per process (pools as kept + opened beyond them when busy):
 
     SQLite (one file; every engine opened lazily):
       - ``writer``: pool 8 + 8, ``BEGIN IMMEDIATE``: every write (CDRs, apps, rating,
         receipts, prune, migrations).
-      - ``reader``: pool 8 + 8: every other read; also ``snapshots`` (the query API's
-        pages, ``BEGIN``) and the kept connections' engine.
-      - ``pinned``: one kept connection per thread that uses it, taken from ``reader``
-        and detached from its pool: the query API's guessed pages.
-      - the rate limiter's sidecar file (``SharedRateLimiter``) has its own writer engine
-        (8 + 8) and kept connections, one per thread.
+      - ``reader``: pool 8 + 8: every other read, and ``snapshots`` (the query API's
+        pages, ``BEGIN``).
+      - ``pinned``: one connection per thread that uses it (the query API's guessed
+        pages), taken from ``reader`` and detached from its pool.
+      - the rate limiter's state file (``SharedRateLimiter``): an engine of its own, 8 + 8,
+        and one kept connection per thread that takes a token.
 
     PostgreSQL (one server):
-      - ``writer`` = ``reader``: pool 8 + 8, pinged at checkout: writes and reads (the
-        rate limiter's sweeps too).
-      - ``snapshots``: pool 4 + 12, REPEATABLE READ: the query API's page reads (at least
-        as many as it answers at once, ``VOICECDR_QUERY_THREADS``).
-      - ``autocommit``: pool 2 + 6, created on first use: the kept connections' engine.
-      - ``pinned``: one kept connection per thread that uses it, detached from
-        ``autocommit``'s pool: the query API's guessed pages and the rate limiter's token.
+      - ``writer`` = ``reader``: pool 8 + 8, pinged at checkout: every write and read but
+        the two below, the rate limiter's other statements too.
+      - ``snapshots``: pool 4 + 12, REPEATABLE READ, no ping: the query API's page reads
+        (at least as many as it answers at once, ``VOICECDR_QUERY_THREADS``).
+      - ``autocommit``: pool 2 + 6, no ping, made on first use, only for ``pinned``: one
+        connection per thread that uses it (the query API's guessed pages and rate-limit
+        tokens), each detached from the pool, so the threads bound their number.
 
-    So a busy server process may hold up to 16 + 16 + 8 connections plus one per query
-    thread on PostgreSQL. :meth:`close` closes them all.
+    docs/operations.md sizes ``max_connections`` from these. :meth:`close` closes them all.
     """
 
     def __init__(self, url: str, *, create: bool = True, bulk: bool = False) -> None:
