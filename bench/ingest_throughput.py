@@ -2,7 +2,7 @@
 
 What is measured, on SQLite and on PostgreSQL, each on a fresh database holding one app:
 
-1. **raw**: the same rows the product stores (``Store``'s own column values), written
+1. **raw**: the same rows the product stores (``CdrWriter``'s own column values), written
    with the bare driver in one transaction: SQLite ``executemany`` (WAL,
    ``synchronous=FULL``, as the product opens it), PostgreSQL ``COPY``. No parsing, no
    validation: the database's own speed, the baseline.
@@ -53,10 +53,14 @@ from voicecdr import apps, demo  # noqa: E402
 from voicecdr.ingest.canonical import validate  # noqa: E402
 from voicecdr.ingest.importer import workers_for  # noqa: E402
 from voicecdr.ingest.timebounds import ANY_TIME  # noqa: E402
-from voicecdr.storage import migrate  # noqa: E402
-from voicecdr.storage.partitions import days_of  # noqa: E402
-from voicecdr.storage.store import Store  # noqa: E402
-from voicecdr.storage.writes import _COLUMN_LIST, _cdr_tuple  # noqa: E402
+from voicecdr.storage import (  # noqa: E402
+    INSERT_COLUMN_LIST,
+    AppStore,
+    Database,
+    cdr_tuple,
+    days_of,
+    upgrade,
+)
 
 APPKEY = "bench"
 TOKEN = "bench-token-0123456789abcdef"
@@ -85,17 +89,17 @@ def fresh_database(kind: str, work: Path, pg: PostgresServer | None, name: str) 
     else:
         assert pg is not None
         url = pg.create_database(name)
-    store = Store(url)
+    db = Database(url)
     try:
-        migrate.upgrade(store)
-        apps.create_app(store, name="Bench", appkey=APPKEY, default_timezone="UTC")
+        upgrade(db)
+        apps.create_app(AppStore(db), name="Bench", appkey=APPKEY, default_timezone="UTC")
     finally:
-        store.close()
+        db.close()
     return url
 
 
 def raw_insert(kind: str, url: str, records: list[dict[str, object]]) -> tuple[float, float]:
-    rows = [_cdr_tuple(1, validate(r, ANY_TIME), int(time.time())) for r in records]
+    rows = [cdr_tuple(1, validate(r, ANY_TIME), int(time.time())) for r in records]
     if kind == "sqlite":
         conn = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None)
         conn.execute("PRAGMA journal_mode=WAL")
@@ -103,20 +107,23 @@ def raw_insert(kind: str, url: str, records: list[dict[str, object]]) -> tuple[f
         marks = ", ".join("?" * len(rows[0]))
         started, cpu = time.perf_counter(), time.process_time()
         conn.execute("BEGIN IMMEDIATE")
-        conn.executemany(f"INSERT INTO cdrs ({_COLUMN_LIST}) VALUES ({marks})", rows)
+        conn.executemany(f"INSERT INTO cdrs ({INSERT_COLUMN_LIST}) VALUES ({marks})", rows)
         conn.execute("COMMIT")
         elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
         conn.close()
         return elapsed, cpu
-    store = Store(url)
+    db = Database(url)
     try:  # a partitioned cdrs takes rows only for days that have a partition
-        if store.partitions is not None:
-            store.partitions.ensure(days_of(row[9] for row in rows))
+        if db.partitions is not None:
+            db.partitions.ensure(days_of(row[9] for row in rows))
     finally:
-        store.close()
+        db.close()
     with psycopg.connect(url) as pg:
         started, cpu = time.perf_counter(), time.process_time()
-        with pg.cursor() as cursor, cursor.copy(f"COPY cdrs ({_COLUMN_LIST}) FROM STDIN") as copy:
+        with (
+            pg.cursor() as cursor,
+            cursor.copy(f"COPY cdrs ({INSERT_COLUMN_LIST}) FROM STDIN") as copy,
+        ):
             for row in rows:
                 copy.write_row(row)
         pg.commit()

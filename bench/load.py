@@ -35,8 +35,7 @@ from tests.support.data import make_app
 
 from querybench.server import serving
 from voicecdr import demo
-from voicecdr.storage import migrate, schema
-from voicecdr.storage.store import Store
+from voicecdr.storage import Database, upgrade
 from voicecdr.timefmt import zone
 
 TOKEN = "load-ingest-token-0123456789"
@@ -106,9 +105,9 @@ async def ingester(
         tally.accepted.update(r["call_id"] for i, r in enumerate(records) if i not in rejected)
 
 
-def count_stored(store: Store, call_ids: set[str]) -> int:
-    with store.reader.connect() as conn:
-        held = {row[0] for row in conn.execute(sa.select(schema.cdrs.c.call_id))}
+def count_stored(db: Database, call_ids: set[str]) -> int:
+    with db.reader.connect() as conn:
+        held = {row[0] for row in conn.execute(sa.text("SELECT call_id FROM cdrs"))}
     return len(call_ids & held)
 
 
@@ -141,17 +140,17 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="voicecdr-load-") as tmp:
         url = f"sqlite:///{Path(tmp) / 'load.db'}"
-        store = Store(url)
-        migrate.upgrade(store)
+        db = Database(url)
+        upgrade(db)
         appkeys = [f"load{i:02d}" for i in range(args.apps)]
         for key in appkeys:
-            make_app(store, key, secretkey=f"secret-{key}", rate_limit=RATE)
+            make_app(db, key, secretkey=f"secret-{key}", rate_limit=RATE)
         os.environ["VOICECDR_INGEST_TOKEN"] = TOKEN
         os.environ["VOICECDR_RATE_LIMIT_STATE"] = str(Path(tmp) / "ratelimit.sqlite")
         with serving(url, Path(tmp) / "serve.log") as base_url:
             tally = asyncio.run(drive(base_url, appkeys, args.seconds, args.batch))
-        stored = count_stored(store, tally.accepted)
-        store.close()
+        stored = count_stored(db, tally.accepted)
+        db.close()
 
     print(f"{args.apps} apps, {args.seconds:g} s, SQLite, one `voicecdr serve` process")
     for kind, values in tally.latencies.items():

@@ -19,7 +19,7 @@ Why: the query API is what NXCloud clients poll, paging through a day of records
 latency should stay a small multiple of the database's own, on both supported databases,
 at a realistic size (default 1,000,000 CDRs over 30 days for 20 apps, the biggest holding
 40%). The data set is built with ``voicecdr.demo.generate`` (see ``querybench.dataset``),
-stored with ``Store.store_cdrs`` and analyzed; load times are reported too.
+stored with ``CdrWriter.store`` and analyzed; load times are reported too.
 
 Run ``python bench/query_latency.py --help``; results also go to
 ``bench/results/query_latency.json``. See ``bench/README.md`` for reading the table.

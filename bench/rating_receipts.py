@@ -3,7 +3,7 @@
 What is measured, each figure beside its baseline taken in the same run:
 
 1. **Rating** (CDRs/s): N CDRs (default 200,000) for 4 apps, ``demo.DEMO_PLAN`` imported
-   for each with ``RatingStore.import_plan``, then ``Rater(store).drain()`` (the product
+   for each with ``RatingStore.import_plan``, then ``Rater(db).drain()`` (the product
    path, batch size from the ``Settings`` default) is timed. Two cases: the apps have a
    ``callback_url``, so every CDR's receipt is written in the transaction that makes it
    final (the realistic case), and the apps have none (no receipts). The baseline writes
@@ -45,7 +45,7 @@ from ratebench import delivery, rating
 from ratebench.databases import Cluster, cluster, dataset
 from ratebench.receiver import receiving
 from ratebench.report import DeliveryResult, RatingResult, render, to_json
-from voicecdr.storage.store import Store
+from voicecdr import storage
 from voicecdr.workers.rater import Rater
 
 RESULTS = Path(__file__).resolve().parent / "results" / "rating_receipts.json"
@@ -100,8 +100,8 @@ def bench_rating(
     return result
 
 
-def _rate_all(store: Store) -> None:
-    Rater(store).drain()  # the receipts to deliver
+def _rate_all(db: storage.Database) -> None:
+    Rater(db).drain()  # the receipts to deliver
 
 
 def bench_delivery(

@@ -15,7 +15,7 @@ One command, one table, one JSON record (``bench/results/scale.json``):
     export`` for 100,000 and 1,000,000 rows.
 
 The data set (``scalebench.dataset``): 5,000,000 CDRs by default over 30 days for 50 apps,
-the biggest holding 40%, written through ``Store.store_cdrs`` and rated by the product's
+the biggest holding 40%, written through ``CdrWriter.store`` and rated by the product's
 rater; the SQLite file is cached between runs. See ``bench/README.md``, "Scale harness".
 
     python bench/scale.py                                       # full size (~30 min)
@@ -42,7 +42,7 @@ import orjson
 from query_latency import _databases, _positive, say
 from querybench.databases import DATABASES, REPO_ROOT, Database, PostgresDatabase
 from scalebench import before, dataset, phases, query, report
-from voicecdr.storage import migrate
+from voicecdr.storage import head_revision
 
 RESULTS = Path(__file__).resolve().parent / "results" / "scale.json"
 CACHE = Path.home() / ".cache" / "voicecdr-bench"
@@ -127,7 +127,7 @@ def bench_database(
             database, spec, times = stack.enter_context(dataset.sqlite(spec, cache, work, say))
         else:
             database = PostgresDatabase(pg.create_database("voicecdr_scale"))
-            say(f"[{name}] loading {spec.count:,} CDRs through Store.store_cdrs ...")
+            say(f"[{name}] loading {spec.count:,} CDRs through CdrWriter.store ...")
             times = dataset.load(database, spec, say)
         say(f"[{name}] data set: {times}")
         record.update(version=database.version(), load=asdict(times))
@@ -209,7 +209,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "(first every other round); in the 'w1 vs before w1' lines the baseline is that version"
     ] if before_module else []  # fmt: skip
     lines = [
-        f"{spec.count:,} CDRs, {len(spec.appkeys)} apps, schema {migrate.head_revision()}; "
+        f"{spec.count:,} CDRs, {len(spec.appkeys)} apps, schema {head_revision()}; "
         f"queried window {spec.window.start}..{spec.window.end} (epoch s); "
         f"run took {seconds / 60:.1f} min, load average {load_before} -> {_loadavg()}",
         *(f"{r['database']} ({r['version']}): {dataset.LoadTimes(**r['load'])}" for r in records),
@@ -231,7 +231,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "now": spec.now,
         "campaign_rows": spec.campaign,
         "window": asdict(spec.window),
-        "schema": migrate.head_revision(),
+        "schema": head_revision(),
         "seconds": round(seconds, 1),
         "cpus": os.cpu_count(),
         "loadavg": {"before": load_before, "after": _loadavg()},

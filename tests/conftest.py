@@ -11,8 +11,7 @@ import pytest
 
 from tests.support.postgres import PostgresServer
 from voicecdr.config import Settings
-from voicecdr.storage import migrate
-from voicecdr.storage.store import Store
+from voicecdr.storage import Database, migrate
 
 TEMPLATE = "voicecdr_template"
 _db_names = itertools.count()
@@ -34,9 +33,9 @@ def pg_server() -> Iterator[PostgresServer]:
     try:
         server.start()
         url = server.create_database(TEMPLATE)
-        store = Store(url)
-        migrate.upgrade(store)
-        store.close()
+        db = Database(url)
+        migrate.upgrade(db)
+        db.close()
         yield server
     finally:
         server.stop()
@@ -53,9 +52,9 @@ def pg_url(pg_server: PostgresServer) -> Iterator[str]:
 @pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
     url = f"sqlite:///{tmp_path / 'voicecdr.db'}"
-    store = Store(url)
-    migrate.upgrade(store)
-    store.close()
+    db = Database(url)
+    migrate.upgrade(db)
+    db.close()
     return url
 
 
@@ -67,10 +66,10 @@ def database_url(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def store(database_url: str) -> Iterator[Store]:
-    store = Store(database_url)
-    yield store
-    store.close()
+def db(database_url: str) -> Iterator[Database]:
+    db = Database(database_url)
+    yield db
+    db.close()
 
 
 @pytest.fixture

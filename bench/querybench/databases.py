@@ -1,11 +1,11 @@
 """The databases under test: a fresh SQLite file and a fresh PostgreSQL database.
 
-Each is set up the product's way (Alembic schema via ``migrate.upgrade``, apps via
+Each is set up the product's way (Alembic schema via ``storage.upgrade``, apps via
 ``voicecdr.apps.create_app``), then loaded through the product's own write path
-(``Store.store_cdrs`` in batches of ``LOAD_BATCH``, so whatever the storage layer derives
+(``CdrWriter.store`` in batches of ``LOAD_BATCH``, so whatever the storage layer derives
 from the rows, such as bucket counts, idempotency keys and day partitions, is there as
 ingest would leave it), then analyzed. :class:`RawQueries` is the
-baseline: the Store's query as plain SQL on the raw driver, in the same kind of snapshot,
+baseline: the PageReader's query as plain SQL on the raw driver, in the same kind of snapshot,
 with the driver's defaults (psycopg prepares a statement from its sixth execution).
 """
 
@@ -23,10 +23,7 @@ from typing import Any, ClassVar, Protocol
 
 import psycopg
 
-from voicecdr import apps
-from voicecdr.storage import migrate
-from voicecdr.storage.ratelimit import default_state_path
-from voicecdr.storage.store import _ROW_COLUMNS, Store
+from voicecdr import apps, storage
 
 from .dataset import SECRETKEY, TIMEZONE, Dataset
 from .workload import Case, PageResult, Target
@@ -35,7 +32,7 @@ LOAD_BATCH = 5_000
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DATABASES = ("sqlite", "postgresql")
-_SELECT_LIST = ", ".join(column.name for column in _ROW_COLUMNS)
+_SELECT_LIST = ", ".join(column.name for column in storage.ROW_COLUMNS)
 
 
 class Cursor(Protocol):
@@ -66,7 +63,7 @@ class LoadTimes:
 class Database(ABC):
     name: ClassVar[str]
     placeholder: ClassVar[str]  # the driver's parameter marker
-    begin_sql: ClassVar[str]  # the snapshot the Store reads a page in
+    begin_sql: ClassVar[str]  # the snapshot the PageReader reads a page in
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -93,28 +90,29 @@ class Database(ABC):
         started = time.perf_counter()
         app_ids = self._schema_and_apps(dataset)
         schema_done = time.perf_counter()
-        store = Store(self.url)
+        db = storage.Database(self.url)
         try:
+            writer = storage.CdrWriter(db)
             for lo in range(0, len(dataset.cdrs), LOAD_BATCH):
                 batch = dataset.cdrs[lo : lo + LOAD_BATCH]
-                store.store_cdrs([(app_ids[cdr.appkey], cdr) for cdr in batch], now=dataset.now)
+                writer.store([(app_ids[cdr.appkey], cdr) for cdr in batch], now=dataset.now)
         finally:
-            store.close()
+            db.close()
         inserted = time.perf_counter()
         self._analyze()
         done = time.perf_counter()
         return LoadTimes(schema_done - started, inserted - schema_done, done - inserted)
 
     def _schema_and_apps(self, dataset: Dataset) -> dict[str, int]:
-        store = Store(self.url)
+        db = storage.Database(self.url)
         try:
-            migrate.upgrade(store)
-            return {key: self._create_app(store, key) for key in dataset.appkeys}
+            storage.upgrade(db)
+            return {key: self._create_app(storage.AppStore(db), key) for key in dataset.appkeys}
         finally:
-            store.close()
+            db.close()
 
     @staticmethod
-    def _create_app(store: Store, appkey: str) -> int:
+    def _create_app(store: storage.AppStore, appkey: str) -> int:
         issued = apps.create_app(
             store,
             name=f"Bench {appkey}",
@@ -149,7 +147,7 @@ class SqliteDatabase(Database):
 
     def leftovers(self) -> list[Path]:
         """The rate-limit sidecar the server keeps in /dev/shm (or the temp dir)."""
-        state = default_state_path(str(self.path))
+        state = storage.default_state_path(str(self.path))
         return [state.with_name(state.name + end) for end in ("", "-wal", "-shm", "-journal")]
 
 
@@ -187,7 +185,7 @@ def opened(name: str, workdir: Path) -> Iterator[Database]:
 
 
 class RawQueries:
-    """The baseline: the Store's count and page queries as plain SQL, one snapshot each."""
+    """The baseline: the PageReader's count and page queries as plain SQL, one snapshot each."""
 
     def __init__(self, database: Database) -> None:
         self._conn = database.connect()
@@ -204,7 +202,8 @@ class RawQueries:
         self._conn.close()
 
     def page(self, target: Target, case: Case) -> PageResult:
-        """Like ``Store.query_cdrs``: the page is read only when the offset is below the total."""
+        """Like ``PageReader.query_cdrs``: the page is read only when the offset is below
+        the total."""
         where = (target.app_id, target.voice_group, target.window.start, target.window.end)
         self._conn.execute(self._begin)
         total = int(self._conn.execute(self._count, where).fetchone()[0])

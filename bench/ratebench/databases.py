@@ -21,10 +21,8 @@ from typing import Any
 
 from querybench.databases import REPO_ROOT, Database, PostgresDatabase, SqliteDatabase
 from querybench.dataset import Dataset, _validated
-from voicecdr import demo
+from voicecdr import demo, storage
 from voicecdr.rating import parse_plan_csv
-from voicecdr.storage.rating import RatingStore
-from voicecdr.storage.store import Store
 from voicecdr.timefmt import Window
 
 DAYS = 30
@@ -73,22 +71,22 @@ class Cluster(ABC):
         setup: Any = None,
     ) -> Database:
         """Schema, apps (with ``callback_url``), CDRs and the demo plan for every app;
-        ``setup(store)`` may do more through the product before the template settles."""
+        ``setup(db)`` may do more through the product before the template settles."""
         database = self.create(prefix)
         database.prepare(data)
-        store = Store(database.url)
+        db = storage.Database(database.url)
         try:
             rates = parse_plan_csv(demo.DEMO_PLAN)
-            ratings = RatingStore(store)
+            ratings, app_store = storage.RatingStore(db), storage.AppStore(db)
             now = int(time.time())
-            for app in store.list_apps():
+            for app in app_store.list():
                 if callback_url is not None:
-                    store.update_app(app.appkey, {"callback_url": callback_url}, now=now)
+                    app_store.update(app.appkey, {"callback_url": callback_url}, now=now)
                 ratings.import_plan(app.id, rates, source="demo.DEMO_PLAN", now=now)
             if setup is not None:
-                setup(store)
+                setup(db)
         finally:
-            store.close()
+            db.close()
         self.settle(database)
         return database
 

@@ -20,9 +20,8 @@ from dataclasses import dataclass
 import httpx
 
 from querybench.databases import Database
-from voicecdr import receipts
+from voicecdr import receipts, storage
 from voicecdr.models import Language, ReceiptContent, ReceiptStatus
-from voicecdr.storage.store import Store
 from voicecdr.workers.sender import Sender, SenderConfig
 
 from .receiver import answered
@@ -94,15 +93,15 @@ def _check(url: str, before: int, expected: int, what: str) -> None:
 
 
 async def _product(database: Database, scenario: Scenario) -> float:
-    store = Store(database.url)
-    sender = Sender(store, scenario.config())
+    db = storage.Database(database.url)
+    sender = Sender(db, scenario.config())
     try:
         started = time.perf_counter()
         await asyncio.wait_for(sender.drain(), TIME_LIMIT_S)
         return time.perf_counter() - started
     finally:
         await sender.aclose()
-        store.close()
+        db.close()
 
 
 def product(database: Database, scenario: Scenario, url: str, expected: int) -> Delivered:

@@ -1,4 +1,4 @@
-"""Rating throughput: ``Rater(store).drain()`` against the raw UPDATE (+ receipt INSERT).
+"""Rating throughput: ``Rater(db).drain()`` against the raw UPDATE (+ receipt INSERT).
 
 The product run claims each batch (``SELECT .. FOR UPDATE SKIP LOCKED`` on PostgreSQL),
 prices it with the plan, makes a receipt row per CDR when the app has a callback URL
@@ -24,11 +24,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from querybench.databases import Database, SqliteDatabase
+from voicecdr import storage
 from voicecdr.config import Settings
 from voicecdr.models import CostStatus
-from voicecdr.storage.outbox import RECEIPT_COLUMNS
-from voicecdr.storage.rating import _UNRATED_COLUMNS
-from voicecdr.storage.store import Store
 from voicecdr.workers.rater import Rater, price_batch
 
 BATCH_SIZE: int = Settings.model_fields["rater_batch_size"].default
@@ -39,7 +37,7 @@ _UPDATE_SET = (
     "pending_reason = NULL"
 )
 # The receipt row as the rater writes it (what its body is made of; the sender renders it).
-_RECEIPT_COLUMNS = RECEIPT_COLUMNS
+_RECEIPT_COLUMNS = storage.RECEIPT_COLUMNS
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,15 +81,15 @@ def verify(database: Database, method: str, *, cdrs: int, receipts: int) -> None
 
 
 def product(database: Database) -> Timed:
-    """``Rater(store).drain()`` with the default batch size, timed end to end."""
-    store = Store(database.url)
+    """``Rater(db).drain()`` with the default batch size, timed end to end."""
+    db = storage.Database(database.url)
     try:
-        rater = Rater(store, batch_size=BATCH_SIZE)
+        rater = Rater(db, batch_size=BATCH_SIZE)
         started = time.perf_counter()
         priced, unpriced = rater.drain()
         seconds = time.perf_counter() - started
     finally:
-        store.close()
+        db.close()
     if unpriced:
         raise RuntimeError(f"{unpriced} CDRs found no rate in the demo plan")
     _, _, receipts = counts(database)
@@ -102,14 +100,14 @@ def precompute(database: Database, now: int) -> Work:
     """What the rater will write, computed by the product's own pricing loop, untimed:
     ``price_batch`` over each batch, so the baseline writes the same rows (charges, receipt
     rows and ordered webhook ids alike)."""
-    store = Store(database.url)
+    db = storage.Database(database.url)
     try:
-        plans, forms = Rater(store)._current()
+        plans, forms = Rater(db)._current()
     finally:
-        store.close()
+        db.close()
     with contextlib.closing(database.connect()) as conn:
         rows = conn.execute(
-            f"SELECT {_UNRATED_COLUMNS} FROM cdrs WHERE cost_status = 0 "
+            f"SELECT {storage.UNRATED_COLUMNS} FROM cdrs WHERE cost_status = 0 "
             "AND pending_reason IS NULL ORDER BY id"
         ).fetchall()
     updates: list[tuple[Any, ...]] = []

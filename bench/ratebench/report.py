@@ -85,7 +85,7 @@ def render(
     rating: Sequence[RatingResult], delivery: Sequence[DeliveryResult], generated_s: float
 ) -> str:
     lines = [
-        f"Rating: Rater(store).drain(), batch {BATCH_SIZE:,}, demo.DEMO_PLAN, 4 apps; data "
+        f"Rating: Rater(db).drain(), batch {BATCH_SIZE:,}, demo.DEMO_PLAN, 4 apps; data "
         f"generated and validated in {generated_s:.1f} s",
         "",
         *_table(

@@ -13,7 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from voicecdr.storage import migrate
+from voicecdr.storage import head_revision
 
 # Where `import voicecdr` resolves, and the Alembic head of that code.
 _PROBE = (
@@ -52,7 +52,7 @@ def check(src: Path) -> str:
             f"--before-src {src}: `import voicecdr` resolves to {module}, not to "
             f"{src / 'voicecdr'} (give the checkout's src directory, the one holding voicecdr/)"
         )
-    ours = migrate.head_revision()
+    ours = head_revision()
     if head != ours:
         raise SystemExit(
             f"--before-src {src}: its schema head is {head}, this checkout's is {ours}; "

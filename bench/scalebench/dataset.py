@@ -6,9 +6,9 @@ Shape (``querybench.dataset``'s, at 50 apps): N CDRs over 30 days, the biggest t
 holds about ``WINDOW_ROWS`` rows of its busiest voiceType when N allows (page 500 of 100
 needs 50,000): ~0.7% of the rows at 5,000,000, at most ``CAMPAIGN_SHARE``.
 
-Loading goes through ``Store.store_cdrs`` in batches of ``BATCH`` (so every derived
+Loading goes through ``CdrWriter.store`` in batches of ``BATCH`` (so every derived
 structure the product maintains is filled the way ingest fills it), then every app gets
-``demo.DEMO_PLAN`` and ``Rater(store).drain()`` prices every CDR, as on a live system (and
+``demo.DEMO_PLAN`` and ``Rater(db).drain()`` prices every CDR, as on a live system (and
 so the server's own rater has nothing to do while it is measured). Then ANALYZE.
 
 Generation is the slow part (~40 µs a CDR in ``demo.generate`` + ``validate``), so it runs
@@ -41,14 +41,11 @@ from querybench.dataset import (
     appkeys,
     spread_weights,
 )
-from voicecdr import demo
+from voicecdr import demo, storage
 from voicecdr.ingest.canonical import validate
 from voicecdr.ingest.timebounds import ANY_TIME
 from voicecdr.models import Cdr
 from voicecdr.rating import parse_plan_csv
-from voicecdr.storage import migrate
-from voicecdr.storage.rating import RatingStore
-from voicecdr.storage.store import Store
 from voicecdr.timefmt import Window
 from voicecdr.workers.rater import Rater
 
@@ -98,7 +95,7 @@ class Spec:
 
 @dataclass(frozen=True, slots=True)
 class LoadTimes:
-    store_s: float  # generation (in parallel) and Store.store_cdrs
+    store_s: float  # generation (in parallel) and CdrWriter.store
     waited_s: float  # of which this process waited for generation
     rate_s: float  # Rater.drain
     analyze_s: float
@@ -150,10 +147,11 @@ def _result(future: Future[list[Cdr]]) -> tuple[list[Cdr], float]:
 
 
 def load(database: Database, spec: Spec, say: Any) -> LoadTimes:
-    """Schema, apps, every CDR through ``Store.store_cdrs``, plans, rating, ANALYZE."""
+    """Schema, apps, every CDR through ``CdrWriter.store``, plans, rating, ANALYZE."""
     app_ids = database._schema_and_apps(spec)  # type: ignore[arg-type]
-    store = Store(database.url)
+    db = storage.Database(database.url)
     try:
+        writer = storage.CdrWriter(db)
         started = time.perf_counter()
         waited = 0.0
         stored = 0
@@ -161,20 +159,20 @@ def load(database: Database, spec: Spec, say: Any) -> LoadTimes:
             waited += wait
             for i in range(0, len(cdrs), BATCH):
                 batch = [(app_ids[cdr.appkey], cdr) for cdr in cdrs[i : i + BATCH]]
-                store.store_cdrs(batch, now=spec.now)
+                writer.store(batch, now=spec.now)
             stored += len(cdrs)
             say(f"[{database.name}] stored {stored:,} of {spec.count:,} CDRs")
         stored_s = time.perf_counter() - started
         rates = parse_plan_csv(demo.DEMO_PLAN)
-        ratings = RatingStore(store)
+        ratings = storage.RatingStore(db)
         for app_id in app_ids.values():
             ratings.import_plan(app_id, rates, source="demo.DEMO_PLAN", now=spec.now)
         say(f"[{database.name}] rating {stored:,} CDRs ...")
         rated = time.perf_counter()
-        Rater(store).drain()
+        Rater(db).drain()
         rate_s = time.perf_counter() - rated
     finally:
-        store.close()
+        db.close()
     analyzed = time.perf_counter()
     database._analyze()
     return LoadTimes(stored_s, waited, rate_s, time.perf_counter() - analyzed)
@@ -191,7 +189,7 @@ def sqlite(
         database = SqliteDatabase(workdir / "scale.db")
         yield database, spec, load(database, spec, say)
         return
-    name = f"scale-{spec.count}-{spec.seed}-{migrate.head_revision()}"
+    name = f"scale-{spec.count}-{spec.seed}-{storage.head_revision()}"
     path, meta_path = cache_dir / f"{name}.db", cache_dir / f"{name}.json"
     if path.exists() and meta_path.exists():
         meta = orjson.loads(meta_path.read_bytes())

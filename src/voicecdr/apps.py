@@ -10,7 +10,7 @@ from typing import Any
 from . import callbacks, credentials
 from .errors import ConfigError, NotFound, ValidationError
 from .models import App, Language
-from .storage.store import Store
+from .storage import AppStore
 from .timefmt import epoch_to_iso, zone
 
 MAX_RATE_LIMIT = 1_000_000.0  # in effect no limit, for internal tenants and load tests
@@ -118,7 +118,7 @@ _CHECKS: dict[str, Callable[[Any], Any]] = {
 
 
 def create_app(
-    store: Store,
+    store: AppStore,
     *,
     name: str,
     default_timezone: str,
@@ -145,22 +145,22 @@ def create_app(
     check_callback(values["callback_url"])
     values["secret_hash"] = credentials.hash_secret(secret)
     values["signing_secret"] = credentials.new_signing_secret()
-    app = store.create_app(values, now=int(time.time()))
+    app = store.create(values, now=int(time.time()))
     return IssuedCredentials(app, secret)
 
 
 def update_app(
-    store: Store, appkey: str, *, check_callback: CallbackCheck = CallbackCheck(), **changes: Any
+    store: AppStore, appkey: str, *, check_callback: CallbackCheck = CallbackCheck(), **changes: Any
 ) -> App:
     checked = _checked(changes)
     if not checked:
         raise ConfigError("nothing to change: give at least one option")
     check_callback(checked.get("callback_url"))
-    return store.update_app(appkey, checked, now=int(time.time()))
+    return store.update(appkey, checked, now=int(time.time()))
 
 
 def rotate_secret(
-    store: Store, appkey: str, *, secretkey: str | None = None, signing: bool = False
+    store: AppStore, appkey: str, *, secretkey: str | None = None, signing: bool = False
 ) -> IssuedCredentials:
     """A new secretkey (the old one stops working at once), or with ``signing`` a new
     receipt signing secret instead; both when ``signing`` comes with a given secretkey."""
@@ -171,7 +171,7 @@ def rotate_secret(
         changes["secret_hash"] = credentials.hash_secret(secret)
     if signing:
         changes["signing_secret"] = credentials.new_signing_secret()
-    app = store.update_app(appkey, changes, now=int(time.time()))
+    app = store.update(appkey, changes, now=int(time.time()))
     return IssuedCredentials(app, secret)
 
 
@@ -190,14 +190,14 @@ class StateChange:
     changed: bool
 
 
-def set_enabled(store: Store, appkey: str, *, enabled: bool) -> StateChange:
+def set_enabled(store: AppStore, appkey: str, *, enabled: bool) -> StateChange:
     """Enable or disable an app; idempotent. A disabled app keeps its data: its queries
     answer ``auth_failed`` and its new CDRs are refused at ingest until it is enabled."""
-    app = store.get_app(appkey)
+    app = store.get(appkey)
     if app is None:
         raise NotFound(f"no app with appkey {appkey!r}")
     if app.disabled is not enabled:  # already as asked
         return StateChange(app, changed=False)
     now = int(time.time())
-    app = store.update_app(appkey, {"disabled_at": None if enabled else now}, now=now)
+    app = store.update(appkey, {"disabled_at": None if enabled else now}, now=now)
     return StateChange(app, changed=True)

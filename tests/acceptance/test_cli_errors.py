@@ -12,7 +12,7 @@ import pytest
 
 from tests.acceptance.conftest import Cli
 from tests.support.data import canonical, make_app
-from voicecdr.storage.store import Store
+from voicecdr.storage import Database
 
 PLAN = "service,prefix,cycle,unit_price,basic_price\ngroup_call,,20,0.05,0.005\n"
 DEAD_URL = "http://127.0.0.1:9"  # the discard port: nothing listens there
@@ -312,9 +312,9 @@ def prepared(tmp_path_factory: pytest.TempPathFactory) -> Cli:
     url = f"sqlite:///{tmp / 'voicecdr.db'}"
     cli = Cli(tmp, url)
     assert cli("db", "upgrade").code == 0
-    store = Store(url)
-    make_app(store)
-    store.close()
+    db = Database(url)
+    make_app(db)
+    db.close()
     (tmp / "calls.txt").write_text(json.dumps(canonical("c1")) + "\n")
     (tmp / "bad.jsonl").write_text("{broken\n")
     (tmp / "dir").mkdir()

@@ -13,7 +13,7 @@ from tests.acceptance.conftest import Cli
 from tests.support.data import canonical
 from voicecdr.api import QUERY_PATH, create_app
 from voicecdr.config import Settings
-from voicecdr.storage.store import Store
+from voicecdr.storage import Database
 
 PLAN = "service,prefix,cycle,unit_price,basic_price\n*,,20,0.036,0.0015\n"
 # Three days of calls for app1, both voice groups interleaved, and one for app2.
@@ -57,10 +57,10 @@ def _api_rows(database_url: str, tmp_path: Path, voice_type: str, extended: bool
         rate_limit_state=str(tmp_path / "rl.sqlite"),
         max_age_days=0,
     )
-    store = Store(database_url)
+    db = Database(database_url)
     rows: list[Any] = []
     try:
-        with TestClient(create_app(settings, store)) as client:
+        with TestClient(create_app(settings, db)) as client:
             for day in DAYS:
                 form = {
                     "appkey": "app1",
@@ -76,7 +76,7 @@ def _api_rows(database_url: str, tmp_path: Path, voice_type: str, extended: bool
                 assert answer["code"] == "1", answer
                 rows += answer["info"]["rows"]
     finally:
-        store.close()
+        db.close()
     return rows
 
 

@@ -14,8 +14,7 @@ from tests.acceptance.conftest import Cli
 from tests.support.data import canonical
 from tests.support.receiver import Answer, receiving
 from voicecdr.models import CostStatus, ReceiptStatus, VoiceGroup
-from voicecdr.storage.outbox import Outbox
-from voicecdr.storage.store import Store
+from voicecdr.storage import AppStore, Database, Outbox, PageReader
 
 CALLS = 150
 PLAN = "service,prefix,cycle,unit_price,basic_price\n*,,20,0.05,0.005\n"
@@ -73,7 +72,7 @@ def test_kill_9_during_rating_and_delivery_loses_nothing(
             worker.wait()
         assert kills == 6
 
-        store = Store(database_url)
+        db = Database(database_url)
         try:
             final = subprocess.Popen(
                 cli.command("worker"),
@@ -85,20 +84,20 @@ def test_kill_9_during_rating_and_delivery_loses_nothing(
             try:
                 deadline = time.monotonic() + 60
                 while time.monotonic() < deadline:
-                    if Outbox(store).counts()["delivered"] == CALLS:
+                    if Outbox(db).counts()["delivered"] == CALLS:
                         break
                     time.sleep(0.25)
             finally:
                 final.terminate()
                 final.wait(20)
-            app = store.get_app("app1")
+            app = AppStore(db).get("app1")
             assert app is not None
-            page = store.query_cdrs(
+            page = PageReader(db).query_cdrs(
                 app.id, VoiceGroup.GROUP_CALL, 0, 2**40, messageid=None, offset=0, limit=1000
             )
-            receipts = Outbox(store).list(limit=10_000)
+            receipts = Outbox(db).list(limit=10_000)
         finally:
-            store.close()
+            db.close()
 
     # Every CDR is final, with exactly one receipt, and that receipt was delivered.
     assert page.total == CALLS

@@ -13,7 +13,7 @@ from tests.acceptance.conftest import Cli, Server
 from tests.support import freeswitch as fs
 from tests.support.data import canonical
 from voicecdr.models import VoiceGroup
-from voicecdr.storage.store import Store
+from voicecdr.storage import Database, PageReader
 
 TOKEN = "durability-token-0123456789"
 CRED = "fs:durable-pass"
@@ -53,14 +53,16 @@ def test_accepted_cdrs_survive_kill_9(cli: Cli, database_url: str) -> None:
     assert answer.json()["accepted"] == 300
     assert switch.status_code == 200, switch.text
 
-    store = Store(database_url)
+    db = Database(database_url)
     try:
         totals = {
-            group: store.query_cdrs(1, group, 0, 2**40, messageid=None, offset=0, limit=1).total
+            group: PageReader(db)
+            .query_cdrs(1, group, 0, 2**40, messageid=None, offset=0, limit=1)
+            .total
             for group in VoiceGroup
         }
     finally:
-        store.close()
+        db.close()
     assert totals == {VoiceGroup.GROUP_CALL: 300, VoiceGroup.VERIFICATION: 1}
 
     # A restarted server sees them too: the replay FreeSWITCH or a client would send is a no-op.

@@ -15,8 +15,7 @@ from tests.support.data import canonical
 from tests.support.receiver import receiving
 from voicecdr.models import Service
 from voicecdr.rating import Rate
-from voicecdr.storage.rating import RatingStore
-from voicecdr.storage.store import Store
+from voicecdr.storage import AppStore, Database, RatingStore
 
 PLAN = "service,prefix,cycle,unit_price,basic_price\ngroup_call,,20,0.05,0.005\n"
 
@@ -120,11 +119,11 @@ def test_rate_sets_aside_a_cost_too_large_to_store_and_prices_the_rest(
         cli("apps", "create", "--name", appkey, "--appkey", appkey)
         cli("rates", "import", appkey, write(tmp_path / "p.csv", PLAN))
     # A plan stored before import refused such prices.
-    with closing(Store(cli.env["VOICECDR_DATABASE_URL"])) as store:
-        app = store.get_app("rich")
+    with closing(Database(cli.env["VOICECDR_DATABASE_URL"])) as db:
+        app = AppStore(db).get("rich")
         assert app is not None
         top = Rate(Service.GROUP_CALL, "", 1, 999_999_999_999_999, 0)
-        RatingStore(store).import_plan(app.id, [top], source="old.csv", now=1)
+        RatingStore(db).import_plan(app.id, [top], source="old.csv", now=1)
     records = [
         canonical("huge", appkey="rich", second=86_400),
         canonical("short", appkey="rich", second=2, time="2019-09-09 09:00:01"),

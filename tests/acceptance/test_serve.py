@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.acceptance.conftest import Cli
-from voicecdr.storage.store import Store
+from voicecdr.storage import Database
 from voicecdr.timefmt import zone
 
 
@@ -130,7 +130,7 @@ def test_a_crashing_rater_is_restarted_logged_and_reported_by_readyz(cli: Cli, s
     server = serve()
     url = cli.env["VOICECDR_DATABASE_URL"]
     corrupt = "UPDATE apps SET language = 'xx'"  # a row no version writes: every batch raises
-    with closing(Store(url)) as store, store.writer.begin() as conn:
+    with closing(Database(url)) as db, db.writer.begin() as conn:
         conn.execute(sa.text(corrupt))
     failing = _readyz_until(server, 503).json()
     assert failing["detail"].startswith("worker rater is failing: ValueError: 'xx' is not a")
@@ -138,6 +138,6 @@ def test_a_crashing_rater_is_restarted_logged_and_reported_by_readyz(cli: Cli, s
     assert "worker rater crashed; restarting it in 1 s (1 in a row)" in logs
     assert "Traceback" in logs
     assert "workers stopped" not in logs
-    with closing(Store(url)) as store, store.writer.begin() as conn:
+    with closing(Database(url)) as db, db.writer.begin() as conn:
         conn.execute(sa.text("UPDATE apps SET language = 'en'"))
     assert _readyz_until(server, 200).json() == {"status": "ready"}

@@ -41,8 +41,7 @@ from tests.support.data import make_app
 from voicecdr.api import create_app
 from voicecdr.api.openapi import openapi_document
 from voicecdr.config import Settings
-from voicecdr.storage import migrate
-from voicecdr.storage.store import Store
+from voicecdr.storage import Database, migrate
 from voicecdr.timefmt import zone
 
 EXAMPLES = 60
@@ -60,10 +59,10 @@ CHECKS = [
 def fuzz_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Starlette]:
     tmp: Path = tmp_path_factory.mktemp("fuzz")
     url = f"sqlite:///{tmp / 'fuzz.db'}"
-    store = Store(url)
-    migrate.upgrade(store)
-    make_app(store, "fuzzapp", secretkey="fuzz-secret")
-    load(store, recent_records("fuzzapp", 200, days=1))
+    db = Database(url)
+    migrate.upgrade(db)
+    make_app(db, "fuzzapp", secretkey="fuzz-secret")
+    load(db, recent_records("fuzzapp", 200, days=1))
     settings_ = Settings(
         database_url=url,
         rate_limit_state=str(tmp / "ratelimit.sqlite"),
@@ -75,8 +74,8 @@ def fuzz_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Starlette]:
         auth_failures_per_client_appkey=1_000_000,
         auth_failures_per_client=1_000_000,
     )
-    yield create_app(settings_, store)
-    store.close()
+    yield create_app(settings_, db)
+    db.close()
 
 
 def _window() -> tuple[str, str]:

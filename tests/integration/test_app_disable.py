@@ -18,16 +18,16 @@ from voicecdr import apps
 from voicecdr.api import QUERY_PATH, create_app
 from voicecdr.config import Settings
 from voicecdr.ingest.core import Ingestor, Item
-from voicecdr.storage.store import Store
+from voicecdr.storage import AppStore, CdrWriter, Database
 
 DISABLED = "appkey: app 'app1' is disabled; its CDRs are refused until `voicecdr apps enable app1`"
 
 
 @pytest.fixture
-def client(settings: Settings, store: Store) -> Iterator[TestClient]:
-    make_app(store, "app1", secretkey="secret1")
-    make_app(store, "app2", secretkey="secret2")
-    summary = Ingestor(store).ingest(
+def client(settings: Settings, db: Database) -> Iterator[TestClient]:
+    make_app(db, "app1", secretkey="secret1")
+    make_app(db, "app2", secretkey="secret2")
+    summary = Ingestor(AppStore(db), CdrWriter(db)).ingest(
         Item(i, r)
         for i, r in enumerate([canonical("old1"), canonical("old2", time="2019-09-09 10:00:00")])
     )
@@ -41,7 +41,7 @@ def client(settings: Settings, store: Store) -> Iterator[TestClient]:
             "freeswitch_credentials": Settings(freeswitch_credentials=CRED).freeswitch_credentials,
         }
     )
-    with TestClient(create_app(configured, store), raise_server_exceptions=False) as client:
+    with TestClient(create_app(configured, db), raise_server_exceptions=False) as client:
         yield client
 
 
@@ -63,34 +63,34 @@ def query(client: TestClient, appkey: str = "app1", secretkey: str = "secret1") 
 
 
 def test_a_disabled_app_answers_as_a_wrong_secret_and_enable_restores_it(
-    client: TestClient, store: Store
+    client: TestClient, db: Database
 ) -> None:
     before = query(client)
     assert before["info"]["total"] == 2
     wrong = query(client, secretkey="not-the-secret")
-    assert apps.set_enabled(store, "app1", enabled=False).changed
+    assert apps.set_enabled(AppStore(db), "app1", enabled=False).changed
     assert wrong["error"] == "auth_failed"
     assert query(client) == wrong  # no oracle: word for word a wrong secret's answer
     assert query(client, "app2", "secret2")["code"] == "1"  # other apps go on
-    assert apps.set_enabled(store, "app1", enabled=True).changed
+    assert apps.set_enabled(AppStore(db), "app1", enabled=True).changed
     assert query(client) == before
 
 
 def test_a_disabled_apps_polling_client_does_not_lock_out_its_address(
-    client: TestClient, store: Store
+    client: TestClient, db: Database
 ) -> None:
     # The right secret of a disabled app is no guess: counted as failures, a customer's
     # poller would lock every other app out of its address (3 failures allowed here).
-    apps.set_enabled(store, "app1", enabled=False)
+    apps.set_enabled(AppStore(db), "app1", enabled=False)
     for _ in range(5):
         assert query(client)["error"] == "auth_failed"
     assert query(client, "app2", "secret2")["code"] == "1"
 
 
 def test_batch_ingest_refuses_a_disabled_apps_records_by_name_and_keeps_the_rest(
-    client: TestClient, store: Store
+    client: TestClient, db: Database
 ) -> None:
-    apps.set_enabled(store, "app1", enabled=False)
+    apps.set_enabled(AppStore(db), "app1", enabled=False)
     batch = [canonical("new1"), canonical("b1", appkey="app2"), canonical("new2")]
     answer = client.post("/v1/cdrs", content=orjson.dumps(batch), headers=BEARER)
     assert answer.status_code == 200
@@ -103,16 +103,16 @@ def test_batch_ingest_refuses_a_disabled_apps_records_by_name_and_keeps_the_rest
         ],
     }
     assert query(client, "app2", "secret2")["info"]["total"] == 1
-    apps.set_enabled(store, "app1", enabled=True)
+    apps.set_enabled(AppStore(db), "app1", enabled=True)
     assert query(client)["info"]["total"] == 2  # its data stayed, nothing new slipped in
     again = client.post("/v1/cdrs", content=orjson.dumps(batch[::2]), headers=BEARER)
     assert again.json() == {"accepted": 2, "duplicates": 0, "rejected": []}
 
 
 def test_freeswitch_ingest_refuses_a_disabled_apps_cdr_so_the_switch_keeps_it(
-    client: TestClient, store: Store
+    client: TestClient, db: Database
 ) -> None:
-    apps.set_enabled(store, "app1", enabled=False)
+    apps.set_enabled(AppStore(db), "app1", enabled=False)
     content, content_type = fs.body(fs.cdr(), "json")
     headers = {**BASIC, "Content-Type": content_type}
     refused = client.post("/v1/ingest/freeswitch", content=content, headers=headers)
@@ -121,22 +121,22 @@ def test_freeswitch_ingest_refuses_a_disabled_apps_cdr_so_the_switch_keeps_it(
         "variables.voicecdr_appkey: app 'app1' is disabled; its CDRs are refused until "
         "`voicecdr apps enable app1`"
     ]
-    apps.set_enabled(store, "app1", enabled=True)
+    apps.set_enabled(AppStore(db), "app1", enabled=True)
     stored = client.post("/v1/ingest/freeswitch", content=content, headers=headers)
     assert stored.status_code == 200, stored.text
     assert stored.json()["accepted"] == 1
 
 
-def test_disable_and_enable_are_idempotent_and_keep_the_time_disabled(store: Store) -> None:
-    make_app(store, "app1")
-    first = apps.set_enabled(store, "app1", enabled=False)
+def test_disable_and_enable_are_idempotent_and_keep_the_time_disabled(db: Database) -> None:
+    make_app(db, "app1")
+    first = apps.set_enabled(AppStore(db), "app1", enabled=False)
     assert first.changed
     assert first.app.disabled_at is not None
-    second = apps.set_enabled(store, "app1", enabled=False)
+    second = apps.set_enabled(AppStore(db), "app1", enabled=False)
     assert not second.changed
     assert second.app.disabled_at == first.app.disabled_at
-    assert apps.set_enabled(store, "app1", enabled=True).changed
-    back = apps.set_enabled(store, "app1", enabled=True)
+    assert apps.set_enabled(AppStore(db), "app1", enabled=True).changed
+    back = apps.set_enabled(AppStore(db), "app1", enabled=True)
     assert not back.changed
     assert back.app.disabled_at is None
     assert apps.public_view(back.app)["enabled"] is True

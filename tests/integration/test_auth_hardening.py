@@ -21,8 +21,7 @@ from voicecdr.api import QUERY_PATH, create_app, ingest
 from voicecdr.api.query import QueryService
 from voicecdr.client import _webhooks
 from voicecdr.config import Settings
-from voicecdr.storage.ratelimit import SharedRateLimiter
-from voicecdr.storage.store import Store
+from voicecdr.storage import AppStore, Database, PageReader, SharedRateLimiter
 
 FORM = {
     "voiceType": "0",
@@ -51,7 +50,7 @@ OWNER = ("203.0.113.10", 40000)
 
 
 def _client(
-    settings: Settings, store: Store, clock: Clock, address: tuple[str, int] = ATTACKER
+    settings: Settings, db: Database, clock: Clock, address: tuple[str, int] = ATTACKER
 ) -> TestClient:
     """A client at ``address`` (the peer address the server sees)."""
     tuned = settings.model_copy(
@@ -62,14 +61,14 @@ def _client(
             "auth_failure_window": 60,
         }
     )
-    app = create_app(tuned, store, clock)
+    app = create_app(tuned, db, clock)
     return TestClient(app, raise_server_exceptions=False, client=address)
 
 
 @pytest.fixture
-def client(settings: Settings, store: Store, clock: Clock) -> Iterator[TestClient]:
-    make_app(store, "app1", secretkey="right-secret")
-    with _client(settings, store, clock) as client:
+def client(settings: Settings, db: Database, clock: Clock) -> Iterator[TestClient]:
+    make_app(db, "app1", secretkey="right-secret")
+    with _client(settings, db, clock) as client:
         yield client
 
 
@@ -99,14 +98,14 @@ def test_after_n_failures_the_client_is_locked_out_until_the_window_refills(
 
 
 def test_others_failures_never_lock_out_a_client_that_never_failed(
-    settings: Settings, store: Store, clock: Clock, client: TestClient
+    settings: Settings, db: Database, clock: Clock, client: TestClient
 ) -> None:
     for i in range(20):  # from two addresses, far past every cap
         assert _ask(client, f"guess-{i}") in ("auth_failed", "locked_out")
-    with _client(settings, store, clock, ("198.51.100.67", 1)) as other:
+    with _client(settings, db, clock, ("198.51.100.67", 1)) as other:
         for i in range(20):
             assert _ask(other, f"guess-{i}") in ("auth_failed", "locked_out")
-    with _client(settings, store, clock, OWNER) as owner:
+    with _client(settings, db, clock, OWNER) as owner:
         assert [_ask(owner, "right-secret") for _ in range(3)] == ["ok"] * 3
         # A failure of the owner's own counts against the owner only (one of three).
         assert _ask(owner, "typo") == "auth_failed"
@@ -140,10 +139,10 @@ def test_a_locked_out_client_is_told_so_the_same_way_whether_the_appkey_exists(
 
 
 def test_a_locked_out_address_hears_the_same_from_a_disabled_app(
-    client: TestClient, store: Store
+    client: TestClient, db: Database
 ) -> None:
-    make_app(store, "app3", secretkey="secret3")
-    apps.set_enabled(store, "app3", enabled=False)
+    make_app(db, "app3", secretkey="secret3")
+    apps.set_enabled(AppStore(db), "app3", enabled=False)
     for i in range(3):
         assert _ask(client, f"guess-{i}", appkey="app3") == "auth_failed"
     right, wrong = _post(client, "secret3", appkey="app3"), _post(client, "guess", appkey="app3")
@@ -174,11 +173,11 @@ def test_a_locked_out_address_runs_the_same_statements_whatever_it_sends(
 ) -> None:
     # Timing must not tell a locked-out guesser whether its secret (or appkey) was right:
     # the same statements on the shared state (on SQLite, where none rides a page read).
-    store = Store(sqlite_url)
-    make_app(store, "app1", secretkey="right-secret")
-    limiter = CountingLimiter(store, str(tmp_path / "ratelimit.sqlite"))
+    db = Database(sqlite_url)
+    make_app(db, "app1", secretkey="right-secret")
+    limiter = CountingLimiter(db, str(tmp_path / "ratelimit.sqlite"))
     settings = Settings(database_url=sqlite_url, max_age_days=0, auth_failures_per_client_appkey=1)
-    service = QueryService(store, limiter, settings, clock)
+    service = QueryService(PageReader(db), AppStore(db), limiter, settings, clock)
     try:
         for appkey in ("app1", "ghost"):
             service.answer({**FORM, "appkey": appkey, "secretkey": "guess"}, "198.51.100.66")
@@ -193,27 +192,27 @@ def test_a_locked_out_address_runs_the_same_statements_whatever_it_sends(
         assert list(seen.values()) == [["take", "lockout"]] * 3, seen
     finally:
         limiter.close()
-        store.close()
+        db.close()
 
 
 def test_one_address_guessing_many_appkeys_is_locked_out(
-    client: TestClient, store: Store, settings: Settings, clock: Clock
+    client: TestClient, db: Database, settings: Settings, clock: Clock
 ) -> None:
-    make_app(store, "app2", secretkey="other-secret")
+    make_app(db, "app2", secretkey="other-secret")
     for i in range(6):
         assert _ask(client, "guess", appkey=f"nope{i}") == "auth_failed"
     assert _ask(client, "other-secret", appkey="app2") == "locked_out"
-    with _client(settings, store, clock, OWNER) as owner:
+    with _client(settings, db, clock, OWNER) as owner:
         assert _ask(owner, "other-secret", appkey="app2") == "ok"
     clock.now += 11
     assert _ask(client, "other-secret", appkey="app2") == "ok"
 
 
 def test_the_lockout_holds_across_server_processes(
-    settings: Settings, store: Store, clock: Clock, client: TestClient
+    settings: Settings, db: Database, clock: Clock, client: TestClient
 ) -> None:
     # A second app object over the same shared state, as a second `serve` worker holds.
-    with _client(settings, store, clock) as second:
+    with _client(settings, db, clock) as second:
         assert _ask(client, "guess") == "auth_failed"
         assert _ask(second, "guess") == "auth_failed"
         assert _ask(client, "guess") == "auth_failed"
@@ -221,17 +220,17 @@ def test_the_lockout_holds_across_server_processes(
         assert _ask(client, "right-secret") == "locked_out"
 
 
-def test_no_plaintext_secretkey_in_the_database(database_url: str, store: Store) -> None:
-    issued = make_app(store, "app1", secretkey="plain-Secret-Marker-1234567890")
-    generated = make_app(store, "app2")  # a generated secretkey too
+def test_no_plaintext_secretkey_in_the_database(database_url: str, db: Database) -> None:
+    issued = make_app(db, "app1", secretkey="plain-Secret-Marker-1234567890")
+    generated = make_app(db, "app2")  # a generated secretkey too
     secrets = [issued.secretkey, generated.secretkey]
     assert all(len(s) > 10 for s in secrets)
-    if store.dialect == "sqlite":
+    if db.dialect == "sqlite":
         path = Path(sa.make_url(database_url).database or "")
         dump = b"".join(p.read_bytes() for p in path.parent.glob(path.name + "*"))
         for secret in secrets:
             assert secret.encode() not in dump
-    with store.reader.connect() as conn:
+    with db.reader.connect() as conn:
         texts: list[str] = []
         inspector = sa.inspect(conn)
         for table in inspector.get_table_names():

@@ -16,8 +16,7 @@ from hypothesis import strategies as st
 
 from tests.support.data import cdr, make_app
 from voicecdr.models import Cdr, Service, VoiceGroup
-from voicecdr.storage import counts, pages
-from voicecdr.storage.store import Outcome, Store
+from voicecdr.storage import CdrWriter, Database, Outcome, PageReader, counts, pages
 
 T0 = 1_795_700_100  # a bucket boundary (T0 % 300 == 0)
 SPAN = 3 * 3600  # the stored calls' times: three hours, 36 buckets
@@ -29,12 +28,18 @@ def _call(call_id: str, placed: int, service: Service) -> Cdr:
 
 
 @pytest.fixture
-def stored(store: Store) -> tuple[Store, int, list[tuple[int, int, int]]]:
+def page_reader(db: Database) -> PageReader:
+    """One reader for a whole test: what it learns of a window carries to the next read."""
+    return PageReader(db)
+
+
+@pytest.fixture
+def stored(db: Database) -> tuple[Database, int, list[tuple[int, int, int]]]:
     """One app's 600 calls stored in shuffled batches (with repeats), plus another app's
-    calls in the same buckets; yields (store, app_id, [(placed_at, service, id)])."""
+    calls in the same buckets; yields (db, app_id, [(placed_at, service, id)])."""
     rng = random.Random(7)
-    app_id = make_app(store, "big").app.id
-    other = make_app(store, "other").app.id
+    app_id = make_app(db, "big").app.id
+    other = make_app(db, "other").app.id
     # Bunched times: many calls share a second, and the bucket edges are always hit.
     times = [T0 + rng.choice([0, 1, 299, 300, 301]) + 300 * rng.randrange(36) for _ in range(300)]
     times += [T0 + rng.randrange(SPAN) for _ in range(300)]
@@ -48,15 +53,15 @@ def stored(store: Store) -> tuple[Store, int, list[tuple[int, int, int]]]:
         if lo:
             batch += [(app_id, calls[i]) for i in order[:3]]
             batch.append((app_id, calls[order[0]]._replace(second=99, content_hash="x")))
-        store.store_cdrs(batch, now=1)
-        store.store_cdrs([(other, _call(f"o{lo}", times[lo], Service.GROUP_CALL))], now=1)
+        CdrWriter(db).store(batch, now=1)
+        CdrWriter(db).store([(other, _call(f"o{lo}", times[lo], Service.GROUP_CALL))], now=1)
     c = sa.table("cdrs", sa.column("placed_at"), sa.column("service"), sa.column("id"))
-    with store.reader.connect() as conn:
+    with db.reader.connect() as conn:
         rows = conn.execute(
             sa.select(c.c.placed_at, c.c.service, c.c.id).where(sa.text(f"app_id = {app_id}"))
         ).all()
     assert len(rows) == 600
-    return store, app_id, [(r[0], r[1], r[2]) for r in rows]
+    return db, app_id, [(r[0], r[1], r[2]) for r in rows]
 
 
 @settings(
@@ -70,21 +75,22 @@ def stored(store: Store) -> tuple[Store, int, list[tuple[int, int, int]]]:
     offset=st.integers(0, 700),
 )
 def test_total_and_page_match_the_rows(
-    stored: tuple[Store, int, list[tuple[int, int, int]]],
+    stored: tuple[Database, int, list[tuple[int, int, int]]],
+    page_reader: PageReader,
     start: int,
     length: int,
     group: VoiceGroup,
     limit: int,
     offset: int,
 ) -> None:
-    store, app_id, rows = stored
+    _, app_id, rows = stored
     lo, hi = T0 + start, T0 + start + length
     expected = sorted(
         (placed, id_)
         for placed, service, id_ in rows
         if lo <= placed <= hi and Service(service).voice_group is group
     )
-    page = store.query_cdrs(app_id, group, lo, hi, messageid=None, offset=offset, limit=limit)
+    page = page_reader.query_cdrs(app_id, group, lo, hi, messageid=None, offset=offset, limit=limit)
     assert page.total == len(expected)
     assert [(r.time, r.id) for r in page.rows] == expected[offset : offset + limit]
 
@@ -93,7 +99,9 @@ def test_total_and_page_match_the_rows(
     def odd(stamps: list[tuple[int, ...]]) -> list[int | None]:
         return [s[0] % 2 or None for s in stamps]
 
-    stamped = store.query_stamped(app_id, group, lo, hi, offset=offset, limit=limit, lookup=odd)
+    stamped = page_reader.query_stamped(
+        app_id, group, lo, hi, offset=offset, limit=limit, lookup=odd
+    )
     assert stamped.total == len(expected)
     assert [(s[1], s[0]) for s in stamped.stamps] == expected[offset : offset + limit]
     assert stamped.known == [s[0] % 2 or None for s in stamped.stamps]
@@ -101,7 +109,7 @@ def test_total_and_page_match_the_rows(
     assert sorted(stamped.rows) == sorted(unknown)
     assert all(stamped.rows[id_][0] == id_ for id_ in unknown)
     # Read whole at once instead: the same stamps, and the same rows.
-    wholly = store.query_stamped(
+    wholly = page_reader.query_stamped(
         app_id, group, lo, hi, offset=offset, limit=limit, lookup=odd, whole=True
     )
     assert (wholly.total, wholly.stamps, wholly.known) == (
@@ -113,7 +121,7 @@ def test_total_and_page_match_the_rows(
         k: tuple(v) for k, v in stamped.rows.items()
     }
     # And with every stamp known: nothing read whole.
-    everything = store.query_stamped(
+    everything = page_reader.query_stamped(
         app_id, group, lo, hi, offset=offset, limit=limit, lookup=lambda s: [True] * len(s)
     )
     assert (everything.total, everything.stamps, everything.rows) == (
@@ -123,37 +131,39 @@ def test_total_and_page_match_the_rows(
     )
 
 
-def test_counts_equal_a_recount(stored: tuple[Store, int, list[tuple[int, int, int]]]) -> None:
-    store = stored[0]
+def test_counts_equal_a_recount(stored: tuple[Database, int, list[tuple[int, int, int]]]) -> None:
+    db = stored[0]
     recount = (
         f"SELECT app_id, voice_group, placed_at - placed_at % {counts.BUCKET_SECONDS}, count(*)"
         " FROM cdrs GROUP BY 1, 2, 3"
     )
-    with store.reader.connect() as conn:
+    with db.reader.connect() as conn:
         kept = set(conn.exec_driver_sql("SELECT app_id, voice_group, bucket, n FROM cdr_counts"))
         assert kept == set(conn.execute(sa.text(recount)))
 
 
-def test_concurrent_writers_of_the_same_buckets_count_each_row_once(store: Store) -> None:
+def test_concurrent_writers_of_the_same_buckets_count_each_row_once(
+    db: Database, page_reader: PageReader
+) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
-    app_id = make_app(store).app.id
+    app_id = make_app(db).app.id
     # Four writers store overlapping sets of calls in the same buckets at once: every
     # call is offered by two of them, and exactly one of the two may count it.
     calls = [_call(f"c{i}", T0 + i % 600, Service.GROUP_CALL) for i in range(400)]
 
     def write(k: int) -> list[Outcome]:
         mine = [c for i, c in enumerate(calls) if i % 4 in (k, (k + 1) % 4)]
-        return store.store_cdrs([(app_id, c) for c in mine], now=1)
+        return CdrWriter(db).store([(app_id, c) for c in mine], now=1)
 
     with ThreadPoolExecutor(4) as pool:
         outcomes = [o for batch in pool.map(write, range(4)) for o in batch]
     assert outcomes.count(Outcome.ACCEPTED) == 400
-    page = store.query_cdrs(
+    page = page_reader.query_cdrs(
         app_id, VoiceGroup.GROUP_CALL, T0, T0 + 600, messageid=None, offset=0, limit=1
     )
     assert page.total == 400
-    with store.reader.connect() as conn:
+    with db.reader.connect() as conn:
         assert conn.exec_driver_sql("SELECT sum(n) FROM cdr_counts").scalar_one() == 400
 
 
@@ -172,19 +182,21 @@ def test_split(start: int, end: int, lo: int, hi: int) -> None:
     assert (window.lo, window.hi) == (lo, hi)
 
 
-def test_a_row_rerated_while_its_page_is_read_is_read_as_stamped(store: Store) -> None:
+def test_a_row_rerated_while_its_page_is_read_is_read_as_stamped(
+    db: Database, page_reader: PageReader
+) -> None:
     """The caller's lookup runs between reading the stamps and reading the unknown rows;
     here it re-rates a row meanwhile (another connection, committed). The rows handed back
     must still be those the stamps describe: from the same snapshot, or read again."""
-    app_id = make_app(store).app.id
+    app_id = make_app(db).app.id
     calls = [_call(f"c{i}", T0 + i, Service.GROUP_CALL) for i in range(5)]
-    store.store_cdrs([(app_id, c) for c in calls], now=1)
+    CdrWriter(db).store([(app_id, c) for c in calls], now=1)
     rerated = []
 
     def lookup(stamps: list[tuple[int, ...]]) -> list[None]:
         if not rerated:
             rerated.append(stamps[2][0])
-            with store.writer.begin() as conn:
+            with db.writer.begin() as conn:
                 conn.execute(
                     # As every write of a charge does (storage/rating.py).
                     sa.text(
@@ -195,7 +207,7 @@ def test_a_row_rerated_while_its_page_is_read_is_read_as_stamped(store: Store) -
                 )
         return [None] * len(stamps)
 
-    page = store.query_stamped(
+    page = page_reader.query_stamped(
         app_id, VoiceGroup.GROUP_CALL, T0, T0 + 10, offset=0, limit=10, lookup=lookup
     )
     assert page.total == 5
@@ -231,17 +243,17 @@ def test_seeks_guess_from_what_a_full_seek_learned() -> None:
 
 
 def test_a_guessed_deep_page_is_exact_after_rows_arrive_before_and_after_it(
-    store: Store, monkeypatch: pytest.MonkeyPatch
+    db: Database, page_reader: PageReader, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A deep page's start is guessed from the last full seek of its window; rows that
     arrive earlier in the window make that guess wrong, and the read must notice (its
     counts disagree) rather than answer from the old start. Rows that arrive later leave
     the guess right, and it is used."""
-    app_id = make_app(store).app.id
+    app_id = make_app(db).app.id
     rng = random.Random(11)
     placed = [T0 + rng.randrange(2 * 3600) for _ in range(900)]
     calls = [_call(f"c{i}", t, Service.GROUP_CALL) for i, t in enumerate(placed)]
-    store.store_cdrs([(app_id, c) for c in calls], now=1)
+    CdrWriter(db).store([(app_id, c) for c in calls], now=1)
     start, end = T0 + 17, T0 + 2 * 3600 + 100  # a head, 23 whole buckets and a tail
     guessed: list[bool] = []
     real = pages.read_guessed
@@ -254,7 +266,7 @@ def test_a_guessed_deep_page_is_exact_after_rows_arrive_before_and_after_it(
     monkeypatch.setattr(pages, "read_guessed", spy)
 
     def expected() -> list[int]:
-        with store.reader.connect() as conn:
+        with db.reader.connect() as conn:
             return [
                 r[0]
                 for r in conn.exec_driver_sql(
@@ -265,7 +277,7 @@ def test_a_guessed_deep_page_is_exact_after_rows_arrive_before_and_after_it(
 
     def check(offset: int, *, whole: bool = False) -> None:
         ids = expected()
-        page = store.query_stamped(
+        page = page_reader.query_stamped(
             app_id,
             VoiceGroup.GROUP_CALL,
             start,
@@ -286,9 +298,9 @@ def test_a_guessed_deep_page_is_exact_after_rows_arrive_before_and_after_it(
     assert guessed == [True, True]
     # Rows early in the window: the guessed start is now 3 rows too late.
     late = [_call(f"early{i}", start + i, Service.GROUP_CALL) for i in range(3)]
-    store.store_cdrs([(app_id, c) for c in late], now=1)
+    CdrWriter(db).store([(app_id, c) for c in late], now=1)
     # The whole-row read in one snapshot checks the guess in its own way.
-    rows = store.query_cdrs(
+    rows = page_reader.query_cdrs(
         app_id, VoiceGroup.GROUP_CALL, start, end, messageid=None, offset=500, limit=20
     )
     assert (rows.total, [r.id for r in rows.rows]) == (len(expected()), expected()[500:520])
@@ -297,6 +309,6 @@ def test_a_guessed_deep_page_is_exact_after_rows_arrive_before_and_after_it(
     assert guessed == [True, True, True, True]
     # Rows after the page leave its guessed start right.
     after = [_call(f"after{i}", end - i, Service.GROUP_CALL) for i in range(4)]
-    store.store_cdrs([(app_id, c) for c in after], now=1)
+    CdrWriter(db).store([(app_id, c) for c in after], now=1)
     check(500)
     assert guessed[-1] is True

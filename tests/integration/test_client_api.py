@@ -42,8 +42,7 @@ from voicecdr.client._export import ExportError, ExportJob, export, file_sha256,
 from voicecdr.client._timeutil import format_api_time
 from voicecdr.config import Settings
 from voicecdr.rating import parse_plan_csv
-from voicecdr.storage.rating import RatingStore
-from voicecdr.storage.store import Store
+from voicecdr.storage import Database, RatingStore
 from voicecdr.workers.rater import Rater
 
 BASE = "http://testserver"
@@ -51,16 +50,16 @@ RECORDS = 300
 
 
 @pytest.fixture
-def records(store: Store) -> list[dict[str, object]]:
-    make_app(store, "app1", secretkey="secret1")
+def records(db: Database) -> list[dict[str, object]]:
+    make_app(db, "app1", secretkey="secret1")
     data = recent_records("app1", RECORDS)
-    load(store, data)
+    load(db, data)
     return data
 
 
 @pytest.fixture
-def asgi(settings: Settings, store: Store) -> Iterator[TestClient]:
-    with TestClient(create_app(settings, store)) as test_client:
+def asgi(settings: Settings, db: Database) -> Iterator[TestClient]:
+    with TestClient(create_app(settings, db)) as test_client:
         yield test_client
 
 
@@ -101,10 +100,10 @@ def anyio_backend() -> str:
 
 @pytest.mark.anyio
 async def test_the_async_client_yields_the_same_records(
-    settings: Settings, store: Store, records: list[dict[str, object]]
+    settings: Settings, db: Database, records: list[dict[str, object]]
 ) -> None:
     start, end = window()
-    transport = httpx.ASGITransport(app=create_app(settings, store))
+    transport = httpx.ASGITransport(app=create_app(settings, db))
     async with AsyncClient(
         "app1", "secret1", base_url=BASE, transport=transport, rate=None, page_size=40
     ) as client:
@@ -118,7 +117,7 @@ async def test_the_async_client_yields_the_same_records(
 
 
 def test_records_arriving_during_the_export_are_each_yielded_once(
-    asgi: TestClient, store: Store, records: list[dict[str, object]]
+    asgi: TestClient, db: Database, records: list[dict[str, object]]
 ) -> None:
     start, end = window()
     first_span_start = start
@@ -134,7 +133,7 @@ def test_records_arriving_during_the_export_are_each_yielded_once(
                 canonical(f"late-{n}-{i}", appkey="app1", time=early if i < 4 else late)
                 for i in range(5)
             ]
-            load(store, batch)
+            load(db, batch)
             added.extend(batch)
 
     hooked = Hooked(asgi._transport, arrive)
@@ -166,15 +165,15 @@ def test_caller_errors_map_to_exceptions_and_are_not_retried(
 
 
 def test_a_rate_limited_client_backs_off_and_still_gets_everything(
-    settings: Settings, store: Store
+    settings: Settings, db: Database
 ) -> None:
     # A real GCRA limit at 4/s (4 at once) and a client that does not pace itself, with
     # more pages than that: the server answers rate_limited with Retry-After and the
     # client waits that long, then carries on.
-    make_app(store, "slow", secretkey="secret1", rate_limit=4)
-    load(store, recent_records("slow", 40, days=0.5))
+    make_app(db, "slow", secretkey="secret1", rate_limit=4)
+    load(db, recent_records("slow", 40, days=0.5))
     start, end = window(days=0.5)
-    with TestClient(create_app(settings, store)) as asgi:
+    with TestClient(create_app(settings, db)) as asgi:
         hooked = Hooked(asgi._transport)
         with Client(
             "slow", "secret1", base_url=BASE, transport=hooked, rate=None, page_size=4
@@ -215,13 +214,13 @@ def stored_prices(database_url: str, voice_group: int) -> set[Decimal]:
 @pytest.mark.parametrize("fmt", ["csv", "jsonl"])
 def test_export_writes_every_record_with_an_exact_manifest(
     asgi: TestClient,
-    store: Store,
+    db: Database,
     database_url: str,
     records: list[dict[str, object]],
     tmp_path: Path,
     fmt: str,
 ) -> None:
-    price_everything(store, "app1")  # the real rater, with the demo's rate plan
+    price_everything(db, "app1")  # the real rater, with the demo's rate plan
     start, end = window()
     job = ExportJob(BASE, "app1", 0, start, end, "Asia/Shanghai", fmt)
     output = tmp_path / f"calls.{fmt}"
@@ -326,26 +325,26 @@ def test_export_will_not_clobber_a_file_or_mix_two_jobs(
 
 @pytest.mark.parametrize("fmt", ["csv", "jsonl"])
 def test_large_and_tiny_amounts_keep_every_digit_from_the_database_to_the_export(
-    asgi: TestClient, store: Store, tmp_path: Path, fmt: str
+    asgi: TestClient, db: Database, tmp_path: Path, fmt: str
 ) -> None:
     """86025 one-second cycles at 104620.74978204 cost 8999999999.999991 (16 significant
     digits: a float keeps 15); a basic price of 10^-9 is 1E-9 to a Decimal's str()."""
-    app = make_app(store, "app1", secretkey="secret1").app
+    app = make_app(db, "app1", secretkey="secret1").app
     plan = "service,prefix,cycle,unit_price,basic_price\n"
     plan += "group_call,,1,104620.74978204,0.000000001\n"
-    RatingStore(store).import_plan(app.id, parse_plan_csv(plan), source="p.csv", now=1)
+    RatingStore(db).import_plan(app.id, parse_plan_csv(plan), source="p.csv", now=1)
     _, end = window()
     start = end - timedelta(hours=24)  # the longest window; the long call ended before now
     placed = (start + timedelta(seconds=30)).strftime("%Y-%m-%d %H:%M:%S")
     missed = (end - timedelta(minutes=30)).strftime("%Y-%m-%d %H:%M:%S")
     load(
-        store,
+        db,
         [
             canonical("long", time=placed, second=86_025),
             canonical("missed", time=missed, connected=False),
         ],
     )
-    assert Rater(store).drain() == (2, 0)
+    assert Rater(db).drain() == (2, 0)
 
     form = {
         "appkey": "app1",

@@ -9,7 +9,7 @@ from starlette.testclient import TestClient
 
 from voicecdr.api import create_app
 from voicecdr.config import Settings
-from voicecdr.storage.store import Store
+from voicecdr.storage import Database
 
 
 class _References(HTMLParser):
@@ -29,8 +29,8 @@ def references(html: str) -> list[str]:
     return parser.urls
 
 
-def test_the_docs_page_loads_nothing_from_another_host(settings: Settings, store: Store) -> None:
-    with TestClient(create_app(settings, store)) as client:
+def test_the_docs_page_loads_nothing_from_another_host(settings: Settings, db: Database) -> None:
+    with TestClient(create_app(settings, db)) as client:
         page = client.get("/docs")
         assert page.status_code == 200
         assert "://" not in page.text, "an absolute URL in the page may point off the server"
@@ -52,16 +52,16 @@ def test_the_docs_page_loads_nothing_from_another_host(settings: Settings, store
         assert "validatorUrl: null" in page.text
 
 
-def test_the_shipped_swagger_ui_carries_its_license(settings: Settings, store: Store) -> None:
-    with TestClient(create_app(settings, store)) as client:
+def test_the_shipped_swagger_ui_carries_its_license(settings: Settings, db: Database) -> None:
+    with TestClient(create_app(settings, db)) as client:
         urls = references(client.get("/docs").text)
         folder = next(u for u in urls if u.endswith("swagger-ui-bundle.js")).rsplit("/", 1)[0]
         assert "Apache License" in client.get(f"{folder}/LICENSE").text
         assert "SmartBear" in client.get(f"{folder}/NOTICE").text
 
 
-def test_the_shipped_files_are_all_it_serves(settings: Settings, store: Store) -> None:
-    with TestClient(create_app(settings, store)) as client:
+def test_the_shipped_files_are_all_it_serves(settings: Settings, db: Database) -> None:
+    with TestClient(create_app(settings, db)) as client:
         for path in ("%2e%2e/ops.py", "..%2fops.py", "%2e%2e/%2e%2e/config.py", "nope.js", ""):
             response = client.get(f"/docs/swagger-ui/{path}")
             assert response.status_code == 404, path

@@ -24,8 +24,7 @@ from voicecdr.ingest import files
 from voicecdr.ingest.core import Ingestor, Item, Rejection, Summary
 from voicecdr.ingest.fastjson import checked_chunks
 from voicecdr.ingest.timebounds import TimeLimits
-from voicecdr.storage import migrate
-from voicecdr.storage.store import BULK_CACHE_MIB, Store
+from voicecdr.storage import BULK_CACHE_MIB, AppStore, CdrWriter, Database, migrate
 
 
 def mixed_file(path: Path) -> Path:
@@ -53,13 +52,13 @@ def import_with(
 ) -> Any:
     """Import ``source`` into a database holding app1 and one call ("before"); chunked
     (the JSONL import's path) or, with ``chunk_lines`` None, Item by Item."""
-    store = Store(url)
+    db = Database(url)
     try:
-        make_app(store)
-        Ingestor(store).ingest(files.jsonl_items(_one_record(source.parent)))
+        make_app(db)
+        Ingestor(AppStore(db), CdrWriter(db)).ingest(files.jsonl_items(_one_record(source.parent)))
         rejects: list[Rejection] = []
         summary = Summary(on_reject=rejects.append)
-        ingestor = Ingestor(store, batch_size=batch, background=background)
+        ingestor = Ingestor(AppStore(db), CdrWriter(db), batch_size=batch, background=background)
         if chunk_lines is None:
             ingestor.ingest(files.jsonl_items(source), summary)
         else:
@@ -68,7 +67,7 @@ def import_with(
             )
             ingestor.ingest_chunks(chunks, summary)
     finally:
-        store.close()
+        db.close()
     return summary.accepted, summary.duplicates, [r.to_dict() for r in rejects]
 
 
@@ -90,11 +89,11 @@ def fresh_database(
         name = f"batches_{os.getpid()}_{next(numbers)}"
         if kind == "sqlite":
             url = f"sqlite:///{tmp_path / (name + '.db')}"
-            store = Store(url)
+            db = Database(url)
             try:
-                migrate.upgrade(store)
+                migrate.upgrade(db)
             finally:
-                store.close()
+                db.close()
             return url
         server: PostgresServer = request.getfixturevalue("pg_server")
         made.append(name)
@@ -145,29 +144,29 @@ def _index(rejection: dict[str, Any]) -> int:
 
 
 def test_an_error_storing_a_batch_in_a_thread_reaches_the_caller(sqlite_url: str) -> None:
-    store = Store(sqlite_url)
+    db = Database(sqlite_url)
     try:
-        make_app(store)
+        make_app(db)
         broken = sqlite3.connect(sqlite_url.removeprefix("sqlite:///"))
         broken.execute("DROP TABLE cdr_counts")
         broken.close()
         items = [Item(i, canonical(f"c{i}")) for i in range(5)]
         with pytest.raises(StorageError, match="store CDRs failed"):
-            Ingestor(store, batch_size=2, background=True).ingest(items)
+            Ingestor(AppStore(db), CdrWriter(db), batch_size=2, background=True).ingest(items)
     finally:
-        store.close()
+        db.close()
 
 
 def test_bulk_store_gives_the_sqlite_writer_a_bigger_page_cache(sqlite_url: str) -> None:
     for bulk, expected in ((False, -2000), (True, -BULK_CACHE_MIB * 1024)):
-        store = Store(sqlite_url, bulk=bulk)
+        db = Database(sqlite_url, bulk=bulk)
         try:
-            with store.writer.connect() as conn:
+            with db.writer.connect() as conn:
                 assert conn.exec_driver_sql("PRAGMA cache_size").scalar() == expected
-            with store.reader.connect() as conn:  # readers keep the default
+            with db.reader.connect() as conn:  # readers keep the default
                 assert conn.exec_driver_sql("PRAGMA cache_size").scalar() == -2000
         finally:
-            store.close()
+            db.close()
 
 
 def test_an_import_into_sqlite_never_loads_the_postgresql_driver(
@@ -175,9 +174,9 @@ def test_an_import_into_sqlite_never_loads_the_postgresql_driver(
 ) -> None:
     source = tmp_path / "cdrs.jsonl"
     source.write_text(json.dumps(canonical("c1")) + "\n{broken\n")
-    store = Store(sqlite_url)
-    make_app(store)
-    store.close()
+    db = Database(sqlite_url)
+    make_app(db)
+    db.close()
     script = (
         "import sys\n"
         "from voicecdr.cli import main\n"

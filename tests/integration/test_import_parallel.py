@@ -7,7 +7,7 @@ from pathlib import Path
 
 from tests.support.data import canonical, make_app
 from voicecdr.ingest.importer import import_paths, workers_for
-from voicecdr.storage.store import Store
+from voicecdr.storage import Database
 
 
 def test_workers_change_nothing_but_speed(tmp_path: Path, sqlite_url: str, pg_url: str) -> None:
@@ -21,14 +21,14 @@ def test_workers_change_nothing_but_speed(tmp_path: Path, sqlite_url: str, pg_ur
     source.write_text("\n".join(lines) + "\n")
     results = []
     for workers, url in ((0, sqlite_url), (1, pg_url)):
-        store = Store(url)
+        db = Database(url)
         try:
-            make_app(store)
+            make_app(db)
             result = import_paths(
-                store, [source], rejects_path=tmp_path / f"r{workers}.jsonl", workers=workers
+                db, [source], rejects_path=tmp_path / f"r{workers}.jsonl", workers=workers
             )
         finally:
-            store.close()
+            db.close()
         results.append(result.to_dict() | {"rejects_file": None})
     assert results[0] == results[1]
     assert (results[0]["accepted"], results[0]["rejected_total"]) == (30, 11)

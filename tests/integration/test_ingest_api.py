@@ -17,7 +17,7 @@ from tests.support.asgi import raw_post
 from tests.support.data import canonical, make_app
 from voicecdr.api import QUERY_PATH, create_app
 from voicecdr.config import Settings
-from voicecdr.storage.store import Store
+from voicecdr.storage import Database
 
 TOKEN = "t0ken-for-tests-0123456789"
 CRED = "freeswitch:s3cret-pass"
@@ -26,8 +26,8 @@ BASIC = {"Authorization": "Basic " + base64.b64encode(CRED.encode()).decode()}
 
 
 @pytest.fixture
-def client(settings: Settings, store: Store) -> Iterator[TestClient]:
-    make_app(store, "app1", secretkey="secret1")
+def client(settings: Settings, db: Database) -> Iterator[TestClient]:
+    make_app(db, "app1", secretkey="secret1")
     configured = settings.model_copy(
         update={
             "max_age_days": 0,
@@ -37,7 +37,7 @@ def client(settings: Settings, store: Store) -> Iterator[TestClient]:
             "max_batch_bytes": 200_000,
         }
     )
-    with TestClient(create_app(configured, store), raise_server_exceptions=False) as client:
+    with TestClient(create_app(configured, db), raise_server_exceptions=False) as client:
         yield client
 
 
@@ -156,8 +156,8 @@ def test_unreadable_batch_is_400(client: TestClient, body: bytes, detail: str) -
     assert detail in answer.json()["detail"]
 
 
-def test_unconfigured_endpoints_say_so(settings: Settings, store: Store) -> None:
-    with TestClient(create_app(settings, store)) as client:
+def test_unconfigured_endpoints_say_so(settings: Settings, db: Database) -> None:
+    with TestClient(create_app(settings, db)) as client:
         batch = client.post("/v1/cdrs", json=[], headers=BEARER)
         assert batch.status_code == 503
         assert "VOICECDR_INGEST_TOKEN" in batch.json()["detail"]
@@ -303,7 +303,7 @@ def test_times_far_from_now_are_rejected_and_the_rest_stored(client: TestClient)
 
 
 def test_the_age_limit_is_the_operators_setting(
-    settings: Settings, store: Store, client: TestClient
+    settings: Settings, db: Database, client: TestClient
 ) -> None:
     configured = settings.model_copy(
         update={
@@ -312,7 +312,7 @@ def test_the_age_limit_is_the_operators_setting(
             "ingest_max_age_days": 30,
         }
     )
-    with TestClient(create_app(configured, store)) as recent_only:
+    with TestClient(create_app(configured, db)) as recent_only:
         answer = post_batch(recent_only, [canonical("old")]).json()
         assert answer["rejected"][0]["errors"][0].endswith(
             "is more than 30 days ago; to import older calls, raise VOICECDR_INGEST_MAX_AGE_DAYS"

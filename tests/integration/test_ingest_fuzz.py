@@ -24,7 +24,7 @@ from voicecdr.api import create_app
 from voicecdr.config import Settings
 from voicecdr.ingest.importer import import_paths
 from voicecdr.models import VoiceGroup
-from voicecdr.storage.store import Store
+from voicecdr.storage import Database, PageReader
 
 TOKEN = "fuzz-token-0123456789"
 CRED = "fs:fuzz"
@@ -91,15 +91,15 @@ def mangled_cdrs(draw: st.DrawFn) -> tuple[bytes, str]:
 
 
 @pytest.fixture
-def sqlite_store(sqlite_url: str) -> Iterator[Store]:
-    store = Store(sqlite_url)
-    make_app(store, "app1")
-    yield store
-    store.close()
+def sqlite_store(sqlite_url: str) -> Iterator[Database]:
+    db = Database(sqlite_url)
+    make_app(db, "app1")
+    yield db
+    db.close()
 
 
 @pytest.fixture
-def client(sqlite_store: Store, sqlite_url: str, tmp_path: Path) -> Iterator[TestClient]:
+def client(sqlite_store: Database, sqlite_url: str, tmp_path: Path) -> Iterator[TestClient]:
     configured = Settings(
         database_url=sqlite_url,
         rate_limit_state=str(tmp_path / "rl.sqlite"),
@@ -111,10 +111,10 @@ def client(sqlite_store: Store, sqlite_url: str, tmp_path: Path) -> Iterator[Tes
         yield c
 
 
-def stored(store: Store) -> int:
+def stored(db: Database) -> int:
     total = 0
     for group in VoiceGroup:
-        page = store.query_cdrs(1, group, 0, 2**40, messageid=None, offset=0, limit=10_000)
+        page = PageReader(db).query_cdrs(1, group, 0, 2**40, messageid=None, offset=0, limit=10_000)
         assert all(r.phone and r.time for r in page.rows)  # whole rows only
         total += page.total
     return total
@@ -127,7 +127,7 @@ def stored(store: Store) -> int:
     junk=st.binary(max_size=40),
 )
 def test_batch_endpoint(
-    client: TestClient, sqlite_store: Store, records: list[Any], framing: str, junk: bytes
+    client: TestClient, sqlite_store: Database, records: list[Any], framing: str, junk: bytes
 ) -> None:
     before = stored(sqlite_store)
     if framing == "array":
@@ -145,7 +145,7 @@ def test_batch_endpoint(
 @FUZZ
 @given(cdr=mangled_cdrs())
 def test_freeswitch_endpoint(
-    client: TestClient, sqlite_store: Store, cdr: tuple[bytes, str]
+    client: TestClient, sqlite_store: Database, cdr: tuple[bytes, str]
 ) -> None:
     before = stored(sqlite_store)
     body, content_type = cdr
@@ -169,7 +169,7 @@ def test_freeswitch_endpoint(
     cdrs=st.lists(mangled_cdrs(), max_size=4),
 )
 def test_file_imports(
-    sqlite_store: Store,
+    sqlite_store: Database,
     tmp_path_factory: pytest.TempPathFactory,
     records: list[Any],
     cells: list[list[str]],

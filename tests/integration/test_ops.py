@@ -14,11 +14,11 @@ from tests.support.data import make_app
 from voicecdr.api import QUERY_PATH, create_app
 from voicecdr.api.rows import GROUP_CALL_FIELDS, VERIFICATION_FIELDS
 from voicecdr.config import Settings
-from voicecdr.storage.store import Store
+from voicecdr.storage import Database
 
 
-def test_health_and_readiness(settings: Settings, store: Store) -> None:
-    with TestClient(create_app(settings, store)) as client:
+def test_health_and_readiness(settings: Settings, db: Database) -> None:
+    with TestClient(create_app(settings, db)) as client:
         assert client.get("/healthz").json() == {"status": "ok"}
         assert client.get("/readyz").json() == {"status": "ready"}
 
@@ -47,8 +47,8 @@ def test_not_ready_when_database_is_unreachable(tmp_path: Path) -> None:
         assert response.json()["title"] == "Not ready"
 
 
-def test_metrics_count_requests_by_route_and_outcome(settings: Settings, store: Store) -> None:
-    with TestClient(create_app(settings, store)) as client:
+def test_metrics_count_requests_by_route_and_outcome(settings: Settings, db: Database) -> None:
+    with TestClient(create_app(settings, db)) as client:
         client.post(QUERY_PATH, data={"appkey": "x", "secretkey": "y"})
         text = client.get("/metrics").text
     assert (
@@ -58,8 +58,8 @@ def test_metrics_count_requests_by_route_and_outcome(settings: Settings, store: 
     assert "voicecdr_http_request_duration_seconds_bucket" in text
 
 
-def test_unknown_routes_get_problem_json(settings: Settings, store: Store) -> None:
-    with TestClient(create_app(settings, store)) as client:
+def test_unknown_routes_get_problem_json(settings: Settings, db: Database) -> None:
+    with TestClient(create_app(settings, db)) as client:
         response = client.get("/nope")
         assert response.status_code == 404
         assert response.json() == {
@@ -71,9 +71,9 @@ def test_unknown_routes_get_problem_json(settings: Settings, store: Store) -> No
         assert client.post("/healthz").status_code == 405
 
 
-def test_openapi_describes_the_query_endpoint(settings: Settings, store: Store) -> None:
+def test_openapi_describes_the_query_endpoint(settings: Settings, db: Database) -> None:
     settings = settings.model_copy(update={"max_page_size": 200})
-    with TestClient(create_app(settings, store)) as client:
+    with TestClient(create_app(settings, db)) as client:
         doc = client.get("/openapi.json").json()
         assert "swagger-ui" in client.get("/docs").text
     operation = doc["paths"][QUERY_PATH]["post"]
@@ -113,13 +113,13 @@ def _wait_for(client: TestClient, status: int, timeout: float = 30) -> dict[str,
 
 
 def test_a_crashing_worker_is_restarted_and_readyz_says_so_until_it_runs_again(
-    settings: Settings, store: Store, caplog: pytest.LogCaptureFixture
+    settings: Settings, db: Database, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A corrupt app row (a language no version writes) makes every rater batch raise."""
-    app = make_app(store, "app1", callback_url="https://hooks.example.com/dr").app
-    with TestClient(create_app(settings, store, workers=True)) as client:
+    app = make_app(db, "app1", callback_url="https://hooks.example.com/dr").app
+    with TestClient(create_app(settings, db, workers=True)) as client:
         _wait_for(client, 200)
-        with store.writer.begin() as conn:
+        with db.writer.begin() as conn:
             conn.execute(sa.text("UPDATE apps SET language = 'xx' WHERE id = :id"), {"id": app.id})
         body = _wait_for(client, 503)
         assert body["title"] == "Not ready"
@@ -129,6 +129,6 @@ def test_a_crashing_worker_is_restarted_and_readyz_says_so_until_it_runs_again(
         assert crashes, caplog.text
         assert crashes[0].getMessage().startswith("worker rater crashed; restarting it in 1 s")
         assert "/readyz" in crashes[0].getMessage()
-        with store.writer.begin() as conn:
+        with db.writer.begin() as conn:
             conn.execute(sa.text("UPDATE apps SET language = 'en' WHERE id = :id"), {"id": app.id})
         assert _wait_for(client, 200) == {"status": "ready"}

@@ -14,23 +14,24 @@ from voicecdr.api.query import QueryService
 from voicecdr.config import Settings
 from voicecdr.demo import generate
 from voicecdr.ingest.core import Ingestor, Item
-from voicecdr.storage.ratelimit import SharedRateLimiter
-from voicecdr.storage.store import Store
+from voicecdr.storage import AppStore, CdrWriter, Database, PageReader, SharedRateLimiter
 
 NOW = 1_795_752_000  # 2026-11-27 12:00 Asia/Shanghai
 COUNT = 400
 
 
 @pytest.fixture
-def service(settings: Settings, store: Store) -> Iterator[QueryService]:
-    make_app(store, "big", secretkey="s")
-    make_app(store, "small", secretkey="s")
+def service(settings: Settings, db: Database) -> Iterator[QueryService]:
+    make_app(db, "big", secretkey="s")
+    make_app(db, "small", secretkey="s")
     # Many calls share a second, so the id tie-break is exercised too.
     records = generate(["big", "small"], COUNT, now=NOW, days=0.5, seed=3, weights=[4, 1])
-    Ingestor(store).ingest(Item(i, r) for i, r in enumerate(records))
-    limiter = SharedRateLimiter(store, settings.rate_limit_state)
+    Ingestor(AppStore(db), CdrWriter(db)).ingest(Item(i, r) for i, r in enumerate(records))
+    limiter = SharedRateLimiter(db, settings.rate_limit_state)
     ticks = iter(range(10**9))
-    yield QueryService(store, limiter, settings, clock=lambda: NOW + next(ticks))
+    yield QueryService(
+        PageReader(db), AppStore(db), limiter, settings, clock=lambda: NOW + next(ticks)
+    )
     limiter.close()
 
 

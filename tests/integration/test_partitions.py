@@ -16,10 +16,17 @@ from tests.support.data import cdr, make_app
 from voicecdr.errors import StorageError
 from voicecdr.models import Cdr, Language, ReceiptStatus, Service, VoiceGroup
 from voicecdr.rating import Charge
-from voicecdr.storage import counts, migrate, partitions, retention
+from voicecdr.storage import (
+    CdrWriter,
+    Database,
+    Outcome,
+    PageReader,
+    counts,
+    migrate,
+    partitions,
+    retention,
+)
 from voicecdr.storage.outbox import NewReceipt, insert_receipts
-from voicecdr.storage.store import Store
-from voicecdr.storage.writes import Outcome
 from voicecdr.workers import runner
 from voicecdr.workers.health import WorkerHealth
 
@@ -34,87 +41,87 @@ def _call(call_id: str, placed: int, service: Service = Service.GROUP_CALL) -> C
     return base._replace(time=placed, service=service, content_hash=f"{call_id}@{placed}")
 
 
-def _recount(store: Store) -> tuple[set[tuple[int, ...]], set[tuple[int, ...]]]:
+def _recount(db: Database) -> tuple[set[tuple[int, ...]], set[tuple[int, ...]]]:
     """(the bucket counts kept, the bucket counts recounted from the rows)."""
     recount = (
         f"SELECT app_id, voice_group, placed_at - placed_at % {counts.BUCKET_SECONDS}, count(*)"
         " FROM cdrs GROUP BY 1, 2, 3"
     )
-    with store.reader.connect() as conn:
+    with db.reader.connect() as conn:
         kept = {tuple(r) for r in conn.exec_driver_sql("SELECT * FROM cdr_counts")}
         return kept, {tuple(r) for r in conn.execute(sa.text(recount))}
 
 
-def _placed(store: Store) -> list[int]:
-    with store.reader.connect() as conn:
+def _placed(db: Database) -> list[int]:
+    with db.reader.connect() as conn:
         return sorted(r[0] for r in conn.exec_driver_sql("SELECT placed_at FROM cdrs"))
 
 
-def _partition_names(store: Store) -> list[str]:
-    with store.reader.connect() as conn:
+def _partition_names(db: Database) -> list[str]:
+    with db.reader.connect() as conn:
         return [p.name for p in partitions.attached(conn)]
 
 
-def _total(store: Store, app_id: int, start: int, end: int) -> int:
+def _total(db: Database, app_id: int, start: int, end: int) -> int:
     return sum(
-        store.query_cdrs(app_id, g, start, end, messageid=None, offset=0, limit=1).total
+        PageReader(db).query_cdrs(app_id, g, start, end, messageid=None, offset=0, limit=1).total
         for g in VoiceGroup
     )
 
 
 @pytest.fixture
-def spread(store: Store) -> tuple[Store, int, list[int]]:
+def spread(db: Database) -> tuple[Database, int, list[int]]:
     """One app's calls over ten days (every 7 hours and a bit, both voice groups)."""
-    app_id = make_app(store).app.id
+    app_id = make_app(db).app.id
     times = [D0 - 10 * DAY + i * 25_301 for i in range(34)]
     services = [Service.GROUP_CALL, Service.VERIFICATION, Service.NOTIFICATION]
     calls = [(app_id, _call(f"c{i}", t, services[i % 3])) for i, t in enumerate(times)]
-    assert set(store.store_cdrs(calls, now=1)) == {Outcome.ACCEPTED}
-    return store, app_id, times
+    assert set(CdrWriter(db).store(calls, now=1)) == {Outcome.ACCEPTED}
+    return db, app_id, times
 
 
 def test_rows_survive_the_partitioning_migration_both_ways(
-    spread: tuple[Store, int, list[int]],
+    spread: tuple[Database, int, list[int]],
 ) -> None:
-    store, app_id, times = spread
-    with store.reader.connect() as conn:
+    db, app_id, times = spread
+    with db.reader.connect() as conn:
         ids = sorted(r[0] for r in conn.exec_driver_sql("SELECT id FROM cdrs"))
     for revision in ("0003", "head"):
         if revision == "head":
-            migrate.upgrade(store)
+            migrate.upgrade(db)
         else:
-            migrate.downgrade(store, revision)
-        if store.partitions is not None:
-            store.partitions.forget()
-        assert _placed(store) == sorted(times)
-        kept, recount = _recount(store)
+            migrate.downgrade(db, revision)
+        if db.partitions is not None:
+            db.partitions.forget()
+        assert _placed(db) == sorted(times)
+        kept, recount = _recount(db)
         assert kept == recount
-        assert _total(store, app_id, D0 - 10 * DAY, D0) == len(times)
-    page = store.query_cdrs(
+        assert _total(db, app_id, D0 - 10 * DAY, D0) == len(times)
+    page = PageReader(db).query_cdrs(
         app_id, VoiceGroup.GROUP_CALL, D0 - 10 * DAY, D0, messageid=None, offset=3, limit=4
     )
     expected = sorted(t for i, t in enumerate(times) if i % 3 == 0)
     assert [r.time for r in page.rows] == expected[3:7]
     # The id sequence carries on past the moved rows, and keys still guard them.
-    assert store.store_cdrs([(app_id, _call("c0", times[0]))], now=1) == [Outcome.DUPLICATE]
-    store.store_cdrs([(app_id, _call("after", D0))], now=1)
-    with store.reader.connect() as conn:
+    assert CdrWriter(db).store([(app_id, _call("c0", times[0]))], now=1) == [Outcome.DUPLICATE]
+    CdrWriter(db).store([(app_id, _call("after", D0))], now=1)
+    with db.reader.connect() as conn:
         new_id = conn.exec_driver_sql("SELECT id FROM cdrs WHERE call_id = 'after'").scalar_one()
         assert new_id > max(ids)
-        if store.dialect == "postgresql":
+        if db.dialect == "postgresql":
             kind = conn.exec_driver_sql("SELECT relkind FROM pg_class WHERE relname = 'cdrs'")
             assert kind.scalar_one() == "p"
             keys = conn.exec_driver_sql("SELECT count(*) FROM cdr_keys").scalar_one()
             assert keys == len(times) + 1
 
 
-def test_same_call_on_another_day_is_a_conflict_not_a_second_row(store: Store) -> None:
-    app_id = make_app(store).app.id
+def test_same_call_on_another_day_is_a_conflict_not_a_second_row(db: Database) -> None:
+    app_id = make_app(db).app.id
     first = _call("x", D0 - 30 * DAY)
     moved = _call("x", D0 + 2 * DAY)  # same call_id, another day, another partition
-    assert store.store_cdrs([(app_id, first)], now=1) == [Outcome.ACCEPTED]
-    assert store.store_cdrs([(app_id, moved)], now=1) == [Outcome.CONFLICT]
-    assert store.store_cdrs(
+    assert CdrWriter(db).store([(app_id, first)], now=1) == [Outcome.ACCEPTED]
+    assert CdrWriter(db).store([(app_id, moved)], now=1) == [Outcome.CONFLICT]
+    assert CdrWriter(db).store(
         [(app_id, first), (app_id, moved), (app_id, _call("y", D0))], now=1
     ) == [
         Outcome.DUPLICATE,
@@ -123,21 +130,21 @@ def test_same_call_on_another_day_is_a_conflict_not_a_second_row(store: Store) -
     ]
     # Within one batch too: the first occurrence wins, the other day's copy conflicts.
     batch = [(app_id, _call("z", D0 - DAY)), (app_id, _call("z", D0 + DAY))]
-    assert store.store_cdrs(batch, now=1) == [Outcome.ACCEPTED, Outcome.CONFLICT]
-    assert _placed(store) == sorted([D0 - 30 * DAY, D0, D0 - DAY])
-    kept, recount = _recount(store)
+    assert CdrWriter(db).store(batch, now=1) == [Outcome.ACCEPTED, Outcome.CONFLICT]
+    assert _placed(db) == sorted([D0 - 30 * DAY, D0, D0 - DAY])
+    kept, recount = _recount(db)
     assert kept == recount
 
 
-def test_old_and_future_days_are_accepted(store: Store) -> None:
-    app_id = make_app(store).app.id
+def test_old_and_future_days_are_accepted(db: Database) -> None:
+    app_id = make_app(db).app.id
     times = [D0 - 400 * DAY + 5, D0 - 3 * DAY, D0 + 45 * DAY + 86_399]
-    outcomes = store.store_cdrs([(app_id, _call(f"t{t}", t)) for t in times], now=1)
+    outcomes = CdrWriter(db).store([(app_id, _call(f"t{t}", t)) for t in times], now=1)
     assert outcomes == [Outcome.ACCEPTED] * 3
     for t in times:
-        assert _total(store, app_id, t, t) == 1
-    if store.dialect == "postgresql":
-        names = _partition_names(store)
+        assert _total(db, app_id, t, t) == 1
+    if db.dialect == "postgresql":
+        names = _partition_names(db)
         assert {partitions.partition_name(partitions.day_of(t)) for t in times} <= set(names)
         assert "cdrs_p20251022" in names
         assert "cdrs_p20270110" in names
@@ -145,28 +152,28 @@ def test_old_and_future_days_are_accepted(store: Store) -> None:
 
 @pytest.mark.postgres
 def test_partitions_are_made_ahead(pg_url: str) -> None:
-    store = Store(pg_url)
+    db = Database(pg_url)
     try:
-        assert store.partitions is not None
-        made = store.partitions.ahead(D0 + 3600, 7)
+        assert db.partitions is not None
+        made = db.partitions.ahead(D0 + 3600, 7)
         assert made == [partitions.partition_name(D0 + i * DAY) for i in range(8)]
-        assert store.partitions.ahead(D0 + 3600, 7) == []  # seen: nothing to do
-        other = Store(pg_url)  # another process: finds them made
+        assert db.partitions.ahead(D0 + 3600, 7) == []  # seen: nothing to do
+        other = Database(pg_url)  # another process: finds them made
         assert other.partitions is not None
         assert other.partitions.ahead(D0, 7) == []
         other.close()
     finally:
-        store.close()
+        db.close()
 
 
 @pytest.mark.postgres
 def test_concurrent_writers_make_the_same_partition_once(pg_url: str) -> None:
-    # Each writer is its own Store, as separate processes are: none has seen the day.
-    stores = [Store(pg_url) for _ in range(6)]
+    # Each writer has its own Database, as separate processes do: none has seen the day.
+    dbs = [Database(pg_url) for _ in range(6)]
     try:
-        app_id = make_app(stores[0]).app.id
+        app_id = make_app(dbs[0]).app.id
         day = D0 + 90 * DAY
-        start = threading.Barrier(len(stores))
+        start = threading.Barrier(len(dbs))
         results: dict[int, list[Outcome]] = {}
 
         def write(k: int) -> None:
@@ -175,9 +182,9 @@ def test_concurrent_writers_make_the_same_partition_once(pg_url: str) -> None:
                 (app_id, _call(f"c{i}", day + i)) for i in range(300) if i % 6 in (k, (k + 1) % 6)
             ]
             start.wait()
-            results[k] = stores[k].store_cdrs(mine, now=1)
+            results[k] = CdrWriter(dbs[k]).store(mine, now=1)
 
-        threads = [threading.Thread(target=write, args=(k,)) for k in range(len(stores))]
+        threads = [threading.Thread(target=write, args=(k,)) for k in range(len(dbs))]
         for t in threads:
             t.start()
         for t in threads:
@@ -186,18 +193,18 @@ def test_concurrent_writers_make_the_same_partition_once(pg_url: str) -> None:
         assert len(outcomes) == 600
         assert outcomes.count(Outcome.ACCEPTED) == 300
         assert outcomes.count(Outcome.DUPLICATE) == 300
-        assert _partition_names(stores[0]).count(partitions.partition_name(day)) == 1
-        assert _total(stores[0], app_id, day, day + DAY - 1) == 300
-        kept, recount = _recount(stores[0])
+        assert _partition_names(dbs[0]).count(partitions.partition_name(day)) == 1
+        assert _total(dbs[0], app_id, day, day + DAY - 1) == 300
+        kept, recount = _recount(dbs[0])
         assert kept == recount
     finally:
-        for s in stores:
+        for s in dbs:
             s.close()
 
 
-def _add_receipts(store: Store, app_id: int) -> dict[int, int]:
+def _add_receipts(db: Database, app_id: int) -> dict[int, int]:
     """A receipt per CDR, every other one delivered; returns cdr id -> placed_at."""
-    with store.writer.begin() as conn:
+    with db.writer.begin() as conn:
         rows = dict(conn.exec_driver_sql("SELECT id, placed_at FROM cdrs").all())
         insert_receipts(
             conn,
@@ -215,26 +222,26 @@ def _add_receipts(store: Store, app_id: int) -> dict[int, int]:
 
 
 def test_prune_removes_old_days_with_their_receipts_and_counts(
-    spread: tuple[Store, int, list[int]],
+    spread: tuple[Database, int, list[int]],
 ) -> None:
-    store, app_id, times = spread
-    placed_of = _add_receipts(store, app_id)
+    db, app_id, times = spread
+    placed_of = _add_receipts(db, app_id)
     cutoff = D0 - 4 * DAY + 7_000  # mid-day, mid-bucket
     # PostgreSQL drops whole days; SQLite cuts at the bucket.
-    cut = partitions.day_of(cutoff) if store.dialect == "postgresql" else cutoff - 7_000 % 300
+    cut = partitions.day_of(cutoff) if db.dialect == "postgresql" else cutoff - 7_000 % 300
     gone = [i for i, p in placed_of.items() if p < cut]
     pending = [i for i in gone if i % 2]
 
-    dry = retention.prune(store, cutoff, dry_run=True)
+    dry = retention.prune(db, cutoff, dry_run=True)
     assert (dry.cutoff, dry.cdrs, dry.receipts, dry.pending_receipts) == (
         cut,
         len(gone),
         len(gone),
         len(pending),
     )
-    assert _placed(store) == sorted(times)  # a dry run removes nothing
+    assert _placed(db) == sorted(times)  # a dry run removes nothing
 
-    report = retention.prune(store, cutoff)
+    report = retention.prune(db, cutoff)
     assert (report.cutoff, report.cdrs, report.receipts, report.pending_receipts) == (
         cut,
         len(gone),
@@ -242,78 +249,78 @@ def test_prune_removes_old_days_with_their_receipts_and_counts(
         len(pending),
     )
     assert report.partitions == dry.partitions
-    if store.dialect == "postgresql":
+    if db.dialect == "postgresql":
         assert report.partitions == [
             partitions.partition_name(d) for d in sorted(partitions.days_of(times)) if d < cut
         ]
-        assert not set(report.partitions) & set(_partition_names(store))
-    assert _placed(store) == sorted(t for t in times if t >= cut)
-    kept, recount = _recount(store)
+        assert not set(report.partitions) & set(_partition_names(db))
+    assert _placed(db) == sorted(t for t in times if t >= cut)
+    kept, recount = _recount(db)
     assert kept == recount
-    assert _total(store, app_id, D0 - 10 * DAY, D0) == len([t for t in times if t >= cut])
-    assert _total(store, app_id, cut - 3600, cut + 3600) == len(
+    assert _total(db, app_id, D0 - 10 * DAY, D0) == len([t for t in times if t >= cut])
+    assert _total(db, app_id, cut - 3600, cut + 3600) == len(
         [t for t in times if cut <= t <= cut + 3600]
     )
-    with store.reader.connect() as conn:
+    with db.reader.connect() as conn:
         left = {r[0] for r in conn.exec_driver_sql("SELECT cdr_id FROM receipts")}
         assert left == {i for i in placed_of if i not in gone}
-        if store.dialect == "postgresql":
+        if db.dialect == "postgresql":
             keys = conn.exec_driver_sql("SELECT count(*) FROM cdr_keys").scalar_one()
             assert keys == len(left)
-    assert retention.prune(store, cutoff).cdrs == 0  # nothing left to remove
+    assert retention.prune(db, cutoff).cdrs == 0  # nothing left to remove
 
 
 def test_late_records_for_a_pruned_day_are_accepted_again(
-    spread: tuple[Store, int, list[int]], database_url: str
+    spread: tuple[Database, int, list[int]], database_url: str
 ) -> None:
-    store, app_id, times = spread
-    elsewhere = Store(database_url)  # another process, which saw the old days' partitions
+    db, app_id, times = spread
+    elsewhere = Database(database_url)  # another process, which saw the old days' partitions
     try:
-        elsewhere.store_cdrs([(app_id, _call("seen", times[0]))], now=1)
-        retention.prune(store, D0 - 5 * DAY)
+        CdrWriter(elsewhere).store([(app_id, _call("seen", times[0]))], now=1)
+        retention.prune(db, D0 - 5 * DAY)
         late = [(app_id, _call("late", times[1])), (app_id, _call("c0", times[0]))]
-        assert elsewhere.store_cdrs(late, now=1) == [Outcome.ACCEPTED, Outcome.ACCEPTED]
-        assert _total(store, app_id, times[0], times[1]) == 2
-        kept, recount = _recount(store)
+        assert CdrWriter(elsewhere).store(late, now=1) == [Outcome.ACCEPTED, Outcome.ACCEPTED]
+        assert _total(db, app_id, times[0], times[1]) == 2
+        kept, recount = _recount(db)
         assert kept == recount
     finally:
         elsewhere.close()
 
 
 @pytest.fixture
-def many_buckets(store: Store) -> tuple[Store, int]:
-    app_id = make_app(store).app.id
+def many_buckets(db: Database) -> tuple[Database, int]:
+    app_id = make_app(db).app.id
     calls = [(app_id, _call(f"b{i}", D0 - DAY + i * 37)) for i in range(2400)]
-    store.store_cdrs(calls, now=1)
-    return store, app_id
+    CdrWriter(db).store(calls, now=1)
+    return db, app_id
 
 
 def test_prune_in_batches_keeps_counts_exact(
-    many_buckets: tuple[Store, int], monkeypatch: pytest.MonkeyPatch
+    many_buckets: tuple[Database, int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    store, app_id = many_buckets
+    db, app_id = many_buckets
     monkeypatch.setattr(retention, "BATCH", 100)  # SQLite: many transactions
     cutoff = D0 - DAY + 1200 * 37 + 11
-    report = retention.prune(store, cutoff)
+    report = retention.prune(db, cutoff)
     cut = report.cutoff
     assert report.cdrs == len([i for i in range(2400) if D0 - DAY + i * 37 < cut])
-    kept, recount = _recount(store)
+    kept, recount = _recount(db)
     assert kept == recount
-    assert _total(store, app_id, D0 - 2 * DAY, D0 + DAY) == 2400 - report.cdrs
+    assert _total(db, app_id, D0 - 2 * DAY, D0 + DAY) == 2400 - report.cdrs
 
 
 @pytest.mark.postgres
 def test_workers_make_the_coming_days_partitions(pg_url: str) -> None:
-    store = Store(pg_url)
+    db = Database(pg_url)
     health = WorkerHealth()
 
     async def run() -> None:
         stopping = asyncio.Event()
         heart = health.heartbeat("partitions")
-        made = runner.maintenance_loop(store, 3, stopping, lambda: D0 + 60, heart)
+        made = runner.maintenance_loop(db, 3, stopping, lambda: D0 + 60, heart)
         task = asyncio.create_task(made)
         for _ in range(200):
-            if len(_partition_names(store)) == 4:
+            if len(_partition_names(db)) == 4:
                 break
             await asyncio.sleep(0.05)
         stopping.set()
@@ -321,33 +328,31 @@ def test_workers_make_the_coming_days_partitions(pg_url: str) -> None:
 
     try:
         asyncio.run(run())
-        assert _partition_names(store) == [
-            partitions.partition_name(D0 + i * DAY) for i in range(4)
-        ]
+        assert _partition_names(db) == [partitions.partition_name(D0 + i * DAY) for i in range(4)]
         assert health.failing() == {}
     finally:
-        store.close()
+        db.close()
 
 
 @pytest.mark.postgres
 def test_prune_gives_up_on_a_busy_table_and_removes_nothing(
     pg_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    store = Store(pg_url)
-    app_id = make_app(store).app.id
-    store.store_cdrs([(app_id, _call("old", D0 - 40 * DAY))], now=1)
+    db = Database(pg_url)
+    app_id = make_app(db).app.id
+    CdrWriter(db).store([(app_id, _call("old", D0 - 40 * DAY))], now=1)
     monkeypatch.setattr(retention, "LOCK_TIMEOUT", "50ms")
     naps: list[float] = []
-    reader = Store(pg_url)
+    reader = Database(pg_url)
     try:
         # A long read of cdrs (an export, say) holds a lock the DROP must wait for.
         with reader.reader.begin() as conn:
             conn.exec_driver_sql("SELECT count(*) FROM cdrs").scalar_one()
             with pytest.raises(StorageError, match="stayed busy"):
-                retention.prune(store, D0, sleep=naps.append)
+                retention.prune(db, D0, sleep=naps.append)
         assert naps == [1, 2, 3, 4]
-        assert _placed(store) == [D0 - 40 * DAY]  # rolled back whole
-        assert retention.prune(store, D0).cdrs == 1  # and done once the read is over
+        assert _placed(db) == [D0 - 40 * DAY]  # rolled back whole
+        assert retention.prune(db, D0).cdrs == 1  # and done once the read is over
     finally:
         reader.close()
-        store.close()
+        db.close()

@@ -9,24 +9,24 @@ from typing import Any
 import psycopg
 import pytest
 
+from voicecdr.storage import Database
 from voicecdr.storage.engine import Pinned
-from voicecdr.storage.store import Store
 
 
 def _connection(cursor: Any) -> Any:
     return cursor.connection
 
 
-def test_each_thread_keeps_its_own_connection_outside_the_pool(store: Store) -> None:
-    first = store.pinned.run(_connection)
-    assert store.pinned.run(_connection) is first
+def test_each_thread_keeps_its_own_connection_outside_the_pool(db: Database) -> None:
+    first = db.pinned.run(_connection)
+    assert db.pinned.run(_connection) is first
     elsewhere: list[Any] = []
-    thread = threading.Thread(target=lambda: elsewhere.append(store.pinned.run(_connection)))
+    thread = threading.Thread(target=lambda: elsewhere.append(db.pinned.run(_connection)))
     thread.start()
     thread.join()
     assert elsewhere[0] is not first
     # Detached: the pool holds no slot for them and hands out connections of its own.
-    pool = store.pinned._engine.pool
+    pool = db.pinned._engine.pool
     assert pool.checkedout() == 0
     fairy = pool.connect()
     try:
@@ -35,8 +35,8 @@ def test_each_thread_keeps_its_own_connection_outside_the_pool(store: Store) -> 
         fairy.close()
 
 
-def test_failed_work_is_rolled_back_and_the_connection_kept(store: Store) -> None:
-    kept = store.pinned.run(_connection)
+def test_failed_work_is_rolled_back_and_the_connection_kept(db: Database) -> None:
+    kept = db.pinned.run(_connection)
 
     def fails(cursor: Any) -> None:
         cursor.execute("BEGIN")
@@ -44,9 +44,9 @@ def test_failed_work_is_rolled_back_and_the_connection_kept(store: Store) -> Non
         raise ValueError("the work's own error")
 
     with pytest.raises(ValueError, match="own error"):
-        store.pinned.run(fails)
-    assert not store.pinned.run(_in_transaction)  # rolled back
-    assert store.pinned.run(_connection) is kept
+        db.pinned.run(fails)
+    assert not db.pinned.run(_in_transaction)  # rolled back
+    assert db.pinned.run(_connection) is kept
 
 
 def _in_transaction(cursor: Any) -> bool:
@@ -57,8 +57,8 @@ def _in_transaction(cursor: Any) -> bool:
 
 
 def test_close_closes_kept_connections_and_later_work_opens_new_ones(database_url: str) -> None:
-    store = Store(database_url)
-    pinned = Pinned(store.reader)
+    db = Database(database_url)
+    pinned = Pinned(db.reader)
     kept = pinned.run(_connection)
     pinned.close()
     with pytest.raises((sqlite3.ProgrammingError, psycopg.OperationalError), match="closed"):
@@ -67,17 +67,17 @@ def test_close_closes_kept_connections_and_later_work_opens_new_ones(database_ur
     assert pinned.run(lambda c: tuple(c.execute("SELECT 3").fetchone())) == (3,)
     assert pinned.run(_connection) is not kept
     pinned.close()
-    store.close()
+    db.close()
 
 
 @pytest.mark.postgres
 def test_a_kept_connection_the_server_dropped_is_replaced(pg_url: str) -> None:
-    store = Store(pg_url)
+    db = Database(pg_url)
     try:
-        backend = store.pinned.run(lambda c: c.execute("SELECT pg_backend_pid()").fetchone()[0])
+        backend = db.pinned.run(lambda c: c.execute("SELECT pg_backend_pid()").fetchone()[0])
         with psycopg.connect(pg_url, autocommit=True) as admin:
             admin.execute("SELECT pg_terminate_backend(%s)", (backend,))
-        again = store.pinned.run(lambda c: c.execute("SELECT pg_backend_pid()").fetchone()[0])
+        again = db.pinned.run(lambda c: c.execute("SELECT pg_backend_pid()").fetchone()[0])
         assert again != backend
     finally:
-        store.close()
+        db.close()

@@ -13,7 +13,7 @@ from tests.support.data import canonical, make_app
 from voicecdr.api import QUERY_PATH, create_app
 from voicecdr.config import Settings
 from voicecdr.ingest.core import Ingestor, Item
-from voicecdr.storage.store import Store
+from voicecdr.storage import AppStore, CdrWriter, Database
 
 GROUP_FIELDS = [
     "id",
@@ -50,24 +50,26 @@ VERIFICATION_FIELDS = [
 ]
 
 
-def load(store: Store, records: list[dict[str, Any]]) -> None:
-    summary = Ingestor(store).ingest(Item(i, r) for i, r in enumerate(records))
+def load(db: Database, records: list[dict[str, Any]]) -> None:
+    summary = Ingestor(AppStore(db), CdrWriter(db)).ingest(
+        Item(i, r) for i, r in enumerate(records)
+    )
     assert summary.rejected == []
     assert summary.accepted == len(records)
 
 
 @pytest.fixture
-def client(settings: Settings, store: Store) -> Iterator[TestClient]:
-    app = create_app(settings.model_copy(update={"max_age_days": 0}), store)
+def client(settings: Settings, db: Database) -> Iterator[TestClient]:
+    app = create_app(settings.model_copy(update={"max_age_days": 0}), db)
     with TestClient(app, raise_server_exceptions=False) as client:
         yield client
 
 
 @pytest.fixture
-def app1(store: Store) -> str:
-    make_app(store, "app1", secretkey="secret1")
+def app1(db: Database) -> str:
+    make_app(db, "app1", secretkey="secret1")
     load(
-        store,
+        db,
         [
             canonical("g1", time="2019-09-09 09:00:00", ivr_result="12#", messageid="784522"),
             canonical("g2", time="2019-09-09 09:00:05", connected=False, messageid="784522"),
@@ -106,11 +108,11 @@ def post(client: TestClient, **overrides: str | None) -> dict[str, Any]:
     return body
 
 
-def test_seed_curl_example(client: TestClient, store: Store) -> None:
+def test_seed_curl_example(client: TestClient, db: Database) -> None:
     """The seed document's request, verbatim, answers as the seed's response shows."""
-    make_app(store, "asdf", secretkey="qwer")
+    make_app(db, "asdf", secretkey="qwer")
     load(
-        store,
+        db,
         [
             canonical(
                 "seed",
@@ -193,13 +195,13 @@ def test_extended_adds_cost_and_hangup_fields(client: TestClient, app1: str) -> 
     )
 
 
-def test_zh_app_gets_chinese_results(client: TestClient, store: Store, app1: str) -> None:
-    store.update_app("app1", {"language": "zh"}, now=1)
+def test_zh_app_gets_chinese_results(client: TestClient, db: Database, app1: str) -> None:
+    AppStore(db).update("app1", {"language": "zh"}, now=1)
     assert [r["result"] for r in post(client)["info"]["rows"]] == ["成功接通", "未接通"]
 
 
-def test_times_render_in_the_apps_timezone(client: TestClient, store: Store, app1: str) -> None:
-    store.update_app("app1", {"timezone": "UTC"}, now=1)
+def test_times_render_in_the_apps_timezone(client: TestClient, db: Database, app1: str) -> None:
+    AppStore(db).update("app1", {"timezone": "UTC"}, now=1)
     info = post(client, start_time="2019-09-09 01:00:00", end_time="2019-09-09 01:00:59")["info"]
     assert [r["time"] for r in info["rows"]] == ["2019-09-09 01:00:00", "2019-09-09 01:00:05"]
     assert post(client)["info"]["total"] == 0  # 09:00 UTC holds nothing
@@ -367,13 +369,13 @@ def test_other_methods_get_405_with_the_envelope(client: TestClient) -> None:
         assert response.json()["error"] == "invalid_parameter"
 
 
-def test_out_of_window(settings: Settings, store: Store, app1: str) -> None:
+def test_out_of_window(settings: Settings, db: Database, app1: str) -> None:
     ticks = iter(range(100))  # eight days after the data, one second per request
 
     def clock() -> float:
         return 1567990800.0 + 8 * 86400 + next(ticks)
 
-    with TestClient(create_app(settings, store, clock=clock)) as client:
+    with TestClient(create_app(settings, db, clock=clock)) as client:
         slug, message = error(client, data=form())
         assert (slug, message) == ("out_of_window", "start_time must be within the last 7 days")
         assert (
@@ -383,13 +385,13 @@ def test_out_of_window(settings: Settings, store: Store, app1: str) -> None:
 
 
 def test_rate_limit_per_appkey_with_retry_after(
-    settings: Settings, store: Store, app1: str
+    settings: Settings, db: Database, app1: str
 ) -> None:
-    store.update_app("app1", {"rate_limit": 1.0}, now=1)
-    make_app(store, "app2", secretkey="secret2", rate_limit=1.0)
+    AppStore(db).update("app1", {"rate_limit": 1.0}, now=1)
+    make_app(db, "app2", secretkey="secret2", rate_limit=1.0)
     now = [1567990800.0]
     with TestClient(
-        create_app(settings.model_copy(update={"max_age_days": 0}), store, clock=lambda: now[0])
+        create_app(settings.model_copy(update={"max_age_days": 0}), db, clock=lambda: now[0])
     ) as client:
         assert post(client)["code"] == "1"
         now[0] += 0.25
@@ -407,11 +409,11 @@ def test_rate_limit_per_appkey_with_retry_after(
 
 @pytest.mark.parametrize(("rate", "burst"), [(1.0, 1), (5.0, 5), (2.5, 3)])
 def test_an_app_may_send_one_seconds_worth_at_once_then_its_rate(
-    settings: Settings, store: Store, app1: str, rate: float, burst: int
+    settings: Settings, db: Database, app1: str, rate: float, burst: int
 ) -> None:
-    store.update_app("app1", {"rate_limit": rate}, now=1)
+    AppStore(db).update("app1", {"rate_limit": rate}, now=1)
     now = [1567990800.0]
-    app = create_app(settings.model_copy(update={"max_age_days": 0}), store, clock=lambda: now[0])
+    app = create_app(settings.model_copy(update={"max_age_days": 0}), db, clock=lambda: now[0])
     with TestClient(app) as client:
         assert [post(client)["code"] for _ in range(burst)] == ["1"] * burst  # back to back
         response = client.post(QUERY_PATH, data=form())
@@ -424,12 +426,12 @@ def test_an_app_may_send_one_seconds_worth_at_once_then_its_rate(
 
 @pytest.fixture
 def limited(
-    settings: Settings, store: Store, app1: str
+    settings: Settings, db: Database, app1: str
 ) -> Iterator[tuple[TestClient, list[float]]]:
     """A client of an app limited to one query a second, and the server's clock."""
-    store.update_app("app1", {"rate_limit": 1.0}, now=1)
+    AppStore(db).update("app1", {"rate_limit": 1.0}, now=1)
     now = [1567990800.0]
-    app = create_app(settings.model_copy(update={"max_age_days": 0}), store, clock=lambda: now[0])
+    app = create_app(settings.model_copy(update={"max_age_days": 0}), db, clock=lambda: now[0])
     with TestClient(app) as client:
         yield client, now
 
@@ -471,20 +473,18 @@ def test_every_read_takes_exactly_one_token(
         now[0] += 0.5
 
 
-def test_failed_auth_does_not_spend_the_budget(settings: Settings, store: Store, app1: str) -> None:
-    store.update_app("app1", {"rate_limit": 1.0}, now=1)
+def test_failed_auth_does_not_spend_the_budget(settings: Settings, db: Database, app1: str) -> None:
+    AppStore(db).update("app1", {"rate_limit": 1.0}, now=1)
     with TestClient(
-        create_app(
-            settings.model_copy(update={"max_age_days": 0}), store, clock=lambda: 1567990800.0
-        )
+        create_app(settings.model_copy(update={"max_age_days": 0}), db, clock=lambda: 1567990800.0)
     ) as client:
         assert error(client, data=form(secretkey="bad"))[0] == "auth_failed"
         assert post(client)["code"] == "1"
 
 
-def test_storage_failure_is_internal_not_5xx(settings: Settings, store: Store, app1: str) -> None:
-    with TestClient(create_app(settings.model_copy(update={"max_age_days": 0}), store)) as client:
-        with store.writer.begin() as conn:
+def test_storage_failure_is_internal_not_5xx(settings: Settings, db: Database, app1: str) -> None:
+    with TestClient(create_app(settings.model_copy(update={"max_age_days": 0}), db)) as client:
+        with db.writer.begin() as conn:
             conn.exec_driver_sql("ALTER TABLE cdrs RENAME TO cdrs_gone")
         slug, message = error(client, data=form())
         assert (slug, message) == ("internal", "internal error, please retry")

@@ -20,7 +20,7 @@ from tests.support.data import canonical, make_app
 from voicecdr.api import QUERY_PATH, create_app
 from voicecdr.config import Settings
 from voicecdr.ingest.core import Ingestor, Item
-from voicecdr.storage.store import Store
+from voicecdr.storage import AppStore, CdrWriter, Database
 
 FORM_TYPE = "application/x-www-form-urlencoded"
 FORM = {
@@ -35,14 +35,16 @@ FORM = {
 
 
 @pytest.fixture
-def client(settings: Settings, store: Store) -> Iterator[TestClient]:
-    make_app(store, "app1", secretkey="secret1")
+def client(settings: Settings, db: Database) -> Iterator[TestClient]:
+    make_app(db, "app1", secretkey="secret1")
     records = [canonical("g1", messageid="m1"), canonical("g2", time="2019-09-09 09:00:05")]
-    summary = Ingestor(store).ingest(Item(i, r) for i, r in enumerate(records))
+    summary = Ingestor(AppStore(db), CdrWriter(db)).ingest(
+        Item(i, r) for i, r in enumerate(records)
+    )
     assert summary.accepted == 2
     ingest = {"ingest_token": SecretStr("token-0123"), "freeswitch_credentials": SecretStr("fs:pw")}
     settings = settings.model_copy(update={"max_age_days": 0, **ingest})
-    app = create_app(settings, store)
+    app = create_app(settings, db)
     with TestClient(app, raise_server_exceptions=False, follow_redirects=False) as client:
         yield client
 

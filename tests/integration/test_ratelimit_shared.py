@@ -13,27 +13,26 @@ from tests.support.data import cdr, make_app
 from voicecdr.config import Settings
 from voicecdr.models import Service, VoiceGroup
 from voicecdr.ratelimit import Decision, Quota
-from voicecdr.storage import pages
+from voicecdr.storage import CdrWriter, Database, PageReader, pages
 from voicecdr.storage.ratelimit import (
     PRUNE_EVERY,
     Admission,
     SharedRateLimiter,
     default_state_path,
 )
-from voicecdr.storage.store import Store
 
 
-def limiters(settings: Settings) -> tuple[SharedRateLimiter, SharedRateLimiter, list[Store]]:
-    stores = [Store(settings.database_url), Store(settings.database_url)]
+def limiters(settings: Settings) -> tuple[SharedRateLimiter, SharedRateLimiter, list[Database]]:
+    dbs = [Database(settings.database_url), Database(settings.database_url)]
     return (
-        SharedRateLimiter(stores[0], settings.rate_limit_state),
-        SharedRateLimiter(stores[1], settings.rate_limit_state),
-        stores,
+        SharedRateLimiter(dbs[0], settings.rate_limit_state),
+        SharedRateLimiter(dbs[1], settings.rate_limit_state),
+        dbs,
     )
 
 
 def test_two_processes_share_one_budget(settings: Settings) -> None:
-    one, two, stores = limiters(settings)
+    one, two, dbs = limiters(settings)
     try:
         quota = Quota(1)
         assert one.acquire("k", quota, 100.0).allowed
@@ -47,12 +46,12 @@ def test_two_processes_share_one_budget(settings: Settings) -> None:
     finally:
         for limiter in (one, two):
             limiter.close()
-        for store in stores:
-            store.close()
+        for db in dbs:
+            db.close()
 
 
 def test_higher_rates_and_bursts(settings: Settings) -> None:
-    one, two, stores = limiters(settings)
+    one, two, dbs = limiters(settings)
     try:
         quota = Quota(10, burst=3)
         results = [(one if i % 2 else two).acquire("k", quota, 50.0).allowed for i in range(5)]
@@ -61,8 +60,8 @@ def test_higher_rates_and_bursts(settings: Settings) -> None:
     finally:
         for limiter in (one, two):
             limiter.close()
-        for store in stores:
-            store.close()
+        for db in dbs:
+            db.close()
 
 
 def test_sqlite_state_defaults_to_memory_backed_file(tmp_path: Path) -> None:
@@ -73,10 +72,10 @@ def test_sqlite_state_defaults_to_memory_backed_file(tmp_path: Path) -> None:
     assert path != default_state_path(str(tmp_path / "y.db"))
 
 
-def test_admit_takes_a_token_unless_locked_out(settings: Settings, store: Store) -> None:
-    limiter = SharedRateLimiter(store, settings.rate_limit_state)
+def test_admit_takes_a_token_unless_locked_out(settings: Settings, db: Database) -> None:
+    limiter = SharedRateLimiter(db, settings.rate_limit_state)
     # Only PostgreSQL keeps the state where the store's own statements can take a token.
-    assert limiter.in_store is (store.dialect == "postgresql")
+    assert limiter.in_store is (db.dialect == "postgresql")
     try:
         quota = Quota(1)
         locks = (("lock:app", Quota(1 / 60, burst=2)), ("lock:addr", Quota(1 / 60, burst=5)))
@@ -110,12 +109,14 @@ LOCKS = (("lock:app", Quota(1 / 60, burst=2)), ("lock:addr", Quota(1 / 60, burst
 
 @pytest.mark.postgres
 def test_a_page_read_takes_the_token_and_reads_nothing_when_refused(pg_url: str) -> None:
-    store = Store(pg_url)
-    limiter = SharedRateLimiter(store)
+    db = Database(pg_url)
+    limiter = SharedRateLimiter(db)
     try:
-        app_id = make_app(store).app.id
+        app_id = make_app(db).app.id
         calls = [cdr(f"c{i}", connected=False)._replace(time=T0 + i) for i in range(5)]
-        store.store_cdrs([(app_id, c._replace(service=Service.GROUP_CALL)) for c in calls], now=1)
+        CdrWriter(db).store(
+            [(app_id, c._replace(service=Service.GROUP_CALL)) for c in calls], now=1
+        )
         looked: list[int] = []
 
         def lookup(stamps: list[pages.Stamp]) -> list[None]:
@@ -123,7 +124,7 @@ def test_a_page_read_takes_the_token_and_reads_nothing_when_refused(pg_url: str)
             return [None] * len(stamps)
 
         read = functools.partial(
-            store.query_stamped, app_id, VoiceGroup.GROUP_CALL, T0, T0 + 3600, limit=10
+            PageReader(db).query_stamped, app_id, VoiceGroup.GROUP_CALL, T0, T0 + 3600, limit=10
         )
 
         def admission(at: float) -> Admission:
@@ -153,38 +154,38 @@ def test_a_page_read_takes_the_token_and_reads_nothing_when_refused(pg_url: str)
         assert looked == [5]
     finally:
         limiter.close()
-        store.close()
+        db.close()
 
 
-def _state_keys(settings: Settings, store: Store) -> set[str]:
-    if store.dialect == "postgresql":
-        engine = store.reader
+def _state_keys(settings: Settings, db: Database) -> set[str]:
+    if db.dialect == "postgresql":
+        engine = db.reader
     else:
         engine = sa.create_engine(f"sqlite:///{settings.rate_limit_state}")
     with engine.connect() as conn:
         keys = set(conn.execute(sa.text("SELECT key FROM rate_limit_state")).scalars())
-    if store.dialect != "postgresql":
+    if db.dialect != "postgresql":
         engine.dispose()
     return keys
 
 
-def test_the_state_of_keys_that_ran_out_is_pruned(settings: Settings, store: Store) -> None:
+def test_the_state_of_keys_that_ran_out_is_pruned(settings: Settings, db: Database) -> None:
     # Every failed authentication from a new address or appkey makes a key: an attacker
     # must not be able to grow the shared state (memory, on SQLite) without bound.
-    limiter = SharedRateLimiter(store, settings.rate_limit_state)
+    limiter = SharedRateLimiter(db, settings.rate_limit_state)
     every, t0 = PRUNE_EVERY, 1000.0
     failures = Quota(1 / every, burst=3)  # each failure's state lasts `every` seconds
     try:
         for i in range(5):
             assert limiter.acquire(f"authfail:{i}", failures, t0).allowed
         assert limiter.acquire("query:app", Quota(1), t0).allowed
-        assert len(_state_keys(settings, store)) == 6
+        assert len(_state_keys(settings, db)) == 6
         # Pruned at most once every PRUNE_EVERY seconds (a DELETE per failure would cost).
         assert limiter.acquire("authfail:new", failures, t0 + every - 1).allowed
-        assert len(_state_keys(settings, store)) == 7
+        assert len(_state_keys(settings, db)) == 7
         # Past their TAT a key's state says nothing a missing one would not: gone.
         assert limiter.acquire("authfail:last", failures, t0 + every + 1).allowed
-        assert _state_keys(settings, store) == {"authfail:new", "authfail:last"}
+        assert _state_keys(settings, db) == {"authfail:new", "authfail:last"}
         # ... and nothing else changed: a pruned key starts afresh, as it would have.
         assert limiter.acquire("authfail:0", Quota(1 / every, burst=1), t0 + every + 1).allowed
         assert not limiter.acquire("authfail:0", Quota(1 / every, burst=1), t0 + every + 2).allowed

@@ -15,41 +15,39 @@ from tests.integration.test_rating_store import PLAN, load
 from tests.support.data import canonical, make_app
 from voicecdr.models import UnratedCdr
 from voicecdr.rating import parse_plan_csv
+from voicecdr.storage import Database, Outbox, RatedBatch, RatingStore
 from voicecdr.storage import rating as storage_rating
-from voicecdr.storage.outbox import Outbox
-from voicecdr.storage.rating import RatedBatch, RatingStore
-from voicecdr.storage.store import Store
 from voicecdr.workers.rater import Rater
 
 
 @pytest.fixture
-def sqlite_store(sqlite_url: str) -> Iterator[Store]:
-    store = Store(sqlite_url)
-    yield store
-    store.close()
+def sqlite_store(sqlite_url: str) -> Iterator[Database]:
+    db = Database(sqlite_url)
+    yield db
+    db.close()
 
 
 def _foreign_keys(conn: Any) -> int:
     return int(conn.execute("PRAGMA foreign_keys").fetchone()[0])
 
 
-def _orphan_receipt(store: Store) -> None:
+def _orphan_receipt(db: Database) -> None:
     """Write a receipt for a CDR that does not exist, through the writer."""
-    with store.writer.begin() as conn:
+    with db.writer.begin() as conn:
         conn.exec_driver_sql(
             "INSERT INTO receipts (app_id, cdr_id, webhook_id, status, attempts, "
             "next_attempt_at, created_at) VALUES (1, 999999, 'msg_orphan', 0, 0, 0, 0)"
         )
 
 
-def _priced_app(store: Store) -> None:
-    app = make_app(store, "app1", callback_url="https://hooks.example.com/dr").app
-    RatingStore(store).import_plan(app.id, parse_plan_csv(PLAN), source="p.csv", now=1)
-    load(store, [canonical(f"c{n}", time=f"2019-09-09 09:00:{n:02d}") for n in range(10)])
+def _priced_app(db: Database) -> None:
+    app = make_app(db, "app1", callback_url="https://hooks.example.com/dr").app
+    RatingStore(db).import_plan(app.id, parse_plan_csv(PLAN), source="p.csv", now=1)
+    load(db, [canonical(f"c{n}", time=f"2019-09-09 09:00:{n:02d}") for n in range(10)])
 
 
 def test_the_batch_skips_foreign_key_checks_and_the_writer_keeps_them(
-    sqlite_store: Store,
+    sqlite_store: Database,
 ) -> None:
     _priced_app(sqlite_store)
     seen: list[int] = []
@@ -66,7 +64,7 @@ def test_the_batch_skips_foreign_key_checks_and_the_writer_keeps_them(
         _orphan_receipt(sqlite_store)
 
 
-def test_a_failed_batch_writes_nothing_and_leaves_the_checks_on(sqlite_store: Store) -> None:
+def test_a_failed_batch_writes_nothing_and_leaves_the_checks_on(sqlite_store: Database) -> None:
     _priced_app(sqlite_store)
 
     def boom(_rows: list[UnratedCdr]) -> RatedBatch:
@@ -87,7 +85,7 @@ def test_a_failed_batch_writes_nothing_and_leaves_the_checks_on(sqlite_store: St
     assert Rater(sqlite_store).drain() == (10, 0)  # the CDRs are still pending
 
 
-def test_a_connection_whose_checks_cannot_be_restored_is_discarded(sqlite_store: Store) -> None:
+def test_a_connection_whose_checks_cannot_be_restored_is_discarded(sqlite_store: Database) -> None:
     with sqlite_store.writer.connect() as conn:
         driver = conn.connection.driver_connection
         driver.execute("PRAGMA foreign_keys=OFF")

@@ -13,9 +13,7 @@ from voicecdr.ingest.core import Ingestor, Item
 from voicecdr.models import CostStatus, ReceiptStatus, Service, VoiceGroup
 from voicecdr.rating import Rate, charged, parse_plan_csv
 from voicecdr.receipts import form_body, render
-from voicecdr.storage.outbox import Outbox
-from voicecdr.storage.rating import RatingStore
-from voicecdr.storage.store import Store
+from voicecdr.storage import AppStore, CdrWriter, Database, Outbox, PageReader, RatingStore
 from voicecdr.workers.rater import Rater, rerate
 
 T0 = 1567990800  # 2019-09-09 09:00:00 Asia/Shanghai
@@ -23,33 +21,37 @@ HEADER = "service,prefix,cycle,unit_price,basic_price\n"
 PLAN = HEADER + "group_call,91,20,0.05,0.005\nverification,,1,0.012,0\n"
 
 
-def load(store: Store, records: list[dict[str, Any]]) -> None:
-    summary = Ingestor(store).ingest(Item(i, r) for i, r in enumerate(records))
+def load(db: Database, records: list[dict[str, Any]]) -> None:
+    summary = Ingestor(AppStore(db), CdrWriter(db)).ingest(
+        Item(i, r) for i, r in enumerate(records)
+    )
     assert summary.accepted == len(records)
 
 
-def rows(store: Store, app_id: int, group: VoiceGroup = VoiceGroup.GROUP_CALL) -> list[Any]:
-    return store.query_cdrs(
-        app_id, group, T0 - 60, T0 + 3600, messageid=None, offset=0, limit=100
-    ).rows
+def rows(db: Database, app_id: int, group: VoiceGroup = VoiceGroup.GROUP_CALL) -> list[Any]:
+    return (
+        PageReader(db)
+        .query_cdrs(app_id, group, T0 - 60, T0 + 3600, messageid=None, offset=0, limit=100)
+        .rows
+    )
 
 
-def revisions(store: Store, app_id: int) -> list[int]:
+def revisions(db: Database, app_id: int) -> list[int]:
     """Each CDR's revision, in time order: one more with every write of its charge (what
     the query API's kept rows rely on, storage/pages.py)."""
     query = "SELECT revision FROM cdrs WHERE app_id = :app ORDER BY placed_at, id"
-    with store.reader.connect() as conn:
+    with db.reader.connect() as conn:
         return list(conn.execute(sa.text(query), {"app": app_id}).scalars())
 
 
-def test_rater_prices_records_the_plan_and_receipts(store: Store) -> None:
-    app = make_app(store, "app1", callback_url="https://hooks.example.com/dr").app
-    quiet = make_app(store, "quiet").app  # no callback: priced, no receipt
-    ratings = RatingStore(store)
+def test_rater_prices_records_the_plan_and_receipts(db: Database) -> None:
+    app = make_app(db, "app1", callback_url="https://hooks.example.com/dr").app
+    quiet = make_app(db, "quiet").app  # no callback: priced, no receipt
+    ratings = RatingStore(db)
     first = ratings.import_plan(app.id, parse_plan_csv(PLAN), source="p.csv", now=1)
     ratings.import_plan(quiet.id, parse_plan_csv(PLAN), source="p.csv", now=1)
     load(
-        store,
+        db,
         [
             canonical("a", second=19),
             canonical("b", connected=False, time="2019-09-09 09:00:05"),
@@ -57,112 +59,112 @@ def test_rater_prices_records_the_plan_and_receipts(store: Store) -> None:
             canonical("q", appkey="quiet", second=45),
         ],
     )
-    assert Rater(store, batch_size=2).drain() == (4, 0)
-    connected, missed = rows(store, app.id)
+    assert Rater(db, batch_size=2).drain() == (4, 0)
+    connected, missed = rows(db, app.id)
     assert (connected.cost_status, connected.cycle, connected.size) == (CostStatus.FINAL, 20, 1)
     assert (connected.unit_price_nanos, connected.cost_nanos) == (50_000_000, 50_000_000)
     assert (missed.size, missed.cost_nanos, missed.basic_price_nanos) == (0, 5_000_000, 5_000_000)
-    (verification,) = rows(store, app.id, VoiceGroup.VERIFICATION)
+    (verification,) = rows(db, app.id, VoiceGroup.VERIFICATION)
     assert (verification.size, verification.cost_nanos) == (3, 36_000_000)
-    (q,) = rows(store, quiet.id)
+    (q,) = rows(db, quiet.id)
     assert (q.size, q.cost_nanos) == (3, 150_000_000)
-    listed = Outbox(store).list()
+    listed = Outbox(db).list()
     assert sorted(r.cdr_id for r in listed) == sorted([connected.id, missed.id, verification.id])
     assert {r.status for r in listed} == {ReceiptStatus.PENDING}
     assert ratings.plans(app.id)[0].id == first.id
-    assert Rater(store).drain() == (0, 0)  # nothing priced twice
+    assert Rater(db).drain() == (0, 0)  # nothing priced twice
 
 
-def test_unpriced_cdrs_wait_with_a_reason_until_a_plan_covers_them(store: Store) -> None:
-    app = make_app(store, "app1").app
-    ratings = RatingStore(store)
-    load(store, [canonical("a"), canonical("n", service="notification", second=5)])
-    assert Rater(store).drain() == (0, 2)
-    assert revisions(store, app.id) == [0, 0]  # a reason is not a charge
+def test_unpriced_cdrs_wait_with_a_reason_until_a_plan_covers_them(db: Database) -> None:
+    app = make_app(db, "app1").app
+    ratings = RatingStore(db)
+    load(db, [canonical("a"), canonical("n", service="notification", second=5)])
+    assert Rater(db).drain() == (0, 2)
+    assert revisions(db, app.id) == [0, 0]  # a reason is not a charge
     total, listed = ratings.unpriced(app.id, limit=10)
     assert total == 2
     assert all("no rate plan" in reason for _, reason in listed)
     ratings.import_plan(app.id, parse_plan_csv(PLAN), source="v1", now=2)
-    assert Rater(store).drain() == (1, 1)  # the group call is now priced
-    assert revisions(store, app.id) == [1, 0]
+    assert Rater(db).drain() == (1, 1)  # the group call is now priced
+    assert revisions(db, app.id) == [1, 0]
     total, listed = ratings.unpriced(app.id, limit=10)
     assert total == 1
     assert listed[0][1] == "no rate for notification calls to 91810022458 in plan version 1"
     ratings.import_plan(app.id, parse_plan_csv(PLAN + "*,,6,0.02,0\n"), source="v2", now=3)
-    assert Rater(store).drain() == (1, 0)
+    assert Rater(db).drain() == (1, 0)
     assert ratings.unpriced(app.id, limit=10)[0] == 0
     assert [p.version for p in ratings.plans(app.id)] == [1, 2]
-    assert rater_lag_is_zero(store)
+    assert rater_lag_is_zero(db)
 
 
-def rater_lag_is_zero(store: Store) -> bool:
-    return RatingStore(store).lag(10**10) == 0
+def rater_lag_is_zero(db: Database) -> bool:
+    return RatingStore(db).lag(10**10) == 0
 
 
-def test_rerate_dry_run_then_apply(store: Store) -> None:
-    app = make_app(store, "app1", callback_url="https://hooks.example.com/dr").app
-    ratings = RatingStore(store)
+def test_rerate_dry_run_then_apply(db: Database) -> None:
+    app = make_app(db, "app1", callback_url="https://hooks.example.com/dr").app
+    ratings = RatingStore(db)
     ratings.import_plan(app.id, parse_plan_csv(PLAN), source="v1", now=1)
     load(
-        store,
+        db,
         [
             canonical("a", second=19),
             canonical("b", second=45, time="2019-09-09 09:10:00"),
             canonical("late", second=5, time="2019-09-10 09:00:00"),
         ],
     )
-    Rater(store).drain()
-    assert revisions(store, app.id) == [1, 1, 1]
-    receipts_before = len(Outbox(store).list())
+    Rater(db).drain()
+    assert revisions(db, app.id) == [1, 1, 1]
+    receipts_before = len(Outbox(db).list())
     ratings.import_plan(app.id, parse_plan_csv(PLAN.replace("0.05", "0.04")), source="v2", now=2)
 
-    dry = rerate(store, app, T0, T0 + 3600, dry_run=True)
+    dry = rerate(db, app, T0, T0 + 3600, dry_run=True)
     assert (dry.records, dry.changed) == (2, 2)
     assert (dry.cost_before_nanos, dry.cost_after_nanos) == (200_000_000, 160_000_000)
-    assert rows(store, app.id)[0].cost_nanos == 50_000_000  # nothing written
-    assert revisions(store, app.id) == [1, 1, 1]
+    assert rows(db, app.id)[0].cost_nanos == 50_000_000  # nothing written
+    assert revisions(db, app.id) == [1, 1, 1]
 
-    done = rerate(store, app, T0, T0 + 3600, dry_run=False)
+    done = rerate(db, app, T0, T0 + 3600, dry_run=False)
     assert (done.changed, done.receipts) == (2, 0)
-    assert [r.cost_nanos for r in rows(store, app.id)] == [40_000_000, 120_000_000]
-    assert revisions(store, app.id) == [2, 2, 1]  # "late" is outside the window
-    assert len(Outbox(store).list()) == receipts_before  # no resend unless asked
+    assert [r.cost_nanos for r in rows(db, app.id)] == [40_000_000, 120_000_000]
+    assert revisions(db, app.id) == [2, 2, 1]  # "late" is outside the window
+    assert len(Outbox(db).list()) == receipts_before  # no resend unless asked
 
-    again = rerate(store, app, T0, T0 + 3600, dry_run=False, resend_receipts=True)
+    again = rerate(db, app, T0, T0 + 3600, dry_run=False, resend_receipts=True)
     assert again.changed == 0  # already current
-    assert revisions(store, app.id) == [2, 2, 1]
+    assert revisions(db, app.id) == [2, 2, 1]
 
     ratings.import_plan(app.id, parse_plan_csv(PLAN.replace("0.05", "0.03")), source="v3", now=3)
-    would = rerate(store, app, T0, T0 + 3600, dry_run=True, resend_receipts=True)
+    would = rerate(db, app, T0, T0 + 3600, dry_run=True, resend_receipts=True)
     assert (would.changed, would.receipts) == (2, 2)
-    resent = rerate(store, app, T0, T0 + 3600, dry_run=False, resend_receipts=True)
+    resent = rerate(db, app, T0, T0 + 3600, dry_run=False, resend_receipts=True)
     assert (resent.changed, resent.receipts) == (2, 2)
-    assert len(Outbox(store).list()) == receipts_before + 2
+    assert len(Outbox(db).list()) == receipts_before + 2
 
 
-def test_rerate_can_make_cdrs_pending_again(store: Store) -> None:
-    app = make_app(store, "app1").app
-    ratings = RatingStore(store)
+def test_rerate_can_make_cdrs_pending_again(db: Database) -> None:
+    app = make_app(db, "app1").app
+    ratings = RatingStore(db)
     ratings.import_plan(app.id, parse_plan_csv(PLAN), source="v1", now=1)
-    load(store, [canonical("a")])
-    Rater(store).drain()
+    load(db, [canonical("a")])
+    Rater(db).drain()
     ratings.import_plan(
         app.id, parse_plan_csv(HEADER + "verification,,1,0.01,0\n"), source="v2", now=2
     )
-    report = rerate(store, app, T0, T0 + 60, dry_run=False)
+    report = rerate(db, app, T0, T0 + 60, dry_run=False)
     assert (report.changed, report.newly_pending) == (1, 1)
-    assert revisions(store, app.id) == [2]  # pending again is a new charge too
-    (row,) = rows(store, app.id)
+    assert revisions(db, app.id) == [2]  # pending again is a new charge too
+    (row,) = rows(db, app.id)
     assert (row.cost_status, row.cost_nanos) == (CostStatus.PENDING, 0)
     assert ratings.unpriced(app.id, limit=1)[0] == 1
 
 
-def test_a_batch_mixing_priced_pending_and_apps_with_and_without_callbacks(store: Store) -> None:
-    hooked = make_app(store, "hooked", callback_url="https://hooks.example.com/dr").app
-    zh = make_app(store, "zh", language="zh", callback_url="https://hooks.example.com/zh").app
-    quiet = make_app(store, "quiet").app
-    planless = make_app(store, "planless", callback_url="https://hooks.example.com/p").app
-    ratings = RatingStore(store)
+def test_a_batch_mixing_priced_pending_and_apps_with_and_without_callbacks(db: Database) -> None:
+    hooked = make_app(db, "hooked", callback_url="https://hooks.example.com/dr").app
+    zh = make_app(db, "zh", language="zh", callback_url="https://hooks.example.com/zh").app
+    quiet = make_app(db, "quiet").app
+    planless = make_app(db, "planless", callback_url="https://hooks.example.com/p").app
+    ratings = RatingStore(db)
     for app in (hooked, zh, quiet):
         ratings.import_plan(app.id, parse_plan_csv(PLAN), source="p.csv", now=1)
     records = []
@@ -175,9 +177,9 @@ def test_a_batch_mixing_priced_pending_and_apps_with_and_without_callbacks(store
             # No rate: notification calls are not in the plan.
             canonical(f"n{n}", appkey=appkey, time=at, service="notification", second=5),
         ]
-    load(store, records)
+    load(db, records)
 
-    assert Rater(store, batch_size=1000).drain() == (27, 21)  # all in one batch
+    assert Rater(db, batch_size=1000).drain() == (27, 21)  # all in one batch
 
     total, reasons = ratings.unpriced(hooked.id, limit=10)
     assert total == 3
@@ -189,34 +191,36 @@ def test_a_batch_mixing_priced_pending_and_apps_with_and_without_callbacks(store
     assert {r for _, r in reasons} == {
         "the app has no rate plan: import one with `voicecdr rates import`"
     }
-    listed = Outbox(store).list(limit=100)
+    listed = Outbox(db).list(limit=100)
     assert len(listed) == 18  # priced CDRs of the apps with a callback URL
     assert {r.appkey for r in listed} == {"hooked", "zh"}
     assert all(re.fullmatch(r"msg_[0-9a-f]{32}", r.webhook_id) for r in listed)
     assert len({r.webhook_id for r in listed}) == 18
     # Each body the sender sends is the reference rendering of the CDR as stored, with its
     # charge.
-    apps = {a.id: a for a in store.list_apps()}
-    payloads = sent_payloads(store)
+    apps = {a.id: a for a in AppStore(db).list()}
+    payloads = sent_payloads(db)
     for app in (hooked, zh):
         for group in VoiceGroup:
-            for row in store.query_cdrs(
-                app.id, group, T0 - 60, T0 + 3600, messageid=None, offset=0, limit=100
-            ).rows:
+            for row in (
+                PageReader(db)
+                .query_cdrs(app.id, group, T0 - 60, T0 + 3600, messageid=None, offset=0, limit=100)
+                .rows
+            ):
                 if row.cost_status is CostStatus.PENDING:
                     assert row.id not in payloads
                     continue
                 charge = charged(row)
                 assert charge is not None
                 assert payloads[row.id] == form_body(apps[app.id], row, charge)
-    assert Rater(store).drain() == (0, 0)
+    assert Rater(db).drain() == (0, 0)
 
 
-def sent_payloads(store: Store) -> dict[int, str]:
+def sent_payloads(db: Database) -> dict[int, str]:
     """The body of every receipt as the sender renders it, by CDR id (claiming them)."""
-    with store.reader.connect() as conn:
+    with db.reader.connect() as conn:
         cdr_ids = dict(conn.execute(sa.text("SELECT id, cdr_id FROM receipts")).all())
-    due = Outbox(store).claim_due(now=T0 + 10**9, limit=10**6, per_app=10**6, busy={}, lease=1)
+    due = Outbox(db).claim_due(now=T0 + 10**9, limit=10**6, per_app=10**6, busy={}, lease=1)
     assert len(due) == len(cdr_ids)
     bodies = {}
     for receipt in due:
@@ -226,33 +230,33 @@ def sent_payloads(store: Store) -> dict[int, str]:
     return bodies
 
 
-def test_concurrent_raters_price_each_cdr_once(store: Store) -> None:
-    app = make_app(store, "app1", callback_url="https://hooks.example.com/dr").app
-    RatingStore(store).import_plan(app.id, parse_plan_csv(PLAN), source="p.csv", now=1)
+def test_concurrent_raters_price_each_cdr_once(db: Database) -> None:
+    app = make_app(db, "app1", callback_url="https://hooks.example.com/dr").app
+    RatingStore(db).import_plan(app.id, parse_plan_csv(PLAN), source="p.csv", now=1)
     load(
-        store,
+        db,
         [canonical(f"c{n}", time=f"2019-09-09 09:{n // 60:02d}:{n % 60:02d}") for n in range(300)],
     )
-    raters = [Rater(store, batch_size=7) for _ in range(3)]
+    raters = [Rater(db, batch_size=7) for _ in range(3)]
     with ThreadPoolExecutor(3) as pool:
         results = list(pool.map(lambda r: r.drain(), raters))
     assert sum(priced for priced, _ in results) == 300
-    receipts = Outbox(store).list(limit=1000)
+    receipts = Outbox(db).list(limit=1000)
     assert sorted(r.cdr_id for r in receipts) == sorted({r.cdr_id for r in receipts})
     assert len(receipts) == 300
 
 
-def test_a_cost_too_large_to_store_sets_that_cdr_aside_and_prices_the_rest(store: Store) -> None:
+def test_a_cost_too_large_to_store_sets_that_cdr_aside_and_prices_the_rest(db: Database) -> None:
     """A plan stored before import refused such prices: one day-long call at the top
     price per second would cost more than a 64-bit integer of nanos holds."""
-    rich = make_app(store, "rich", callback_url="https://hooks.example.com/dr").app
-    other = make_app(store, "other", callback_url="https://hooks.example.com/dr").app
-    ratings = RatingStore(store)
+    rich = make_app(db, "rich", callback_url="https://hooks.example.com/dr").app
+    other = make_app(db, "other", callback_url="https://hooks.example.com/dr").app
+    ratings = RatingStore(db)
     top = Rate(Service.GROUP_CALL, "", 1, 999_999_999_999_999, 5_000_000)
     ratings.import_plan(rich.id, [top], source="old.csv", now=1)
     ratings.import_plan(other.id, parse_plan_csv(PLAN), source="p.csv", now=1)
     load(
-        store,
+        db,
         [
             canonical("cheap", appkey="rich", second=19),
             canonical("huge", appkey="rich", second=86_400, time="2019-09-09 09:00:01"),
@@ -261,12 +265,12 @@ def test_a_cost_too_large_to_store_sets_that_cdr_aside_and_prices_the_rest(store
             canonical("o2", appkey="other", second=45, time="2019-09-09 09:00:04"),
         ],
     )
-    assert Rater(store).drain() == (4, 1)
-    cheap, huge, missed = rows(store, rich.id)
+    assert Rater(db).drain() == (4, 1)
+    cheap, huge, missed = rows(db, rich.id)
     assert (cheap.cost_status, cheap.cost_nanos) == (CostStatus.FINAL, 19 * 999_999_999_999_999)
     assert (missed.cost_status, missed.cost_nanos) == (CostStatus.FINAL, 5_000_000)
     assert (huge.cost_status, huge.cost_nanos) == (CostStatus.PENDING, 0)
-    assert [r.cost_nanos for r in rows(store, other.id)] == [50_000_000, 150_000_000]
+    assert [r.cost_nanos for r in rows(db, other.id)] == [50_000_000, 150_000_000]
     total, listed = ratings.unpriced(rich.id, limit=10)
     assert total == 1
     assert listed[0][0].id == huge.id
@@ -276,28 +280,28 @@ def test_a_cost_too_large_to_store_sets_that_cdr_aside_and_prices_the_rest(store
         "import a plan with a lower unit_price"
     )
     assert ratings.unpriced(other.id, limit=10)[0] == 0
-    assert {r.cdr_id for r in Outbox(store).list()} == {cheap.id, missed.id} | {
-        r.id for r in rows(store, other.id)
+    assert {r.cdr_id for r in Outbox(db).list()} == {cheap.id, missed.id} | {
+        r.id for r in rows(db, other.id)
     }
-    assert Rater(store).drain() == (0, 0)  # set aside, not retried every batch
-    assert rater_lag_is_zero(store)
+    assert Rater(db).drain() == (0, 0)  # set aside, not retried every batch
+    assert rater_lag_is_zero(db)
 
 
-def test_rerate_sets_aside_a_cost_too_large_to_store(store: Store) -> None:
-    app = make_app(store, "app1").app
-    ratings = RatingStore(store)
+def test_rerate_sets_aside_a_cost_too_large_to_store(db: Database) -> None:
+    app = make_app(db, "app1").app
+    ratings = RatingStore(db)
     ratings.import_plan(app.id, parse_plan_csv(PLAN), source="v1", now=1)
     load(
-        store,
+        db,
         [canonical("a", second=86_400), canonical("b", second=19, time="2019-09-09 09:00:01")],
     )
-    assert Rater(store).drain() == (2, 0)
+    assert Rater(db).drain() == (2, 0)
     top = Rate(Service.GROUP_CALL, "", 1, 999_999_999_999_999, 0)
     ratings.import_plan(app.id, [top], source="v2", now=2)
-    report = rerate(store, app, T0, T0 + 60, dry_run=False)
+    report = rerate(db, app, T0, T0 + 60, dry_run=False)
     assert (report.changed, report.newly_pending) == (2, 1)
     assert report.cost_after_nanos == 19 * 999_999_999_999_999
-    huge, small = rows(store, app.id)
+    huge, small = rows(db, app.id)
     assert (huge.cost_status, small.cost_status) == (CostStatus.PENDING, CostStatus.FINAL)
     total, listed = ratings.unpriced(app.id, limit=1)
     assert total == 1

@@ -12,36 +12,34 @@ from tests.integration.test_rating_store import PLAN, load
 from tests.support.data import canonical, make_app
 from voicecdr.models import ReceiptStatus
 from voicecdr.rating import parse_plan_csv
-from voicecdr.storage.outbox import Outbox
-from voicecdr.storage.rating import RatingStore
-from voicecdr.storage.store import Store
+from voicecdr.storage import Database, Outbox, RatingStore
 from voicecdr.workers.rater import Rater
 
 
-def _receipts(store: Store) -> dict[int, tuple[int, int, int, int]]:
+def _receipts(db: Database) -> dict[int, tuple[int, int, int, int]]:
     """id -> (app_id, created_at, status, attempts)."""
-    with store.reader.connect() as conn:
+    with db.reader.connect() as conn:
         rows = conn.execute(
             sa.text("SELECT id, app_id, created_at, status, attempts FROM receipts")
         ).all()
     return {row[0]: tuple(row[1:]) for row in rows}
 
 
-def _rated(store: Store, now: int, *appkeys: str) -> None:
+def _rated(db: Database, now: int, *appkeys: str) -> None:
     """Four CDRs per app, priced at ``now``: their receipts are created at ``now``."""
     load(
-        store,
+        db,
         [canonical(f"{k}{now}{i}", appkey=k, second=10 + i) for k in appkeys for i in range(4)],
     )
-    assert Rater(store, clock=lambda: float(now)).drain() == (4 * len(appkeys), 0)
+    assert Rater(db, clock=lambda: float(now)).drain() == (4 * len(appkeys), 0)
 
 
-def _settle(store: Store, now: int) -> None:
+def _settle(db: Database, now: int) -> None:
     """Of each app's receipts created at ``now``: one delivered, one dead, one failed
     (pending, to be retried), one never tried."""
-    outbox = Outbox(store)
+    outbox = Outbox(db)
     by_app: dict[int, list[int]] = {}
-    for rid, (app_id, created, _, _) in sorted(_receipts(store).items()):
+    for rid, (app_id, created, _, _) in sorted(_receipts(db).items()):
         if created == now:
             by_app.setdefault(app_id, []).append(rid)
     for delivered, dead, failed, _ in by_app.values():
@@ -50,20 +48,20 @@ def _settle(store: Store, now: int) -> None:
         outbox.failed(failed, status=503, error="busy", retry_at=now + 60.0)
 
 
-def test_replay_by_app_and_time_reaches_pending_and_settled_receipts(store: Store) -> None:
+def test_replay_by_app_and_time_reaches_pending_and_settled_receipts(db: Database) -> None:
     apps = {}
     for key in ("a", "b"):
-        apps[key] = make_app(store, key, callback_url="https://hooks.example.com/dr").app
-        RatingStore(store).import_plan(apps[key].id, parse_plan_csv(PLAN), source="p", now=1)
+        apps[key] = make_app(db, key, callback_url="https://hooks.example.com/dr").app
+        RatingStore(db).import_plan(apps[key].id, parse_plan_csv(PLAN), source="p", now=1)
     for now in (1_000, 2_000):
-        _rated(store, now, "a", "b")
-        _settle(store, now)
-    before = _receipts(store)
-    outbox = Outbox(store)
+        _rated(db, now, "a", "b")
+        _settle(db, now)
+    before = _receipts(db)
+    outbox = Outbox(db)
 
     # App a's receipts made at 2,000: all four states.
     assert outbox.replay(now=5.0, app_id=apps["a"].id, created_from=1_500, created_to=2_500) == 4
-    after = _receipts(store)
+    after = _receipts(db)
     replayed = {
         rid for rid, (app_id, created, _, _) in before.items()
         if app_id == apps["a"].id and created == 2_000
@@ -81,12 +79,12 @@ def test_replay_by_app_and_time_reaches_pending_and_settled_receipts(store: Stor
     assert outbox.counts() == {"pending": 7, "failed": 7, "delivered": 1, "dead": 1}
 
 
-def test_the_per_app_index_leaves_pending_receipts_out(store: Store) -> None:
-    if store.dialect == "sqlite":
+def test_the_per_app_index_leaves_pending_receipts_out(db: Database) -> None:
+    if db.dialect == "sqlite":
         sql = "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'receipts'"
     else:
         sql = "SELECT indexdef FROM pg_indexes WHERE tablename = 'receipts'"
-    with store.reader.connect() as conn:
+    with db.reader.connect() as conn:
         per_app = [d for (d,) in conn.execute(sa.text(sql)) if d and "(app_id, created_at)" in d]
     assert len(per_app) == 1
     assert "WHERE" in per_app[0]
@@ -94,10 +92,10 @@ def test_the_per_app_index_leaves_pending_receipts_out(store: Store) -> None:
 
 
 def test_each_replay_statement_is_served_by_an_index(sqlite_url: str) -> None:
-    store = Store(sqlite_url)
+    db = Database(sqlite_url)
     plans: list[str] = []
 
-    @event.listens_for(store.writer, "before_cursor_execute")
+    @event.listens_for(db.writer, "before_cursor_execute")
     def _plan(conn: sa.Connection, _cursor: Any, statement: str, params: Any, *_: Any) -> None:
         if statement.startswith("UPDATE receipts"):
             driver = conn.connection.driver_connection
@@ -105,11 +103,11 @@ def test_each_replay_statement_is_served_by_an_index(sqlite_url: str) -> None:
             plans.append(" ".join(step[-1] for step in plan))
 
     try:
-        outbox = Outbox(store)
+        outbox = Outbox(db)
         outbox.replay(now=1.0, app_id=1, created_from=5, created_to=10)
         outbox.replay(now=1.0, app_id=1)
     finally:
-        store.close()
+        db.close()
     assert len(plans) == 4
     assert all(plan.startswith("SEARCH receipts USING INDEX") for plan in plans), plans
     assert sum("ix_receipts_app_settled" in plan for plan in plans) == 2

@@ -24,7 +24,7 @@ from tests.support.data import canonical, make_app
 from voicecdr.api import QUERY_PATH, create_app
 from voicecdr.api.params import MAX_FIELDS
 from voicecdr.config import Settings
-from voicecdr.storage.store import Store
+from voicecdr.storage import Database
 
 TOKEN = "t0ken-for-tests-0123456789"
 CRED = "freeswitch:s3cret-pass"
@@ -42,9 +42,9 @@ LIMITS: dict[str, Any] = {
 
 
 @pytest.fixture
-def limited(sqlite_url: str, tmp_path: Any) -> Iterator[tuple[Starlette, Store]]:
-    store = Store(sqlite_url)
-    make_app(store, "app1", secretkey="secret1")
+def limited(sqlite_url: str, tmp_path: Any) -> Iterator[tuple[Starlette, Database]]:
+    db = Database(sqlite_url)
+    make_app(db, "app1", secretkey="secret1")
     settings = Settings(
         database_url=sqlite_url,
         rate_limit_state=str(tmp_path / "ratelimit.sqlite"),
@@ -52,12 +52,12 @@ def limited(sqlite_url: str, tmp_path: Any) -> Iterator[tuple[Starlette, Store]]
         freeswitch_credentials=CRED,
         **LIMITS,
     )
-    yield create_app(settings, store), store
-    store.close()
+    yield create_app(settings, db), db
+    db.close()
 
 
 @pytest.fixture
-def client(limited: tuple[Starlette, Store]) -> Iterator[TestClient]:
+def client(limited: tuple[Starlette, Database]) -> Iterator[TestClient]:
     with TestClient(limited[0], raise_server_exceptions=False) as client:
         yield client
 
@@ -197,7 +197,7 @@ async def _trickle(app: Starlette, path: str, headers: dict[str, str]) -> list[d
     ],
 )
 def test_a_trickled_body_is_cut_off(
-    limited: tuple[Starlette, Store], path: str, headers: dict[str, str]
+    limited: tuple[Starlette, Database], path: str, headers: dict[str, str]
 ) -> None:
     started = time.monotonic()
     start, body = asyncio.run(_trickle(limited[0], path, headers))

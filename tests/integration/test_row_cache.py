@@ -22,9 +22,14 @@ from voicecdr.demo import generate
 from voicecdr.ingest.core import Ingestor, Item
 from voicecdr.models import RESULT_TEXT, Language, VoiceGroup
 from voicecdr.rating import parse_plan_csv
-from voicecdr.storage.ratelimit import SharedRateLimiter
-from voicecdr.storage.rating import RatingStore
-from voicecdr.storage.store import Store
+from voicecdr.storage import (
+    AppStore,
+    CdrWriter,
+    Database,
+    PageReader,
+    RatingStore,
+    SharedRateLimiter,
+)
 from voicecdr.timefmt import zone
 from voicecdr.workers.rater import Rater, rerate
 
@@ -34,17 +39,19 @@ OTHER_PLAN = "service,prefix,cycle,unit_price,basic_price\n*,,60,0.0123,0.00001\
 
 
 @pytest.fixture
-def services(settings: Settings, store: Store) -> Iterator[dict[str, QueryService]]:
-    make_app(store, "big", secretkey="s")
+def services(settings: Settings, db: Database) -> Iterator[dict[str, QueryService]]:
+    make_app(db, "big", secretkey="s")
     records = generate(["big"], 300, now=NOW, days=0.5, seed=5)
-    Ingestor(store).ingest(Item(i, r) for i, r in enumerate(records))
-    limiter = SharedRateLimiter(store, settings.rate_limit_state)
+    Ingestor(AppStore(db), CdrWriter(db)).ingest(Item(i, r) for i, r in enumerate(records))
+    limiter = SharedRateLimiter(db, settings.rate_limit_state)
     ticks = iter(range(10**9))
 
     def service(rows: int) -> QueryService:
         # Apps read on every request, so an app's change shows at once.
         changed = settings.model_copy(update={"row_cache_rows": rows, "app_cache_seconds": 0})
-        return QueryService(store, limiter, changed, clock=lambda: NOW + next(ticks))
+        return QueryService(
+            PageReader(db), AppStore(db), limiter, changed, clock=lambda: NOW + next(ticks)
+        )
 
     yield {"plain": service(0), "cached": service(20_000), "tiny": service(10)}
     limiter.close()
@@ -83,11 +90,11 @@ def _answers(service: QueryService, tz: str) -> list[bytes]:
 
 
 def test_cached_answers_equal_uncached_ones_through_every_change(
-    store: Store, services: dict[str, QueryService]
+    db: Database, services: dict[str, QueryService]
 ) -> None:
-    app = store.get_app("big")
+    app = AppStore(db).get("big")
     assert app is not None
-    ratings = RatingStore(store)
+    ratings = RatingStore(db)
 
     def check(stage: str, tz: str = "Asia/Shanghai") -> list[bytes]:
         expected = _answers(services["plain"], tz)
@@ -100,15 +107,15 @@ def test_cached_answers_equal_uncached_ones_through_every_change(
 
     stages = [check("unrated")]
     ratings.import_plan(app.id, parse_plan_csv(PLAN), source="t", now=1)
-    Rater(store).drain()
+    Rater(db).drain()
     stages.append(check("rated"))
     ratings.import_plan(app.id, parse_plan_csv(OTHER_PLAN), source="t", now=2)
-    report = rerate(store, app, NOW - 86_400, NOW, dry_run=False)
+    report = rerate(db, app, NOW - 86_400, NOW, dry_run=False)
     assert report.records > 0
     stages.append(check("re-rated"))
-    apps.update_app(store, "big", timezone="America/New_York")
+    apps.update_app(AppStore(db), "big", timezone="America/New_York")
     stages.append(check("new timezone", "America/New_York"))
-    apps.update_app(store, "big", language="zh")
+    apps.update_app(AppStore(db), "big", language="zh")
     stages.append(check("new language", "America/New_York"))
     # Each change did change the answers: the cache had something to get wrong.
     assert all(a != b for a, b in itertools.pairwise(stages))
@@ -163,10 +170,10 @@ def test_a_key_sweeping_through_new_rows_reads_them_whole_and_keeps_some() -> No
 
 
 def test_one_apps_sweep_leaves_another_apps_plan_alone(
-    store: Store, services: dict[str, QueryService]
+    db: Database, services: dict[str, QueryService]
 ) -> None:
-    other = make_app(store, "other", secretkey="s").app  # same timezone and language
-    big = store.get_app("big")
+    other = make_app(db, "other", secretkey="s").app  # same timezone and language
+    big = AppStore(db).get("big")
     assert big is not None
     service = services["cached"]
     _answers(service, "Asia/Shanghai")  # every page new: a sweep

@@ -20,27 +20,26 @@ from voicecdr.api import QUERY_PATH, create_app
 from voicecdr.client import Client
 from voicecdr.config import Settings
 from voicecdr.rating import parse_plan_csv
-from voicecdr.storage.rating import RatingStore
-from voicecdr.storage.store import Store
+from voicecdr.storage import AppStore, Database, RatingStore
 from voicecdr.workers.rater import Rater, rerate
 
 FMT = "%Y-%m-%d %H:%M:%S"
 
 
 @pytest.fixture
-def two_tenants(store: Store) -> tuple[str, str]:
-    make_app(store, "tenantA", secretkey="secret-A")
-    make_app(store, "tenantB", secretkey="secret-B")
+def two_tenants(db: Database) -> tuple[str, str]:
+    make_app(db, "tenantA", secretkey="secret-A")
+    make_app(db, "tenantB", secretkey="secret-B")
     records = recent_records("tenantA", 120, days=1, seed=11)
     for record in records:
         record["messageid"] = "shared-id"  # B guessing A's message id must find nothing
-    load(store, records)
+    load(db, records)
     return "tenantA", "tenantB"
 
 
 @pytest.fixture
-def client(settings: Settings, store: Store) -> Iterator[TestClient]:
-    with TestClient(create_app(settings, store), raise_server_exceptions=False) as client:
+def client(settings: Settings, db: Database) -> Iterator[TestClient]:
+    with TestClient(create_app(settings, db), raise_server_exceptions=False) as client:
         yield client
 
 
@@ -99,10 +98,10 @@ def test_mixed_or_lookalike_credentials_are_refused(
 
 
 def test_client_export_with_b_keys_gets_nothing_of_a(
-    settings: Settings, store: Store, two_tenants: tuple[str, str]
+    settings: Settings, db: Database, two_tenants: tuple[str, str]
 ) -> None:
     start, end = window(days=3)
-    with TestClient(create_app(settings, store)) as asgi:
+    with TestClient(create_app(settings, db)) as asgi:
         for appkey, secretkey, expected in (
             ("tenantA", "secret-A", 120),
             ("tenantB", "secret-B", 0),
@@ -120,42 +119,42 @@ def test_client_export_with_b_keys_gets_nothing_of_a(
             assert len(rows) == expected
 
 
-def test_rerating_b_never_touches_a(store: Store, two_tenants: tuple[str, str]) -> None:
-    app_a, app_b = store.get_app("tenantA"), store.get_app("tenantB")
+def test_rerating_b_never_touches_a(db: Database, two_tenants: tuple[str, str]) -> None:
+    app_a, app_b = AppStore(db).get("tenantA"), AppStore(db).get("tenantB")
     assert app_a is not None
     assert app_b is not None
-    ratings = RatingStore(store)
+    ratings = RatingStore(db)
     ratings.import_plan(app_a.id, parse_plan_csv(PLAN), source="t", now=1)
-    Rater(store).drain()
-    before = _costs(store, app_a.id)
+    Rater(db).drain()
+    before = _costs(db, app_a.id)
     cheap = PLAN.replace("0.05,0.005", "9.99,9.99")
     ratings.import_plan(app_b.id, parse_plan_csv(cheap), source="t", now=2)
     now = int(time.time())
-    report = rerate(store, app_b, now - 3 * 86_400, now + 60, dry_run=False, resend_receipts=True)
+    report = rerate(db, app_b, now - 3 * 86_400, now + 60, dry_run=False, resend_receipts=True)
     assert report.records == 0
-    assert _costs(store, app_a.id) == before
+    assert _costs(db, app_a.id) == before
 
 
-def test_receipts_of_a_never_go_to_b(store: Store) -> None:
+def test_receipts_of_a_never_go_to_b(db: Database) -> None:
     with receiving() as receiver_a, receiving() as receiver_b:
-        app_a = make_app(store, "tenantA", callback_url=f"{receiver_a.url}/a").app
-        make_app(store, "tenantB", callback_url=f"{receiver_b.url}/b")
-        RatingStore(store).import_plan(app_a.id, parse_plan_csv(PLAN), source="t", now=1)
+        app_a = make_app(db, "tenantA", callback_url=f"{receiver_a.url}/a").app
+        make_app(db, "tenantB", callback_url=f"{receiver_b.url}/b")
+        RatingStore(db).import_plan(app_a.id, parse_plan_csv(PLAN), source="t", now=1)
         records = [canonical(f"a-{i}", appkey="tenantA") for i in range(5)]
-        load(store, records)
-        Rater(store).drain()
-        deliver(store)
+        load(db, records)
+        Rater(db).drain()
+        deliver(db)
         assert len(receiver_a.received) == 5
         assert receiver_b.received == []
         assert all(got.path == "/a" for got in receiver_a.received)
 
 
-def _costs(store: Store, app_id: int) -> list[tuple[object, ...]]:
+def _costs(db: Database, app_id: int) -> list[tuple[object, ...]]:
     import sqlalchemy as sa
 
     from voicecdr.storage import schema
 
     c = schema.cdrs.c
     query = sa.select(c.id, c.cost_status, c.cost_nanos).where(c.app_id == app_id).order_by(c.id)
-    with store.reader.connect() as conn:
+    with db.reader.connect() as conn:
         return [tuple(row) for row in conn.execute(query)]

@@ -16,7 +16,7 @@ import httpx
 
 from voicecdr import demo
 from voicecdr.ingest.core import Ingestor, Item
-from voicecdr.storage.store import Store
+from voicecdr.storage import AppStore, CdrWriter, Database, RatingStore
 from voicecdr.timefmt import zone
 
 SHANGHAI = zone("Asia/Shanghai")
@@ -28,8 +28,10 @@ def recent_records(
     return list(demo.generate([appkey], count, now=now or int(time.time()), days=days, seed=seed))
 
 
-def load(store: Store, records: Sequence[dict[str, Any]]) -> None:
-    summary = Ingestor(store).ingest(Item(i, r) for i, r in enumerate(records))
+def load(db: Database, records: Sequence[dict[str, Any]]) -> None:
+    summary = Ingestor(AppStore(db), CdrWriter(db)).ingest(
+        Item(i, r) for i, r in enumerate(records)
+    )
     assert summary.rejected == []
 
 
@@ -68,17 +70,16 @@ class Hooked(httpx.BaseTransport):
         return response
 
 
-def price_everything(store: Store, appkey: str) -> None:
+def price_everything(db: Database, appkey: str) -> None:
     """Price every CDR of ``appkey`` with the real rater and the demo's rate plan (several
     prices and cycles per country, basic prices for unconnected calls)."""
     from voicecdr.rating import parse_plan_csv
-    from voicecdr.storage.rating import RatingStore
     from voicecdr.workers.rater import Rater
 
-    app = store.get_app(appkey)
+    app = AppStore(db).get(appkey)
     assert app is not None
     plan = parse_plan_csv(demo.DEMO_PLAN)
-    RatingStore(store).import_plan(app.id, plan, source="test", now=int(time.time()))
-    priced, unpriced = Rater(store).drain()
+    RatingStore(db).import_plan(app.id, plan, source="test", now=int(time.time()))
+    priced, unpriced = Rater(db).drain()
     assert priced > 0
     assert unpriced == 0

@@ -10,16 +10,20 @@ from voicecdr.apps import IssuedCredentials
 from voicecdr.ingest.canonical import validate
 from voicecdr.ingest.timebounds import ANY_TIME
 from voicecdr.models import Cdr
-from voicecdr.storage.store import Store
+from voicecdr.storage import AppStore, Database
 from voicecdr.timefmt import zone
 
 
-def make_app(store: Store, appkey: str = "app1", **options: Any) -> IssuedCredentials:
+def make_app(db: Database, appkey: str = "app1", **options: Any) -> IssuedCredentials:
     options.setdefault("rate_limit", 10_000)
     # Test receivers listen on 127.0.0.1.
     options.setdefault("check_callback", apps.CallbackCheck(allow_private=True))
     return apps.create_app(
-        store, name=f"App {appkey}", appkey=appkey, default_timezone="Asia/Shanghai", **options
+        AppStore(db),
+        name=f"App {appkey}",
+        appkey=appkey,
+        default_timezone="Asia/Shanghai",
+        **options,
     )
 
 

@@ -18,8 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import gcpolicy, logs
 from ..config import Settings
-from ..storage.ratelimit import SharedRateLimiter
-from ..storage.store import Store
+from ..storage import AppStore, CdrWriter, Database, PageReader, SharedRateLimiter
 from ..workers.health import WorkerHealth
 from ..workers.runner import run_workers
 from . import metrics, ops
@@ -144,28 +143,29 @@ async def _http_exception(request: Request, exc: Exception) -> Response:
 
 def create_app(
     settings: Settings,
-    store: Store | None = None,
+    db: Database | None = None,
     clock: Callable[[], float] = time.time,
     *,
     workers: bool = False,
 ) -> Starlette:
-    """Build the ASGI app. A store passed in stays open after shutdown (its owner closes
+    """Build the ASGI app. A database passed in stays open after shutdown (its owner closes
     it); one opened here from ``settings.database_url`` is closed on shutdown. ``clock``
     is the wall clock used for rate limits and the query window's age. With ``workers``
     the rater and the receipt sender run beside the API for the app's lifetime, and
     ``/readyz`` answers 503 while one of them is failing."""
-    owned = store is None
-    store = store if store is not None else Store(settings.database_url)
-    limiter = SharedRateLimiter(store, settings.rate_limit_state)
-    query = QueryEndpoint(QueryService(store, limiter, settings, clock), settings, store.dialect)
-    ingest = IngestEndpoints(store, settings)
+    owned = db is None
+    db = db if db is not None else Database(settings.database_url)
+    apps, limiter = AppStore(db), SharedRateLimiter(db, settings.rate_limit_state)
+    service = QueryService(PageReader(db), apps, limiter, settings, clock)
+    query = QueryEndpoint(service, settings, db.dialect)
+    ingest = IngestEndpoints(apps, CdrWriter(db), settings)
     health = WorkerHealth()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         stopping = asyncio.Event()
         background = (
-            asyncio.create_task(run_workers(store, settings, stopping, clock=clock, health=health))
+            asyncio.create_task(run_workers(db, settings, stopping, clock=clock, health=health))
             if workers
             else None
         )
@@ -178,7 +178,7 @@ def create_app(
             limiter.close()
             query.close()
             if owned:
-                store.close()
+                db.close()
 
     query_route = Route(QUERY_PATH, query.handle, methods=["POST"])
     routes = [
@@ -186,7 +186,7 @@ def create_app(
         Route("/v1/cdrs", ingest.batch, methods=["POST"]),
         Route("/v1/ingest/freeswitch", ingest.freeswitch, methods=["POST"]),
         Route("/healthz", ops.healthz, methods=["GET"]),
-        Route("/readyz", ops.readyz_for(store, health), methods=["GET"]),
+        Route("/readyz", ops.readyz_for(db, health), methods=["GET"]),
         Route("/metrics", ops.metrics_endpoint, methods=["GET"]),
         Route("/openapi.json", ops.openapi_for(settings), methods=["GET"]),
         Route("/docs", ops.docs, methods=["GET"]),

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 
 from ..models import App
-from ..storage.store import Store
+from ..storage import AppStore
 
 MAX_ENTRIES = 10_000
 
@@ -24,7 +24,7 @@ class AppCache:
 
     def __init__(
         self,
-        store: Store,
+        store: AppStore,
         ttl: float,
         clock: Callable[[], float] = time.monotonic,
         *,
@@ -41,7 +41,7 @@ class AppCache:
         entry = self._entries.get(appkey)
         if entry is not None and now < entry[0]:
             return entry[1]
-        app = self._store.get_app(appkey)
+        app = self._store.get(appkey)
         if self._ttl > 0:
             if len(self._entries) >= self._max_entries:
                 self._entries.clear()

@@ -30,7 +30,7 @@ from ..errors import DatabaseUnavailable, StorageError
 from ..ingest import freeswitch
 from ..ingest.core import BOM, Ingestor, Item, Summary
 from ..ingest.timebounds import TimeLimits
-from ..storage.store import Store
+from ..storage import AppStore, CdrWriter
 from . import metrics
 from .problems import problem
 
@@ -61,9 +61,11 @@ def _refuse(status: int, title: str, detail: str, **headers: str) -> _Refused:
 
 @dataclass(frozen=True, slots=True)
 class IngestEndpoints:
-    """The two ingest routes over one store and the operator's settings."""
+    """The two ingest routes over the apps and the CDR writer, with the operator's
+    settings."""
 
-    store: Store
+    apps: AppStore
+    writer: CdrWriter
     settings: Settings
 
     async def batch(self, request: Request) -> Response:
@@ -133,7 +135,7 @@ class IngestEndpoints:
     async def _ingest(self, items: list[Item]) -> Summary:
         # One transaction per request: an error leaves nothing of it behind.
         limits = TimeLimits.of(self.settings)
-        ingestor = Ingestor(self.store, batch_size=max(1, len(items)), limits=limits)
+        ingestor = Ingestor(self.apps, self.writer, batch_size=max(1, len(items)), limits=limits)
         try:
             return await run_in_threadpool(ingestor.ingest, items)
         except StorageError as exc:

@@ -13,8 +13,7 @@ from starlette.staticfiles import StaticFiles
 
 from ..config import Settings
 from ..errors import StorageError
-from ..storage import migrate
-from ..storage.store import Store
+from ..storage import Database, require_current
 from ..workers.health import WorkerHealth
 from . import metrics
 from .openapi import openapi_document
@@ -42,14 +41,14 @@ async def healthz(request: Request) -> Response:
 
 
 def readyz_for(
-    store: Store, health: WorkerHealth | None = None
+    db: Database, health: WorkerHealth | None = None
 ) -> Callable[[Request], Awaitable[Response]]:
     """Ready when the database answers with the current schema and none of this
     process's background workers (``health``) is failing."""
 
     def check() -> None:
-        store.ping()
-        migrate.require_current(store)
+        db.ping()
+        require_current(db)
 
     async def readyz(request: Request) -> Response:
         try:

@@ -26,9 +26,7 @@ from ..credentials import verify_secret
 from ..errors import DatabaseUnavailable, StorageError
 from ..models import App, VoiceGroup
 from ..ratelimit import Decision, Quota
-from ..storage.pages import Refused
-from ..storage.ratelimit import Admission, SharedRateLimiter
-from ..storage.store import Store
+from ..storage import Admission, AppStore, PageReader, Refused, SharedRateLimiter
 from ..timefmt import WindowError, query_window, zone
 from .appcache import AppCache
 from .clientaddr import ClientAddress
@@ -106,13 +104,14 @@ class QueryService:
 
     def __init__(
         self,
-        store: Store,
+        reader: PageReader,
+        apps: AppStore,
         limiter: SharedRateLimiter,
         settings: Settings,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._store = store
-        self._apps = AppCache(store, settings.app_cache_seconds)
+        self._reader = reader
+        self._apps = AppCache(apps, settings.app_cache_seconds)
         self._limiter = limiter
         self._clock = clock
         self._max_span = timedelta(hours=settings.max_span_hours)
@@ -207,7 +206,7 @@ class QueryService:
             except Refused:
                 return self._refusal(app, self._limiter.refused(admission))
         else:
-            result = self._store.query_rows(
+            result = self._reader.query_rows(
                 app.id,
                 asked.group,
                 start,
@@ -282,7 +281,7 @@ class QueryService:
         """The total and the page's rows: JSON fragments of those rendered before, kept
         in :class:`RowCache`, and the rest read whole and rendered (and kept, unless the
         cache's plan for this app says its client is sweeping through new rows).
-        ``admission``: the request's token, taken by the read (``Store.query_stamped``);
+        ``admission``: the request's token, taken by the read (``PageReader.query_stamped``);
         raises ``Refused`` if it is refused.
         """
         cache, key = self._rows, renderer.key
@@ -290,7 +289,7 @@ class QueryService:
         # Sweeping or polling is one client's habit: planned per app, not per renderer.
         client = (app_id, key)
         whole, keep = cache.plan(client)
-        page = self._store.query_stamped(
+        page = self._reader.query_stamped(
             app_id,
             renderer.group,
             start,

@@ -11,7 +11,7 @@ import orjson
 from ..client import _models as client_models
 from ..models import RESULT_TEXT, CostStatus, Language, VoiceGroup
 from ..money import json_number
-from ..storage.pages import Stamp
+from ..storage import Stamp
 from ..timefmt import EpochFormatter
 
 # The wire contract is written once, in the client SDK (which may not import the server);
@@ -24,7 +24,7 @@ EXTENDED_FIELDS = client_models.EXTENDED_FIELDS
 class RowRenderer:
     """Turns stored rows into NXCloud row dicts for one app and voice type.
 
-    It reads the Store's row tuples (``storage.pages.RowTuple``, in ``ROW_FIELDS`` order)
+    It reads the PageReader's row tuples (``storage.pages.RowTuple``, in ``ROW_FIELDS`` order)
     rather than :class:`CdrRow` objects: the query API renders up to 1,000 rows per
     request, and unpacking a tuple into locals is the cheapest way there is to read them.
     """

@@ -1,4 +1,4 @@
-"""What every command shares: the context (settings, store, output), the ``--json`` flag,
+"""What every command shares: the context (settings, database, output), the ``--json`` flag,
 the root group and its error handling, and the lookups several groups make."""
 
 from __future__ import annotations
@@ -17,8 +17,7 @@ from ..config import Settings
 from ..entrypoint import debug_option, run
 from ..errors import NotFound
 from ..models import App
-from ..storage import migrate
-from ..storage.store import Store
+from ..storage import AppStore, Database, require_current
 from ..timefmt import parse_cli_time, zone
 
 
@@ -31,14 +30,14 @@ class Context:
         return Settings.from_env(database_url=self.database_url)
 
     @contextmanager
-    def store(self, *, current: bool = True, bulk: bool = False) -> Iterator[Store]:
-        store = Store(self.settings().database_url, create=not current, bulk=bulk)
+    def database(self, *, current: bool = True, bulk: bool = False) -> Iterator[Database]:
+        db = Database(self.settings().database_url, create=not current, bulk=bulk)
         try:
             if current:
-                migrate.require_current(store)
-            yield store
+                require_current(db)
+            yield db
         finally:
-            store.close()
+            db.close()
 
     def emit(self, data: Any, human: Callable[[Any], str]) -> None:
         if self.json_output or not sys.stdout.isatty():
@@ -126,9 +125,9 @@ def main(ctx: click.Context, database_url: str | None, debug: bool) -> None:
     ctx.obj = Context(database_url, json_output=False)
 
 
-def find_app(store: Store, appkey: str) -> App:
+def find_app(db: Database, appkey: str) -> App:
     """The app with ``appkey``, or NotFound (exit status 1 with the message)."""
-    app = store.get_app(appkey)
+    app = AppStore(db).get(appkey)
     if app is None:
         raise NotFound(f"no app with appkey {appkey!r}")
     return app

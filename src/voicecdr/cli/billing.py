@@ -29,7 +29,7 @@ def rates_import(obj: Context, /, appkey: str, file: Path) -> None:
     is applied. CDRs that found no rate under the old plan are tried again.
     """
     from ..rating import PlanErrors, parse_plan_csv
-    from ..storage.rating import RatingStore
+    from ..storage import RatingStore
 
     try:
         text = file.read_text(encoding="utf-8-sig")
@@ -43,9 +43,9 @@ def rates_import(obj: Context, /, appkey: str, file: Path) -> None:
             errors[0] if len(errors) == 1 else f"{len(errors)} bad lines:\n" + "\n".join(errors)
         )
         raise click.ClickException(f"{file}: nothing imported: {listed}") from None
-    with obj.store() as store:
-        app = find_app(store, appkey)
-        info = RatingStore(store).import_plan(app.id, rates, source=file.name, now=int(time.time()))
+    with obj.database() as db:
+        app = find_app(db, appkey)
+        info = RatingStore(db).import_plan(app.id, rates, source=file.name, now=int(time.time()))
     obj.emit(
         {"appkey": app.appkey, "version": info.version, "rates": info.rate_count},
         lambda d: f"{d['appkey']}: plan version {d['version']} with {d['rates']} rates",
@@ -60,11 +60,11 @@ def rates_import(obj: Context, /, appkey: str, file: Path) -> None:
 def rates_show(obj: Context, /, appkey: str, version: int | None) -> None:
     """Print an app's rate plan."""
     from .. import money
-    from ..storage.rating import RatingStore
+    from ..storage import RatingStore
 
-    with obj.store() as store:
-        app = find_app(store, appkey)
-        ratings = RatingStore(store)
+    with obj.database() as db:
+        app = find_app(db, appkey)
+        ratings = RatingStore(db)
         versions = {p.version: p for p in ratings.plans(app.id)}
         if not versions:
             raise NotFound(f"app {appkey!r} has no rate plan: use `voicecdr rates import`")
@@ -113,11 +113,11 @@ def rates_show(obj: Context, /, appkey: str, version: int | None) -> None:
 def rates_unpriced(obj: Context, /, appkey: str, limit: int) -> None:
     """List CDRs that stay pending because no rate matches them (or their cost is too
     large to store), with the reason."""
-    from ..storage.rating import RatingStore
+    from ..storage import RatingStore
     from ..timefmt import epoch_to_iso
 
-    with obj.store() as store:
-        total, rows = RatingStore(store).unpriced(find_app(store, appkey).id, limit=limit)
+    with obj.database() as db:
+        total, rows = RatingStore(db).unpriced(find_app(db, appkey).id, limit=limit)
     data = {
         "total": total,
         "cdrs": [
@@ -157,8 +157,8 @@ def rate_command(obj: Context) -> None:
     database fails."""
     from ..workers.rater import Rater
 
-    with obj.store() as store:
-        priced, unpriced = Rater(store, batch_size=obj.settings().rater_batch_size).drain()
+    with obj.database() as db:
+        priced, unpriced = Rater(db, batch_size=obj.settings().rater_batch_size).drain()
     obj.emit(
         {"priced": priced, "unpriced": unpriced},
         lambda d: (
@@ -187,10 +187,10 @@ def rerate_command(
     from .. import money
     from ..workers.rater import rerate
 
-    with obj.store() as store:
-        app = find_app(store, appkey)
+    with obj.database() as db:
+        app = find_app(db, appkey)
         begin, finish = period(app, start, end)
-        report = rerate(store, app, begin, finish, dry_run=dry_run, resend_receipts=resend_receipts)
+        report = rerate(db, app, begin, finish, dry_run=dry_run, resend_receipts=resend_receipts)
     data = {
         "dry_run": report.dry_run,
         "records": report.records,

@@ -28,15 +28,15 @@ def receipts_group() -> None:
 def receipts_list(obj: Context, /, status: str | None, appkey: str | None, limit: int) -> None:
     """List receipts, newest first."""
     from ..models import ReceiptStatus
-    from ..storage.outbox import Outbox
+    from ..storage import Outbox
     from ..timefmt import epoch_to_iso
 
-    with obj.store() as store:
-        app_id = find_app(store, appkey).id if appkey else None
+    with obj.database() as db:
+        app_id = find_app(db, appkey).id if appkey else None
         chosen = (
             ReceiptStatus[status.upper()] if status in ("pending", "delivered", "dead") else None
         )
-        rows = Outbox(store).list(
+        rows = Outbox(db).list(
             status=chosen, failed_only=status == "failed", app_id=app_id, limit=limit
         )
     data = [
@@ -95,7 +95,7 @@ def receipts_replay(
     failed: bool,
 ) -> None:
     """Send receipts again, from the start of the retry schedule, with their webhook-ids."""
-    from ..storage.outbox import Outbox
+    from ..storage import Outbox
 
     if not (ids or appkey or dead or failed):
         raise click.UsageError(
@@ -103,14 +103,14 @@ def receipts_replay(
         )
     if (start or end) and not appkey:
         raise click.UsageError("--from/--to need --app")
-    with obj.store() as store:
-        app = find_app(store, appkey) if appkey else None
+    with obj.database() as db:
+        app = find_app(db, appkey) if appkey else None
         begin = finish = None
         if app is not None and (start or end):
             begin, finish = period(
                 app, start or "1970-01-01T00:00:00Z", end or "9999-12-31T23:59:59Z"
             )
-        count = Outbox(store).replay(
+        count = Outbox(db).replay(
             now=time.time(),
             ids=ids,
             app_id=app.id if app else None,

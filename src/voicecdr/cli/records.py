@@ -64,9 +64,9 @@ def cdrs_import(
     from ..ingest.importer import import_paths
     from ..ingest.timebounds import TimeLimits
 
-    with obj.store(bulk=True) as store:
+    with obj.database(bulk=True) as db:
         result = import_paths(
-            store,
+            db,
             paths,
             fmt=fmt,
             rejects_path=rejects_path,
@@ -137,17 +137,17 @@ def cdrs_list(
     terminal. Rows are read a page at a time, so any number of them streams.
     """
     from ..models import Service, VoiceGroup
-    from ..storage.listing import window_rows
+    from ..storage import window_rows
 
-    with obj.store() as store:
-        app = find_app(store, appkey)  # a missing app: status 1, as every command says it
+    with obj.database() as db:
+        app = find_app(db, appkey)  # a missing app: status 1, as every command says it
         begin, finish = period(app, start, end)
         chosen = Service.from_wire(service) if service else None
         group = VoiceGroup(int(voice_type)) if voice_type is not None else None
         if chosen is not None and group is not None and chosen.voice_group is not group:
             raise click.UsageError(f"--service {service} is never in --voice-type {voice_type}")
         rows = window_rows(
-            store, app.id, begin, finish, service=chosen, group=group, messageid=messageid
+            db, app.id, begin, finish, service=chosen, group=group, messageid=messageid
         )
         if limit is not None:
             rows = _first(rows, limit)
@@ -184,7 +184,7 @@ def _rendered(app: App, rows: Iterable[Any], *, extended: bool) -> Iterator[dict
     """Each row rendered by the query API's renderer for its voice group, in batches."""
     from ..api.rows import RowRenderer
     from ..models import Service, VoiceGroup
-    from ..storage.pages import ROW_FIELDS
+    from ..storage import ROW_FIELDS
     from ..timefmt import zone
 
     tz = zone(app.timezone)

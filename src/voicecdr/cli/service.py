@@ -16,8 +16,7 @@ import click
 from .. import apps, demo, logs
 from ..cli_numbers import real, whole
 from ..errors import NotFound
-from ..storage import migrate
-from ..storage.store import Store
+from ..storage import AppStore, CdrWriter, Database, upgrade
 from ..timefmt import format_wall, zone
 from ._base import Context, json_flag, main, pass_ctx
 
@@ -47,7 +46,7 @@ def serve(obj: Context, host: str, port: int, workers: int, no_workers: bool) ->
     settings = obj.settings()
     _check_port(host, port)
     logs.configure(settings.log_level)
-    with obj.store():
+    with obj.database():
         pass  # fail here, clearly, if the database is unreachable or behind
     # Worker processes read their settings from the environment, like the parent did.
     os.environ["VOICECDR_DATABASE_URL"] = settings.database_url
@@ -123,15 +122,15 @@ def worker_command(obj: Context) -> None:
     settings = obj.settings()
     logs.configure(settings.log_level)
 
-    async def main_loop(store: Store) -> None:
+    async def main_loop(db: Database) -> None:
         stopping = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stopping.set)
-        await run_workers(store, settings, stopping)
+        await run_workers(db, settings, stopping)
 
-    with obj.store() as store:
-        asyncio.run(main_loop(store))
+    with obj.database() as db:
+        asyncio.run(main_loop(db))
 
 
 # -- db ----------------------------------------------------------------------------------
@@ -149,9 +148,9 @@ def db_upgrade(obj: Context) -> None:
     """Create or migrate the schema to this version's head (and, on PostgreSQL, make the
     coming days' partitions)."""
     ahead = obj.settings().partitions_ahead_days
-    with obj.store(current=False) as store:
-        before, after = migrate.upgrade(store)
-        made = [] if store.partitions is None else store.partitions.ahead(int(time.time()), ahead)
+    with obj.database(current=False) as db:
+        before, after = upgrade(db)
+        made = [] if db.partitions is None else db.partitions.ahead(int(time.time()), ahead)
     obj.emit(
         {"from": before, "to": after, "partitions_created": made},
         lambda d: (
@@ -198,12 +197,12 @@ def db_prune(obj: Context, older_than: str, dry_run: bool) -> None:
     PostgreSQL drops the day partitions that end before the cutoff (so it is rounded down
     to midnight UTC); SQLite deletes in batches, up to the cutoff rounded down to 5 minutes.
     """
-    from ..storage.retention import prune
+    from ..storage import prune
     from ..timefmt import epoch_to_iso
 
     seconds = _duration(older_than)
-    with obj.store() as store:
-        report = prune(store, int(time.time()) - seconds, dry_run=dry_run)
+    with obj.database() as db:
+        report = prune(db, int(time.time()) - seconds, dry_run=dry_run)
     data = {
         "dry_run": report.dry_run,
         "cutoff": epoch_to_iso(report.cutoff),
@@ -257,17 +256,18 @@ def demo_command(
     realistic, priced CDRs (receipted when it has a callback URL)."""
     from ..ingest.core import Ingestor, Item
     from ..rating import parse_plan_csv
-    from ..storage.rating import RatingStore
+    from ..storage import RatingStore
     from ..workers.rater import Rater
 
     settings = obj.settings()
     now = int(time.time())
-    with obj.store(current=False) as store:
-        migrate.upgrade(store)
+    with obj.database(current=False) as db:
+        upgrade(db)
+        store = AppStore(db)
         check = apps.CallbackCheck(settings.allow_private_callbacks)
         # An existing demo app keeps its signing secret: a receiver set up with it still
         # verifies the new receipts. Its secretkey is set back to the documented one.
-        kept = store.get_app(demo.DEMO_APPKEY) is not None
+        kept = store.get(demo.DEMO_APPKEY) is not None
         try:
             apps.rotate_secret(store, demo.DEMO_APPKEY, secretkey=demo.DEMO_SECRETKEY)
             # A reset demo app works: one disabled earlier would refuse the CDRs below.
@@ -287,16 +287,16 @@ def demo_command(
                 callback_url=callback_url,
                 check_callback=check,
             )
-        app = store.get_app(demo.DEMO_APPKEY)
+        app = store.get(demo.DEMO_APPKEY)
         assert app is not None
         records = demo.generate([app.appkey], count, now=now, days=days, seed=seed)
-        summary = Ingestor(store).ingest(Item(i, r) for i, r in enumerate(records))
-        ratings = RatingStore(store)
+        summary = Ingestor(store, CdrWriter(db)).ingest(Item(i, r) for i, r in enumerate(records))
+        ratings = RatingStore(db)
         if ratings.current_plan(app.id) is None:
             ratings.import_plan(app.id, parse_plan_csv(demo.DEMO_PLAN), source="demo", now=now)
-        app = store.get_app(demo.DEMO_APPKEY)  # as priced, with its callback URL
+        app = store.get(demo.DEMO_APPKEY)  # as priced, with its callback URL
         assert app is not None
-        priced, _ = Rater(store, batch_size=settings.rater_batch_size).drain()
+        priced, _ = Rater(db, batch_size=settings.rater_batch_size).drain()
     tz = app.timezone
     local_now = datetime.fromtimestamp(now, zone(tz))
     start, end = format_wall(local_now - timedelta(hours=24)), format_wall(local_now)

@@ -8,6 +8,7 @@ import click
 
 from .. import apps
 from ..cli_numbers import real
+from ..storage import AppStore
 from ._base import Context, json_flag, main, pass_ctx, table
 
 
@@ -35,10 +36,10 @@ def _human_credentials(d: dict[str, Any]) -> str:
 @pass_ctx
 def apps_create(obj: Context, /, **options: Any) -> None:
     """Create an app and print its appkey, secretkey and signing_secret."""
-    with obj.store() as store:
+    with obj.database() as db:
         settings = obj.settings()
         issued = apps.create_app(
-            store,
+            AppStore(db),
             default_timezone=settings.timezone,
             check_callback=apps.CallbackCheck(settings.allow_private_callbacks),
             **options,
@@ -51,8 +52,8 @@ def apps_create(obj: Context, /, **options: Any) -> None:
 @pass_ctx
 def apps_list(obj: Context) -> None:
     """List apps (never their secrets)."""
-    with obj.store() as store:
-        rows = [apps.public_view(a) for a in store.list_apps()]
+    with obj.database() as db:
+        rows = [apps.public_view(a) for a in AppStore(db).list()]
     obj.emit(
         rows,
         lambda rs: table(
@@ -85,9 +86,9 @@ _APP_COLUMNS = {
 @pass_ctx
 def apps_update(obj: Context, /, appkey: str, **changes: Any) -> None:
     """Change an app's settings."""
-    with obj.store() as store:
+    with obj.database() as db:
         check = apps.CallbackCheck(obj.settings().allow_private_callbacks)
-        app = apps.update_app(store, appkey, check_callback=check, **changes)
+        app = apps.update_app(AppStore(db), appkey, check_callback=check, **changes)
     obj.emit(apps.public_view(app), lambda d: "\n".join(f"{k:13} {v}" for k, v in d.items()))
 
 
@@ -104,8 +105,8 @@ def apps_update(obj: Context, /, appkey: str, **changes: Any) -> None:
 @pass_ctx
 def apps_rotate_secret(obj: Context, appkey: str, secretkey: str | None, signing: bool) -> None:
     """Issue a new secretkey (the old one stops working at once) or signing secret."""
-    with obj.store() as store:
-        issued = apps.rotate_secret(store, appkey, secretkey=secretkey, signing=signing)
+    with obj.database() as db:
+        issued = apps.rotate_secret(AppStore(db), appkey, secretkey=secretkey, signing=signing)
     obj.emit(issued.to_dict(), _human_credentials)
 
 
@@ -125,8 +126,8 @@ def _human_state(d: dict[str, Any], cache_seconds: float) -> str:
 
 
 def _set_enabled(obj: Context, appkey: str, *, enabled: bool) -> None:
-    with obj.store() as store:
-        change = apps.set_enabled(store, appkey, enabled=enabled)
+    with obj.database() as db:
+        change = apps.set_enabled(AppStore(db), appkey, enabled=enabled)
     cache = obj.settings().app_cache_seconds
     obj.emit(
         {**apps.public_view(change.app), "changed": change.changed},

@@ -17,8 +17,7 @@ from operator import itemgetter
 from typing import Any
 
 from ..models import Cdr
-from ..storage.store import Store
-from ..storage.writes import Outcome
+from ..storage import AppStore, CdrWriter, Outcome
 from .canonical import RecordErrors, validate
 from .timebounds import TimeBounds, TimeLimits
 
@@ -146,7 +145,7 @@ class Ingestor:
     """Validates and stores CDRs for any source, in batches of ``batch_size``.
 
     With ``background`` (for a database that works in its own process: see
-    :attr:`Store.writes_in_server`), each batch is stored by a helper thread while the
+    :attr:`Database.writes_in_server`), each batch is stored by a helper thread while the
     caller's thread checks the next, so checking and the database's work overlap; what
     is stored and the summary, in its order, are the same (see ``_Writer``). Otherwise
     everything runs in the caller's thread: on SQLite a helper thread is slower, its
@@ -158,14 +157,16 @@ class Ingestor:
 
     def __init__(
         self,
-        store: Store,
+        apps: AppStore,
+        writer: CdrWriter,
         *,
         batch_size: int = BATCH_SIZE,
         clock: Callable[[], float] = time.time,
         background: bool = False,
         limits: TimeLimits = TimeLimits(),  # noqa: B008 - frozen, so shared safely
     ) -> None:
-        self._store = store
+        self._apps = apps
+        self._cdrs = writer
         self._limits = limits
         self._batch_size = batch_size
         self._clock = clock
@@ -191,7 +192,7 @@ class Ingestor:
     ) -> Summary:
         """Store items already put through :func:`check`."""
         summary = summary if summary is not None else Summary()
-        # Two parallel lists, the second already in store_cdrs's shape: this loop runs
+        # Two parallel lists, the second already in CdrWriter.store's shape: this loop runs
         # once per record, so it builds no per-record tuple it does not need.
         items: list[Item] = []
         pairs: list[tuple[int, Cdr]] = []
@@ -285,7 +286,7 @@ class Ingestor:
         ``_refusals``) if they are refused. Read once per Ingestor: per request on the
         API, per run for an import."""
         if appkey not in self._app_ids:
-            app = self._store.get_app(appkey)
+            app = self._apps.get(appkey)
             if app is not None and not app.disabled:
                 self._app_ids[appkey] = app.id
             else:
@@ -299,7 +300,7 @@ class Ingestor:
         return self._app_ids[appkey]
 
     def _store_batch(self, pairs: list[tuple[int, Cdr]]) -> list[Outcome]:
-        return self._store.store_cdrs(pairs, now=int(self._clock()))
+        return self._cdrs.store(pairs, now=int(self._clock()))
 
 
 # Rejections held back while a batch before them is being stored, at most: past this the

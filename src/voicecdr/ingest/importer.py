@@ -20,7 +20,7 @@ import orjson
 
 from ..errors import ConfigError, VoiceCdrError
 from ..gcpolicy import rare_collections
-from ..storage.store import Store
+from ..storage import AppStore, CdrWriter, Database
 from . import fastjson, files, parallel
 from .core import Ingestor, Rejection, Summary
 from .timebounds import TimeLimits
@@ -77,7 +77,7 @@ class _RejectsFile:
 
 
 def import_paths(
-    store: Store,
+    db: Database,
     paths: Sequence[Path],
     *,
     fmt: str = "auto",
@@ -103,8 +103,10 @@ def import_paths(
         rejects = _RejectsFile(rejects_path or default_rejects_path(started), stack)
         summary = Summary(keep=SHOWN_REJECTS, on_reject=rejects.write)
         # On PostgreSQL one batch is stored while the next is checked (see Ingestor).
-        background = store.writes_in_server
-        ingestor = Ingestor(store, batch_size=IMPORT_BATCH, background=background)
+        background = db.writes_in_server
+        ingestor = Ingestor(
+            AppStore(db), CdrWriter(db), batch_size=IMPORT_BATCH, background=background
+        )
         bounds = limits.bounds(started)
         total = sum(files.input_bytes(p, f) for p, f in zip(paths, formats, strict=True))
         bar: _Bar = stack.enter_context(_progress(total) if progress else nullcontext(_NoBar()))

@@ -14,9 +14,9 @@ import sqlalchemy as sa
 
 from ..models import Service, VoiceGroup
 from . import schema
+from .database import Database
 from .engine import translated
 from .pages import ROW_FIELDS, RowTuple
-from .store import Store
 
 PAGE_ROWS = 1000
 _COLUMNS = [schema.cdrs.c[name] for name in ROW_FIELDS]
@@ -24,7 +24,7 @@ _PLACED, _ID = ROW_FIELDS.index("placed_at"), ROW_FIELDS.index("id")
 
 
 def window_rows(
-    store: Store,
+    db: Database,
     app_id: int,
     start: int,
     end: int,
@@ -41,7 +41,7 @@ def window_rows(
         group = service.voice_group
     groups = list(VoiceGroup) if group is None else [group]
     streams = [
-        _group_rows(store, app_id, g, start, end, service, messageid, page_rows) for g in groups
+        _group_rows(db, app_id, g, start, end, service, messageid, page_rows) for g in groups
     ]
     if len(streams) == 1:
         return streams[0]
@@ -49,7 +49,7 @@ def window_rows(
 
 
 def _group_rows(
-    store: Store,
+    db: Database,
     app_id: int,
     group: VoiceGroup,
     start: int,
@@ -72,7 +72,7 @@ def _group_rows(
         query = query.where(c.messageid == messageid)
     after = query.where(c.placed_at >= start)
     while True:
-        with translated("list CDRs"), store.reader.connect() as conn:
+        with translated("list CDRs"), db.reader.connect() as conn:
             rows = conn.execute(after).all()
         yield from rows
         if len(rows) < page_rows:

@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 
 from ..errors import SchemaOutOfDate
+from .database import Database
 from .engine import translated
-from .store import Store
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -32,13 +32,13 @@ _REVISION_LINE = re.compile(r"^(revision|down_revision)\s*(?::[^=]*)?=\s*(.*?)\s
 _QUOTED = re.compile(r"""^(?:"(\w+)"|'(\w+)')$""")
 
 
-def _config(store: Store | None = None) -> Config:
+def _config(db: Database | None = None) -> Config:
     from alembic.config import Config
 
     cfg = Config()
     cfg.set_main_option("script_location", str(_SCRIPTS))
-    if store is not None:
-        cfg.attributes["engine"] = store.writer
+    if db is not None:
+        cfg.attributes["engine"] = db.writer
     return cfg
 
 
@@ -50,38 +50,38 @@ def head_revision() -> str:
     return head
 
 
-def current_revision(store: Store) -> str | None:
+def current_revision(db: Database) -> str | None:
     from alembic.runtime.migration import MigrationContext
 
-    with translated("read schema version"), store.writer.connect() as conn:
+    with translated("read schema version"), db.writer.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()
 
 
-def upgrade(store: Store, revision: str = "head") -> tuple[str | None, str]:
+def upgrade(db: Database, revision: str = "head") -> tuple[str | None, str]:
     """Bring the schema to ``revision``; returns (before, after)."""
     from alembic import command
 
-    before = current_revision(store)
+    before = current_revision(db)
     with translated("schema upgrade"):
-        command.upgrade(_config(store), revision)
-    after = current_revision(store)
+        command.upgrade(_config(db), revision)
+    after = current_revision(db)
     assert after is not None
     return before, after
 
 
-def downgrade(store: Store, revision: str) -> None:
+def downgrade(db: Database, revision: str) -> None:
     """Step the schema back to ``revision`` (``base`` for empty): for tests and rollbacks."""
     from alembic import command
 
     with translated("schema downgrade"):
-        command.downgrade(_config(store), revision)
+        command.downgrade(_config(db), revision)
 
 
-def require_current(store: Store) -> None:
+def require_current(db: Database) -> None:
     """Raise SchemaOutOfDate unless the database is at this version's head."""
-    if _quick_head() is not None and _quick_current(store) == _quick_head():
+    if _quick_head() is not None and _quick_current(db) == _quick_head():
         return
-    current, head = current_revision(store), head_revision()
+    current, head = current_revision(db), head_revision()
     if current != head:
         raise SchemaOutOfDate(
             f"database schema is at {current or 'nothing'}, this voicecdr needs {head}: "
@@ -110,11 +110,11 @@ def _quick_head() -> str | None:
     return heads.pop() if len(heads) == 1 else None
 
 
-def _quick_current(store: Store) -> str | None:
+def _quick_current(db: Database) -> str | None:
     """The one revision in ``alembic_version``, or None for anything else (no table, no
     row, several rows): the cases Alembic itself must look at."""
     try:
-        with store.writer.connect() as conn:
+        with db.writer.connect() as conn:
             rows = conn.exec_driver_sql("SELECT version_num FROM alembic_version").all()
     except sa.exc.DBAPIError:
         return None  # Alembic's own read follows, and reports a broken database as before

@@ -24,8 +24,8 @@ import sqlalchemy as sa
 from ..models import Language, ReceiptCall, ReceiptContent, ReceiptStatus
 from ..rating import Charge
 from . import schema
+from .database import Database
 from .engine import translated
-from .store import Store
 
 r = schema.receipts.c
 c = schema.cdrs.c
@@ -147,8 +147,8 @@ def write_receipt_rows(conn: sa.Connection, rows: Sequence[ReceiptRow]) -> None:
 class Outbox:
     """SQL for the receipt sender and the ``voicecdr receipts`` commands."""
 
-    def __init__(self, store: Store) -> None:
-        self._store = store
+    def __init__(self, db: Database) -> None:
+        self._db = db
 
     def claim_due(
         self,
@@ -176,7 +176,7 @@ class Outbox:
         candidates = sa.select(ranked.c.id, ranked.c.app_id, ranked.c.rank).where(
             ranked.c.rank <= per_app
         )
-        with translated("claim receipts"), self._store.writer.begin() as conn:
+        with translated("claim receipts"), self._db.writer.begin() as conn:
             chosen: list[int] = []
             for rid, app_id, rank in conn.execute(candidates.order_by(ranked.c.rank, ranked.c.id)):
                 if rank <= per_app - busy.get(app_id, 0):
@@ -268,7 +268,7 @@ class Outbox:
         self._finish(receipt_id, **values)
 
     def _finish(self, receipt_id: int, **values: Any) -> None:
-        with translated("record receipt attempt"), self._store.writer.begin() as conn:
+        with translated("record receipt attempt"), self._db.writer.begin() as conn:
             conn.execute(
                 schema.receipts.update()
                 .where(r.id == receipt_id, r.status == int(ReceiptStatus.PENDING))
@@ -308,7 +308,7 @@ class Outbox:
             query = query.where(r.status == int(ReceiptStatus.PENDING), r.last_error.is_not(None))
         if app_id is not None:
             query = query.where(r.app_id == app_id)
-        with translated("list receipts"), self._store.reader.connect() as conn:
+        with translated("list receipts"), self._db.reader.connect() as conn:
             rows = conn.execute(query).all()
         return [ReceiptInfo(*row[:4], ReceiptStatus(row[4]), *row[5:]) for row in rows]
 
@@ -352,7 +352,7 @@ class Outbox:
         # database can see implies the index's own.
         pending = sa.text(f"receipts.status = {int(ReceiptStatus.PENDING)}")
         settled = sa.text(f"receipts.{schema.SETTLED_RECEIPTS}")
-        with translated("replay receipts"), self._store.writer.begin() as conn:
+        with translated("replay receipts"), self._db.writer.begin() as conn:
             return sum(int(conn.execute(query.where(part)).rowcount) for part in (pending, settled))
 
     def counts(self) -> dict[str, int]:
@@ -364,7 +364,7 @@ class Outbox:
             (r.last_error.is_not(None), "failed"),
             else_="pending",
         )
-        with translated("count receipts"), self._store.reader.connect() as conn:
+        with translated("count receipts"), self._db.reader.connect() as conn:
             rows = conn.execute(sa.select(state, sa.func.count()).group_by(state)).all()
         counts = dict.fromkeys(("pending", "failed", "delivered", "dead"), 0)
         counts.update((name, n) for name, n in rows)

@@ -23,9 +23,9 @@ from sqlalchemy.engine import Engine, make_url
 
 from ..errors import ConfigError
 from ..ratelimit import Decision, Quota
+from .database import Database
 from .engine import Pinned, sqlite_engine, translated
 from .schema import rate_limit_state
-from .store import Store
 
 _SQL = """
 INSERT INTO rate_limit_state AS s (key, tat) VALUES (:key, :now + :interval)
@@ -114,7 +114,7 @@ class Admission:
 class SharedRateLimiter:
     """Applies a GCRA quota per key against state shared by all server processes."""
 
-    def __init__(self, store: Store, state_path: str | None = None) -> None:
+    def __init__(self, store: Database, state_path: str | None = None) -> None:
         if store.dialect == "postgresql":
             self._engine: Engine = store.writer.execution_options(isolation_level="AUTOCOMMIT")
             self._pinned = store.pinned  # the store's: closed with it

@@ -20,9 +20,10 @@ import sqlalchemy as sa
 from ..models import CdrRow, CostStatus, Service, UnratedCdr
 from ..rating import Decision, Priced, Rate, RatePlan
 from . import schema
+from .cdrrow import ROW_COLUMNS, cdr_row
+from .database import Database
 from .engine import translated
 from .outbox import NewReceipt, ReceiptRow, insert_receipts, write_receipt_rows
-from .store import _ROW_COLUMNS, Store, _cdr_row
 
 c = schema.cdrs.c
 p = schema.rate_plans.c
@@ -69,7 +70,7 @@ Price = Callable[[list[UnratedCdr]], RatedBatch]
 _PENDING = int(CostStatus.PENDING)
 _FINAL = int(CostStatus.FINAL)
 # What pricing needs, in UnratedCdr's order; receipts are rendered later, by the sender.
-_UNRATED_COLUMNS = "id, app_id, placed_at, service, phone, country_code, billsec, connected"
+UNRATED_COLUMNS = "id, app_id, placed_at, service, phone, country_code, billsec, connected"
 # The rater's queue, in id order: the partial index ix_cdrs_unrated. SQLite is told to
 # use it: with statistics from when most rows were pending it scans the table in id order
 # instead, past every CDR already rated, so each batch took longer than the one before.
@@ -136,10 +137,10 @@ def _columns(rows: Sequence[tuple[Any, ...]]) -> list[list[Any]]:
 class RatingStore:
     """Rate plans, the rater's batches and re-rating, on SQLite or PostgreSQL."""
 
-    def __init__(self, store: Store) -> None:
-        self._store = store
-        claim = functools.partial(_CLAIM.format, columns=_UNRATED_COLUMNS, pending=_PENDING)
-        if store.dialect == "sqlite":
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        claim = functools.partial(_CLAIM.format, columns=UNRATED_COLUMNS, pending=_PENDING)
+        if db.dialect == "sqlite":
             self._claim = claim(index="INDEXED BY ix_cdrs_unrated", p="?")
         else:
             self._claim = claim(index="", p="%s") + " FOR UPDATE SKIP LOCKED"
@@ -149,7 +150,7 @@ class RatingStore:
     def import_plan(self, app_id: int, rates: Sequence[Rate], *, source: str, now: int) -> PlanInfo:
         """Store a new version of the app's plan, whole, and let CDRs that found no rate
         under the old one be tried again."""
-        with translated("import rate plan"), self._store.writer.begin() as conn:
+        with translated("import rate plan"), self._db.writer.begin() as conn:
             latest = conn.execute(
                 sa.select(sa.func.max(p.version)).where(p.app_id == app_id)
             ).scalar_one()
@@ -194,11 +195,11 @@ class RatingStore:
         query = sa.select(p.app_id, p.id).join(
             newest, sa.and_(newest.c.app_id == p.app_id, newest.c.version == p.version)
         )
-        with translated("read rate plans"), self._store.reader.connect() as conn:
+        with translated("read rate plans"), self._db.reader.connect() as conn:
             return {app_id: plan_id for app_id, plan_id in conn.execute(query)}  # noqa: C416
 
     def load_plan(self, plan_id: int) -> RatePlan:
-        with translated("read rate plan"), self._store.reader.connect() as conn:
+        with translated("read rate plan"), self._db.reader.connect() as conn:
             version = conn.execute(sa.select(p.version).where(p.id == plan_id)).scalar_one()
             rows = conn.execute(
                 sa.select(
@@ -216,7 +217,7 @@ class RatingStore:
     def rater_apps(self) -> list[RaterApp]:
         """Every app: (id, id of its newest plan or None, callback URL, timezone,
         language)."""
-        with translated("read apps to rate"), self._store.reader.connect() as conn:
+        with translated("read apps to rate"), self._db.reader.connect() as conn:
             return cast("list[RaterApp]", [tuple(r) for r in conn.exec_driver_sql(_RATER_APPS)])
 
     def current_plan(self, app_id: int) -> RatePlan | None:
@@ -231,7 +232,7 @@ class RatingStore:
             .where(p.app_id == app_id)
             .order_by(p.version)
         )
-        with translated("list rate plans"), self._store.reader.connect() as conn:
+        with translated("list rate plans"), self._db.reader.connect() as conn:
             return [PlanInfo(*row) for row in conn.execute(query)]
 
     # -- the rater ---------------------------------------------------------------------
@@ -254,7 +255,7 @@ class RatingStore:
             if not rows:
                 return 0, 0
             batch = price(rows)
-            if self._store.dialect == "sqlite":
+            if self._db.dialect == "sqlite":
                 if batch.priced:
                     conn.exec_driver_sql(_SET_PRICED_SQLITE, batch.priced)
                 if batch.unpriced:
@@ -279,11 +280,11 @@ class RatingStore:
         apps nor plans are ever deleted. The pragma can change only outside a
         transaction; it is set back before the connection returns to the pool, and a
         connection on which that fails is discarded."""
-        if self._store.dialect != "sqlite":
-            with self._store.writer.begin() as conn:
+        if self._db.dialect != "sqlite":
+            with self._db.writer.begin() as conn:
                 yield conn
             return
-        with self._store.writer.connect() as conn:
+        with self._db.writer.connect() as conn:
             driver = conn.connection.driver_connection
             assert driver is not None
             driver.execute("PRAGMA foreign_keys=OFF")
@@ -298,7 +299,7 @@ class RatingStore:
         query = sa.select(sa.func.min(c.ingested_at)).where(
             c.cost_status == int(CostStatus.PENDING), c.pending_reason.is_(None)
         )
-        with translated("read rating lag"), self._store.reader.connect() as conn:
+        with translated("read rating lag"), self._db.reader.connect() as conn:
             oldest = conn.execute(query).scalar_one()
         return 0.0 if oldest is None else max(0.0, now - oldest)
 
@@ -309,14 +310,14 @@ class RatingStore:
             c.cost_status == int(CostStatus.PENDING),
             c.pending_reason.is_not(None),
         )
-        with translated("list unpriced CDRs"), self._store.reader.connect() as conn:
+        with translated("list unpriced CDRs"), self._db.reader.connect() as conn:
             total = conn.execute(
                 sa.select(sa.func.count()).select_from(schema.cdrs).where(*where)
             ).scalar_one()
             rows = conn.execute(
-                sa.select(*_ROW_COLUMNS, c.pending_reason).where(*where).order_by(c.id).limit(limit)
+                sa.select(*ROW_COLUMNS, c.pending_reason).where(*where).order_by(c.id).limit(limit)
             ).all()
-        return total, [(_cdr_row(r[:-1]), r[-1]) for r in rows]
+        return total, [(cdr_row(r[:-1]), r[-1]) for r in rows]
 
     # -- re-rating ---------------------------------------------------------------------
 
@@ -326,18 +327,18 @@ class RatingStore:
         after: tuple[int, int] | None = None
         while True:
             query = (
-                sa.select(*_ROW_COLUMNS, c.rate_plan_id)
+                sa.select(*ROW_COLUMNS, c.rate_plan_id)
                 .where(c.app_id == app_id, c.placed_at >= start, c.placed_at <= end)
                 .order_by(c.placed_at, c.id)
                 .limit(chunk)
             )
             if after is not None:
                 query = query.where(sa.tuple_(c.placed_at, c.id) > sa.tuple_(*after))
-            with translated("read CDRs to re-rate"), self._store.reader.connect() as conn:
+            with translated("read CDRs to re-rate"), self._db.reader.connect() as conn:
                 rows = conn.execute(query).all()
             if not rows:
                 return
-            batch = [RatedRow(app_id, _cdr_row(r[:-1]), r[-1]) for r in rows]
+            batch = [RatedRow(app_id, cdr_row(r[:-1]), r[-1]) for r in rows]
             yield batch
             after = (batch[-1].row.time, batch[-1].row.id)
 
@@ -353,7 +354,7 @@ class RatingStore:
         Returns how many CDRs changed."""
         written = 0
         receipts: list[NewReceipt] = []
-        with translated("re-rate CDRs"), self._store.writer.begin() as conn:
+        with translated("re-rate CDRs"), self._db.writer.begin() as conn:
             for rated, decision in changes:
                 row = rated.row
                 unchanged = sa.and_(

@@ -27,8 +27,8 @@ import sqlalchemy as sa
 
 from ..errors import StorageError
 from . import counts, partitions
+from .database import Database
 from .engine import translated
-from .store import Store
 
 BATCH = 5_000  # SQLite: rows per transaction
 LOCK_TIMEOUT = "5s"  # PostgreSQL: longest wait for a lock before trying again
@@ -49,7 +49,7 @@ class PruneReport:
 
 
 def prune(
-    store: Store,
+    db: Database,
     cutoff: int,
     *,
     dry_run: bool = False,
@@ -57,11 +57,11 @@ def prune(
 ) -> PruneReport:
     """Remove the CDRs placed before ``cutoff`` (Unix seconds; rounded down to the UTC
     day on PostgreSQL, to the 5-minute bucket on SQLite)."""
-    if store.dialect != "postgresql":
-        return _prune_sqlite(store, cutoff - cutoff % counts.BUCKET_SECONDS, dry_run)
+    if db.dialect != "postgresql":
+        return _prune_sqlite(db, cutoff - cutoff % counts.BUCKET_SECONDS, dry_run)
     for attempt in range(1, ATTEMPTS + 1):
         try:
-            return _prune_postgresql(store, partitions.day_of(cutoff), dry_run)
+            return _prune_postgresql(db, partitions.day_of(cutoff), dry_run)
         except StorageError as exc:
             state = getattr(exc.__cause__, "orig", None)
             if getattr(state, "sqlstate", None) not in _LOCK_STATES:
@@ -75,8 +75,8 @@ def prune(
     raise AssertionError("unreachable")
 
 
-def _prune_postgresql(store: Store, cut: int, dry_run: bool) -> PruneReport:
-    with translated("prune CDRs"), store.writer.begin() as conn:
+def _prune_postgresql(db: Database, cut: int, dry_run: bool) -> PruneReport:
+    with translated("prune CDRs"), db.writer.begin() as conn:
         conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
         partitions.lock(conn)
         found = partitions.attached(conn)
@@ -117,14 +117,14 @@ def _prune_postgresql(store: Store, cut: int, dry_run: bool) -> PruneReport:
         ).rowcount
         conn.execute(sa.text("DELETE FROM cdr_counts WHERE bucket < :cut"), params)
         conn.exec_driver_sql(f"DROP TABLE {names}")
-    if store.partitions is not None:
-        store.partitions.forget()  # this process's inserts find out at once
+    if db.partitions is not None:
+        db.partitions.forget()  # this process's inserts find out at once
     return PruneReport(cut, False, n, removed, pending, [p.name for p in gone])
 
 
-def _prune_sqlite(store: Store, cut: int, dry_run: bool) -> PruneReport:
+def _prune_sqlite(db: Database, cut: int, dry_run: bool) -> PruneReport:
     if dry_run:
-        with translated("prune CDRs"), store.reader.connect() as conn:
+        with translated("prune CDRs"), db.reader.connect() as conn:
             n = conn.execute(
                 sa.text("SELECT count(*) FROM cdrs WHERE placed_at < :cut"), {"cut": cut}
             ).scalar_one()
@@ -137,22 +137,22 @@ def _prune_sqlite(store: Store, cut: int, dry_run: bool) -> PruneReport:
             ).one()
         return PruneReport(cut, True, n, removed, pending)
     total = Counter[str]()
-    with translated("prune CDRs"), store.reader.connect() as conn:
+    with translated("prune CDRs"), db.reader.connect() as conn:
         groups = conn.exec_driver_sql("SELECT DISTINCT app_id, voice_group FROM cdr_counts").all()
     for app_id, group in groups:
         while True:
-            done = _delete_batch(store, app_id, group, cut)
+            done = _delete_batch(db, app_id, group, cut)
             total.update(done)
             if done["cdrs"] < BATCH:
                 break
     return PruneReport(cut, False, total["cdrs"], total["receipts"], total["pending"])
 
 
-def _delete_batch(store: Store, app_id: int, group: int, cut: int) -> Counter[str]:
+def _delete_batch(db: Database, app_id: int, group: int, cut: int) -> Counter[str]:
     """Delete up to BATCH of one app's CDRs of one voice group placed before ``cut``
     (the query index serves the range), their receipts and their counts."""
     done = Counter[str]()
-    with translated("prune CDRs"), store.writer.begin() as conn:
+    with translated("prune CDRs"), db.writer.begin() as conn:
         rows = conn.execute(
             sa.text(
                 "SELECT id, placed_at FROM cdrs WHERE app_id = :app AND voice_group = :grp "

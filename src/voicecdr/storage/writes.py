@@ -19,8 +19,9 @@ from sqlalchemy.engine import Engine
 from ..errors import StorageError
 from ..models import Cdr, Service
 from . import counts, schema
+from .database import Database
 from .engine import translated
-from .partitions import Partitions, days_of, worth_retrying
+from .partitions import days_of, worth_retrying
 
 
 class Outcome(StrEnum):
@@ -30,12 +31,13 @@ class Outcome(StrEnum):
 
 
 class CdrWriter:
-    """Stores CDRs through ``writer``; ``partitions`` on PostgreSQL, None on SQLite."""
+    """Stores CDRs through ``db``'s writer (and its ``partitions`` on PostgreSQL)."""
 
-    def __init__(self, writer: Engine, partitions: Partitions | None) -> None:
+    def __init__(self, db: Database) -> None:
+        writer = db.writer
         self.writer = writer
-        self.dialect = writer.dialect.name
-        self.partitions = partitions
+        self.dialect = db.dialect
+        self.partitions = db.partitions
         if self.dialect == "postgresql":
             tables = schema.postgresql_metadata.tables
             # What a binary COPY must be told of each column (see _PG_COPY).
@@ -50,7 +52,7 @@ class CdrWriter:
         Returns one outcome per input: accepted, duplicate (same call_id, same content) or
         conflict (same call_id, different content: never overwritten).
         """
-        rows = [_cdr_tuple(app_id, cdr, now) for app_id, cdr in batch]
+        rows = [cdr_tuple(app_id, cdr, now) for app_id, cdr in batch]
         keys = list(map(_KEY, rows))
         # key -> index of its first occurrence: built backwards, so the first one wins.
         first = dict(zip(reversed(keys), range(len(keys) - 1, -1, -1), strict=True))
@@ -224,21 +226,21 @@ _INSERT_COLUMNS = (
     "record_url",
     "ingested_at",
 )
-_COLUMN_LIST = ", ".join(_INSERT_COLUMNS)
+INSERT_COLUMN_LIST = ", ".join(_INSERT_COLUMNS)
 _SQLITE_INSERT = (
-    f"INSERT INTO cdrs ({_COLUMN_LIST}) VALUES ({', '.join('?' * len(_INSERT_COLUMNS))})"
+    f"INSERT INTO cdrs ({INSERT_COLUMN_LIST}) VALUES ({', '.join('?' * len(_INSERT_COLUMNS))})"
 )
 # Per session, emptied by every commit: concurrent requests each have their own.
 _PG_STAGING = (
     "CREATE TEMP TABLE IF NOT EXISTS cdrs_incoming ON COMMIT DELETE ROWS AS "
-    f"SELECT {_COLUMN_LIST} FROM cdrs WITH NO DATA"
+    f"SELECT {INSERT_COLUMN_LIST} FROM cdrs WITH NO DATA"
 )
 # COPY in binary: psycopg writes a row in about half the CPU time of the text format (it
 # need not render numbers as text), and the server need not parse them. Binary needs each
 # column's exact type: taken from the schema, as psycopg names them.
 _KEY_COLUMNS = ("app_id", "call_id", "placed_at")  # cdr_keys's
-_PG_COPY = f"COPY cdrs_incoming ({_COLUMN_LIST}) FROM STDIN (FORMAT BINARY)"
-_PG_COPY_DIRECT = f"COPY cdrs ({_COLUMN_LIST}) FROM STDIN (FORMAT BINARY)"
+_PG_COPY = f"COPY cdrs_incoming ({INSERT_COLUMN_LIST}) FROM STDIN (FORMAT BINARY)"
+_PG_COPY_DIRECT = f"COPY cdrs ({INSERT_COLUMN_LIST}) FROM STDIN (FORMAT BINARY)"
 _PG_COPY_KEYS = f"COPY cdr_keys ({', '.join(_KEY_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
 
 # Keys in one order, so that concurrent writers of overlapping batches wait for each other
@@ -247,7 +249,8 @@ _PG_MERGE = (
     "WITH new AS (INSERT INTO cdr_keys (app_id, call_id, placed_at) "
     "SELECT app_id, call_id, placed_at FROM cdrs_incoming ORDER BY app_id, call_id "
     "ON CONFLICT (app_id, call_id) DO NOTHING RETURNING app_id, call_id) "
-    f"INSERT INTO cdrs ({_COLUMN_LIST}) SELECT {', '.join('i.' + n for n in _INSERT_COLUMNS)} "
+    f"INSERT INTO cdrs ({INSERT_COLUMN_LIST}) "
+    f"SELECT {', '.join('i.' + n for n in _INSERT_COLUMNS)} "
     "FROM cdrs_incoming i JOIN new USING (app_id, call_id) RETURNING app_id, call_id"
 )
 
@@ -274,7 +277,7 @@ _PG_COUNT_UPSERT = (
 _SERVICE_COLUMNS = {s: (int(s), int(s.voice_group)) for s in Service}
 
 
-def _cdr_tuple(app_id: int, cdr: Cdr, now: int) -> tuple[Any, ...]:
+def cdr_tuple(app_id: int, cdr: Cdr, now: int) -> tuple[Any, ...]:
     # Unpacked in one step: cheaper than 17 attribute reads, once per stored row.
     (call_id, _, svc, messageid, phone, cc, show, placed, answered, ended, second) = cdr[:11]
     (connected, cause, disposition, ivr, url, content_hash) = cdr[11:]

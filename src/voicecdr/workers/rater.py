@@ -22,9 +22,7 @@ from ..rating import (
     too_costly,
 )
 from ..receipts import new_webhook_id, new_webhook_ids
-from ..storage.outbox import NewReceipt
-from ..storage.rating import RatedBatch, RatedRow, RatingStore
-from ..storage.store import Store
+from ..storage import Database, NewReceipt, RatedBatch, RatedRow, RatingStore
 
 log = logging.getLogger("voicecdr.rater")
 
@@ -39,10 +37,9 @@ class Rater:
     that becomes final when its app has a callback URL."""
 
     def __init__(
-        self, store: Store, *, batch_size: int = BATCH_SIZE, clock: Callable[[], float] = time.time
+        self, db: Database, *, batch_size: int = BATCH_SIZE, clock: Callable[[], float] = time.time
     ) -> None:
-        self._store = store
-        self._ratings = RatingStore(store)
+        self._ratings = RatingStore(db)
         self._batch_size = batch_size
         self._clock = clock
         self._plans: dict[int, RatePlan] = {}  # by plan id: plans never change once stored
@@ -172,7 +169,7 @@ class RerateReport:
 
 
 def rerate(
-    store: Store,
+    db: Database,
     app: App,
     start: int,
     end: int,
@@ -188,7 +185,7 @@ def rerate(
     old plan version. A CDR that becomes final gets its receipt; one whose charge changed
     gets a new receipt only with ``resend_receipts``.
     """
-    ratings = RatingStore(store)
+    ratings = RatingStore(db)
     plan = ratings.current_plan(app.id)
     report = RerateReport(dry_run=dry_run)
     for batch in ratings.window(app.id, start, end, chunk=chunk):

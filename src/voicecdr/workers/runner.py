@@ -16,8 +16,7 @@ from ..callbacks import Resolver, system_resolver
 from ..config import Settings
 from ..errors import StorageError
 from ..retry import RetryPolicy
-from ..storage.outbox import Outbox
-from ..storage.store import Store
+from ..storage import Database, Outbox
 from . import metrics
 from .health import Heartbeat, WorkerHealth, supervise
 from .rater import Rater
@@ -80,7 +79,7 @@ async def gauge_loop(
 
 
 async def maintenance_loop(
-    store: Store,
+    db: Database,
     days_ahead: int,
     stopping: asyncio.Event,
     clock: Callable[[], float],
@@ -88,7 +87,7 @@ async def maintenance_loop(
 ) -> None:
     """PostgreSQL: keep today's and the next ``days_ahead`` days' partitions made, so
     inserts never wait to make one (every worker does it: it is a no-op once made)."""
-    partitions = store.partitions
+    partitions = db.partitions
     if partitions is None:
         return
     while not stopping.is_set():
@@ -105,7 +104,7 @@ async def maintenance_loop(
 
 
 async def run_workers(
-    store: Store,
+    db: Database,
     settings: Settings,
     stopping: asyncio.Event,
     *,
@@ -117,14 +116,14 @@ async def run_workers(
     """The rater, the receipt sender, their gauges and partition upkeep, until
     ``stopping`` is set; ``health`` learns which of them are failing."""
     health = health or WorkerHealth()
-    rater = Rater(store, batch_size=settings.rater_batch_size, clock=clock)
+    rater = Rater(db, batch_size=settings.rater_batch_size, clock=clock)
     sender = Sender(
-        store, sender_config(settings), resolver=resolver, clock=clock, transport=transport
+        db, sender_config(settings), resolver=resolver, clock=clock, transport=transport
     )
     rating, sending, gauges, upkeep = (
         health.heartbeat(name) for name in ("rater", "sender", "gauges", "partitions")
     )
-    outbox, days = Outbox(store), settings.partitions_ahead_days
+    outbox, days = Outbox(db), settings.partitions_ahead_days
     log.info("workers started")
     try:
         await asyncio.gather(
@@ -136,7 +135,7 @@ async def run_workers(
             supervise(sending, lambda: sender.run(stopping, heart=sending), stopping),
             supervise(gauges, lambda: gauge_loop(rater, outbox, stopping, gauges), stopping),
             supervise(
-                upkeep, lambda: maintenance_loop(store, days, stopping, clock, upkeep), stopping
+                upkeep, lambda: maintenance_loop(db, days, stopping, clock, upkeep), stopping
             ),
         )
     finally:

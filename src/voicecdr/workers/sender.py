@@ -24,8 +24,7 @@ from .. import receipts
 from ..callbacks import CallbackRefused, Resolver, resolve, system_resolver
 from ..errors import StorageError
 from ..retry import RetryPolicy
-from ..storage.outbox import DueReceipt, Outbox
-from ..storage.store import Store
+from ..storage import Database, DueReceipt, Outbox
 from . import metrics
 from .health import Heartbeat, WorkerHealth
 
@@ -80,7 +79,7 @@ def retry_after_seconds(value: str | None, now: float) -> float | None:
 class Sender:
     def __init__(
         self,
-        store: Store,
+        db: Database,
         config: SenderConfig,
         *,
         resolver: Resolver = system_resolver,
@@ -88,7 +87,7 @@ class Sender:
         transport: httpx.AsyncBaseTransport | None = None,
         rng: random.Random | None = None,
     ) -> None:
-        self._outbox = Outbox(store)
+        self._outbox = Outbox(db)
         self._config = config
         self._resolver = resolver
         self._clock = clock
