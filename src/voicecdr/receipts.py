@@ -15,8 +15,10 @@ import secrets
 import time
 from collections.abc import Iterator
 from functools import lru_cache
+from operator import itemgetter
 from urllib.parse import quote_plus
 
+from .cdrfields import RECEIPT_FIELDS, ROW_FIELDS
 from .client import sign
 from .models import RESULT_TEXT, App, CdrRow, Language, ReceiptCall, ReceiptContent, Service
 from .money import text as money_text
@@ -166,21 +168,7 @@ def form_body(app: App, row: CdrRow, charge: Charge) -> str:
 
 def receipt_content(app: App, row: CdrRow, charge: Charge) -> ReceiptContent:
     """What the receipt of ``row`` charged ``charge`` is rendered from."""
-    call: ReceiptCall = (
-        row.time,
-        int(row.service),
-        row.phone,
-        row.country_code,
-        row.messageid,
-        row.start_time,
-        row.end_time,
-        row.second,
-        row.connected,
-        row.hangup_cause,
-        row.hangup_disposition,
-        row.ivr_result,
-        row.record_url,
-    )
+    call: ReceiptCall = _RECEIPT_CALL(row)
     ch = charge
     return ReceiptContent(
         call,
@@ -191,6 +179,10 @@ def receipt_content(app: App, row: CdrRow, charge: Charge) -> ReceiptContent:
         app.timezone,
         app.language,
     )
+
+
+# A row's values in the order of a receipt's call (cdrfields.RECEIPT_FIELDS).
+_RECEIPT_CALL = itemgetter(*map(ROW_FIELDS.index, RECEIPT_FIELDS))
 
 
 @lru_cache(maxsize=64)

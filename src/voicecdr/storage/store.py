@@ -69,28 +69,10 @@ _COST_STATUSES = {int(s): s for s in CostStatus}
 
 
 def _cdr_row(r: Sequence[Any]) -> CdrRow:
-    return CdrRow(
-        r[0],
-        _SERVICES[r[1]],
-        r[2],
-        r[3],
-        r[4],
-        r[5],
-        r[6],
-        r[7],
-        r[8],
-        r[9],
-        bool(r[10]),
-        r[11],
-        r[12],
-        r[13],
-        r[14],
-        _COST_STATUSES[r[15]],
-        r[16],
-        r[17],
-        r[18],
-        r[19],
-        r[20],
+    """The CdrRow of a driver row (``ROW_FIELDS``): the same values in the same order,
+    with the service, the connected flag and the cost status as their types."""
+    return CdrRow._make(
+        (r[0], _SERVICES[r[1]], *r[2:10], bool(r[10]), *r[11:15], _COST_STATUSES[r[15]], *r[16:])
     )
 
 
