@@ -1,7 +1,9 @@
 """Validation of canonical CDRs (SPEC section 4) with one specific message per problem.
 
 Pure: takes a mapping, returns a Cdr or the list of everything wrong with it, so a source
-can report all problems of a record at once.
+can report all problems of a record at once. The fields and their limits are
+``cdrfields``'s. A clean record takes a fast path (:func:`checked_record`, shared with the
+JSONL import's ``fastjson``) that only ever accepts what the full checks accept.
 """
 
 from __future__ import annotations

@@ -1,17 +1,19 @@
 """The compiled fast path for JSONL imports: one line of bytes straight to a Cdr.
 
-msgspec decodes a line into a typed Struct and checks the per-field rules (types, lengths,
-ranges, no unknown fields) in C, in about a tenth of the time that ``orjson.loads`` plus
-:func:`canonical.validate` take. It only ever answers "this is the Cdr" or "not sure":
-on ANY doubt (a msgspec error, or a rule it does not know) :func:`decode_line` returns
-None and the caller takes the full path, which words every problem of the record at
-once. So a record is accepted here only if the full path would accept it with the same
-values; ``tests/unit/test_canonical_fast_path.py`` pins that with a property test.
+msgspec decodes a line into :data:`canonical.Record`, checking the per-field rules (types,
+lengths, ranges, no unknown fields: the limits of ``cdrfields``) in C, and
+:func:`canonical.checked_record` checks the rest, as it does for a clean record in a dict:
+a tenth of the time that ``orjson.loads`` plus :func:`canonical.validate` take. It only
+ever answers "this is the Cdr" or "not sure": on ANY doubt (a msgspec error, or a rule
+it does not know) :func:`decode_line` returns None and the caller takes the full path,
+which words every problem of the record at once. So a record is accepted here only if
+the full path would accept it with the same values;
+``tests/unit/test_canonical_fast_path.py`` pins that with a property test.
 
 Where msgspec and the full path could disagree, this module leaves the decision to the
 full path rather than to msgspec:
 
-- times stay strings here and are parsed by ``datetime.fromisoformat`` as the full path
+- times stay strings and are parsed by ``datetime.fromisoformat`` as the full path
   does: msgspec's own datetime accepts a lowercase ``t``/``z`` that the full path
   refuses, and rounds more than 6 fractional digits where ``fromisoformat`` truncates;
 - printable text and digit-only phone numbers are checked in Python (one call over all
