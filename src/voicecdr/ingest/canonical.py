@@ -195,7 +195,29 @@ def checked_record(r: Any, bounds: TimeBounds) -> Cdr:
     record_url = r.record_url or None
     if record_url is not None and not _URL_RE.fullmatch(record_url):
         raise NotSure
-    return cdr_with_hash(
+    # cdr_with_hash, written out: the generic reorder costs a tenth of this function.
+    # Fields in sorted order for the hash, in FIELDS order for the Cdr (tests pin both).
+    document = _Hashed(
+        r.appkey,
+        r.call_id,
+        connected,
+        r.country_code,
+        ended,
+        cause,
+        disposition,
+        ivr,
+        messageid,
+        r.phone,
+        record_url,
+        r.second,
+        _WIRE_NAMES[service],
+        show_phone,
+        answered,
+        placed,
+    )
+    digest = _sha256(_encode(document)).hexdigest()
+    return _new_tuple(
+        Cdr,
         (
             r.call_id,
             r.appkey,
@@ -213,7 +235,8 @@ def checked_record(r: Any, bounds: TimeBounds) -> Cdr:
             disposition,
             ivr,
             record_url,
-        )
+            digest,
+        ),
     )
 
 
