@@ -104,9 +104,9 @@ RATED_FIELDS = tuple(f.column for f in _SHOWN if f.column is not None and f.rate
 CALL_FIELDS = tuple(f.column for f in _SHOWN if f.kind is not None and f.column is not None)
 # Stored field (column) -> the NXCloud row field it renders as.
 RENDERED = {f.column: f.rendered for f in _SHOWN if f.column is not None}
-# What a receipt body tells of its call (``models.ReceiptCall``, an order receipts
-# already recorded depend on): when, the service, numbers and message id, then the
-# call's fields from its answer on.
+# What a receipt body tells of its call, in ``models.ReceiptCall``'s order (the
+# migration 0005 and the receipt tests build it by position): when, the service, the
+# numbers and message id, then the call's fields from its answer on.
 _ANSWERED = CALL_FIELDS.index("answered_at")
 RECEIPT_FIELDS = (
     "placed_at",
