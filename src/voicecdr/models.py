@@ -91,7 +91,8 @@ class App:
 
 
 class Cdr(NamedTuple):
-    """A validated canonical CDR, ready to store. Times are Unix seconds (UTC).
+    """A validated canonical CDR, ready to store. Times are Unix seconds (UTC). Its fields
+    are ``cdrfields.CDR_NAMES`` (a test holds them together).
 
     A NamedTuple rather than a frozen dataclass: an import builds millions of them and
     passes them between processes, and a tuple is several times cheaper to build and to
@@ -118,6 +119,7 @@ class Cdr(NamedTuple):
 
 class CdrRow(NamedTuple):
     """A stored CDR as the query API reads it. Money is in nanos (1e-9 currency units).
+    Its fields are ``cdrfields.ROW_NAMES``, the columns ``ROW_FIELDS`` (a test holds them).
 
     A NamedTuple, like :class:`Cdr`: every page of every query builds one per row, and a
     frozen dataclass costs several times more to build."""
@@ -152,10 +154,9 @@ class CdrRow(NamedTuple):
 # connected (0/1 or a bool).
 UnratedCdr = tuple[int, int, int, int, str, str, int, int]
 
-# What a receipt body says of its call, as the sender reads it from the CDR: time
-# (placed_at), service, phone, country_code, messageid, start_time, end_time, second,
-# connected, hangup_cause, hangup_disposition, ivr_result, record_url. Call data never
-# changes after ingest, so it reads the same at every attempt.
+# What a receipt body says of its call, as the sender reads it from the CDR: the columns
+# ``cdrfields.RECEIPT_FIELDS``, in that order. Call data never changes after ingest, so it
+# reads the same at every attempt.
 ReceiptCall = tuple[
     int, int, str, str, str, int | None, int | None, int, int, str, str, str, str | None
 ]

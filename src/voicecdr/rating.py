@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from . import money
-from .ingest.canonical import MAX_SECOND
+from .cdrfields import MAX_SECOND
 from .models import CdrRow, CostStatus, Service
 from .money import MAX_NANOS, to_nanos
 

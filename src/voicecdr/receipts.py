@@ -15,8 +15,10 @@ import secrets
 import time
 from collections.abc import Iterator
 from functools import lru_cache
+from operator import itemgetter
 from urllib.parse import quote_plus
 
+from .cdrfields import RECEIPT_FIELDS, ROW_FIELDS
 from .client import sign
 from .models import RESULT_TEXT, App, CdrRow, Language, ReceiptCall, ReceiptContent, Service
 from .money import text as money_text
@@ -90,46 +92,33 @@ class ReceiptForm:
     def body(self, call: ReceiptCall, cycle: int, size: int, unit: int, basic: int) -> str:
         """The body for ``call`` charged ``size`` cycles of ``cycle`` seconds at ``unit``
         (``basic`` when it did not connect), in nanos."""
-        (
-            placed,
-            service,
-            phone,
-            country_code,
-            messageid,
-            start,
-            end,
-            second,
-            connected,
-            cause,
-            disposition,
-            ivr,
-            record_url,
-        ) = call
+        # In ReceiptCall's order (cdrfields.RECEIPT_FIELDS).
+        placed, service, phone, cc, mid, start, end, second, connected, cause, disp, ivr, url = call
         money, texts, when = self._money, self._texts, self._when
         # Phone numbers and message ids are mostly letters and digits, left as they are.
         if not (phone.isascii() and phone.isalnum()):
             phone = _quote(phone)
-        if not (country_code.isascii() and country_code.isalnum()):
-            country_code = _quote(country_code)
-        if not (messageid.isascii() and messageid.isalnum()):
-            messageid = _quote(messageid)
+        if not (cc.isascii() and cc.isalnum()):
+            cc = _quote(cc)
+        if not (mid.isascii() and mid.isalnum()):
+            mid = _quote(mid)
         if service == Service.GROUP_CALL:
             group = f"&basic_price={money.get(basic) or self._remember_money(basic)}"
             last = f"&ivr_result={texts.get(ivr) or self._remember_text(ivr)}"
         else:
             group = ""
-            last = f"&record_url={_quote(record_url) if record_url else ''}"
+            last = f"&record_url={_quote(url) if url else ''}"
         return (
-            f"phone={phone}&countryCode={country_code}"
+            f"phone={phone}&countryCode={cc}"
             f"&duration={end - placed if end is not None and end > placed else 0}"
-            f"&voice_type={0 if service == Service.GROUP_CALL else 1}&messageid={messageid}"
+            f"&voice_type={0 if service == Service.GROUP_CALL else 1}&messageid={mid}"
             f"{group}&second={second}&cycle={cycle}&size={size}"
             f"&customer_price={money.get(unit) or self._remember_money(unit)}"
             f"&start_time={'' if start is None else when(start)}"
             f"&end_time={'' if end is None else when(end)}"
             f"&result={self._result[bool(connected)]}"
             f"&hangup_cause={texts.get(cause) or self._remember_text(cause)}"
-            f"&hangup_disposition={texts.get(disposition) or self._remember_text(disposition)}"
+            f"&hangup_disposition={texts.get(disp) or self._remember_text(disp)}"
             f"{last}"
         )
 
@@ -166,21 +155,7 @@ def form_body(app: App, row: CdrRow, charge: Charge) -> str:
 
 def receipt_content(app: App, row: CdrRow, charge: Charge) -> ReceiptContent:
     """What the receipt of ``row`` charged ``charge`` is rendered from."""
-    call: ReceiptCall = (
-        row.time,
-        int(row.service),
-        row.phone,
-        row.country_code,
-        row.messageid,
-        row.start_time,
-        row.end_time,
-        row.second,
-        row.connected,
-        row.hangup_cause,
-        row.hangup_disposition,
-        row.ivr_result,
-        row.record_url,
-    )
+    call: ReceiptCall = _RECEIPT_CALL(row)
     ch = charge
     return ReceiptContent(
         call,
@@ -191,6 +166,10 @@ def receipt_content(app: App, row: CdrRow, charge: Charge) -> ReceiptContent:
         app.timezone,
         app.language,
     )
+
+
+# A row's values in the order of a receipt's call (cdrfields.RECEIPT_FIELDS).
+_RECEIPT_CALL = itemgetter(*map(ROW_FIELDS.index, RECEIPT_FIELDS))
 
 
 @lru_cache(maxsize=64)

@@ -18,27 +18,8 @@ _COST_STATUSES = {int(s): s for s in CostStatus}
 
 
 def cdr_row(r: Sequence[Any]) -> CdrRow:
-    """The :class:`CdrRow` of a tuple of ``ROW_COLUMNS``."""
-    return CdrRow(
-        r[0],
-        _SERVICES[r[1]],
-        r[2],
-        r[3],
-        r[4],
-        r[5],
-        r[6],
-        r[7],
-        r[8],
-        r[9],
-        bool(r[10]),
-        r[11],
-        r[12],
-        r[13],
-        r[14],
-        _COST_STATUSES[r[15]],
-        r[16],
-        r[17],
-        r[18],
-        r[19],
-        r[20],
+    """The :class:`CdrRow` of a tuple of ``ROW_COLUMNS``: the same values in the same
+    order, with the service, the connected flag and the cost status as their types."""
+    return CdrRow._make(
+        (r[0], _SERVICES[r[1]], *r[2:10], bool(r[10]), *r[11:15], _COST_STATUSES[r[15]], *r[16:])
     )

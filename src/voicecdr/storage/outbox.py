@@ -21,6 +21,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from ..cdrfields import RECEIPT_FIELDS
 from ..models import Language, ReceiptCall, ReceiptContent, ReceiptStatus
 from ..rating import Charge
 from . import schema
@@ -90,21 +91,7 @@ _SQLITE_INSERT = (
 # (docs/performance.md#rater-writes-on-postgresql).
 _PG_COPY = f"COPY receipts ({RECEIPT_COLUMNS}) FROM STDIN"
 # The call a receipt body tells of, in ReceiptCall's order.
-_CALL_COLUMNS = (
-    c.placed_at,
-    c.service,
-    c.phone,
-    c.country_code,
-    c.messageid,
-    c.answered_at,
-    c.ended_at,
-    c.billsec,
-    c.connected,
-    c.hangup_cause,
-    c.hangup_disposition,
-    c.ivr_result,
-    c.record_url,
-)
+_CALL_COLUMNS = [c[name] for name in RECEIPT_FIELDS]
 
 
 def receipt_row(receipt: NewReceipt, now: int) -> ReceiptRow:

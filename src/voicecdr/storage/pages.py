@@ -34,6 +34,8 @@ from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
+from ..cdrfields import RATED_FIELDS as RATED_FIELDS
+from ..cdrfields import ROW_FIELDS as ROW_FIELDS
 from . import counts
 
 # A stored CDR as the query API reads it: a driver row, in ROW_FIELDS order.
@@ -42,35 +44,10 @@ RowTuple = Sequence[Any]
 Stamp = tuple[Any, ...]
 _T = TypeVar("_T")
 
-# The columns rating writes that an answer shows (storage/rating.py; it also writes
-# rate_plan_id, rated_at and pending_reason, which none shows). Nothing else about a stored
-# row ever changes.
-RATED_FIELDS = (
-    "cost_status",
-    "cycle",
-    "size",
-    "unit_price_nanos",
-    "basic_price_nanos",
-    "cost_nanos",
-)
-ROW_FIELDS = (
-    "id",
-    "service",
-    "messageid",
-    "phone",
-    "country_code",
-    "show_phone",
-    "placed_at",
-    "answered_at",
-    "ended_at",
-    "billsec",
-    "connected",
-    "hangup_cause",
-    "hangup_disposition",
-    "ivr_result",
-    "record_url",
-    *RATED_FIELDS,
-)
+# A row's columns (ROW_FIELDS) and of them the ones rating writes (RATED_FIELDS; it also
+# writes rate_plan_id, rated_at and pending_reason, which no answer shows): declared in
+# cdrfields. Nothing else about a stored row ever changes.
+
 # Four values where the six rated fields would make nine: the driver's cost is per value.
 STAMP_FIELDS = ("id", "placed_at", "content_hash", "revision")
 _STAMP_PLACED = STAMP_FIELDS.index("placed_at")
