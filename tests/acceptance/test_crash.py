@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from tests.acceptance.conftest import Cli
-from tests.support.data import canonical
+from tests.support.data import canonical, read_cdrs
 from tests.support.receiver import Answer, receiving
 from voicecdr.models import CostStatus, ReceiptStatus, VoiceGroup
 from voicecdr.storage.outbox import Outbox
@@ -93,8 +93,8 @@ def test_kill_9_during_rating_and_delivery_loses_nothing(
                 final.wait(20)
             app = store.get_app("app1")
             assert app is not None
-            page = store.query_cdrs(
-                app.id, VoiceGroup.GROUP_CALL, 0, 2**40, messageid=None, offset=0, limit=1000
+            page = read_cdrs(
+                store, app.id, VoiceGroup.GROUP_CALL, 0, 2**40, messageid=None, offset=0, limit=1000
             )
             receipts = Outbox(store).list(limit=10_000)
         finally:

@@ -11,7 +11,7 @@ import httpx
 
 from tests.acceptance.conftest import Cli, Server
 from tests.support import freeswitch as fs
-from tests.support.data import canonical
+from tests.support.data import canonical, read_cdrs
 from voicecdr.models import VoiceGroup
 from voicecdr.storage.store import Store
 
@@ -56,7 +56,7 @@ def test_accepted_cdrs_survive_kill_9(cli: Cli, database_url: str) -> None:
     store = Store(database_url)
     try:
         totals = {
-            group: store.query_cdrs(1, group, 0, 2**40, messageid=None, offset=0, limit=1).total
+            group: read_cdrs(store, 1, group, 0, 2**40, messageid=None, offset=0, limit=1).total
             for group in VoiceGroup
         }
     finally:

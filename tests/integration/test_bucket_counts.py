@@ -14,9 +14,10 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.support.data import cdr, make_app
+from tests.support.data import cdr, make_app, read_cdrs
 from voicecdr.models import Cdr, Service, VoiceGroup
 from voicecdr.storage import counts, pages
+from voicecdr.storage.pages import PageReader, PageRequest, Placement
 from voicecdr.storage.store import Outcome, Store
 
 T0 = 1_795_700_100  # a bucket boundary (T0 % 300 == 0)
@@ -84,7 +85,7 @@ def test_total_and_page_match_the_rows(
         for placed, service, id_ in rows
         if lo <= placed <= hi and Service(service).voice_group is group
     )
-    page = store.query_cdrs(app_id, group, lo, hi, messageid=None, offset=offset, limit=limit)
+    page = read_cdrs(store, app_id, group, lo, hi, messageid=None, offset=offset, limit=limit)
     assert page.total == len(expected)
     assert [(r.time, r.id) for r in page.rows] == expected[offset : offset + limit]
 
@@ -93,7 +94,8 @@ def test_total_and_page_match_the_rows(
     def odd(stamps: list[tuple[int, ...]]) -> list[int | None]:
         return [s[0] % 2 or None for s in stamps]
 
-    stamped = store.query_stamped(app_id, group, lo, hi, offset=offset, limit=limit, lookup=odd)
+    reader = PageReader(store)
+    stamped = reader.read(PageRequest(app_id, group, lo, hi, offset, limit), odd)
     assert stamped.total == len(expected)
     assert [(s[1], s[0]) for s in stamped.stamps] == expected[offset : offset + limit]
     assert stamped.known == [s[0] % 2 or None for s in stamped.stamps]
@@ -101,9 +103,7 @@ def test_total_and_page_match_the_rows(
     assert sorted(stamped.rows) == sorted(unknown)
     assert all(stamped.rows[id_][0] == id_ for id_ in unknown)
     # Read whole at once instead: the same stamps, and the same rows.
-    wholly = store.query_stamped(
-        app_id, group, lo, hi, offset=offset, limit=limit, lookup=odd, whole=True
-    )
+    wholly = reader.read(PageRequest(app_id, group, lo, hi, offset, limit, whole=True), odd)
     assert (wholly.total, wholly.stamps, wholly.known) == (
         stamped.total,
         stamped.stamps,
@@ -113,8 +113,8 @@ def test_total_and_page_match_the_rows(
         k: tuple(v) for k, v in stamped.rows.items()
     }
     # And with every stamp known: nothing read whole.
-    everything = store.query_stamped(
-        app_id, group, lo, hi, offset=offset, limit=limit, lookup=lambda s: [True] * len(s)
+    everything = reader.read(
+        PageRequest(app_id, group, lo, hi, offset, limit), lambda s: [True] * len(s)
     )
     assert (everything.total, everything.stamps, everything.rows) == (
         stamped.total,
@@ -149,8 +149,8 @@ def test_concurrent_writers_of_the_same_buckets_count_each_row_once(store: Store
     with ThreadPoolExecutor(4) as pool:
         outcomes = [o for batch in pool.map(write, range(4)) for o in batch]
     assert outcomes.count(Outcome.ACCEPTED) == 400
-    page = store.query_cdrs(
-        app_id, VoiceGroup.GROUP_CALL, T0, T0 + 600, messageid=None, offset=0, limit=1
+    page = read_cdrs(
+        store, app_id, VoiceGroup.GROUP_CALL, T0, T0 + 600, messageid=None, offset=0, limit=1
     )
     assert page.total == 400
     with store.reader.connect() as conn:
@@ -195,8 +195,8 @@ def test_a_row_rerated_while_its_page_is_read_is_read_as_stamped(store: Store) -
                 )
         return [None] * len(stamps)
 
-    page = store.query_stamped(
-        app_id, VoiceGroup.GROUP_CALL, T0, T0 + 10, offset=0, limit=10, lookup=lookup
+    page = PageReader(store).read(
+        PageRequest(app_id, VoiceGroup.GROUP_CALL, T0, T0 + 10, 0, 10), lookup
     )
     assert page.total == 5
     assert rerated
@@ -210,22 +210,22 @@ def test_a_row_rerated_while_its_page_is_read_is_read_as_stamped(store: Store) -
 def test_seeks_guess_from_what_a_full_seek_learned() -> None:
     seeks = pages.Seeks(windows=2)
     # Shallow pages are read from the window's start whatever is known.
-    assert seeks.guess("w", 5, 0) == (5, 0)
-    assert seeks.guess("w", 5, pages.AT_ONCE_ROWS - 1) == (5, 0)
+    assert seeks.guess("w", 5, 0) == Placement(5, 0)
+    assert seeks.guess("w", 5, pages.AT_ONCE_ROWS - 1) == Placement(5, 0)
     assert seeks.guess("w", 5, pages.AT_ONCE_ROWS) is None  # nothing learned yet
     # Head 350 rows; buckets at 600 (200 rows), 900 (none kept: 0), 1200 (100); tail from 1500.
     seeks.learn("w", pages.Learned.of(350, [(600, 200), (900, 0), (1200, 100)], 1500))
-    assert seeks.guess("w", 5, 340) == (5, 0)  # in the head
-    assert seeks.guess("w", 5, 350) == (600, 350)
-    assert seeks.guess("w", 5, 549) == (600, 350)
-    assert seeks.guess("w", 5, 550) == (1200, 550)  # past the empty bucket
-    assert seeks.guess("w", 5, 649) == (1200, 550)
-    assert seeks.guess("w", 5, 650) == (1500, 650)  # in the tail
-    assert seeks.guess("w", 5, 10**6) == (1500, 650)
+    assert seeks.guess("w", 5, 340) == Placement(5, 0)  # in the head
+    assert seeks.guess("w", 5, 350) == Placement(600, 350)
+    assert seeks.guess("w", 5, 549) == Placement(600, 350)
+    assert seeks.guess("w", 5, 550) == Placement(1200, 550)  # past the empty bucket
+    assert seeks.guess("w", 5, 649) == Placement(1200, 550)
+    assert seeks.guess("w", 5, 650) == Placement(1500, 650)  # in the tail
+    assert seeks.guess("w", 5, 10**6) == Placement(1500, 650)
     seeks.learn("x", pages.Learned.of(0, [], 300))
     seeks.learn("y", pages.Learned.of(0, [], 300))  # a third window: the two known are forgotten
     assert seeks.guess("w", 5, 400) is None
-    assert seeks.guess("y", 5, 400) == (300, 0)
+    assert seeks.guess("y", 5, 400) == Placement(300, 0)
     seeks.forget("y")
     assert seeks.guess("y", 5, 400) is None
 
@@ -244,14 +244,15 @@ def test_a_guessed_deep_page_is_exact_after_rows_arrive_before_and_after_it(
     store.store_cdrs([(app_id, c) for c in calls], now=1)
     start, end = T0 + 17, T0 + 2 * 3600 + 100  # a head, 23 whole buckets and a tail
     guessed: list[bool] = []
-    real = pages.read_guessed
+    real = pages._read_guessed
 
     def spy(*args: object, **kwargs: object) -> object:
         found = real(*args, **kwargs)  # type: ignore[arg-type]
         guessed.append(found is not None)
         return found
 
-    monkeypatch.setattr(pages, "read_guessed", spy)
+    monkeypatch.setattr(pages, "_read_guessed", spy)
+    reader = PageReader(store)
 
     def expected() -> list[int]:
         with store.reader.connect() as conn:
@@ -265,16 +266,8 @@ def test_a_guessed_deep_page_is_exact_after_rows_arrive_before_and_after_it(
 
     def check(offset: int, *, whole: bool = False) -> None:
         ids = expected()
-        page = store.query_stamped(
-            app_id,
-            VoiceGroup.GROUP_CALL,
-            start,
-            end,
-            offset=offset,
-            limit=20,
-            lookup=lambda stamps: [None] * len(stamps),
-            whole=whole,
-        )
+        request = PageRequest(app_id, VoiceGroup.GROUP_CALL, start, end, offset, 20, whole=whole)
+        page = reader.read(request, lambda stamps: [None] * len(stamps))
         assert page.total == len(ids)
         assert [s[0] for s in page.stamps] == ids[offset : offset + 20]
         assert sorted(page.rows) == sorted(ids[offset : offset + 20])
@@ -287,14 +280,13 @@ def test_a_guessed_deep_page_is_exact_after_rows_arrive_before_and_after_it(
     # Rows early in the window: the guessed start is now 3 rows too late.
     late = [_call(f"early{i}", start + i, Service.GROUP_CALL) for i in range(3)]
     store.store_cdrs([(app_id, c) for c in late], now=1)
-    # The whole-row read in one snapshot checks the guess in its own way.
-    rows = store.query_cdrs(
-        app_id, VoiceGroup.GROUP_CALL, start, end, messageid=None, offset=500, limit=20
-    )
-    assert (rows.total, [r.id for r in rows.rows]) == (len(expected()), expected()[500:520])
+    # The guess is now 3 rows too late: the read notices (its counts disagree) and reads
+    # the page in one snapshot instead, which learns the window again.
     check(500)
-    check(610, whole=True)  # learned again by the full seek just before
-    assert guessed == [True, True, True, True]
+    assert guessed[-1] is False
+    check(500)
+    check(610, whole=True)  # learned again by the snapshot read just before
+    assert guessed == [True, True, False, True, True]
     # Rows after the page leave its guessed start right.
     after = [_call(f"after{i}", end - i, Service.GROUP_CALL) for i in range(4)]
     store.store_cdrs([(app_id, c) for c in after], now=1)

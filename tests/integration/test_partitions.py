@@ -12,7 +12,7 @@ import threading
 import pytest
 import sqlalchemy as sa
 
-from tests.support.data import cdr, make_app
+from tests.support.data import cdr, make_app, read_cdrs
 from voicecdr.errors import StorageError
 from voicecdr.models import Cdr, Language, ReceiptStatus, Service, VoiceGroup
 from voicecdr.rating import Charge
@@ -57,7 +57,7 @@ def _partition_names(store: Store) -> list[str]:
 
 def _total(store: Store, app_id: int, start: int, end: int) -> int:
     return sum(
-        store.query_cdrs(app_id, g, start, end, messageid=None, offset=0, limit=1).total
+        read_cdrs(store, app_id, g, start, end, messageid=None, offset=0, limit=1).total
         for g in VoiceGroup
     )
 
@@ -90,8 +90,8 @@ def test_rows_survive_the_partitioning_migration_both_ways(
         kept, recount = _recount(store)
         assert kept == recount
         assert _total(store, app_id, D0 - 10 * DAY, D0) == len(times)
-    page = store.query_cdrs(
-        app_id, VoiceGroup.GROUP_CALL, D0 - 10 * DAY, D0, messageid=None, offset=3, limit=4
+    page = read_cdrs(
+        store, app_id, VoiceGroup.GROUP_CALL, D0 - 10 * DAY, D0, messageid=None, offset=3, limit=4
     )
     expected = sorted(t for i, t in enumerate(times) if i % 3 == 0)
     assert [r.time for r in page.rows] == expected[3:7]

@@ -8,7 +8,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from tests.support.data import canonical, make_app
+from tests.support.data import canonical, make_app, read_cdrs
 from voicecdr.ingest.core import Ingestor, Item
 from voicecdr.models import CostStatus, ReceiptStatus, Service, VoiceGroup
 from voicecdr.rating import Rate, charged, parse_plan_csv
@@ -29,8 +29,8 @@ def load(store: Store, records: list[dict[str, Any]]) -> None:
 
 
 def rows(store: Store, app_id: int, group: VoiceGroup = VoiceGroup.GROUP_CALL) -> list[Any]:
-    return store.query_cdrs(
-        app_id, group, T0 - 60, T0 + 3600, messageid=None, offset=0, limit=100
+    return read_cdrs(
+        store, app_id, group, T0 - 60, T0 + 3600, messageid=None, offset=0, limit=100
     ).rows
 
 
@@ -200,8 +200,8 @@ def test_a_batch_mixing_priced_pending_and_apps_with_and_without_callbacks(store
     payloads = sent_payloads(store)
     for app in (hooked, zh):
         for group in VoiceGroup:
-            for row in store.query_cdrs(
-                app.id, group, T0 - 60, T0 + 3600, messageid=None, offset=0, limit=100
+            for row in read_cdrs(
+                store, app.id, group, T0 - 60, T0 + 3600, messageid=None, offset=0, limit=100
             ).rows:
                 if row.cost_status is CostStatus.PENDING:
                     assert row.id not in payloads

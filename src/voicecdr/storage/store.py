@@ -9,8 +9,7 @@ a time with ``BEGIN IMMEDIATE``) and share one pooled engine on PostgreSQL.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -19,10 +18,10 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Engine
 
 from ..errors import ConfigError, Conflict, NotFound, SchemaOutOfDate
-from ..models import App, Cdr, CdrRow, CostStatus, Language, Service, VoiceGroup
-from . import pages, schema
-from .engine import Pinned, on_driver, parse_url, postgres_engine, sqlite_engine, translated
-from .pages import ROW_FIELDS, RowPage, Stamp, StampedPage
+from ..models import App, Cdr, CdrRow, CostStatus, Language, Service
+from . import schema
+from .engine import Pinned, parse_url, postgres_engine, sqlite_engine, translated
+from .pages import ROW_FIELDS
 from .partitions import Partitions
 from .writes import CdrWriter, Outcome
 
@@ -33,12 +32,6 @@ from .writes import CdrWriter, Outcome
 # wall-clock time. Only the one writer connection of an import has it, never a server's
 # pool. It changes nothing about durability (commits are still synchronous=FULL).
 BULK_CACHE_MIB = 64
-
-
-@dataclass(frozen=True, slots=True)
-class Page:
-    total: int
-    rows: list[CdrRow]
 
 
 _APP_COLUMNS = list(schema.apps.c)
@@ -125,14 +118,16 @@ class Store:
             self.reader: Engine = sqlite_engine(self.url, writer=False)
         else:
             self.writer = self.reader = postgres_engine(self.url)
-        self._snapshots = self.reader
-        self._snapshot_begin: str | None = "BEGIN"
+        # Where reads that need one snapshot go (the query API's deeper pages), and what
+        # opens it: sqlite3's own connections are in autocommit mode, so BEGIN.
+        self.snapshots = self.reader
+        self.snapshot_begin: str | None = "BEGIN"
         if self.dialect == "postgresql":
             # At least as many as the query API answers at once (VOICECDR_QUERY_THREADS).
-            self._snapshots = postgres_engine(
+            self.snapshots = postgres_engine(
                 self.url, ping=False, isolation_level="REPEATABLE READ", pool=(4, 12)
             )
-            self._snapshot_begin = None
+            self.snapshot_begin = None
         # PostgreSQL's cdrs is partitioned by day: the partitions this process has seen.
         self.partitions = Partitions(self.writer) if self.dialect == "postgresql" else None
         # Named parameters in the driver's own style (:name for sqlite3, %(name)s for
@@ -140,9 +135,6 @@ class Store:
         self._driver_dialect = (
             sqlite.dialect(paramstyle="named") if self.dialect == "sqlite" else self.writer.dialect
         )
-        self._sql = {name: self.driver_sql(text) for name, text in pages.SQL.items()}
-        self._seeks = pages.Seeks()
-        self._admitting_sql: dict[str, dict[str, str]] = {}
         self._cdrs = CdrWriter(self.writer, self.partitions)
 
     @functools.cached_property
@@ -155,7 +147,7 @@ class Store:
     @property
     def _at_once_engine(self) -> Engine:
         """Where one-statement reads go: connections outside any transaction."""
-        # sqlite3's own connections are in autocommit mode (see _snapshot_begin).
+        # sqlite3's own connections are in autocommit mode (see snapshot_begin).
         return self.autocommit if self.dialect == "postgresql" else self.reader
 
     @functools.cached_property
@@ -180,8 +172,8 @@ class Store:
         if "pinned" in self.__dict__:  # created on first use
             self.pinned.close()
         self.writer.dispose()
-        if self._snapshots is not self.reader:
-            self._snapshots.dispose()
+        if self.snapshots is not self.reader:
+            self.snapshots.dispose()
         if "autocommit" in self.__dict__:  # created on first use
             self.autocommit.dispose()
         if self.reader is not self.writer:
@@ -239,145 +231,3 @@ class Store:
         """Store ``(app_id, cdr)`` pairs idempotently by (app, call_id), in one transaction:
         one outcome per input (see ``writes``)."""
         return self._cdrs.store(batch, now=now)
-
-    def query_cdrs(
-        self,
-        app_id: int,
-        group: VoiceGroup,
-        start: int,
-        end: int,
-        *,
-        messageid: str | None,
-        offset: int,
-        limit: int,
-    ) -> Page:
-        """:meth:`query_rows` with each row as a :class:`CdrRow`."""
-        page = self.query_rows(
-            app_id, group, start, end, messageid=messageid, offset=offset, limit=limit
-        )
-        return Page(page.total, [_cdr_row(r) for r in page.rows])
-
-    def query_rows(
-        self,
-        app_id: int,
-        group: VoiceGroup,
-        start: int,
-        end: int,
-        *,
-        messageid: str | None,
-        offset: int,
-        limit: int,
-    ) -> RowPage:
-        """One page of an app's CDRs in ``[start, end]`` ordered by (time, id), with the
-        exact total; both read from one snapshot. Rows are driver tuples (``RowTuple``).
-
-        The total comes from the bucket counts plus the rows of the two partial buckets
-        at the window's edges, and the page starts at the bucket holding row ``offset``
-        (see ``counts``): both cost about the same at any window size and any page. A
-        messageid picks out a handful of rows through its own index instead.
-        """
-        params = pages.window_params(app_id, group, start, end, limit)
-        key = (app_id, int(group), start, end)
-
-        def read(cursor: Any) -> RowPage:
-            return pages.read_page(
-                cursor,
-                self._sql,
-                params,
-                messageid=messageid,
-                offset=offset,
-                seeks=self._seeks,
-                key=key,
-            )
-
-        return self._snapshot("query CDRs", read)
-
-    def query_stamped(
-        self,
-        app_id: int,
-        group: VoiceGroup,
-        start: int,
-        end: int,
-        *,
-        offset: int,
-        limit: int,
-        lookup: Callable[[list[Stamp]], list[_T | None]],
-        whole: bool = False,
-        admission: pages.Admission | None = None,
-    ) -> StampedPage[_T]:
-        """:meth:`query_rows` (without a messageid) for a caller that keeps what it makes
-        of rows: the page as stamps (``pages.STAMP_FIELDS``, exact identities of a row's
-        whole content), ``lookup`` of them (a value or None for each), and the whole rows
-        only of the stamps it gave None for, all from one snapshot. ``whole`` reads every
-        row whole at once: for a caller expecting to know few of them.
-
-        A page whose start can be guessed (``pages.Seeks``) is read without a snapshot,
-        its counts and stamps in one statement: on PostgreSQL that saves a transaction's
-        two round trips and the seek's; on SQLite, a transaction and the seek.
-
-        ``admission`` (PostgreSQL only) is the request's rate-limit token, taken first:
-        by that one statement when there is one, else by a statement of its own. Raises
-        ``pages.Refused``, having read nothing, if it is refused."""
-        params = pages.window_params(app_id, group, start, end, limit)
-        key = (app_id, int(group), start, end)
-        guess = self._seeks.guess(key, start, offset)
-        sql = self._sql
-        if admission is not None:
-            if guess is None:
-                with translated("rate limit"):
-                    if not self.pinned.run(admission.take):
-                        raise pages.Refused
-                admission = None
-            else:
-                sql = self._admitting(admission.sql)
-
-        def read(cursor: Any) -> StampedPage[_T]:
-            return pages.read_stamped(
-                cursor,
-                self._sql,
-                params,
-                offset=offset,
-                lookup=lookup,
-                whole=whole,
-                seeks=self._seeks,
-                key=key,
-            )
-
-        if guess is not None:
-            guessed = functools.partial(
-                pages.read_guessed,
-                sql=sql,
-                params=dict(params),
-                offset=offset,
-                guess=guess,
-                lookup=lookup,
-                whole=whole,
-                admission=admission,
-            )
-            with translated("query CDRs"):
-                found = self.pinned.run(guessed)
-            if found is not None:
-                return found
-            self._seeks.forget(key)
-        return self._snapshot("query CDRs", read)
-
-    def _admitting(self, admission: str) -> dict[str, str]:
-        """:attr:`_sql` with the counted statements taking a token by ``admission``
-        (``pages.admitting``); made once per statement text (one per database)."""
-        found = self._admitting_sql.get(admission)
-        if found is None:
-            found = self._admitting_sql[admission] = {
-                **self._sql,
-                **{
-                    name: self.driver_sql(pages.admitting(text, admission))
-                    for name, text in pages.GATED.items()
-                },
-            }
-        return found
-
-    def _snapshot(self, what: str, read: Callable[[Any], _T]) -> _T:
-        # The bare driver: this is the query API's whole database work. One snapshot
-        # (BEGIN on SQLite, the engine's REPEATABLE READ on PostgreSQL), and a commit at
-        # the end rather than a rollback: psycopg forgets prepared statements on rollback.
-        with translated(what):
-            return on_driver(self._snapshots, read, begin=self._snapshot_begin)
