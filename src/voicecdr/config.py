@@ -140,7 +140,7 @@ class Settings(BaseSettings):
         description="Threads per server process that answer query-API requests. 0 picks "
         "for the database: on SQLite the event loop answers them itself (the database is "
         "in the process, so a thread would only add hand-offs of Python's GIL), on "
-        "PostgreSQL 2 threads, the fastest measured on 2 cores.",
+        "PostgreSQL 2 threads (docs/performance.md#query-threads-per-process).",
     )
     row_cache_rows: int = Field(
         20_000,
@@ -148,7 +148,7 @@ class Settings(BaseSettings):
         le=10_000_000,
         description="Rendered query-API rows one server process keeps (about 1 KB each) "
         "to answer the same rows again without reading them whole or rendering them; "
-        "exact, since a row's stamp (its id, content hash and rated values) is read "
+        "exact, since a row's stamp (its id, time, content hash and revision) is read "
         "every time. 0 turns it off.",
     )
     app_cache_seconds: float = Field(

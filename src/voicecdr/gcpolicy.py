@@ -1,10 +1,8 @@
 """Fewer cyclic-GC passes during bulk work (an import, draining the rater's backlog).
 
-Bulk work allocates several objects per record and holds a batch of thousands, so with the
-default thresholds the collector runs every 700 allocations and walks the batch again and
-again: measured at about a tenth of an import's CPU, and of ``Rater.drain()``'s time, for
-records that make no cycles. Collections still run (every 100,000 allocations), so cycles
-are still freed.
+Bulk work holds batches of thousands of records, which the default collector walks again
+every 700 allocations though they make no cycles (docs/performance.md#cyclic-gc-during-bulk-work).
+Collections still run, every 100,000 allocations, so cycles are still freed.
 """
 
 from __future__ import annotations
@@ -42,11 +40,9 @@ def rare_collections() -> Iterator[None]:
 def freeze_startup() -> None:
     """Exempt everything a server process has made so far from the cyclic GC.
 
-    Once its modules are imported a server process tracks ~90,000 objects, and every full
-    collection walked them all: 35-85 ms in which no request was answered, the p99 of a
-    busy server. They live as long as the process, so they are collected once and then
-    frozen (``gc.freeze``, CPython's remedy for long-lived processes); later collections
-    walk only what was made since.
+    Those objects live as long as the process, yet every full collection walked them all
+    while no request was answered (docs/performance.md#frozen-startup-objects); collected
+    once and frozen (``gc.freeze``), they are skipped by later collections.
     """
     gc.collect()
     gc.freeze()

@@ -37,9 +37,9 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure(level: str = "INFO") -> None:
-    # What no line here shows, so no record need gather it (the logging HOWTO's
-    # "Optimization"): the caller's file and line (a walk up the stack on every record),
-    # thread, process and multiprocessing names. About a sixth of a record's cost.
+    # What no line here shows, so no record gathers it (the logging HOWTO's "Optimization"):
+    # the caller's file and line (a stack walk), thread and process names
+    # (docs/performance.md#log-records).
     logging._srcfile = None
     logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     handler = logging.StreamHandler(sys.stderr)

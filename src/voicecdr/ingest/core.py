@@ -149,9 +149,8 @@ class Ingestor:
     :attr:`Store.writes_in_server`), each batch is stored by a helper thread while the
     caller's thread checks the next, so checking and the database's work overlap; what
     is stored and the summary, in its order, are the same (see ``_Writer``). Otherwise
-    everything runs in the caller's thread. (On SQLite a helper thread was measured
-    slower: its driver drops the GIL for every row it steps and then waits for the
-    checking thread to hand it back.)
+    everything runs in the caller's thread: on SQLite a helper thread is slower, its
+    driver waiting for the GIL at every row (docs/performance.md#import-writes).
 
     ``clock`` gives the stored rows' ``ingested_at`` and, with ``limits``, the bounds of
     the CDR times :meth:`ingest` accepts.

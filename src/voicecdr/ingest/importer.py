@@ -27,8 +27,9 @@ from .timebounds import TimeLimits
 
 # Rows per transaction: big enough that the commit's fsync is a small share of the time.
 IMPORT_BATCH = 20_000
-SHOWN_REJECTS = 100
-PARALLEL_BYTES = 16 * 1024 * 1024  # rejections kept for the summary; all of them go to the file
+SHOWN_REJECTS = 100  # rejections kept for the summary; all of them go to the file
+# Files from this size on are checked by worker processes (see workers_for).
+PARALLEL_BYTES = 16 * 1024 * 1024
 
 
 @dataclass(slots=True)
@@ -126,7 +127,8 @@ def workers_for(path: Path, fmt: str, requested: int | None = None) -> int:
         return 0
     if requested is not None:
         return requested
-    # Starting worker interpreters costs about a second: worth it for big files only.
+    # Starting worker interpreters takes a while: worth it for big files only
+    # (docs/performance.md#checking-processes-for-big-imports).
     big = path.stat().st_size >= PARALLEL_BYTES
     return parallel.worker_count() if big else 0
 

@@ -1,11 +1,11 @@
 """Parallel checking for big JSONL imports: worker processes parse and validate, the
 calling process only stores.
 
-Parsing and validating a record costs about as much CPU as the database's insert of it,
-so on a machine with a spare core a large import runs close to the database's own bulk
-rate instead of half of it. Lines go to the workers in chunks, and results come back in
-file order with at most two chunks per worker in flight, so memory stays bounded. Records
-travel as tuples (a Cdr is a NamedTuple), the cheapest thing to pickle.
+Checking a record costs about as much CPU as storing it, so a spare core lets a large
+import run near the database's own bulk rate (docs/performance.md#import-checking). Lines
+go to the workers in chunks, and results come back in file order with at most two chunks
+per worker in flight, so memory stays bounded. Records travel as tuples (a Cdr is a
+NamedTuple), the cheapest thing to pickle.
 """
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ from .timebounds import TimeBounds
 
 def worker_count() -> int:
     """Workers for this machine: one core stays with the process that stores and one with
-    the database (SQLite's writes, or a PostgreSQL server on the same host); with fewer
-    than four cores none are used, because a worker then only competes for a core (on a
-    busy two-core machine the import was measured a third slower with one)."""
+    the database (SQLite's writes, or a PostgreSQL server on the same host), so a
+    two-core machine gets none: a worker there only competes for a core
+    (docs/performance.md#checking-processes-for-big-imports)."""
     return max(0, min(4, (os.cpu_count() or 1) - 2))
 
 

@@ -140,12 +140,12 @@ class Pinned:
     """One driver connection per thread, taken from ``engine`` once and kept, for the
     hot paths' one-statement work (the query API's page read, the rate limiter's token).
 
-    :func:`on_driver` pays the pool's checkout and its reset on return for every call:
-    about 10 us each, and in a busy server process nearly a tenth of a query request's
-    CPU. A kept connection is detached from the pool (it does not hold a pool slot; the
-    pool opens another when it needs one) and closed by :meth:`close`, which, like an
-    engine's ``dispose``, leaves it usable: a later :meth:`run` opens a new one. Safe only
-    for work that leaves the connection as it found it: committed, outside a transaction.
+    :func:`on_driver` pays the pool's checkout and its reset on return for every call, a
+    cost the hot paths feel (docs/performance.md#kept-connections). A kept connection is
+    detached from the pool (it does not hold a pool slot; the pool opens another when it
+    needs one) and closed by :meth:`close`, which, like an engine's ``dispose``, leaves it
+    usable: a later :meth:`run` opens a new one. Safe only for work that leaves the
+    connection as it found it: committed, outside a transaction.
     """
 
     def __init__(self, engine: Engine) -> None:
@@ -221,7 +221,7 @@ def lost_connection(exc: BaseException) -> bool:
 def _psycopg() -> Any:
     """The psycopg module if it is loaded, else None: none of its errors can arise before
     it is. Not imported here, so that a process on SQLite never loads the PostgreSQL
-    driver (about a tenth of a second of every ``voicecdr`` command's start-up)."""
+    driver (docs/performance.md#postgresql-driver-loaded-only-when-used)."""
     return sys.modules.get("psycopg")
 
 

@@ -86,8 +86,8 @@ _SQLITE_INSERT = (
     f"INSERT INTO receipts ({RECEIPT_COLUMNS}, status, attempts) "
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0)"
 )
-# COPY: measured faster than one INSERT .. SELECT FROM unnest(arrays), and far faster than
-# a (pipelined) INSERT per receipt.
+# COPY: faster than INSERT .. SELECT FROM unnest(arrays) or an INSERT per receipt
+# (docs/performance.md#rater-writes-on-postgresql).
 _PG_COPY = f"COPY receipts ({RECEIPT_COLUMNS}) FROM STDIN"
 # The call a receipt body tells of, in ReceiptCall's order.
 _CALL_COLUMNS = (

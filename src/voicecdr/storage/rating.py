@@ -88,8 +88,8 @@ WHERE id = ? AND placed_at = ? AND cost_status = {_PENDING}
 _SET_UNPRICED_SQLITE = f"""
 UPDATE cdrs SET pending_reason = ? WHERE id = ? AND placed_at = ? AND cost_status = {_PENDING}
 """
-# PostgreSQL: one statement per batch (a round trip per CDR, even pipelined, cost more
-# than the updates), the rows' values as arrays.
+# PostgreSQL: one statement per batch, the rows' values as arrays: a round trip per CDR,
+# even pipelined, costs more than the updates (docs/performance.md#rater-writes-on-postgresql).
 _SET_PRICED_PG = f"""
 UPDATE cdrs SET cost_status = {_FINAL}, cycle = r.cycle, size = r.size,
   unit_price_nanos = r.unit, basic_price_nanos = r.basic, cost_nanos = r.cost,
