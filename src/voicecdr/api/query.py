@@ -40,12 +40,10 @@ log = logging.getLogger("voicecdr.api.query")
 
 MAX_MESSAGEID = 128
 MAX_PAGE = 1_000_000_000  # keeps the row offset, (page - 1) * page_size, well in 64 bits
-# Query threads per server process when the setting says 0, by database; 0 threads: the
-# event loop answers. Measured big-tenant page 1 rate of one process on 2 cores
-# (bench/scale.py): threads contend for Python's GIL with the event loop, and sqlite3
-# releases and retakes it for every row it steps through. SQLite, CPU per request: 2.5 ms
-# with 1 thread, 2.0 ms with none (16 threads were 2x slower than 1); PostgreSQL: 1 thread
-# ~340/s, 2 ~400/s, 16 ~340/s (its reads wait on the network, the loop must not).
+# Query threads per server process when the setting says 0, by database. SQLite: none, the
+# event loop answers (its reads never wait on a network, and a thread only adds GIL
+# hand-offs); PostgreSQL: 2, so the loop never waits on the network
+# (docs/performance.md#query-threads-per-process).
 DEFAULT_QUERY_THREADS = {"sqlite": 0, "postgresql": 2}
 
 
@@ -323,8 +321,8 @@ class QueryEndpoint:
     (SQLite) or after one thread hop (PostgreSQL; see ``DEFAULT_QUERY_THREADS``).
 
     The hop goes to a thread pool of the endpoint's own through the event loop's
-    ``run_in_executor``: half the CPU of Starlette's ``run_in_threadpool`` (anyio's
-    capacity limiter and cancel scopes), which showed in profiles of a busy server.
+    ``run_in_executor``, cheaper than Starlette's ``run_in_threadpool``
+    (docs/performance.md#the-thread-hop).
     """
 
     def __init__(self, service: QueryService, settings: Settings, dialect: str) -> None:

@@ -77,7 +77,8 @@ ROW_FIELDS = (
     "record_url",
     *RATED_FIELDS,
 )
-# Four values where the six rated fields would make nine: the driver's cost is per value.
+# Four values where the six rated fields would make nine: the driver's cost is per value
+# (docs/performance.md#driver-cost-per-row-and-per-value).
 STAMP_FIELDS = ("id", "placed_at", "content_hash", "revision")
 _STAMP_PLACED = STAMP_FIELDS.index("placed_at")
 # A whole row with what its stamp has beyond it last, so both can be checked against it.
@@ -294,7 +295,7 @@ def _counted(fields: Sequence[str], *, gated: bool = False) -> str:
     in the column of ``placed_at`` and the window's total in that of ``revision``:
     integers like them, so both databases type the union's columns as the page's. One
     row of counts rather than more columns on each of the page's rows, whose every value
-    costs the driver (docs/performance.md, "Stamps").
+    costs the driver (docs/performance.md#driver-cost-per-row-and-per-value).
     """
     counts_row = ["NULL"] * len(fields)
     counts_row[fields.index("placed_at")] = "n.head + n.ahead"
