@@ -391,7 +391,8 @@ class PageReader:
         known: Lookup[Any] = lookup or _nothing_known
         window = counts.split(request.start, request.end)
         key = (request.app_id, int(request.group), request.start, request.end)
-        guess = None if request.messageid else self._seeks.guess(key, window.start, request.offset)
+        by_messageid = request.messageid is not None  # its own index: never guessed
+        guess = None if by_messageid else self._seeks.guess(key, window.start, request.offset)
         token, sql = request.token, self._sql
         if token is not None:
             carried = token.carried_sql if guess is not None else None
