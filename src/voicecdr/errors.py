@@ -7,6 +7,7 @@
     ├── NotFound               an app (or other named thing) does not exist
     ├── Conflict               a unique name or key is already taken
     ├── ValidationError        a value breaks the contract; ``.field`` names it
+    ├── TokenRefused           a request's rate-limit token was refused; nothing was read
     └── StorageError           the database failed (the driver's error is the ``__cause__``)
         ├── SchemaOutOfDate    the database needs ``voicecdr db upgrade``
         └── DatabaseUnavailable  the database cannot serve now (down, read-only, disk
@@ -42,6 +43,11 @@ class ValidationError(VoiceCdrError):
         super().__init__(f"{field}: {message}")
         self.field = field
         self.message = message
+
+
+class TokenRefused(VoiceCdrError):
+    """A request's rate-limit token was refused (its rate, or its address locked out);
+    nothing of the request was read. The limiter's ``refused`` tells which."""
 
 
 class StorageError(VoiceCdrError):

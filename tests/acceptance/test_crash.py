@@ -11,10 +11,10 @@ import time
 from pathlib import Path
 
 from tests.acceptance.conftest import Cli
-from tests.support.data import canonical
+from tests.support.data import canonical, read_cdrs
 from tests.support.receiver import Answer, receiving
 from voicecdr.models import CostStatus, ReceiptStatus, VoiceGroup
-from voicecdr.storage import AppStore, Database, Outbox, PageReader
+from voicecdr.storage import AppStore, Database, Outbox
 
 CALLS = 150
 PLAN = "service,prefix,cycle,unit_price,basic_price\n*,,20,0.05,0.005\n"
@@ -92,8 +92,8 @@ def test_kill_9_during_rating_and_delivery_loses_nothing(
                 final.wait(20)
             app = AppStore(db).get("app1")
             assert app is not None
-            page = PageReader(db).query_cdrs(
-                app.id, VoiceGroup.GROUP_CALL, 0, 2**40, messageid=None, offset=0, limit=1000
+            page = read_cdrs(
+                db, app.id, VoiceGroup.GROUP_CALL, 0, 2**40, messageid=None, offset=0, limit=1000
             )
             receipts = Outbox(db).list(limit=10_000)
         finally:

@@ -11,9 +11,9 @@ import httpx
 
 from tests.acceptance.conftest import Cli, Server
 from tests.support import freeswitch as fs
-from tests.support.data import canonical
+from tests.support.data import canonical, read_cdrs
 from voicecdr.models import VoiceGroup
-from voicecdr.storage import Database, PageReader
+from voicecdr.storage import Database
 
 TOKEN = "durability-token-0123456789"
 CRED = "fs:durable-pass"
@@ -56,9 +56,7 @@ def test_accepted_cdrs_survive_kill_9(cli: Cli, database_url: str) -> None:
     db = Database(database_url)
     try:
         totals = {
-            group: PageReader(db)
-            .query_cdrs(1, group, 0, 2**40, messageid=None, offset=0, limit=1)
-            .total
+            group: read_cdrs(db, 1, group, 0, 2**40, messageid=None, offset=0, limit=1).total
             for group in VoiceGroup
         }
     finally:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import inspect
 from collections.abc import Iterator
+from dataclasses import fields
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -21,7 +22,7 @@ from voicecdr.api import QUERY_PATH, create_app, ingest
 from voicecdr.api.query import QueryService
 from voicecdr.client import _webhooks
 from voicecdr.config import Settings
-from voicecdr.storage import AppStore, Database, PageReader, SharedRateLimiter
+from voicecdr.storage import Admission, AppStore, Database, PageReader, SharedRateLimiter
 
 FORM = {
     "voiceType": "0",
@@ -151,13 +152,16 @@ def test_a_locked_out_address_hears_the_same_from_a_disabled_app(
 
 
 class CountingLimiter(SharedRateLimiter):
-    """The real limiter, noting which of its statements each request runs."""
+    """The real limiter, noting which of its statements each request runs (a token is
+    taken by the limiter or by the page read: counted where its statement runs)."""
 
     calls: list[str] = []  # replaced per request by the test
 
-    def take(self, admission: Any) -> Any:
-        self.calls.append("take")
-        return super().take(admission)
+    def admission(self, *args: Any, **kwargs: Any) -> Admission:
+        made = super().admission(*args, **kwargs)
+        counted = CountingAdmission(**{f.name: getattr(made, f.name) for f in fields(made)})
+        object.__setattr__(counted, "limiter", self)  # frozen: set as its constructor would
+        return counted
 
     def acquire(self, key: str, quota: Any, now: float) -> Any:
         self.calls.append("acquire")
@@ -166,6 +170,14 @@ class CountingLimiter(SharedRateLimiter):
     def lockout(self, checks: Any, now: float) -> Any:
         self.calls.append("lockout")
         return super().lockout(checks, now)
+
+
+class CountingAdmission(Admission):
+    limiter: CountingLimiter
+
+    def take(self) -> bool:
+        self.limiter.calls.append("take")
+        return super().take()
 
 
 def test_a_locked_out_address_runs_the_same_statements_whatever_it_sends(

@@ -14,9 +14,10 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.support.data import cdr, make_app
+from tests.support.data import cdr, make_app, read_cdrs
 from voicecdr.models import Cdr, Service, VoiceGroup
 from voicecdr.storage import CdrWriter, Database, Outcome, PageReader, counts, pages
+from voicecdr.storage.pages import PageRequest, Placement
 
 T0 = 1_795_700_100  # a bucket boundary (T0 % 300 == 0)
 SPAN = 3 * 3600  # the stored calls' times: three hours, 36 buckets
@@ -83,14 +84,14 @@ def test_total_and_page_match_the_rows(
     limit: int,
     offset: int,
 ) -> None:
-    _, app_id, rows = stored
+    db, app_id, rows = stored
     lo, hi = T0 + start, T0 + start + length
     expected = sorted(
         (placed, id_)
         for placed, service, id_ in rows
         if lo <= placed <= hi and Service(service).voice_group is group
     )
-    page = page_reader.query_cdrs(app_id, group, lo, hi, messageid=None, offset=offset, limit=limit)
+    page = read_cdrs(db, app_id, group, lo, hi, offset=offset, limit=limit, reader=page_reader)
     assert page.total == len(expected)
     assert [(r.time, r.id) for r in page.rows] == expected[offset : offset + limit]
 
@@ -99,9 +100,8 @@ def test_total_and_page_match_the_rows(
     def odd(stamps: list[tuple[int, ...]]) -> list[int | None]:
         return [s[0] % 2 or None for s in stamps]
 
-    stamped = page_reader.query_stamped(
-        app_id, group, lo, hi, offset=offset, limit=limit, lookup=odd
-    )
+    reader = page_reader
+    stamped = reader.read(PageRequest(app_id, group, lo, hi, offset, limit), odd)
     assert stamped.total == len(expected)
     assert [(s[1], s[0]) for s in stamped.stamps] == expected[offset : offset + limit]
     assert stamped.known == [s[0] % 2 or None for s in stamped.stamps]
@@ -109,9 +109,7 @@ def test_total_and_page_match_the_rows(
     assert sorted(stamped.rows) == sorted(unknown)
     assert all(stamped.rows[id_][0] == id_ for id_ in unknown)
     # Read whole at once instead: the same stamps, and the same rows.
-    wholly = page_reader.query_stamped(
-        app_id, group, lo, hi, offset=offset, limit=limit, lookup=odd, whole=True
-    )
+    wholly = reader.read(PageRequest(app_id, group, lo, hi, offset, limit, whole=True), odd)
     assert (wholly.total, wholly.stamps, wholly.known) == (
         stamped.total,
         stamped.stamps,
@@ -121,8 +119,8 @@ def test_total_and_page_match_the_rows(
         k: tuple(v) for k, v in stamped.rows.items()
     }
     # And with every stamp known: nothing read whole.
-    everything = page_reader.query_stamped(
-        app_id, group, lo, hi, offset=offset, limit=limit, lookup=lambda s: [True] * len(s)
+    everything = reader.read(
+        PageRequest(app_id, group, lo, hi, offset, limit), lambda s: [True] * len(s)
     )
     assert (everything.total, everything.stamps, everything.rows) == (
         stamped.total,
@@ -159,9 +157,7 @@ def test_concurrent_writers_of_the_same_buckets_count_each_row_once(
     with ThreadPoolExecutor(4) as pool:
         outcomes = [o for batch in pool.map(write, range(4)) for o in batch]
     assert outcomes.count(Outcome.ACCEPTED) == 400
-    page = page_reader.query_cdrs(
-        app_id, VoiceGroup.GROUP_CALL, T0, T0 + 600, messageid=None, offset=0, limit=1
-    )
+    page = read_cdrs(db, app_id, VoiceGroup.GROUP_CALL, T0, T0 + 600, limit=1, reader=page_reader)
     assert page.total == 400
     with db.reader.connect() as conn:
         assert conn.exec_driver_sql("SELECT sum(n) FROM cdr_counts").scalar_one() == 400
@@ -207,9 +203,7 @@ def test_a_row_rerated_while_its_page_is_read_is_read_as_stamped(
                 )
         return [None] * len(stamps)
 
-    page = page_reader.query_stamped(
-        app_id, VoiceGroup.GROUP_CALL, T0, T0 + 10, offset=0, limit=10, lookup=lookup
-    )
+    page = page_reader.read(PageRequest(app_id, VoiceGroup.GROUP_CALL, T0, T0 + 10, 0, 10), lookup)
     assert page.total == 5
     assert rerated
     cost, revision = pages.ROW_FIELDS.index("cost_nanos"), pages.STAMP_FIELDS.index("revision")
@@ -222,22 +216,22 @@ def test_a_row_rerated_while_its_page_is_read_is_read_as_stamped(
 def test_seeks_guess_from_what_a_full_seek_learned() -> None:
     seeks = pages.Seeks(windows=2)
     # Shallow pages are read from the window's start whatever is known.
-    assert seeks.guess("w", 5, 0) == (5, 0)
-    assert seeks.guess("w", 5, pages.AT_ONCE_ROWS - 1) == (5, 0)
+    assert seeks.guess("w", 5, 0) == Placement(5, 0)
+    assert seeks.guess("w", 5, pages.AT_ONCE_ROWS - 1) == Placement(5, 0)
     assert seeks.guess("w", 5, pages.AT_ONCE_ROWS) is None  # nothing learned yet
     # Head 350 rows; buckets at 600 (200 rows), 900 (none kept: 0), 1200 (100); tail from 1500.
     seeks.learn("w", pages.Learned.of(350, [(600, 200), (900, 0), (1200, 100)], 1500))
-    assert seeks.guess("w", 5, 340) == (5, 0)  # in the head
-    assert seeks.guess("w", 5, 350) == (600, 350)
-    assert seeks.guess("w", 5, 549) == (600, 350)
-    assert seeks.guess("w", 5, 550) == (1200, 550)  # past the empty bucket
-    assert seeks.guess("w", 5, 649) == (1200, 550)
-    assert seeks.guess("w", 5, 650) == (1500, 650)  # in the tail
-    assert seeks.guess("w", 5, 10**6) == (1500, 650)
+    assert seeks.guess("w", 5, 340) == Placement(5, 0)  # in the head
+    assert seeks.guess("w", 5, 350) == Placement(600, 350)
+    assert seeks.guess("w", 5, 549) == Placement(600, 350)
+    assert seeks.guess("w", 5, 550) == Placement(1200, 550)  # past the empty bucket
+    assert seeks.guess("w", 5, 649) == Placement(1200, 550)
+    assert seeks.guess("w", 5, 650) == Placement(1500, 650)  # in the tail
+    assert seeks.guess("w", 5, 10**6) == Placement(1500, 650)
     seeks.learn("x", pages.Learned.of(0, [], 300))
     seeks.learn("y", pages.Learned.of(0, [], 300))  # a third window: the two known are forgotten
     assert seeks.guess("w", 5, 400) is None
-    assert seeks.guess("y", 5, 400) == (300, 0)
+    assert seeks.guess("y", 5, 400) == Placement(300, 0)
     seeks.forget("y")
     assert seeks.guess("y", 5, 400) is None
 
@@ -256,14 +250,15 @@ def test_a_guessed_deep_page_is_exact_after_rows_arrive_before_and_after_it(
     CdrWriter(db).store([(app_id, c) for c in calls], now=1)
     start, end = T0 + 17, T0 + 2 * 3600 + 100  # a head, 23 whole buckets and a tail
     guessed: list[bool] = []
-    real = pages.read_guessed
+    real = pages._read_guessed
 
     def spy(*args: object, **kwargs: object) -> object:
         found = real(*args, **kwargs)  # type: ignore[arg-type]
         guessed.append(found is not None)
         return found
 
-    monkeypatch.setattr(pages, "read_guessed", spy)
+    monkeypatch.setattr(pages, "_read_guessed", spy)
+    reader = page_reader
 
     def expected() -> list[int]:
         with db.reader.connect() as conn:
@@ -277,16 +272,8 @@ def test_a_guessed_deep_page_is_exact_after_rows_arrive_before_and_after_it(
 
     def check(offset: int, *, whole: bool = False) -> None:
         ids = expected()
-        page = page_reader.query_stamped(
-            app_id,
-            VoiceGroup.GROUP_CALL,
-            start,
-            end,
-            offset=offset,
-            limit=20,
-            lookup=lambda stamps: [None] * len(stamps),
-            whole=whole,
-        )
+        request = PageRequest(app_id, VoiceGroup.GROUP_CALL, start, end, offset, 20, whole=whole)
+        page = reader.read(request, lambda stamps: [None] * len(stamps))
         assert page.total == len(ids)
         assert [s[0] for s in page.stamps] == ids[offset : offset + 20]
         assert sorted(page.rows) == sorted(ids[offset : offset + 20])
@@ -299,14 +286,13 @@ def test_a_guessed_deep_page_is_exact_after_rows_arrive_before_and_after_it(
     # Rows early in the window: the guessed start is now 3 rows too late.
     late = [_call(f"early{i}", start + i, Service.GROUP_CALL) for i in range(3)]
     CdrWriter(db).store([(app_id, c) for c in late], now=1)
-    # The whole-row read in one snapshot checks the guess in its own way.
-    rows = page_reader.query_cdrs(
-        app_id, VoiceGroup.GROUP_CALL, start, end, messageid=None, offset=500, limit=20
-    )
-    assert (rows.total, [r.id for r in rows.rows]) == (len(expected()), expected()[500:520])
+    # The guess is now 3 rows too late: the read notices (its counts disagree) and reads
+    # the page in one snapshot instead, which learns the window again.
     check(500)
-    check(610, whole=True)  # learned again by the full seek just before
-    assert guessed == [True, True, True, True]
+    assert guessed[-1] is False
+    check(500)
+    check(610, whole=True)  # learned again by the snapshot read just before
+    assert guessed == [True, True, False, True, True]
     # Rows after the page leave its guessed start right.
     after = [_call(f"after{i}", end - i, Service.GROUP_CALL) for i in range(4)]
     CdrWriter(db).store([(app_id, c) for c in after], now=1)

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from tests.support.data import cdr, make_app
+from tests.support.data import cdr, make_app, read_cdrs
 from voicecdr.cdrfields import COLUMNS, FIELDS, RATED_FIELDS
 from voicecdr.models import VoiceGroup
-from voicecdr.storage import CdrWriter, Database, PageReader
+from voicecdr.storage import CdrWriter, Database
 
 T0 = 1567990800  # 2019-09-09 09:00:00 Asia/Shanghai
 
@@ -42,9 +42,7 @@ def test_each_cdr_field_is_stored_in_its_column_and_read_back(db: Database) -> N
     assert row["voice_group"] == int(stored.service.voice_group)
     assert all(row[c] == 0 for c in RATED_FIELDS)
 
-    page = PageReader(db).query_cdrs(
-        app_id, VoiceGroup.VERIFICATION, 0, 2**40, messageid=None, offset=0, limit=1
-    )
+    page = read_cdrs(db, app_id, VoiceGroup.VERIFICATION, 0, 2**40, offset=0, limit=1)
     (read,) = page.rows
     assert read.id == row["id"]
     for name in read._fields:

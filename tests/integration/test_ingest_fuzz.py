@@ -19,12 +19,12 @@ from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
 from tests.support import freeswitch as fs
-from tests.support.data import canonical, make_app
+from tests.support.data import canonical, make_app, read_cdrs
 from voicecdr.api import create_app
 from voicecdr.config import Settings
 from voicecdr.ingest.importer import import_paths
 from voicecdr.models import VoiceGroup
-from voicecdr.storage import Database, PageReader
+from voicecdr.storage import Database
 
 TOKEN = "fuzz-token-0123456789"
 CRED = "fs:fuzz"
@@ -114,7 +114,7 @@ def client(sqlite_store: Database, sqlite_url: str, tmp_path: Path) -> Iterator[
 def stored(db: Database) -> int:
     total = 0
     for group in VoiceGroup:
-        page = PageReader(db).query_cdrs(1, group, 0, 2**40, messageid=None, offset=0, limit=10_000)
+        page = read_cdrs(db, 1, group, 0, 2**40, messageid=None, offset=0, limit=10_000)
         assert all(r.phone and r.time for r in page.rows)  # whole rows only
         total += page.total
     return total

@@ -490,6 +490,20 @@ def test_storage_failure_is_internal_not_5xx(settings: Settings, db: Database, a
         assert (slug, message) == ("internal", "internal error, please retry")
 
 
+def test_an_unexpected_error_is_answered_in_the_envelope(
+    client: TestClient, db: Database, app1: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Not a storage error: an app whose stored timezone no longer exists (edited by hand,
+    or dropped from the system's zone data). The query path still answers NXCloud's
+    envelope, logs the traceback, and serves other requests."""
+    with db.writer.begin() as conn:
+        conn.exec_driver_sql("UPDATE apps SET timezone = 'Gone/Zone' WHERE appkey = 'app1'")
+    assert error(client, data=form()) == ("internal", "internal error, please retry")
+    assert "query failed unexpectedly" in caplog.text
+    assert "Gone/Zone" in caplog.text  # the traceback names the cause
+    assert error(client, data=form(secretkey="bad"))[0] == "auth_failed"
+
+
 def test_logs_never_carry_secrets(
     client: TestClient, app1: str, caplog: pytest.LogCaptureFixture
 ) -> None:

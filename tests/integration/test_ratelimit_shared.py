@@ -3,7 +3,6 @@ the same database see one budget."""
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 
 import pytest
@@ -11,9 +10,11 @@ import sqlalchemy as sa
 
 from tests.support.data import cdr, make_app
 from voicecdr.config import Settings
+from voicecdr.errors import TokenRefused
 from voicecdr.models import Service, VoiceGroup
 from voicecdr.ratelimit import Decision, Quota
-from voicecdr.storage import CdrWriter, Database, PageReader, pages
+from voicecdr.storage import CdrWriter, Database, PageReader
+from voicecdr.storage.pages import Page, PageRequest, Stamp
 from voicecdr.storage.ratelimit import (
     PRUNE_EVERY,
     Admission,
@@ -119,37 +120,41 @@ def test_a_page_read_takes_the_token_and_reads_nothing_when_refused(pg_url: str)
         )
         looked: list[int] = []
 
-        def lookup(stamps: list[pages.Stamp]) -> list[None]:
+        def lookup(stamps: list[Stamp]) -> list[None]:
             looked.append(len(stamps))
             return [None] * len(stamps)
 
-        read = functools.partial(
-            PageReader(db).query_stamped, app_id, VoiceGroup.GROUP_CALL, T0, T0 + 3600, limit=10
-        )
+        reader = PageReader(db)
+
+        def read(offset: int, token: Admission) -> Page[None]:
+            request = PageRequest(
+                app_id, VoiceGroup.GROUP_CALL, T0, T0 + 3600, offset, 10, token=token
+            )
+            return reader.read(request, lookup)
 
         def admission(at: float) -> Admission:
             return limiter.admission("q", Quota(1), LOCKS, lambda: at)
 
-        page = read(offset=0, lookup=lookup, admission=admission(100.0))
+        page = read(0, admission(100.0))
         assert (page.total, len(page.rows), looked) == (5, 5, [5])
         refused = admission(100.25)
-        with pytest.raises(pages.Refused):
-            read(offset=0, lookup=lookup, admission=refused)
+        with pytest.raises(TokenRefused):
+            read(0, refused)
         assert looked == [5]  # nothing read
         decision = limiter.refused(refused)
         assert (decision.allowed, decision.locked_out) == (False, False)
         assert decision.retry_after == pytest.approx(0.75)
         # A deep page of a window never sought: the token goes first, by itself.
-        with pytest.raises(pages.Refused):
-            read(offset=400, lookup=lookup, admission=admission(100.5))
-        assert read(offset=400, lookup=lookup, admission=admission(101.0)).total == 5
+        with pytest.raises(TokenRefused):
+            read(400, admission(100.5))
+        assert read(400, admission(101.0)).total == 5
         # Locked out (two failed authentications of the appkey): refused, whatever the
         # budget says, and refused() says why.
         for _ in range(2):
             assert limiter.acquire("lock:app", LOCKS[0][1], 105.0).allowed
         locked = admission(105.0)
-        with pytest.raises(pages.Refused):
-            read(offset=0, lookup=lookup, admission=locked)
+        with pytest.raises(TokenRefused):
+            read(0, locked)
         assert limiter.refused(locked).locked_out
         assert looked == [5]
     finally:

@@ -8,12 +8,12 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from tests.support.data import canonical, make_app
+from tests.support.data import canonical, make_app, read_cdrs
 from voicecdr.ingest.core import Ingestor, Item
 from voicecdr.models import CostStatus, ReceiptStatus, Service, VoiceGroup
 from voicecdr.rating import Rate, charged, parse_plan_csv
 from voicecdr.receipts import form_body, render
-from voicecdr.storage import AppStore, CdrWriter, Database, Outbox, PageReader, RatingStore
+from voicecdr.storage import AppStore, CdrWriter, Database, Outbox, RatingStore
 from voicecdr.workers.rater import Rater, rerate
 
 T0 = 1567990800  # 2019-09-09 09:00:00 Asia/Shanghai
@@ -29,11 +29,9 @@ def load(db: Database, records: list[dict[str, Any]]) -> None:
 
 
 def rows(db: Database, app_id: int, group: VoiceGroup = VoiceGroup.GROUP_CALL) -> list[Any]:
-    return (
-        PageReader(db)
-        .query_cdrs(app_id, group, T0 - 60, T0 + 3600, messageid=None, offset=0, limit=100)
-        .rows
-    )
+    return read_cdrs(
+        db, app_id, group, T0 - 60, T0 + 3600, messageid=None, offset=0, limit=100
+    ).rows
 
 
 def revisions(db: Database, app_id: int) -> list[int]:
@@ -202,11 +200,9 @@ def test_a_batch_mixing_priced_pending_and_apps_with_and_without_callbacks(db: D
     payloads = sent_payloads(db)
     for app in (hooked, zh):
         for group in VoiceGroup:
-            for row in (
-                PageReader(db)
-                .query_cdrs(app.id, group, T0 - 60, T0 + 3600, messageid=None, offset=0, limit=100)
-                .rows
-            ):
+            for row in read_cdrs(
+                db, app.id, group, T0 - 60, T0 + 3600, messageid=None, offset=0, limit=100
+            ).rows:
                 if row.cost_status is CostStatus.PENDING:
                     assert row.id not in payloads
                     continue

@@ -7,10 +7,10 @@ from concurrent.futures import ThreadPoolExecutor
 import psycopg
 import pytest
 
-from tests.support.data import cdr, make_app
+from tests.support.data import cdr, make_app, read_cdrs
 from voicecdr.errors import Conflict, NotFound
 from voicecdr.models import Language, VoiceGroup
-from voicecdr.storage import AppStore, CdrWriter, Database, Outcome, PageReader
+from voicecdr.storage import AppStore, CdrWriter, Database, Outcome
 
 T0 = 1567990800  # 2019-09-09 09:00:00 Asia/Shanghai
 
@@ -47,9 +47,7 @@ def test_store_is_idempotent_by_call_id(db: Database) -> None:
         [(app_id, cdr("a")), (app_id, cdr("b", second=5)), (app_id, cdr("c"))], now=2
     )
     assert again == [Outcome.DUPLICATE, Outcome.CONFLICT, Outcome.ACCEPTED]
-    page = PageReader(db).query_cdrs(
-        app_id, VoiceGroup.GROUP_CALL, T0, T0, messageid=None, offset=0, limit=10
-    )
+    page = read_cdrs(db, app_id, VoiceGroup.GROUP_CALL, T0, T0, messageid=None, offset=0, limit=10)
     assert page.total == 3
     assert {r.second for r in page.rows} == {19}  # the conflicting copy did not overwrite
 
@@ -85,19 +83,19 @@ def test_query_orders_by_time_then_id_and_pages(db: Database) -> None:
         "2019-09-09 09:00:05",
         "2019-09-09 09:00:03",
     ]
-    CdrWriter(db).store([(app_id, cdr(f"c{i}", time=t)) for i, t in enumerate(times)], now=1)
-    page = PageReader(db).query_cdrs(
-        app_id, VoiceGroup.GROUP_CALL, T0, T0 + 60, messageid=None, offset=0, limit=10
+    db.store_cdrs([(app_id, cdr(f"c{i}", time=t)) for i, t in enumerate(times)], now=1)
+    page = read_cdrs(
+        db, app_id, VoiceGroup.GROUP_CALL, T0, T0 + 60, messageid=None, offset=0, limit=10
     )
     assert [r.time - T0 for r in page.rows] == [1, 3, 5, 5]
     fives = [r.id for r in page.rows if r.time == T0 + 5]
     assert fives == sorted(fives)
-    second = PageReader(db).query_cdrs(
-        app_id, VoiceGroup.GROUP_CALL, T0, T0 + 60, messageid=None, offset=2, limit=2
+    second = read_cdrs(
+        db, app_id, VoiceGroup.GROUP_CALL, T0, T0 + 60, messageid=None, offset=2, limit=2
     )
     assert (second.total, [r.id for r in second.rows]) == (4, [r.id for r in page.rows[2:]])
-    past = PageReader(db).query_cdrs(
-        app_id, VoiceGroup.GROUP_CALL, T0, T0 + 60, messageid=None, offset=10, limit=2
+    past = read_cdrs(
+        db, app_id, VoiceGroup.GROUP_CALL, T0, T0 + 60, messageid=None, offset=10, limit=2
     )
     assert (past.total, past.rows) == (4, [])
 
@@ -110,9 +108,9 @@ def test_window_bounds_are_inclusive(db: Database) -> None:
         "2019-09-09 09:00:10",
         "2019-09-09 09:00:11",
     ]
-    CdrWriter(db).store([(app_id, cdr(f"c{i}", time=t)) for i, t in enumerate(times)], now=1)
-    page = PageReader(db).query_cdrs(
-        app_id, VoiceGroup.GROUP_CALL, T0, T0 + 10, messageid=None, offset=0, limit=10
+    db.store_cdrs([(app_id, cdr(f"c{i}", time=t)) for i, t in enumerate(times)], now=1)
+    page = read_cdrs(
+        db, app_id, VoiceGroup.GROUP_CALL, T0, T0 + 10, messageid=None, offset=0, limit=10
     )
     assert [r.time - T0 for r in page.rows] == [0, 10]
 
@@ -131,11 +129,9 @@ def test_voice_groups_messageid_and_tenants_are_separate(db: Database) -> None:
     )
 
     def ids(app_id: int, group: VoiceGroup, messageid: str | None = None) -> int:
-        return (
-            PageReader(db)
-            .query_cdrs(app_id, group, T0, T0 + 60, messageid=messageid, offset=0, limit=10)
-            .total
-        )
+        return read_cdrs(
+            db, app_id, group, T0, T0 + 60, messageid=messageid, offset=0, limit=10
+        ).total
 
     assert ids(one, VoiceGroup.GROUP_CALL) == 1
     assert ids(one, VoiceGroup.VERIFICATION) == 2
@@ -150,11 +146,9 @@ def test_stored_row_keeps_every_field(db: Database) -> None:
     CdrWriter(db).store(
         [(app_id, cdr("a", ivr_result="12#", record_url="https://r.example.com/a.wav"))], now=1
     )
-    (row,) = (
-        PageReader(db)
-        .query_cdrs(app_id, VoiceGroup.GROUP_CALL, T0, T0, messageid=None, offset=0, limit=1)
-        .rows
-    )
+    (row,) = read_cdrs(
+        db, app_id, VoiceGroup.GROUP_CALL, T0, T0, messageid=None, offset=0, limit=1
+    ).rows
     assert (row.phone, row.country_code, row.show_phone, row.messageid) == (
         "810022458",
         "91",
@@ -178,9 +172,7 @@ def test_concurrent_writers_store_each_call_once(db: Database) -> None:
     outcomes = [o for result in results for o in result]
     assert outcomes.count(Outcome.ACCEPTED) == 450
     assert outcomes.count(Outcome.DUPLICATE) == 150
-    page = PageReader(db).query_cdrs(
-        app_id, VoiceGroup.GROUP_CALL, T0, T0, messageid=None, offset=0, limit=1
-    )
+    page = read_cdrs(db, app_id, VoiceGroup.GROUP_CALL, T0, T0, messageid=None, offset=0, limit=1)
     assert page.total == 450
 
 
@@ -193,7 +185,7 @@ def test_a_query_survives_its_pooled_connection_being_dropped(pg_url: str) -> No
         app_id = make_app(db).app.id
         CdrWriter(db).store([(app_id, cdr("a"))], now=1)
         ask = {"messageid": None, "offset": 0, "limit": 10}
-        assert PageReader(db).query_cdrs(app_id, VoiceGroup.GROUP_CALL, T0, T0, **ask).total == 1
+        assert read_cdrs(db, app_id, VoiceGroup.GROUP_CALL, T0, T0, **ask).total == 1
         with psycopg.connect(pg_url, autocommit=True) as admin:
             dropped = admin.execute(
                 "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
@@ -201,6 +193,6 @@ def test_a_query_survives_its_pooled_connection_being_dropped(pg_url: str) -> No
             ).fetchone()
         assert dropped is not None
         assert dropped[0] >= 1
-        assert PageReader(db).query_cdrs(app_id, VoiceGroup.GROUP_CALL, T0, T0, **ask).total == 1
+        assert read_cdrs(db, app_id, VoiceGroup.GROUP_CALL, T0, T0, **ask).total == 1
     finally:
         db.close()

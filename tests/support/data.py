@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -9,8 +10,9 @@ from voicecdr import apps
 from voicecdr.apps import IssuedCredentials
 from voicecdr.ingest.canonical import validate
 from voicecdr.ingest.timebounds import ANY_TIME
-from voicecdr.models import Cdr
-from voicecdr.storage import AppStore, Database
+from voicecdr.models import Cdr, CdrRow, VoiceGroup
+from voicecdr.storage import AppStore, Database, Page, PageReader, PageRequest
+from voicecdr.storage.cdrrow import cdr_row
 from voicecdr.timefmt import zone
 
 
@@ -70,3 +72,27 @@ def canonical(
 
 def cdr(call_id: str, **kwargs: Any) -> Cdr:
     return validate(canonical(call_id, **kwargs), ANY_TIME)
+
+
+@dataclass(frozen=True, slots=True)
+class CdrPage:
+    total: int
+    rows: list[CdrRow]
+
+
+def read_cdrs(
+    db: Database,
+    app_id: int,
+    group: VoiceGroup,
+    start: int,
+    end: int,
+    *,
+    messageid: str | None = None,
+    offset: int = 0,
+    limit: int = 100,
+    reader: PageReader | None = None,
+) -> CdrPage:
+    """A page of the query API's read (``PageReader``) with its rows as ``CdrRow``."""
+    reader = reader or PageReader(db)
+    page: Page[None] = reader.read(PageRequest(app_id, group, start, end, offset, limit, messageid))
+    return CdrPage(page.total, [cdr_row(page.rows[stamp[0]]) for stamp in page.stamps])

@@ -24,7 +24,7 @@ from ..workers.runner import run_workers
 from . import metrics, ops
 from .ingest import IngestEndpoints
 from .problems import status_problem
-from .query import QueryEndpoint, QueryService, failure
+from .query import QueryEndpoint, QueryService
 
 log = logging.getLogger("voicecdr.api")
 
@@ -65,14 +65,9 @@ class ObserveMiddleware:
             log.exception("unhandled error", extra={"path": scope["path"]})
             if response_started:
                 raise
-            status = 500 if scope["path"] != QUERY_PATH else 200
+            status = 500
             scope.setdefault("state", {})["outcome"] = "internal"
-            fallback: Response = (
-                failure("internal", "internal error, please retry").response()
-                if scope["path"] == QUERY_PATH
-                else status_problem(500)
-            )
-            await fallback(scope, receive, send)
+            await status_problem(500)(scope, receive, send)
         finally:
             elapsed = time.perf_counter() - started
             route = _route_label(scope)
@@ -93,27 +88,6 @@ class ObserveMiddleware:
             )
 
 
-class QueryShortcut:
-    """The query API's POSTs straight to their endpoint, past Starlette's exception
-    middleware, router and endpoint wrappers, which wrap every request and each of its
-    messages (~20 of a request's ~500 Python calls). Everything else, a GET of the query
-    path included (405), goes the usual way. The endpoint turns every error of its own
-    into an answer; :class:`ObserveMiddleware`, outside, stays the last line of defence."""
-
-    def __init__(self, app: ASGIApp, route: Route, endpoint: QueryEndpoint) -> None:
-        self.app = app
-        self._route = route
-        self._endpoint = endpoint
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] != QUERY_PATH or scope["method"] != "POST":
-            await self.app(scope, receive, send)
-            return
-        scope["route"] = self._route  # what Starlette's router would set (metrics label)
-        response = await self._endpoint.handle(Request(scope, receive, send))
-        await response(scope, receive, send)
-
-
 def _drop_trailing_slash(scope: Scope) -> None:
     """``/healthz/`` is served as ``/healthz``, the query path likewise: a client that adds
     a slash means the same endpoint. Starlette's answer, a 307 redirect, loses a POST with
@@ -131,11 +105,6 @@ def _route_label(scope: Scope) -> str:
 
 async def _http_exception(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
-    if request.url.path == QUERY_PATH:
-        request.state.outcome = "invalid_parameter"
-        message = "method not allowed: use POST" if exc.status_code == 405 else str(exc.detail)
-        answer = failure("invalid_parameter", message, dict(exc.headers or {}))
-        return answer.response(exc.status_code)
     response = status_problem(exc.status_code, str(exc.detail))
     response.headers.update(exc.headers or {})
     return response
@@ -180,9 +149,8 @@ def create_app(
             if owned:
                 db.close()
 
-    query_route = Route(QUERY_PATH, query.handle, methods=["POST"])
     routes = [
-        query_route,
+        Route(QUERY_PATH, query),  # an ASGI app: every method, each answered in the envelope
         Route("/v1/cdrs", ingest.batch, methods=["POST"]),
         Route("/v1/ingest/freeswitch", ingest.freeswitch, methods=["POST"]),
         Route("/healthz", ops.healthz, methods=["GET"]),
@@ -194,10 +162,7 @@ def create_app(
     ]
     app = Starlette(
         routes=routes,
-        middleware=[
-            Middleware(ObserveMiddleware),
-            Middleware(QueryShortcut, route=query_route, endpoint=query),
-        ],
+        middleware=[Middleware(ObserveMiddleware)],
         exception_handlers={HTTPException: _http_exception},
         lifespan=lifespan,
     )

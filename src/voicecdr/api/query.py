@@ -18,15 +18,16 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import orjson
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
 from ..config import Settings
 from ..credentials import verify_secret
-from ..errors import DatabaseUnavailable, StorageError
+from ..errors import DatabaseUnavailable, StorageError, TokenRefused
 from ..models import App, VoiceGroup
 from ..ratelimit import Decision, Quota
-from ..storage import Admission, AppStore, PageReader, Refused, SharedRateLimiter
+from ..storage import Admission, AppStore, Page, PageReader, PageRequest, SharedRateLimiter
 from ..timefmt import WindowError, query_window, zone
 from .appcache import AppCache
 from .clientaddr import ClientAddress
@@ -37,12 +38,10 @@ log = logging.getLogger("voicecdr.api.query")
 
 MAX_MESSAGEID = 128
 MAX_PAGE = 1_000_000_000  # keeps the row offset, (page - 1) * page_size, well in 64 bits
-# Query threads per server process when the setting says 0, by database; 0 threads: the
-# event loop answers. Measured big-tenant page 1 rate of one process on 2 cores
-# (bench/scale.py): threads contend for Python's GIL with the event loop, and sqlite3
-# releases and retakes it for every row it steps through. SQLite, CPU per request: 2.5 ms
-# with 1 thread, 2.0 ms with none (16 threads were 2x slower than 1); PostgreSQL: 1 thread
-# ~340/s, 2 ~400/s, 16 ~340/s (its reads wait on the network, the loop must not).
+# Query threads per server process when the setting says 0, by database. SQLite: none, the
+# event loop answers (its reads never wait on a network, and a thread only adds GIL
+# hand-offs); PostgreSQL: 2, so the loop never waits on the network
+# (docs/performance.md#query-threads-per-process).
 DEFAULT_QUERY_THREADS = {"sqlite": 0, "postgresql": 2}
 
 
@@ -54,15 +53,21 @@ class Answer:
     slug: str | None = None
     headers: dict[str, str] | None = None
     appkey: str | None = None
+    status: int = 200  # NXCloud answers every envelope with 200; only a wrong method is 405
 
-    def response(self, status: int = 200) -> Response:
+    def response(self) -> Response:
         return Response(
-            orjson.dumps(self.body), status, headers=self.headers, media_type="application/json"
+            orjson.dumps(self.body),
+            self.status,
+            headers=self.headers,
+            media_type="application/json",
         )
 
 
-def failure(slug: str, message: str, headers: dict[str, str] | None = None) -> Answer:
-    return Answer({"code": "0", "info": message, "error": slug}, slug, headers)
+def failure(
+    slug: str, message: str, headers: dict[str, str] | None = None, *, status: int = 200
+) -> Answer:
+    return Answer({"code": "0", "info": message, "error": slug}, slug, headers, status=status)
 
 
 _AUTH_FAILED = failure("auth_failed", "appkey or secretkey is incorrect")
@@ -110,7 +115,7 @@ class QueryService:
         settings: Settings,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._reader = reader
+        self._pages = reader
         self._apps = AppCache(apps, settings.app_cache_seconds)
         self._limiter = limiter
         self._clock = clock
@@ -187,36 +192,37 @@ class QueryService:
             if refusal is not None:
                 return refusal
             raise
-        cached = asked.messageid is None and self._rows is not None
-        # The page read carries the token where it can (one round trip, not two).
-        carried = admission if cached and self._limiter.in_store else None
-        if carried is None:
-            refusal = self._admit(app, admission)
-            if refusal is not None:
-                return refusal
+        return self._page(app, asked, admission)
+
+    def _page(self, app: App, asked: _Asked, admission: Admission) -> Answer:
+        """The answer to a valid query: its page read (taking its token), then rendered."""
         renderer = RowRenderer(asked.group, asked.tz, app.language, extended=asked.extended)
-        page_size = asked.page_size
-        offset, start, end = (asked.page - 1) * page_size, asked.start, asked.end
-        rows: list[Any]
-        if cached:
-            try:
-                total, rows = self._cached_page(
-                    app.id, renderer, start, end, offset, page_size, carried
-                )
-            except Refused:
-                return self._refusal(app, self._limiter.refused(admission))
-        else:
-            result = self._reader.query_rows(
-                app.id,
-                asked.group,
-                start,
-                end,
-                messageid=asked.messageid,
-                offset=offset,
-                limit=page_size,
-            )
-            total, rows = result.total, renderer.render_all(result.rows)
-        info = {"total": total, "page": asked.page, "pageSize": page_size, "rows": rows}
+        # Kept rows serve the window's pages, not a messageid's few rows.
+        cache = self._rows if asked.messageid is None else None
+        # Sweeping or polling is one client's habit: planned per app, not per renderer.
+        habit = (app.id, renderer.key)
+        whole, keep = cache.plan(habit) if cache is not None else (True, False)
+        request = PageRequest(
+            app.id,
+            asked.group,
+            asked.start,
+            asked.end,
+            (asked.page - 1) * asked.page_size,
+            asked.page_size,
+            asked.messageid,
+            token=admission,
+            whole=whole,
+        )
+        key = renderer.key
+        lookup = None if cache is None else (lambda stamps: cache.get_all(key, stamps))
+        try:
+            page = self._pages.read(request, lookup)
+        except TokenRefused:
+            return self._refusal(app, self._limiter.refused(admission))
+        if cache is not None:
+            cache.note(habit, misses=len(page.rows), rows=len(page.stamps))
+        rows = _rendered(page, renderer, cache if keep else None)
+        info = {"total": page.total, "page": asked.page, "pageSize": asked.page_size, "rows": rows}
         return Answer({"code": "1", "info": info}, appkey=app.appkey)
 
     def _admit(self, app: App, admission: Admission) -> Answer | None:
@@ -268,53 +274,24 @@ class QueryService:
             group, tz, window.start, window.end, page, page_size, messageid, extended == "1"
         )
 
-    def _cached_page(
-        self,
-        app_id: int,
-        renderer: RowRenderer,
-        start: int,
-        end: int,
-        offset: int,
-        limit: int,
-        admission: Admission | None,
-    ) -> tuple[int, list[Any]]:
-        """The total and the page's rows: JSON fragments of those rendered before, kept
-        in :class:`RowCache`, and the rest read whole and rendered (and kept, unless the
-        cache's plan for this app says its client is sweeping through new rows).
-        ``admission``: the request's token, taken by the read (``PageReader.query_stamped``);
-        raises ``Refused`` if it is refused.
-        """
-        cache, key = self._rows, renderer.key
-        assert cache is not None
-        # Sweeping or polling is one client's habit: planned per app, not per renderer.
-        client = (app_id, key)
-        whole, keep = cache.plan(client)
-        page = self._reader.query_stamped(
-            app_id,
-            renderer.group,
-            start,
-            end,
-            offset=offset,
-            limit=limit,
-            lookup=lambda stamps: cache.get_all(key, stamps),
-            whole=whole,
-            admission=admission,
-        )
-        cache.note(client, misses=len(page.rows), rows=len(page.stamps))
-        if not page.rows:
-            return page.total, page.known
-        pairs = list(zip(page.stamps, page.known, strict=True))
-        unknown = (page.rows[s[0]] for s, f in pairs if f is None)
-        render = renderer.fragments if keep else renderer.render_all
-        fresh: Iterator[Any] = iter(render(unknown))
-        out = []
-        for stamp, known in pairs:
-            if known is None:
-                known = next(fresh)
-                if keep:
-                    cache.put(key, stamp, known)
-            out.append(known)
-        return page.total, out
+
+def _rendered(page: Page[Any], renderer: RowRenderer, keep: RowCache | None) -> list[Any]:
+    """The page's rows as JSON values: those the cache knew, and the rest rendered, as JSON
+    fragments kept in ``keep`` if given (else as dicts)."""
+    if not page.rows:
+        return page.known
+    pairs = list(zip(page.stamps, page.known, strict=True))
+    unknown = (page.rows[stamp[0]] for stamp, known in pairs if known is None)
+    render = renderer.render_all if keep is None else renderer.fragments
+    fresh: Iterator[Any] = iter(render(unknown))
+    out = []
+    for stamp, known in pairs:
+        if known is None:
+            known = next(fresh)
+            if keep is not None:
+                keep.put(renderer.key, stamp, known)
+        out.append(known)
+    return out
 
 
 def _failure_quota(failures: int, window: float) -> Quota:
@@ -339,12 +316,12 @@ def _number(params: dict[str, str], name: str, high: int) -> int:
 
 
 class QueryEndpoint:
-    """The ASGI-facing side: body reading, then the answer, on the event loop (SQLite)
-    or after one thread hop (PostgreSQL; see ``DEFAULT_QUERY_THREADS``).
+    """The ASGI app of the query path: body reading, then the answer, on the event loop
+    (SQLite) or after one thread hop (PostgreSQL; see ``DEFAULT_QUERY_THREADS``).
 
     The hop goes to a thread pool of the endpoint's own through the event loop's
-    ``run_in_executor``: half the CPU of Starlette's ``run_in_threadpool`` (anyio's
-    capacity limiter and cancel scopes), which showed in profiles of a busy server.
+    ``run_in_executor``, cheaper than Starlette's ``run_in_threadpool``
+    (docs/performance.md#the-thread-hop).
     """
 
     def __init__(self, service: QueryService, settings: Settings, dialect: str) -> None:
@@ -368,24 +345,41 @@ class QueryEndpoint:
             self._threads = ThreadPoolExecutor(self._thread_count, thread_name_prefix="query")
         return self._threads
 
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """An ASGI app of its own, so Starlette routes every method here, past the wrappers
+        of function endpoints."""
+        response = await self.handle(Request(scope, receive, send))
+        await response(scope, receive, send)
+
     async def handle(self, request: Request) -> Response:
+        """Every method of the query path comes here, so that each of its answers, a wrong
+        method's and an unexpected error's included, is NXCloud's envelope."""
+        try:
+            answer = await self._answer(request)
+        except ClientDisconnect:
+            raise  # nobody to answer; logged by the access log
+        except Exception:
+            log.exception("query failed unexpectedly")
+            answer = failure("internal", "internal error, please retry")
+        request.state.outcome = answer.slug or "ok"
+        request.state.appkey = answer.appkey
+        return answer.response()
+
+    async def _answer(self, request: Request) -> Answer:
+        if request.method != "POST":
+            return failure(
+                "invalid_parameter", "method not allowed: use POST", {"Allow": "POST"}, status=405
+            )
         try:
             params = await read_params(request, self._max_body, self._body_timeout)
         except BodyTimeout as exc:
             # HTTP 200 like every envelope error (NXCloud clients read the body); the rest
             # of the body is never read, so the connection cannot carry another request.
-            answer = failure("invalid_parameter", str(exc), {"Connection": "close"})
+            return failure("invalid_parameter", str(exc), {"Connection": "close"})
         except ParamError as exc:
-            answer = failure("invalid_parameter", str(exc))
-        else:
-            client = self._client_address.of(request)
-            if self._thread_count:
-                loop = asyncio.get_running_loop()
-                answer = await loop.run_in_executor(
-                    self._executor(), self._service.answer, params, client
-                )
-            else:
-                answer = self._service.answer(params, client)
-        request.state.outcome = answer.slug or "ok"
-        request.state.appkey = answer.appkey
-        return answer.response()
+            return failure("invalid_parameter", str(exc))
+        client = self._client_address.of(request)
+        if not self._thread_count:
+            return self._service.answer(params, client)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor(), self._service.answer, params, client)

@@ -32,10 +32,10 @@ if TYPE_CHECKING:  # the names' types; see __getattr__ for their values
     from .outbox import NewReceipt as NewReceipt
     from .outbox import Outbox as Outbox
     from .outbox import ReceiptInfo as ReceiptInfo
-    from .pagereader import Page as Page
-    from .pagereader import PageReader as PageReader
     from .pages import ROW_FIELDS as ROW_FIELDS
-    from .pages import Refused as Refused
+    from .pages import Page as Page
+    from .pages import PageReader as PageReader
+    from .pages import PageRequest as PageRequest
     from .pages import RowTuple as RowTuple
     from .pages import Stamp as Stamp
     from .partitions import days_of as days_of
@@ -71,10 +71,10 @@ _MODULES = {
     "NewReceipt": "outbox",
     "Outbox": "outbox",
     "ReceiptInfo": "outbox",
-    "Page": "pagereader",
-    "PageReader": "pagereader",
+    "Page": "pages",
+    "PageReader": "pages",
+    "PageRequest": "pages",
     "ROW_FIELDS": "pages",
-    "Refused": "pages",
     "RowTuple": "pages",
     "Stamp": "pages",
     "days_of": "partitions",

@@ -1,29 +1,27 @@
-"""The query API's reads: one page of an app's CDRs and the exact total, in one snapshot.
+"""The query API's page read: one page of an app's CDRs in a window, and the exact total.
 
-The total is the window's head and tail rows, counted in the table, plus the sum of the
-bucket counts between them (``counts``); a page starts at the bucket that holds its first
-row, found by a running sum over those counts. Both cost about the same at any window
-size and any page.
+One entry point: ``PageReader(db).read(PageRequest(...), lookup) -> Page``.
 
-Rows come back whole (:data:`ROW_FIELDS`) or *stamped*: :data:`STAMP_FIELDS` only, for a
-caller that keeps what it made of a row (the query API keeps rendered rows). A stamp is
-exact: a stored call's content never changes after ingest (the same ``call_id`` with
-another content is a conflict, refused, never an update) and ``content_hash`` is the hash
-of all of it; the rest of what a row shows is its charge (:data:`RATED_FIELDS`), and every
-write of the charge adds one to ``revision`` (storage/rating.py). So two reads that give
-the same stamp read the same row. The rows of the stamps the caller does not know are
-read whole in the same snapshot.
-
-Most pages need no snapshot at all: a shallow one (the first :data:`AT_ONCE_ROWS` rows),
-or one of a window whose buckets were read before (:class:`Seeks`), is read with its
-counts in one statement from where it is guessed to start, and the counts in that same
-statement tell whether the guess was right (:func:`read_guessed`). The rows of unknown
-stamps then come from a second statement, and are used only if each still matches its
-stamp.
-
-On PostgreSQL that one statement also takes the request's rate-limit token (an
-:class:`Admission`, as a data-modifying CTE), and reads nothing if it is refused: the
-query API's usual request is one round trip to the database.
+1. The exact total is the window's head and tail rows, counted in the table, plus the
+   bucket counts of the whole buckets between them (``counts``).
+2. A page at ``offset`` starts at the bucket holding that row, so the database skips at
+   most one bucket of rows: :func:`place` says where, from the counts (a pure function),
+   and :class:`Learned` from the running sum of the buckets' counts.
+3. Most pages take one statement, without a transaction: a shallow page, or one of a
+   window whose buckets were read before (:class:`Seeks`), is read together with the
+   counts from where it is guessed to start, and those counts tell whether the guess holds.
+   Otherwise (or when it does not hold) the page is read in one snapshot: the counts, the
+   buckets if the page is in the body, then the rows.
+4. Rows come as *stamps* (:data:`STAMP_FIELDS`) first, for a caller that keeps what it made
+   of rows (the query API keeps rendered rows; ``lookup`` tells which it has); only the
+   rows it does not know are read whole. A stamp is exact: a stored call's content never
+   changes (``content_hash`` is its hash) and every write of its charge adds one to
+   ``revision`` (storage/rating.py). ``PageRequest.whole`` reads every row whole at once
+   instead, for a caller that expects to know few of them.
+5. The request's rate-limit token is taken before anything is read: on PostgreSQL by the
+   guessed statement itself (a data-modifying CTE, :func:`carrying`), so the usual request
+   is one round trip to the database; else by a statement of its own. Refused, nothing is
+   read and :class:`~voicecdr.errors.TokenRefused` is raised.
 """
 
 from __future__ import annotations
@@ -32,41 +30,84 @@ import bisect
 from array import array
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from ..cdrfields import RATED_FIELDS as RATED_FIELDS
 from ..cdrfields import ROW_FIELDS as ROW_FIELDS
+from ..errors import TokenRefused
+from ..models import VoiceGroup
 from . import counts
+from .engine import on_driver, translated
+
+if TYPE_CHECKING:
+    from .database import Database
 
 # A stored CDR as the query API reads it: a driver row, in ROW_FIELDS order.
 RowTuple = Sequence[Any]
 # A row's identity and everything about it that can change: a driver row, STAMP_FIELDS.
 Stamp = tuple[Any, ...]
 _T = TypeVar("_T")
+# What the caller already made of each stamp's row (None: nothing); see ``Page``.
+Lookup = Callable[[list[Stamp]], list[_T | None]]
 
 # A row's columns (ROW_FIELDS) and of them the ones rating writes (RATED_FIELDS; it also
 # writes rate_plan_id, rated_at and pending_reason, which no answer shows): declared in
 # cdrfields. Nothing else about a stored row ever changes.
-
-# Four values where the six rated fields would make nine: the driver's cost is per value.
+# Four values where the six rated fields would make nine: the driver's cost is per value
+# (docs/performance.md#driver-cost-per-row-and-per-value).
 STAMP_FIELDS = ("id", "placed_at", "content_hash", "revision")
 _STAMP_PLACED = STAMP_FIELDS.index("placed_at")
 # A whole row with what its stamp has beyond it last, so both can be checked against it.
 CHECKED_FIELDS = (*ROW_FIELDS, "content_hash", "revision")
 _CHECKS = len(CHECKED_FIELDS) - len(ROW_FIELDS)
 _ROW_PLACED = ROW_FIELDS.index("placed_at")
+# Pages starting before this row are read from the window's start: skipping a few hundred
+# rows costs less than reading the buckets' counts.
+AT_ONCE_ROWS = 300
+
+
+# -- the request and the answer ----------------------------------------------------------
+
+
+class Token(Protocol):
+    """A request's rate-limit token (``storage.ratelimit.Admission``)."""
+
+    @property
+    def carried_sql(self) -> str | None:
+        """The statement that takes it (``:name`` parameters, a row back if taken), when
+        its state is in the page's database so a page statement can carry it; else None."""
+        ...
+
+    def stamp(self) -> dict[str, Any]:
+        """Its parameters, stamped with the time: called right before it is sent."""
+        ...
+
+    def take(self) -> bool:
+        """Take it with a statement of its own; whether it was."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
-class RowPage:
-    total: int
-    rows: list[RowTuple]
+class PageRequest:
+    """One page of app ``app_id``'s CDRs of voice group ``group`` placed in ``[start, end]``
+    (epoch seconds, inclusive), ordered by (time, id)."""
+
+    app_id: int
+    group: VoiceGroup
+    start: int
+    end: int
+    offset: int  # rows before the page: (page - 1) x page size
+    limit: int  # the page size
+    messageid: str | None = None  # only the rows of this messageid (its own index)
+    token: Token | None = None  # taken before anything is read; TokenRefused if refused
+    whole: bool = False  # read rows whole at once, not stamps first (see the module doc)
 
 
 @dataclass(frozen=True, slots=True)
-class StampedPage(Generic[_T]):
-    """A page as stamps, what the caller knew of each (None where nothing) and the whole
-    rows of the stamps it did not know, by id."""
+class Page(Generic[_T]):
+    """A page in order as stamps; what the caller's lookup knew of each (None where
+    nothing); and the whole rows (:data:`ROW_FIELDS`) of the stamps it did not know, by
+    id. All as of one moment of the database."""
 
     total: int
     stamps: list[Stamp]
@@ -74,16 +115,130 @@ class StampedPage(Generic[_T]):
     rows: dict[int, RowTuple]
 
 
+def _nothing_known(stamps: list[Stamp]) -> list[Any]:
+    return [None] * len(stamps)
+
+
+# -- where a page starts -----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    """Where the page at ``offset`` starts: ``offset - before`` rows after ``since`` (the
+    window's start, or a bucket's start in or at the end of the body), ``before`` being
+    the window's rows before ``since``."""
+
+    since: int
+    before: int
+
+
+@dataclass(frozen=True, slots=True)
+class Counts:
+    """A window's rows in four counts, read with the body cut at a placement's ``since``:
+    the head's, the whole buckets' before and from the cut, and the tail's."""
+
+    head: int
+    ahead: int
+    behind: int
+    tail: int
+
+    @property
+    def total(self) -> int:
+        return self.head + self.ahead + self.behind + self.tail
+
+    def before(self, window: counts.Split, since: int) -> int:
+        """The window's rows before ``since``, the cut these counts were read with."""
+        return self.head + self.ahead if since > window.start else 0
+
+
+def place(
+    window: counts.Split, offset: int, found: Counts, guess: Placement | None
+) -> Placement | None:
+    """Where the page at ``offset`` starts, from the window's counts ``found`` (read with
+    the cut at ``guess.since``, or at the window's start without a guess): the guess if the
+    counts bear it out, the window's start for a page in the head, the tail's start for one
+    past the body. None for a page in the body: its bucket is found by :class:`Learned`."""
+    if guess is not None and found.before(window, guess.since) == guess.before:
+        return guess
+    body = found.ahead + found.behind
+    if offset < found.head:
+        return Placement(window.start, 0)
+    if offset >= found.head + body:
+        return Placement(window.hi, found.head + body)
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class Learned:
+    """What reading a window's bucket counts taught: its head's rows, and each whole
+    bucket's start with the body's rows before it, ending with the tail's start and the
+    body's rows."""
+
+    head: int
+    starts: array[int]
+    sums: array[int]
+
+    @classmethod
+    def of(cls, head: int, buckets: Sequence[Sequence[int]], hi: int) -> Learned:
+        """From the body's ``(bucket, n)`` in order, ending before ``hi``."""
+        starts, sums, before = array("q"), array("q"), 0
+        for bucket, n in buckets:
+            starts.append(bucket)
+            sums.append(before)
+            before += n
+        starts.append(hi)
+        sums.append(before)
+        return cls(head, starts, sums)
+
+    def place(self, start: int, offset: int) -> Placement:
+        """The page at ``offset`` of the window starting at ``start``: in the head, from
+        the start; else from the bucket holding its first row."""
+        if offset < self.head:
+            return Placement(start, 0)
+        at = bisect.bisect_right(self.sums, offset - self.head) - 1
+        return Placement(self.starts[at], self.head + self.sums[at])
+
+
+class Seeks:
+    """What was learned of recently read windows, as guesses of where their pages start.
+
+    A guess is only used if the counts read with the page bear it out (:func:`place`):
+    rows that arrive later in the window (or in a window never seen) make a guess wrong,
+    never the answer; a wrong guess costs reading the buckets again, which learns the
+    window again. At most ``windows`` windows are kept (about 5 KB for a day's); all are
+    forgotten at once when full. Thread-safe in the sense that matters: each entry is
+    replaced whole.
+    """
+
+    def __init__(self, windows: int = 256) -> None:
+        self._windows = windows
+        self._known: dict[Hashable, Learned] = {}
+
+    def guess(self, key: Hashable, start: int, offset: int) -> Placement | None:
+        """The page at ``offset`` of the window ``key`` starting at ``start``: a shallow
+        page from the window's start (always right); a deeper one only from what was
+        learned, else None."""
+        if offset < AT_ONCE_ROWS:
+            return Placement(start, 0)
+        known = self._known.get(key)
+        return None if known is None else known.place(start, offset)
+
+    def learn(self, key: Hashable, known: Learned) -> None:
+        if len(self._known) >= self._windows:
+            self._known.clear()
+        self._known[key] = known
+
+    def forget(self, key: Hashable) -> None:
+        self._known.pop(key, None)
+
+
+# -- the statements ----------------------------------------------------------------------
+
 _IN_GROUP = "app_id = :app AND voice_group = :grp"
-# Pages starting before this row are read from the window's start: skipping a few hundred
-# rows costs less than a seek.
-AT_ONCE_ROWS = 300
 _WINDOW = (
     "placed_at >= :since AND placed_at <= :end ORDER BY placed_at, id LIMIT :limit OFFSET :skip"
 )
-# The window's rows in four counts: the head's, the whole buckets' before ``cut`` and
-# from ``cut`` on (two sums of one range), and the tail's. Their sum is the exact total;
-# the first two are the rows before ``cut`` (see ``Seeks``).
+# The four counts of ``Counts``; their sum is the exact total.
 _COUNTS = {
     "head": (
         f"(SELECT count(*) FROM cdrs WHERE {_IN_GROUP} AND placed_at >= :start AND placed_at < :lo)"
@@ -110,13 +265,13 @@ _COUNTED_AT = {
 
 def _counted(fields: Sequence[str], *, gated: bool = False) -> str:
     """A page of ``fields`` after one row of counts, in one statement; ``gated``, only if
-    the CTE ``admitted`` (:func:`admitting`) has a row, else nothing at all.
+    the CTE ``admitted`` (:func:`carrying`) has a row, else nothing at all.
 
     The counts row comes first, its id NULL (no stored row's is), the rows before ``cut``
     in the column of ``placed_at`` and the window's total in that of ``revision``:
     integers like them, so both databases type the union's columns as the page's. One
-    row of counts rather than more columns on each of the page's rows: those would cost
-    the driver a hundred more values a page.
+    row of counts rather than more columns on each of the page's rows, whose every value
+    costs the driver (docs/performance.md#driver-cost-per-row-and-per-value).
     """
     counts_row = ["NULL"] * len(fields)
     counts_row[fields.index("placed_at")] = "n.head + n.ahead"
@@ -133,21 +288,17 @@ def _counted(fields: Sequence[str], *, gated: bool = False) -> str:
 
 SQL = {
     "counts": f"SELECT {', '.join(_COUNTS.values())}",
-    # The body's bucket counts, for a full seek.
+    # The body's bucket counts, for Learned.
     "buckets": (
         f"SELECT bucket, n FROM cdr_counts WHERE {_IN_GROUP} "
         "AND bucket >= :lo AND bucket < :hi ORDER BY bucket"
     ),
-    "page": f"SELECT {', '.join(ROW_FIELDS)} FROM cdrs WHERE {_IN_GROUP} AND {_WINDOW}",
-    # A page and the counts in one statement, from a guessed start (see read_guessed).
+    # A page and the counts in one statement, from a guessed placement.
     "stamps_counted": _counted(STAMP_FIELDS),
     "checked_counted": _counted(CHECKED_FIELDS),
     "stamps": f"SELECT {', '.join(STAMP_FIELDS)} FROM cdrs WHERE {_IN_GROUP} AND {_WINDOW}",
-    # Whole rows, checked: a page whose stamps are mostly unknown.
-    "page_checked": (
-        f"SELECT {', '.join(CHECKED_FIELDS)} FROM cdrs WHERE {_IN_GROUP} AND {_WINDOW}"
-    ),
-    # The whole rows between two times, checked (a page's unknown stamps lie between them).
+    "checked": f"SELECT {', '.join(CHECKED_FIELDS)} FROM cdrs WHERE {_IN_GROUP} AND {_WINDOW}",
+    # The whole rows between two times (a page's unknown stamps lie between them).
     "between": (
         f"SELECT {', '.join(CHECKED_FIELDS)} FROM cdrs WHERE {_IN_GROUP} "
         "AND placed_at >= :first AND placed_at <= :last"
@@ -156,230 +307,185 @@ SQL = {
         f"SELECT count(*) FROM cdrs WHERE {_IN_GROUP} AND messageid = :mid "
         "AND placed_at >= :start AND placed_at <= :end"
     ),
-    "page_mid": (
-        f"SELECT {', '.join(ROW_FIELDS)} FROM cdrs WHERE {_IN_GROUP} AND messageid = :mid "
+    "checked_mid": (
+        f"SELECT {', '.join(CHECKED_FIELDS)} FROM cdrs WHERE {_IN_GROUP} AND messageid = :mid "
         "AND placed_at >= :start AND placed_at <= :end "
         "ORDER BY placed_at, id LIMIT :limit OFFSET :skip"
     ),
 }
-
-
-# The counted statements as they read only once a token is taken (see ``admitting``).
+# The counted statements as they read only once the token is taken (see ``carrying``).
 GATED = {
     "stamps_counted": _counted(STAMP_FIELDS, gated=True),
     "checked_counted": _counted(CHECKED_FIELDS, gated=True),
 }
 
 
-class Admission(Protocol):
-    """A request's rate-limit token (``storage.ratelimit``), to be taken by its own
-    statement or by the statement that reads the page (PostgreSQL)."""
-
-    @property
-    def sql(self) -> str:
-        """The statement that takes it, ``:name`` parameters, returning a row if taken."""
-        ...
-
-    def stamp(self) -> dict[str, Any]:
-        """Its parameters, stamped with the time: called right before it is sent."""
-        ...
-
-    def take(self, cursor: Any) -> bool:
-        """Take it with a statement of its own; whether it was."""
-        ...
+def carrying(statement: str, token_sql: str) -> str:
+    """``statement`` (one of :data:`GATED`) with the token's statement as the CTE it reads:
+    PostgreSQL runs that once, whatever reads it (data-modifying)."""
+    return f"WITH admitted AS ({token_sql}) {statement}"
 
 
-class Refused(Exception):
-    """The request's :class:`Admission` was refused; nothing was read."""
+def _params(
+    request: PageRequest, window: counts.Split, at: Placement | None = None
+) -> dict[str, Any]:
+    """The statements' parameters for ``request``, the page read from ``at`` (its cut
+    and skip), or only counted with the cut at the window's start."""
+    since = window.start if at is None else at.since
+    return {
+        "app": request.app_id,
+        "grp": int(request.group),
+        "start": window.start,
+        "end": window.end,
+        "limit": request.limit,
+        "lo": window.lo,
+        "hi": window.hi,
+        "cut": min(max(since, window.lo), window.hi),
+        "since": since,
+        "skip": request.offset - (0 if at is None else at.before),
+    }
 
 
-def admitting(statement: str, admission: str) -> str:
-    """``statement`` (one of :data:`GATED`) with the token's statement ``admission`` as
-    the CTE it reads: PostgreSQL runs that once, whatever reads it (data-modifying)."""
-    return f"WITH admitted AS ({admission}) {statement}"
+# -- the reader ----------------------------------------------------------------------------
 
 
-def window_params(app_id: int, group: int, start: int, end: int, limit: int) -> dict[str, Any]:
-    """The parameters every statement here starts from; the reads add their own."""
-    return {"app": app_id, "grp": int(group), "start": start, "end": end, "limit": limit}
+class PageReader:
+    """Reads query API pages from ``db``; thread-safe."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._sql = {name: db.driver_sql(text) for name, text in SQL.items()}
+        self._carrying: dict[str, dict[str, str]] = {}  # by token statement: _sql, gated
+        self._seeks = Seeks()
+
+    def read(self, request: PageRequest, lookup: Lookup[_T] | None = None) -> Page[_T]:
+        """The page and the exact total of ``request``, as of one moment. ``lookup`` gives
+        what the caller already made of each stamp's row (a value or None), and only the
+        rows it gives None for are read whole; without it every row is. Raises
+        :class:`~voicecdr.errors.TokenRefused`, having read nothing, if the request's
+        token is refused."""
+        known: Lookup[Any] = lookup or _nothing_known
+        window = counts.split(request.start, request.end)
+        key = (request.app_id, int(request.group), request.start, request.end)
+        by_messageid = request.messageid is not None  # its own index: never guessed
+        guess = None if by_messageid else self._seeks.guess(key, window.start, request.offset)
+        token, sql = request.token, self._sql
+        if token is not None:
+            carried = token.carried_sql if guess is not None else None
+            if carried is None:
+                with translated("rate limit"):
+                    if not token.take():
+                        raise TokenRefused
+                token = None
+            else:
+                sql = self._carried(carried)
+        with translated("query CDRs"):
+            if guess is not None:
+                found = self._db.pinned.run(
+                    lambda cursor: _read_guessed(cursor, sql, request, window, guess, known, token)
+                )
+                if found is not None:
+                    return found
+                self._seeks.forget(key)
+            return on_driver(
+                self._db.snapshots,
+                lambda cursor: self._read_in_snapshot(cursor, request, window, key, known),
+                begin=self._db.snapshot_begin,
+            )
+
+    def _carried(self, token_sql: str) -> dict[str, str]:
+        """The statements with the counted ones taking the token (made once per text)."""
+        found = self._carrying.get(token_sql)
+        if found is None:
+            gated = {k: self._db.driver_sql(carrying(v, token_sql)) for k, v in GATED.items()}
+            found = self._carrying[token_sql] = {**self._sql, **gated}
+        return found
+
+    def _read_in_snapshot(
+        self,
+        cursor: Any,
+        request: PageRequest,
+        window: counts.Split,
+        key: Hashable,
+        lookup: Lookup[_T],
+    ) -> Page[_T]:
+        """The page in the cursor's snapshot (one transaction): counts, the buckets if the
+        page is in the body (learned for later guesses), then the rows."""
+        sql = self._sql
+        if request.messageid is not None:
+            params = {**_params(request, window), "mid": request.messageid}
+            total = cursor.execute(sql["count_mid"], params).fetchone()[0]
+            if request.offset >= total:
+                return Page(total, [], [], {})
+            return _whole(total, cursor.execute(sql["checked_mid"], params).fetchall(), lookup)
+        guess = self._seeks.guess(key, window.start, request.offset)
+        found = Counts(*cursor.execute(sql["counts"], _params(request, window, guess)).fetchone())
+        at = place(window, request.offset, found, guess)
+        if at is None:
+            buckets = cursor.execute(sql["buckets"], _params(request, window)).fetchall()
+            learned = Learned.of(found.head, buckets, window.hi)
+            self._seeks.learn(key, learned)
+            at = learned.place(window.start, request.offset)
+        total = found.total
+        if request.offset >= total:
+            return Page(total, [], [], {})
+        params = _params(request, window, at)
+        if request.whole:
+            return _whole(total, cursor.execute(sql["checked"], params).fetchall(), lookup)
+        stamps = cursor.execute(sql["stamps"], params).fetchall()
+        known = lookup(stamps)
+        # One snapshot: every unknown stamp's row is there, as stamped.
+        return Page(total, stamps, known, _unknown_rows(cursor, sql, params, stamps, known))
 
 
-@dataclass(frozen=True, slots=True)
-class Learned:
-    """What a full seek read of a window: its head's rows, and each whole bucket's start
-    with the body's rows before it, ending with the tail's start and the body's rows."""
-
-    head: int
-    starts: array[int]
-    sums: array[int]
-
-    @classmethod
-    def of(cls, head: int, buckets: Sequence[Sequence[int]], hi: int) -> Learned:
-        """From the body's ``(bucket, n)`` in order, ending before ``hi``."""
-        starts, sums, before = array("q"), array("q"), 0
-        for bucket, n in buckets:
-            starts.append(bucket)
-            sums.append(before)
-            before += n
-        starts.append(hi)
-        sums.append(before)
-        return cls(head, starts, sums)
-
-    def place(self, start: int, offset: int) -> tuple[int, int]:
-        """``(since, before)``: the page at ``offset`` starts ``offset - before`` rows
-        after ``since``, the window's start or the bucket holding its first row."""
-        if offset < self.head:
-            return start, 0
-        at = bisect.bisect_right(self.sums, offset - self.head) - 1
-        return self.starts[at], self.head + self.sums[at]
-
-
-class Seeks:
-    """Where the pages of recently read windows start, as guesses.
-
-    A full seek (:func:`_seek`) reads the window's bucket counts; what it learns is kept
-    here by window: the head's rows and each bucket's running sum. A later page of the
-    same window is then guessed to start at the bucket holding its first row, ``before``
-    rows into the window, and read from there together with the counts in one statement
-    (:func:`read_guessed`). The guess is only used if that statement's own snapshot has
-    exactly ``before`` rows before that bucket; rows that arrive later in the window (or
-    in a window never seen) make the guess wrong, never the answer: a wrong guess costs
-    one full seek, which learns the window again.
-
-    At most ``windows`` windows are kept (about 5 KB for a day's); all are forgotten at
-    once when full. Thread-safe in the sense that matters: each entry is replaced whole.
-    """
-
-    def __init__(self, windows: int = 256) -> None:
-        self._windows = windows
-        self._known: dict[Hashable, Learned] = {}
-
-    def guess(self, key: Hashable, start: int, offset: int) -> tuple[int, int] | None:
-        """``(since, before)`` for the page at ``offset`` of the window ``key`` starting
-        at ``start``: a page starts ``offset - before`` rows after ``since``. A shallow
-        page is guessed from the window's start (that guess is always right: ``before``
-        is 0); a deeper one only from what a full seek learned, else None."""
-        if offset < AT_ONCE_ROWS:
-            return start, 0
-        known = self._known.get(key)
-        return None if known is None else known.place(start, offset)
-
-    def learn(self, key: Hashable, known: Learned) -> None:
-        if len(self._known) >= self._windows:
-            self._known.clear()
-        self._known[key] = known
-
-    def forget(self, key: Hashable) -> None:
-        self._known.pop(key, None)
-
-
-def read_page(
+def _read_guessed(
     cursor: Any,
     sql: dict[str, str],
-    params: dict[str, Any],
-    *,
-    messageid: str | None,
-    offset: int,
-    seeks: Seeks,
-    key: Hashable,
-) -> RowPage:
-    """The whole rows of a page and the total. ``params`` is from :func:`window_params`;
-    ``sql`` is :data:`SQL` in the driver's parameter style; ``key`` names the window in
-    ``seeks``."""
-    if messageid is not None:
-        params.update(mid=messageid, skip=offset)
-        total = cursor.execute(sql["count_mid"], params).fetchone()[0]
-        page_sql = sql["page_mid"]
-    else:
-        total = _seek(cursor, sql, params, offset, seeks, key)
-        page_sql = sql["page"]
-    found = cursor.execute(page_sql, params).fetchall() if offset < total else []
-    return RowPage(total, found)
-
-
-def read_stamped(
-    cursor: Any,
-    sql: dict[str, str],
-    params: dict[str, Any],
-    *,
-    offset: int,
-    lookup: Callable[[list[Stamp]], list[_T | None]],
-    whole: bool,
-    seeks: Seeks,
-    key: Hashable,
-) -> StampedPage[_T]:
-    """The page's stamps, ``lookup(stamps)`` (a value or None for each), and the whole
-    rows of the stamps it gave None for; all in the cursor's snapshot. With ``whole``,
-    every row is read whole at once and the stamps taken from them: cheaper when the
-    caller expects to know few of them."""
-    total = _seek(cursor, sql, params, offset, seeks, key)
-    if offset >= total:
-        return StampedPage(total, [], [], {})
-    if whole:
-        return _whole(total, cursor.execute(sql["page_checked"], params).fetchall(), lookup)
-    stamps = cursor.execute(sql["stamps"], params).fetchall()
-    known = lookup(stamps)
-    # One snapshot: every unknown stamp's row is there, as stamped.
-    return StampedPage(total, stamps, known, _unknown_rows(cursor, sql, params, stamps, known))
-
-
-def read_guessed(
-    cursor: Any,
-    sql: dict[str, str],
-    params: dict[str, Any],
-    *,
-    offset: int,
-    guess: tuple[int, int],
-    lookup: Callable[[list[Stamp]], list[_T | None]],
-    whole: bool,
-    admission: Admission | None = None,
-) -> StampedPage[_T] | None:
-    """:func:`read_stamped` in one statement, needing no transaction, from a guessed
-    start (``Seeks.guess``): the counts and the page's stamps (or whole rows), reading
-    from ``since`` on and skipping ``offset - before`` rows. None, and the caller reads
-    the page in one snapshot instead, if the statement counted other than ``before``
-    rows before ``since``, or found no rows (an empty page's total needs no guess).
-
-    With ``admission``, ``sql`` has the counted statements :func:`admitting` it (they
-    take the token too), and :class:`Refused` is raised if it is refused. The rows of
-    unknown stamps come from a second statement, so a row re-rated in between would not
-    match its stamp: that gives None too."""
-    since, before = guess
-    window = counts.split(params["start"], params["end"])
-    _set_window(params, window, since)
-    params.update(since=since, skip=offset - before)
-    if admission is not None:
-        params.update(admission.stamp())
-    found = cursor.execute(sql["checked_counted" if whole else "stamps_counted"], params).fetchall()
-    if admission is not None and not found:
-        raise Refused  # a token taken always reads the counts row
+    request: PageRequest,
+    window: counts.Split,
+    guess: Placement,
+    lookup: Lookup[_T],
+    token: Token | None,
+) -> Page[_T] | None:
+    """The page and its counts in one statement, from ``guess``; None (the caller reads
+    the page in a snapshot instead) if the counts do not bear the guess out, or no rows
+    were found (an empty page's total needs no guess). With ``token``, ``sql``'s counted
+    statements carry it, and :class:`TokenRefused` is raised if it is refused. The rows
+    of unknown stamps come from a second statement, so a row re-rated in between would
+    not match its stamp: that gives None too."""
+    params = _params(request, window, guess)
+    if token is not None:
+        params.update(token.stamp())
+    found = cursor.execute(
+        sql["checked_counted" if request.whole else "stamps_counted"], params
+    ).fetchall()
+    if token is not None and not found:
+        raise TokenRefused  # a token taken always reads the counts row
     # The counts row must come first (SQL does not promise a union's order; both
-    # databases keep it), and an empty page needs no guess.
+    # databases keep it).
     if len(found) < 2 or found[0][0] is not None:
         return None
-    before_at, total_at = _COUNTED_AT[whole]
-    if _rows_before(window, since, found[0][before_at]) != before:
+    before_at, total_at = _COUNTED_AT[request.whole]
+    if (found[0][before_at] if guess.since > window.start else 0) != guess.before:
         return None
     total = int(found[0][total_at])
-    if whole:
+    if request.whole:
         return _whole(total, found[1:], lookup)
     stamps = found[1:]
     known = lookup(stamps)
     rows = _unknown_rows(cursor, sql, params, stamps, known)
     if len(rows) != known.count(None):
         return None
-    return StampedPage(total, stamps, known, rows)
+    return Page(total, stamps, known, rows)
 
 
-def _whole(
-    total: int, found: list[Any], lookup: Callable[[list[Stamp]], list[_T | None]]
-) -> StampedPage[_T]:
+def _whole(total: int, found: list[Any], lookup: Lookup[_T]) -> Page[_T]:
     """A page read whole (:data:`CHECKED_FIELDS`): stamps taken from the rows, and the
     rows of the stamps ``lookup`` does not know."""
     stamps = [(r[0], r[_ROW_PLACED], *r[-_CHECKS:]) for r in found]
     known = lookup(stamps)
     rows = {r[0]: r[:-_CHECKS] for r, value in zip(found, known, strict=True) if value is None}
-    return StampedPage(total, stamps, known, rows)
+    return Page(total, stamps, known, rows)
 
 
 def _unknown_rows(
@@ -396,55 +502,14 @@ def _unknown_rows(
     if unknown:
         # Stamps are in (placed_at, id) order: the unknown ones lie between the first's
         # time and the last's, a range the query index reads directly.
-        params.update(first=unknown[0][_STAMP_PLACED], last=unknown[-1][_STAMP_PLACED])
+        between = {
+            **params,
+            "first": unknown[0][_STAMP_PLACED],
+            "last": unknown[-1][_STAMP_PLACED],
+        }
         wanted = {stamp[0]: stamp[-_CHECKS:] for stamp in unknown}
-        for row in cursor.execute(sql["between"], params).fetchall():
+        for row in cursor.execute(sql["between"], between).fetchall():
             checks = wanted.get(row[0])
             if checks is not None and tuple(row[-_CHECKS:]) == tuple(checks):
                 rows[row[0]] = row[:-_CHECKS]
     return rows
-
-
-def _seek(
-    cursor: Any,
-    sql: dict[str, str],
-    params: dict[str, Any],
-    offset: int,
-    seeks: Seeks,
-    key: Hashable,
-) -> int:
-    """The window's exact total; sets ``since`` and ``skip`` in ``params`` to where the
-    page at ``offset`` starts: the rows from ``since`` on, less ``skip`` of them, which is
-    fewer than one bucket's rows. Takes the guess of ``seeks`` if the counts bear it out;
-    else reads the body's bucket counts (about 300 for a day's window: one statement,
-    cheaper than walking them in several) and teaches ``seeks`` the window."""
-    window = counts.split(params["start"], params["end"])
-    since, before = seeks.guess(key, window.start, offset) or (window.start, -1)
-    _set_window(params, window, since)
-    head, ahead, behind, tail = cursor.execute(sql["counts"], params).fetchone()
-    body = ahead + behind
-    if _rows_before(window, since, head + ahead) == before:
-        pass  # the guess holds
-    elif offset < head:
-        since, before = window.start, 0
-    elif offset < head + body:
-        learned = Learned.of(head, cursor.execute(sql["buckets"], params).fetchall(), window.hi)
-        seeks.learn(key, learned)
-        since, before = learned.place(window.start, offset)
-    else:
-        since, before = window.hi, head + body
-    params.update(since=since, skip=offset - before)
-    return int(head + body + tail)
-
-
-def _set_window(params: dict[str, Any], window: counts.Split, since: int) -> None:
-    """The window's bucket bounds, and ``cut``: where the counts split the body, at
-    ``since`` (a page's start) held inside it."""
-    params.update(lo=window.lo, hi=window.hi, cut=min(max(since, window.lo), window.hi))
-
-
-def _rows_before(window: counts.Split, since: int, before_cut: int) -> int:
-    """The window's rows before ``since`` (its start, or a bucket boundary in the body or
-    at its end), from the rows before ``cut`` counted with ``cut`` at ``since`` (the head's
-    and the body's before it)."""
-    return before_cut if since > window.start else 0

@@ -85,23 +85,30 @@ def default_state_path(database: str) -> Path:
 
 @dataclass(frozen=True, slots=True)
 class Admission:
-    """One request's token under ``key`` (``pages.Admission``): taken by :meth:`take`,
-    or by another statement that carries :attr:`sql` (PostgreSQL's page reads), either
-    way stamped by ``clock`` right before it is sent; see :meth:`SharedRateLimiter.admit`."""
+    """One request's token under ``key`` (a ``pages.Token``): taken by :meth:`take`, or by
+    a page statement that carries :attr:`carried_sql` (PostgreSQL, whose state is in the
+    store's database), either way stamped by ``clock`` right before it is sent; see
+    :meth:`SharedRateLimiter.admit`."""
 
     key: str
     quota: Quota
     locks: Sequence[tuple[str, Quota]]
-    sql: str  # :name parameters
-    compiled: str  # the same in the driver's parameter style
+    carried_sql: str | None  # :name parameters; None when the state is in a sidecar file
+    compiled: str  # the statement in the driver's parameter style
     params: dict[str, Any]
     clock: Callable[[], float]
+    pinned: Pinned  # the state's connections
+    begin: str | None  # sent before the statement (SQLite: take the sidecar's lock first)
 
     def stamp(self) -> dict[str, Any]:
         self.params["now"] = self.clock()
         return self.params
 
-    def take(self, cursor: Any) -> bool:
+    def take(self) -> bool:
+        """Take it with a statement of its own; whether it was."""
+        return self.pinned.run(self._take, begin=self.begin)
+
+    def _take(self, cursor: Any) -> bool:
         return cursor.execute(self.compiled, self.stamp()).fetchone() is not None
 
     @property
@@ -196,7 +203,10 @@ class SharedRateLimiter:
             "lock2": lock2,
             "tolerance2": quota2.tolerance + _SLACK,
         }
-        return Admission(key, quota, locks, self._admit_sql, self._admit, params, clock)
+        carried = self._admit_sql if self._in_store else None
+        return Admission(
+            key, quota, locks, carried, self._admit, params, clock, self._pinned, self._admit_begin
+        )
 
     def admit(
         self,
@@ -215,7 +225,7 @@ class SharedRateLimiter:
     def take(self, admission: Admission) -> Decision:
         """:meth:`admit` for an :meth:`admission`."""
         with translated("rate limit"):
-            if self._pinned.run(admission.take, begin=self._admit_begin):
+            if admission.take():
                 return Decision(True)
         return self.refused(admission)
 
