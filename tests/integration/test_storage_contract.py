@@ -83,7 +83,7 @@ def test_query_orders_by_time_then_id_and_pages(db: Database) -> None:
         "2019-09-09 09:00:05",
         "2019-09-09 09:00:03",
     ]
-    db.store_cdrs([(app_id, cdr(f"c{i}", time=t)) for i, t in enumerate(times)], now=1)
+    CdrWriter(db).store([(app_id, cdr(f"c{i}", time=t)) for i, t in enumerate(times)], now=1)
     page = read_cdrs(
         db, app_id, VoiceGroup.GROUP_CALL, T0, T0 + 60, messageid=None, offset=0, limit=10
     )
@@ -108,7 +108,7 @@ def test_window_bounds_are_inclusive(db: Database) -> None:
         "2019-09-09 09:00:10",
         "2019-09-09 09:00:11",
     ]
-    db.store_cdrs([(app_id, cdr(f"c{i}", time=t)) for i, t in enumerate(times)], now=1)
+    CdrWriter(db).store([(app_id, cdr(f"c{i}", time=t)) for i, t in enumerate(times)], now=1)
     page = read_cdrs(
         db, app_id, VoiceGroup.GROUP_CALL, T0, T0 + 10, messageid=None, offset=0, limit=10
     )
