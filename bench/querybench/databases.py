@@ -202,7 +202,7 @@ class RawQueries:
         self._conn.close()
 
     def page(self, target: Target, case: Case) -> PageResult:
-        """Like ``PageReader.query_cdrs``: the page is read only when the offset is below
+        """As ``PageReader.read`` does: the page is read only when the offset is below
         the total."""
         where = (target.app_id, target.voice_group, target.window.start, target.window.end)
         self._conn.execute(self._begin)
