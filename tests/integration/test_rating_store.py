@@ -8,10 +8,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from tests.support.data import canonical, make_app, read_cdrs
+from tests.support.data import canonical, charged, make_app, read_cdrs, receipt_call
 from voicecdr.ingest.core import Ingestor, Item
 from voicecdr.models import CostStatus, ReceiptStatus, Service, VoiceGroup
-from voicecdr.rating import Rate, charged, parse_plan_csv
+from voicecdr.rating import Rate, parse_plan_csv
 from voicecdr.receipts import form_body, render
 from voicecdr.storage import AppStore, CdrWriter, Database, Outbox, RatingStore
 from voicecdr.workers.rater import Rater, rerate
@@ -208,7 +208,7 @@ def test_a_batch_mixing_priced_pending_and_apps_with_and_without_callbacks(db: D
                     continue
                 charge = charged(row)
                 assert charge is not None
-                assert payloads[row.id] == form_body(apps[app.id], row, charge)
+                assert payloads[row.id] == form_body(apps[app.id], receipt_call(row), charge)
     assert Rater(db).drain() == (0, 0)
 
 
