@@ -79,7 +79,8 @@ _FINAL = int(CostStatus.FINAL)
 UNRATED = ("id", "app_id", "placed_at", "service", "phone", "country_code", "billsec", "connected")
 UNRATED_COLUMNS = ", ".join(UNRATED)
 _UNRATED = [c[name] for name in UNRATED]
-# The stored charge, in Charge's order, after the cost status.
+_N = len(UNRATED)
+# The cost status and the stored charge, in Charge's order.
 _STORED = (c.cost_status, c.cycle, c.size, c.unit_price_nanos, c.basic_price_nanos, c.cost_nanos)
 # The rater's queue, in id order: the partial index ix_cdrs_unrated. SQLite is told to
 # use it: with statistics from when most rows were pending it scans the table in id order
@@ -354,10 +355,12 @@ class RatingStore:
             if not rows:
                 return
             batch = [
-                RatedRow(_unrated(r[:8]), CostStatus(r[8]), Charge(*r[9:14]), r[14]) for r in rows
+                RatedRow(_unrated(r[:_N]), CostStatus(r[_N]), Charge(*r[_N + 1 : -1]), r[-1])
+                for r in rows
             ]
             yield batch
-            after = (batch[-1].cdr[2], batch[-1].cdr[0])
+            last_id, _, last_placed, *_ = batch[-1].cdr
+            after = (last_placed, last_id)
 
     def apply_rerate(
         self,
@@ -373,10 +376,11 @@ class RatingStore:
         receipts: list[NewReceipt] = []
         with translated("re-rate CDRs"), self._db.writer.begin() as conn:
             for rated, decision in changes:
+                cdr_id, _, placed, *_ = rated.cdr
                 stored = rated.stored
                 unchanged = sa.and_(
-                    c.id == rated.cdr[0],
-                    c.placed_at == rated.cdr[2],
+                    c.id == cdr_id,
+                    c.placed_at == placed,
                     c.cost_status == int(rated.cost_status),
                     c.cost_nanos == stored.cost_nanos,
                     c.cycle == stored.cycle,

@@ -143,10 +143,11 @@ def price_batch(
 def receipt_for(app: App, cdr: UnratedCdr, decision: Priced) -> NewReceipt | None:
     if not app.callback_url:
         return None
+    cdr_id, _, placed, *_ = cdr
     return NewReceipt(
         app.id,
-        cdr[0],
-        cdr[2],
+        cdr_id,
+        placed,
         new_webhook_id(),
         decision.charge,
         app.timezone,
