@@ -4,9 +4,10 @@ its msgspec fast path), the columns a CDR is inserted with (storage/writes.py), 
 columns of a row the query API reads and the NXCloud field each renders to, and the
 columns a receipt body is rendered from.
 
-``models.Cdr`` and ``models.CdrRow`` stay classes with their fields written out (the
-type checker needs them so); ``tests/unit/test_cdrfields.py`` holds them, the schema
-and the migrated databases to this table.
+``models.Cdr`` stays a class with its fields written out (the type checker needs them
+so); ``tests/unit/test_cdrfields.py`` holds it, the other shapes (pricing's
+``models.UnratedCdr``, a receipt's ``models.ReceiptCall``), the schema and the migrated
+databases to this table.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ class Kind(enum.Enum):
 
 @dataclass(frozen=True, slots=True)
 class Field:
-    """One field of a stored CDR: its ``name`` (on ``Cdr`` / ``CdrRow`` and in the
+    """One field of a stored CDR: its ``name`` (on ``Cdr``, a row's, and in the
     canonical format, where they carry it), its ``column`` in ``cdrs`` (None for
     ``appkey``, stored as the app's id), for a canonical field its ``kind``, limit
     (``most``; 0: none) and whether it is ``required``, and for a field of the query
@@ -94,8 +95,8 @@ CDR_NAMES = (*CANONICAL_NAMES, "content_hash")
 INSERT_COLUMNS = tuple(
     f.column for f in FIELDS if f.column is not None and f.column != "id" and not f.rated
 )
-# A row as the query API reads it (``CdrRow``; ``storage.pages.ROW_FIELDS``): the fields
-# an NXCloud row renders, as columns and as ``CdrRow``'s names.
+# A row as the query API reads it (``storage.pages.ROW_FIELDS``): the fields an NXCloud
+# row renders, as columns and by name (tests read rows by these names).
 _SHOWN = tuple(f for f in FIELDS if f.rendered is not None)
 ROW_FIELDS = tuple(f.column for f in _SHOWN if f.column is not None)
 ROW_NAMES = tuple(f.name for f in _SHOWN)

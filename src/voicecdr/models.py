@@ -117,41 +117,11 @@ class Cdr(NamedTuple):
     content_hash: str
 
 
-class CdrRow(NamedTuple):
-    """A stored CDR as the query API reads it. Money is in nanos (1e-9 currency units).
-    Its fields are ``cdrfields.ROW_NAMES``, the columns ``ROW_FIELDS`` (a test holds them).
-
-    A NamedTuple, like :class:`Cdr`: every page of every query builds one per row, and a
-    frozen dataclass costs several times more to build."""
-
-    id: int
-    service: Service
-    messageid: str
-    phone: str
-    country_code: str
-    show_phone: str
-    time: int
-    start_time: int | None
-    end_time: int | None
-    second: int
-    connected: bool
-    hangup_cause: str
-    hangup_disposition: str
-    ivr_result: str
-    record_url: str | None
-    cost_status: CostStatus
-    cycle: int
-    size: int
-    unit_price_nanos: int
-    basic_price_nanos: int
-    cost_nanos: int
-
-
-# A CDR waiting for its price, as the rater reads it: what pricing needs, as the driver
-# returns it. A plain tuple because the rater handles tens of thousands a second, where
-# building even a NamedTuple per CDR costs as much as pricing it. In order: id, app_id,
-# time (placed_at), service (a Service value), phone, country_code, second,
-# connected (0/1 or a bool).
+# A stored CDR as pricing reads it (the rater, re-rating and the unpriced listing): the
+# columns ``storage.rating.UNRATED``, as the driver returns them. A plain tuple because
+# the rater handles tens of thousands a second, where building even a NamedTuple per CDR
+# costs as much as pricing it. In order: id, app_id, time (placed_at), service (a Service
+# value), phone, country_code, second, connected (0/1 or a bool).
 UnratedCdr = tuple[int, int, int, int, str, str, int, int]
 
 # What a receipt body says of its call, as the sender reads it from the CDR: the columns

@@ -15,12 +15,10 @@ import secrets
 import time
 from collections.abc import Iterator
 from functools import lru_cache
-from operator import itemgetter
 from urllib.parse import quote_plus
 
-from .cdrfields import RECEIPT_FIELDS, ROW_FIELDS
 from .client import sign
-from .models import RESULT_TEXT, App, CdrRow, Language, ReceiptCall, ReceiptContent, Service
+from .models import RESULT_TEXT, App, Language, ReceiptCall, ReceiptContent, Service
 from .money import text as money_text
 from .rating import Charge
 from .timefmt import EpochFormatter, zone
@@ -143,19 +141,18 @@ def render(content: ReceiptContent) -> str:
     return form.body(c.call, c.cycle, c.size, c.unit_price_nanos, c.basic_price_nanos)
 
 
-def form_body(app: App, row: CdrRow, charge: Charge) -> str:
-    """The receipt body for a stored CDR charged ``charge``, in ``app``'s timezone and
-    language.
+def form_body(app: App, call: ReceiptCall, charge: Charge) -> str:
+    """The receipt body for a stored CDR's ``call`` charged ``charge``, in ``app``'s
+    timezone and language.
 
     ``duration`` is the whole call, from placing it to hanging up, in seconds; ``second``
     is the billable talk time.
     """
-    return render(receipt_content(app, row, charge))
+    return render(receipt_content(app, call, charge))
 
 
-def receipt_content(app: App, row: CdrRow, charge: Charge) -> ReceiptContent:
-    """What the receipt of ``row`` charged ``charge`` is rendered from."""
-    call: ReceiptCall = _RECEIPT_CALL(row)
+def receipt_content(app: App, call: ReceiptCall, charge: Charge) -> ReceiptContent:
+    """What the receipt of ``call`` charged ``charge`` is rendered from."""
     ch = charge
     return ReceiptContent(
         call,
@@ -166,10 +163,6 @@ def receipt_content(app: App, row: CdrRow, charge: Charge) -> ReceiptContent:
         app.timezone,
         app.language,
     )
-
-
-# A row's values in the order of a receipt's call (cdrfields.RECEIPT_FIELDS).
-_RECEIPT_CALL = itemgetter(*map(ROW_FIELDS.index, RECEIPT_FIELDS))
 
 
 @lru_cache(maxsize=64)

@@ -8,10 +8,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from tests.support.data import canonical, make_app, read_cdrs
+from tests.support.data import canonical, charged, make_app, read_cdrs, receipt_call
 from voicecdr.ingest.core import Ingestor, Item
 from voicecdr.models import CostStatus, ReceiptStatus, Service, VoiceGroup
-from voicecdr.rating import Rate, charged, parse_plan_csv
+from voicecdr.rating import Rate, parse_plan_csv
 from voicecdr.receipts import form_body, render
 from voicecdr.storage import AppStore, CdrWriter, Database, Outbox, RatingStore
 from voicecdr.workers.rater import Rater, rerate
@@ -208,7 +208,7 @@ def test_a_batch_mixing_priced_pending_and_apps_with_and_without_callbacks(db: D
                     continue
                 charge = charged(row)
                 assert charge is not None
-                assert payloads[row.id] == form_body(apps[app.id], row, charge)
+                assert payloads[row.id] == form_body(apps[app.id], receipt_call(row), charge)
     assert Rater(db).drain() == (0, 0)
 
 
@@ -269,7 +269,7 @@ def test_a_cost_too_large_to_store_sets_that_cdr_aside_and_prices_the_rest(db: D
     assert [r.cost_nanos for r in rows(db, other.id)] == [50_000_000, 150_000_000]
     total, listed = ratings.unpriced(rich.id, limit=10)
     assert total == 1
-    assert listed[0][0].id == huge.id
+    assert listed[0][0][0] == huge.id  # UnratedCdr: the id first
     assert listed[0][1] == (
         "cost 86399999999.9999136 of a 86400 s group_call call at 999999.999999999 per 1 s "
         "(plan version 1) is more than the largest storable cost 9223372036.854775807: "

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import time
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
+from tests.support.data import StoredRow, receipt_call
 from voicecdr import receipts
 from voicecdr.client import GroupCallReceipt, ReceiptVerifier, SignatureError, VoiceReceipt
 from voicecdr.credentials import new_signing_secret
-from voicecdr.models import App, CdrRow, CostStatus, Language, Service
+from voicecdr.models import App, CostStatus, Language, Service
 from voicecdr.rating import Charge
 
 T0 = 1567990800  # 2019-09-09 09:00:00 Asia/Shanghai
@@ -20,8 +22,8 @@ def make_app(language: Language) -> App:
     return App(1, "A", "app1", "x", new_signing_secret(), "Asia/Shanghai", language, None, 1, 0)
 
 
-def make_row(service: Service, *, connected: bool) -> CdrRow:
-    return CdrRow(
+def make_row(service: Service, *, connected: bool) -> Any:
+    return StoredRow(
         id=9,
         service=service,
         messageid="784522",
@@ -55,7 +57,7 @@ def test_a_sent_receipt_verifies_and_parses_back_to_the_call(
     app = make_app(language)
     row = make_row(service, connected=connected)
     charge = Charge(20, row.size, row.unit_price_nanos, row.basic_price_nanos, row.cost_nanos)
-    body = receipts.form_body(app, row, charge)
+    body = receipts.form_body(app, receipt_call(row), charge)
     now = int(time.time())
     headers = receipts.headers(app.signing_secret, "msg_1", now, body)
 

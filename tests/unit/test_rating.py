@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 
 from voicecdr import money
 from voicecdr.ingest.canonical import MAX_SECOND
-from voicecdr.models import CdrRow, CostStatus, Service
+from voicecdr.models import Service, UnratedCdr
 from voicecdr.money import MAX_NANOS, to_nanos
 from voicecdr.rating import (
     MAX_CYCLE,
@@ -45,30 +45,9 @@ def row(
     *,
     connected: bool = True,
     second: int = 19,
-) -> CdrRow:
-    return CdrRow(
-        id=1,
-        service=service,
-        messageid="m",
-        phone=phone,
-        country_code=cc,
-        show_phone="1",
-        time=0,
-        start_time=1 if connected else None,
-        end_time=20,
-        second=second,
-        connected=connected,
-        hangup_cause="",
-        hangup_disposition="",
-        ivr_result="",
-        record_url=None,
-        cost_status=CostStatus.PENDING,
-        cycle=0,
-        size=0,
-        unit_price_nanos=0,
-        basic_price_nanos=0,
-        cost_nanos=0,
-    )
+) -> UnratedCdr:
+    """A pending CDR as pricing reads it (id 1 of app 1, placed at 0)."""
+    return (1, 1, 0, service, phone, cc, second, connected)
 
 
 @pytest.mark.parametrize(

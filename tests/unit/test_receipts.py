@@ -8,9 +8,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
+from tests.support.data import StoredRow, receipt_call
 from voicecdr import receipts
 from voicecdr.credentials import new_signing_secret
-from voicecdr.models import App, CdrRow, CostStatus, Language, Service
+from voicecdr.models import App, CostStatus, Language, ReceiptCall, Service
 from voicecdr.rating import Charge
 
 T0 = 1567990800  # 2019-09-09 09:00:00 Asia/Shanghai
@@ -31,8 +32,9 @@ def app(language: Language = Language.EN) -> App:
     )
 
 
-def row(service: Service, *, connected: bool = True) -> CdrRow:
-    return CdrRow(
+def row(service: Service, *, connected: bool = True) -> ReceiptCall:
+    """The call of a stored CDR, as a receipt tells of it."""
+    stored = StoredRow(
         id=9,
         service=service,
         messageid="784522",
@@ -55,6 +57,7 @@ def row(service: Service, *, connected: bool = True) -> CdrRow:
         basic_price_nanos=0,
         cost_nanos=0,
     )
+    return receipt_call(stored)
 
 
 CHARGE = Charge(20, 1, 50_000_000, 5_000_000, 50_000_000)

@@ -25,7 +25,7 @@ class RowRenderer:
     """Turns stored rows into NXCloud row dicts for one app and voice type.
 
     It reads the PageReader's row tuples (``storage.pages.RowTuple``, in ``ROW_FIELDS`` order)
-    rather than :class:`CdrRow` objects: the query API renders up to 1,000 rows per
+    rather than objects: the query API renders up to 1,000 rows per
     request, and unpacking a tuple into locals is the cheapest way there is to read them.
     Each column renders as the field ``cdrfields.RENDERED`` names
     (``tests/unit/test_cdrfields.py`` holds the unpacking to both).

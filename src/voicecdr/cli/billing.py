@@ -113,6 +113,7 @@ def rates_show(obj: Context, /, appkey: str, version: int | None) -> None:
 def rates_unpriced(obj: Context, /, appkey: str, limit: int) -> None:
     """List CDRs that stay pending because no rate matches them (or their cost is too
     large to store), with the reason."""
+    from ..models import Service
     from ..storage import RatingStore
     from ..timefmt import epoch_to_iso
 
@@ -122,13 +123,13 @@ def rates_unpriced(obj: Context, /, appkey: str, limit: int) -> None:
         "total": total,
         "cdrs": [
             {
-                "id": r.id,
-                "time": epoch_to_iso(r.time),
-                "service": r.service.wire_name,
-                "number": r.country_code + r.phone,
+                "id": cdr_id,
+                "time": epoch_to_iso(placed),
+                "service": Service(service).wire_name,
+                "number": country_code + phone,
                 "reason": reason,
             }
-            for r, reason in rows
+            for (cdr_id, _, placed, service, phone, country_code, _, _), reason in rows
         ],
     }
     columns = {

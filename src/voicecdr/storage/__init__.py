@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # the names' types; see __getattr__ for their values
     from .appstore import AppStore as AppStore
-    from .cdrrow import ROW_COLUMNS as ROW_COLUMNS
     from .database import BULK_CACHE_MIB as BULK_CACHE_MIB
     from .database import Database as Database
+    from .listing import ROW_COLUMNS as ROW_COLUMNS
     from .listing import window_rows as window_rows
     from .migrate import current_revision as current_revision
     from .migrate import downgrade as downgrade
@@ -57,9 +57,9 @@ if TYPE_CHECKING:  # the names' types; see __getattr__ for their values
 # Each public name and the module (of this package) it lives in.
 _MODULES = {
     "AppStore": "appstore",
-    "ROW_COLUMNS": "cdrrow",
     "BULK_CACHE_MIB": "database",
     "Database": "database",
+    "ROW_COLUMNS": "listing",
     "window_rows": "listing",
     "current_revision": "migrate",
     "downgrade": "migrate",

@@ -19,7 +19,7 @@ from .engine import translated
 from .pages import ROW_FIELDS, RowTuple
 
 PAGE_ROWS = 1000
-_COLUMNS = [schema.cdrs.c[name] for name in ROW_FIELDS]
+ROW_COLUMNS = [schema.cdrs.c[name] for name in ROW_FIELDS]  # a row's columns, to select
 _PLACED, _ID = ROW_FIELDS.index("placed_at"), ROW_FIELDS.index("id")
 
 
@@ -61,7 +61,7 @@ def _group_rows(
     c = schema.cdrs.c
     # The query API's index (app_id, voice_group, placed_at, id) serves every page.
     query = (
-        sa.select(*_COLUMNS)
+        sa.select(*ROW_COLUMNS)
         .where(c.app_id == app_id, c.voice_group == int(group), c.placed_at <= end)
         .order_by(c.placed_at, c.id)
         .limit(page_rows)

@@ -17,10 +17,9 @@ from typing import Any, cast
 
 import sqlalchemy as sa
 
-from ..models import CdrRow, CostStatus, Service, UnratedCdr
-from ..rating import Decision, Priced, Rate, RatePlan
+from ..models import CostStatus, Service, UnratedCdr
+from ..rating import Charge, Decision, Priced, Rate, RatePlan
 from . import schema
-from .cdrrow import ROW_COLUMNS, cdr_row
 from .database import Database
 from .engine import translated
 from .outbox import NewReceipt, ReceiptRow, insert_receipts, write_receipt_rows
@@ -41,11 +40,18 @@ class PlanInfo:
 
 @dataclass(frozen=True, slots=True)
 class RatedRow:
-    """A stored CDR with what it was last charged, for re-rating."""
+    """A stored CDR as re-rating reads it: what pricing needs, and its cost status, the
+    charge stored with it (zeros while pending) and the plan that priced it."""
 
-    app_id: int
-    row: CdrRow
+    cdr: UnratedCdr
+    cost_status: CostStatus
+    stored: Charge
     plan_id: int | None
+
+    @property
+    def charged(self) -> Charge | None:
+        """What the CDR is charged now: None while pending."""
+        return None if self.cost_status is CostStatus.PENDING else self.stored
 
 
 # What the rater writes for a batch, as plain tuples for the driver's bulk paths (see
@@ -70,7 +76,12 @@ Price = Callable[[list[UnratedCdr]], RatedBatch]
 _PENDING = int(CostStatus.PENDING)
 _FINAL = int(CostStatus.FINAL)
 # What pricing needs, in UnratedCdr's order; receipts are rendered later, by the sender.
-UNRATED_COLUMNS = "id, app_id, placed_at, service, phone, country_code, billsec, connected"
+UNRATED = ("id", "app_id", "placed_at", "service", "phone", "country_code", "billsec", "connected")
+UNRATED_COLUMNS = ", ".join(UNRATED)
+_UNRATED = [c[name] for name in UNRATED]
+_N = len(UNRATED)
+# The cost status and the stored charge, in Charge's order.
+_STORED = (c.cost_status, c.cycle, c.size, c.unit_price_nanos, c.basic_price_nanos, c.cost_nanos)
 # The rater's queue, in id order: the partial index ix_cdrs_unrated. SQLite is told to
 # use it: with statistics from when most rows were pending it scans the table in id order
 # instead, past every CDR already rated, so each batch took longer than the one before.
@@ -128,6 +139,11 @@ def _enforce_foreign_keys(conn: sa.Connection, driver: Any) -> None:
         on = False
     if not on:
         conn.invalidate()
+
+
+def _unrated(row: Sequence[Any]) -> UnratedCdr:
+    """An :data:`UnratedCdr` of SQLAlchemy's row of ``_UNRATED`` columns."""
+    return cast("UnratedCdr", tuple(row))
 
 
 def _columns(rows: Sequence[tuple[Any, ...]]) -> list[list[Any]]:
@@ -303,7 +319,7 @@ class RatingStore:
             oldest = conn.execute(query).scalar_one()
         return 0.0 if oldest is None else max(0.0, now - oldest)
 
-    def unpriced(self, app_id: int, *, limit: int) -> tuple[int, list[tuple[CdrRow, str]]]:
+    def unpriced(self, app_id: int, *, limit: int) -> tuple[int, list[tuple[UnratedCdr, str]]]:
         """CDRs the rater could not price, with the reason: (how many, the first ones)."""
         where = (
             c.app_id == app_id,
@@ -315,9 +331,9 @@ class RatingStore:
                 sa.select(sa.func.count()).select_from(schema.cdrs).where(*where)
             ).scalar_one()
             rows = conn.execute(
-                sa.select(*ROW_COLUMNS, c.pending_reason).where(*where).order_by(c.id).limit(limit)
+                sa.select(*_UNRATED, c.pending_reason).where(*where).order_by(c.id).limit(limit)
             ).all()
-        return total, [(cdr_row(r[:-1]), r[-1]) for r in rows]
+        return total, [(_unrated(r[:-1]), r[-1]) for r in rows]
 
     # -- re-rating ---------------------------------------------------------------------
 
@@ -327,7 +343,7 @@ class RatingStore:
         after: tuple[int, int] | None = None
         while True:
             query = (
-                sa.select(*ROW_COLUMNS, c.rate_plan_id)
+                sa.select(*_UNRATED, *_STORED, c.rate_plan_id)
                 .where(c.app_id == app_id, c.placed_at >= start, c.placed_at <= end)
                 .order_by(c.placed_at, c.id)
                 .limit(chunk)
@@ -338,9 +354,13 @@ class RatingStore:
                 rows = conn.execute(query).all()
             if not rows:
                 return
-            batch = [RatedRow(app_id, cdr_row(r[:-1]), r[-1]) for r in rows]
+            batch = [
+                RatedRow(_unrated(r[:_N]), CostStatus(r[_N]), Charge(*r[_N + 1 : -1]), r[-1])
+                for r in rows
+            ]
             yield batch
-            after = (batch[-1].row.time, batch[-1].row.id)
+            last_id, _, last_placed, *_ = batch[-1].cdr
+            after = (last_placed, last_id)
 
     def apply_rerate(
         self,
@@ -356,15 +376,16 @@ class RatingStore:
         receipts: list[NewReceipt] = []
         with translated("re-rate CDRs"), self._db.writer.begin() as conn:
             for rated, decision in changes:
-                row = rated.row
+                cdr_id, _, placed, *_ = rated.cdr
+                stored = rated.stored
                 unchanged = sa.and_(
-                    c.id == row.id,
-                    c.placed_at == row.time,
-                    c.cost_status == int(row.cost_status),
-                    c.cost_nanos == row.cost_nanos,
-                    c.cycle == row.cycle,
-                    c.unit_price_nanos == row.unit_price_nanos,
-                    c.basic_price_nanos == row.basic_price_nanos,
+                    c.id == cdr_id,
+                    c.placed_at == placed,
+                    c.cost_status == int(rated.cost_status),
+                    c.cost_nanos == stored.cost_nanos,
+                    c.cycle == stored.cycle,
+                    c.unit_price_nanos == stored.unit_price_nanos,
+                    c.basic_price_nanos == stored.basic_price_nanos,
                 )
                 values: dict[str, object]
                 if isinstance(decision, Priced):

@@ -8,14 +8,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from ..gcpolicy import rare_collections
-from ..models import App, CdrRow, Language, UnratedCdr
+from ..models import App, Language, UnratedCdr
 from ..money import MAX_NANOS
 from ..rating import (
     NO_PLAN,
     Decision,
     Priced,
     RatePlan,
-    charged,
     decide,
     no_rate,
     size_and_cost,
@@ -141,13 +140,14 @@ def price_batch(
     return batch
 
 
-def receipt_for(app: App, row: CdrRow, decision: Priced) -> NewReceipt | None:
+def receipt_for(app: App, cdr: UnratedCdr, decision: Priced) -> NewReceipt | None:
     if not app.callback_url:
         return None
+    cdr_id, _, placed, *_ = cdr
     return NewReceipt(
         app.id,
-        row.id,
-        row.time,
+        cdr_id,
+        placed,
         new_webhook_id(),
         decision.charge,
         app.timezone,
@@ -192,8 +192,8 @@ def rerate(
         changes: list[tuple[RatedRow, Decision]] = []
         for rated in batch:
             report.records += 1
-            before = charged(rated.row)
-            decision = decide(plan, rated.row)
+            before = rated.charged
+            decision = decide(plan, rated.cdr)
             after = decision.charge if isinstance(decision, Priced) else None
             report.cost_before_nanos += before.cost_nanos if before else 0
             report.cost_after_nanos += after.cost_nanos if after else 0
@@ -202,19 +202,19 @@ def rerate(
                 if len(report.samples) < 20:
                     report.samples.append(
                         {
-                            "id": rated.row.id,
+                            "id": rated.cdr[0],
                             "cost_before_nanos": before.cost_nanos if before else None,
                             "cost_after_nanos": after.cost_nanos if after else None,
                         }
                     )
         report.changed += len(changes)
         report.newly_final += sum(
-            1 for r, d in changes if isinstance(d, Priced) and charged(r.row) is None
+            1 for r, d in changes if isinstance(d, Priced) and r.charged is None
         )
         report.newly_pending += sum(1 for _, d in changes if not isinstance(d, Priced))
 
         def wants_receipt(rated: RatedRow, decision: Decision) -> bool:
-            newly_final = charged(rated.row) is None
+            newly_final = rated.charged is None
             return (
                 bool(app.callback_url)
                 and isinstance(decision, Priced)
@@ -231,7 +231,7 @@ def rerate(
             if not wants_receipt(rated, decision):
                 return None
             report.receipts += 1
-            return receipt_for(app, rated.row, decision)
+            return receipt_for(app, rated.cdr, decision)
 
         written = ratings.apply_rerate(changes, receipts, now=int(clock()))
         if written != len(changes):
