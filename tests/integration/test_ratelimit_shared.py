@@ -75,8 +75,9 @@ def test_sqlite_state_defaults_to_memory_backed_file(tmp_path: Path) -> None:
 
 def test_admit_takes_a_token_unless_locked_out(settings: Settings, db: Database) -> None:
     limiter = SharedRateLimiter(db, settings.rate_limit_state)
-    # Only PostgreSQL keeps the state where the store's own statements can take a token.
-    assert limiter.in_store is (db.dialect == "postgresql")
+    # Only PostgreSQL keeps the state where a page's own statement can carry the token.
+    carried = limiter.admission("q", Quota(1), LOCKS, lambda: 0.0).carried_sql
+    assert (carried is not None) is (db.dialect == "postgresql")
     try:
         quota = Quota(1)
         locks = (("lock:app", Quota(1 / 60, burst=2)), ("lock:addr", Quota(1 / 60, burst=5)))

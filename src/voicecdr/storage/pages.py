@@ -148,7 +148,13 @@ class Counts:
 
     def before(self, window: counts.Split, since: int) -> int:
         """The window's rows before ``since``, the cut these counts were read with."""
-        return self.head + self.ahead if since > window.start else 0
+        return _rows_before(window, since, self.head + self.ahead)
+
+
+def _rows_before(window: counts.Split, since: int, before_cut: int) -> int:
+    """The window's rows before ``since`` (its start, or a bucket boundary in the body or
+    at its end), from the rows before the cut the counts were read with, at ``since``."""
+    return before_cut if since > window.start else 0
 
 
 def place(
@@ -466,7 +472,7 @@ def _read_guessed(
     if len(found) < 2 or found[0][0] is not None:
         return None
     before_at, total_at = _COUNTED_AT[request.whole]
-    if (found[0][before_at] if guess.since > window.start else 0) != guess.before:
+    if _rows_before(window, guess.since, found[0][before_at]) != guess.before:
         return None
     total = int(found[0][total_at])
     if request.whole:

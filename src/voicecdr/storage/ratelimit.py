@@ -179,12 +179,6 @@ class SharedRateLimiter:
                 return Decision(True)
         return self._refusal(key, quota, now)
 
-    @property
-    def in_store(self) -> bool:
-        """Whether the state is in the store's database (PostgreSQL), so a statement of
-        the store's can take an :meth:`admission` along with its own work."""
-        return self._in_store
-
     def admission(
         self,
         key: str,
