@@ -82,6 +82,7 @@ FIELDS = (
     Field("rate_plan_id", "rate_plan_id", rated=True),
     Field("pending_reason", "pending_reason", rated=True),
     Field("rated_at", "rated_at", rated=True),
+    Field("rate_prefix", "rate_prefix", rated=True),
     Field("revision", "revision", rated=True),
 )
 

@@ -122,7 +122,7 @@ class Cdr(NamedTuple):
 # the rater handles tens of thousands a second, where building even a NamedTuple per CDR
 # costs as much as pricing it. In order: id, app_id, time (placed_at), service (a Service
 # value), phone, country_code, second, connected (0/1 or a bool).
-UnratedCdr = tuple[int, int, int, int, str, str, int, int]
+UnratedCdr = tuple[int, int, int, int, str, str, int, int, int | None, str, str]
 
 # What a receipt body says of its call, as the sender reads it from the CDR: the columns
 # ``cdrfields.RECEIPT_FIELDS``, in that order. Call data never changes after ingest, so it

@@ -118,6 +118,7 @@ class Priced:
     cdr_id: int
     charge: Charge
     plan_id: int
+    prefix: str  # of the rate that priced it
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,7 +134,7 @@ def decide(plan: RatePlan | None, cdr: UnratedCdr) -> Decision:
     """Price one stored CDR under ``plan``; without a plan or a matching rate, or at a
     cost too large to store, it stays pending with a reason an operator can act on. The
     rater's ``price_batch`` is this, inlined for its loop."""
-    cdr_id, _app_id, _placed, service, phone, country_code, second, connected = cdr
+    cdr_id, _app_id, _placed, service, phone, country_code, second, connected, *_ = cdr
     if plan is None:
         return Unpriced(cdr_id, NO_PLAN)
     number = country_code + phone
@@ -143,7 +144,7 @@ def decide(plan: RatePlan | None, cdr: UnratedCdr) -> Decision:
     priced = charge(rate, connected=bool(connected), second=second)
     if priced.cost_nanos > MAX_NANOS:
         return Unpriced(cdr_id, too_costly(plan, rate, service, second, priced.cost_nanos))
-    return Priced(cdr_id, priced, plan.id)
+    return Priced(cdr_id, priced, plan.id, rate.prefix)
 
 
 NO_PLAN = "the app has no rate plan: import one with `voicecdr rates import`"

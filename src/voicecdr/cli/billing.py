@@ -129,7 +129,7 @@ def rates_unpriced(obj: Context, /, appkey: str, limit: int) -> None:
                 "number": country_code + phone,
                 "reason": reason,
             }
-            for (cdr_id, _, placed, service, phone, country_code, _, _), reason in rows
+            for (cdr_id, _, placed, service, phone, country_code, *_), reason in rows
         ],
     }
     columns = {

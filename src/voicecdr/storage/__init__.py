@@ -2,8 +2,9 @@
 
 A :class:`Database` holds the engines and connections (its docstring is the connection
 budget); the repositories take one: :class:`AppStore` (apps), :class:`CdrWriter` (storing
-CDRs), :class:`PageReader` (the query API's pages), :class:`RatingStore` (plans, rating),
-:class:`Outbox` (receipts), :class:`SharedRateLimiter`; and functions for retention
+CDRs), :class:`PageReader` (the query API's pages), :class:`ReportReader` (analytics),
+:class:`RatingStore` (plans, rating), :class:`Outbox` (receipts),
+:class:`SharedRateLimiter`; and functions for retention
 (:func:`prune`), listing (:func:`window_rows`) and the schema (:func:`upgrade`...).
 
 A name is imported from its module on first use, not with the package: the CLI starts
@@ -47,6 +48,7 @@ if TYPE_CHECKING:  # the names' types; see __getattr__ for their values
     from .rating import RatedBatch as RatedBatch
     from .rating import RatedRow as RatedRow
     from .rating import RatingStore as RatingStore
+    from .reports import ReportReader as ReportReader
     from .retention import PruneReport as PruneReport
     from .retention import prune as prune
     from .writes import INSERT_COLUMN_LIST as INSERT_COLUMN_LIST
@@ -86,6 +88,7 @@ _MODULES = {
     "RatedBatch": "rating",
     "RatedRow": "rating",
     "RatingStore": "rating",
+    "ReportReader": "reports",
     "PruneReport": "retention",
     "prune": "retention",
     "INSERT_COLUMN_LIST": "writes",

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 
 from ..errors import Conflict, NotFound
 from ..models import App, Language
-from . import schema
+from . import rollups, schema
 from .database import Database
 from .engine import translated
 
@@ -72,6 +72,10 @@ class AppStore:
                 .values(**changes, updated_at=now)
                 .returning(*_APP_COLUMNS)
             ).first()
+            if row is not None and "timezone" in changes:
+                # Its rollups are by local hour and day: made again in the new zone, in
+                # this transaction (writers wait on the row lock the UPDATE holds).
+                rollups.rebuild(conn, self._db.dialect, row.id)
         if row is None:
             raise NotFound(f"no app with appkey {appkey!r}")
         return _app(row)

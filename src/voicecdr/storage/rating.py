@@ -13,13 +13,14 @@ import contextlib
 import functools
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any, cast
 
 import sqlalchemy as sa
 
 from ..models import CostStatus, Service, UnratedCdr
 from ..rating import Charge, Decision, Priced, Rate, RatePlan
-from . import schema
+from . import rollups, schema
 from .database import Database
 from .engine import translated
 from .outbox import NewReceipt, ReceiptRow, insert_receipts, write_receipt_rows
@@ -47,6 +48,7 @@ class RatedRow:
     cost_status: CostStatus
     stored: Charge
     plan_id: int | None
+    prefix: str | None  # of the rate that priced it (None while pending)
 
     @property
     def charged(self) -> Charge | None:
@@ -56,8 +58,8 @@ class RatedRow:
 
 # What the rater writes for a batch, as plain tuples for the driver's bulk paths (see
 # UnratedCdr for why not objects). A priced CDR: cycle, size, unit_price_nanos,
-# basic_price_nanos, cost_nanos, rate_plan_id, rated_at, id, placed_at.
-PricedCdr = tuple[int, int, int, int, int, int, int, int, int]
+# basic_price_nanos, cost_nanos, rate_plan_id, rated_at, rate_prefix, id, placed_at.
+PricedCdr = tuple[int, int, int, int, int, int, int, str, int, int]
 # A CDR left pending: the reason, id, placed_at.
 UnpricedCdr = tuple[str, int, int]
 
@@ -76,7 +78,19 @@ Price = Callable[[list[UnratedCdr]], RatedBatch]
 _PENDING = int(CostStatus.PENDING)
 _FINAL = int(CostStatus.FINAL)
 # What pricing needs, in UnratedCdr's order; receipts are rendered later, by the sender.
-UNRATED = ("id", "app_id", "placed_at", "service", "phone", "country_code", "billsec", "connected")
+UNRATED = (
+    "id",
+    "app_id",
+    "placed_at",
+    "service",
+    "phone",
+    "country_code",
+    "billsec",
+    "connected",
+    "answered_at",
+    "hangup_cause",
+    "hangup_disposition",
+)
 UNRATED_COLUMNS = ", ".join(UNRATED)
 _UNRATED = [c[name] for name in UNRATED]
 _N = len(UNRATED)
@@ -93,8 +107,8 @@ _CLAIM = (
 )
 _SET_PRICED_SQLITE = f"""
 UPDATE cdrs SET cost_status = {_FINAL}, cycle = ?, size = ?, unit_price_nanos = ?,
-  basic_price_nanos = ?, cost_nanos = ?, rate_plan_id = ?, rated_at = ?, pending_reason = NULL,
-  revision = revision + 1
+  basic_price_nanos = ?, cost_nanos = ?, rate_plan_id = ?, rated_at = ?, rate_prefix = ?,
+  pending_reason = NULL, revision = revision + 1
 WHERE id = ? AND placed_at = ? AND cost_status = {_PENDING}
 """
 _SET_UNPRICED_SQLITE = f"""
@@ -105,11 +119,11 @@ UPDATE cdrs SET pending_reason = ? WHERE id = ? AND placed_at = ? AND cost_statu
 _SET_PRICED_PG = f"""
 UPDATE cdrs SET cost_status = {_FINAL}, cycle = r.cycle, size = r.size,
   unit_price_nanos = r.unit, basic_price_nanos = r.basic, cost_nanos = r.cost,
-  rate_plan_id = r.plan_id, rated_at = r.rated_at, pending_reason = NULL,
-  revision = cdrs.revision + 1
+  rate_plan_id = r.plan_id, rated_at = r.rated_at, rate_prefix = r.prefix,
+  pending_reason = NULL, revision = cdrs.revision + 1
 FROM unnest(%s::int[], %s::int[], %s::bigint[], %s::bigint[], %s::bigint[], %s::int[],
-            %s::bigint[], %s::bigint[], %s::bigint[])
-  AS r(cycle, size, unit, basic, cost, plan_id, rated_at, id, placed_at)
+            %s::bigint[], %s::text[], %s::bigint[], %s::bigint[])
+  AS r(cycle, size, unit, basic, cost, plan_id, rated_at, prefix, id, placed_at)
 WHERE cdrs.id = r.id AND cdrs.placed_at = r.placed_at AND cdrs.cost_status = {_PENDING}
 """
 _SET_UNPRICED_PG = f"""
@@ -148,6 +162,22 @@ def _unrated(row: Sequence[Any]) -> UnratedCdr:
 
 def _columns(rows: Sequence[tuple[Any, ...]]) -> list[list[Any]]:
     return [list(column) for column in zip(*rows, strict=True)]
+
+
+# An UnratedCdr's call, as the rollups take it (rollups.CALL_COLUMNS).
+_FACT = itemgetter(*(UNRATED.index(n) for n in rollups.CALL_COLUMNS))
+
+
+def _roll_up_priced(
+    conn: sa.Connection, dialect: str, rows: list[UnratedCdr], priced: list[PricedCdr]
+) -> None:
+    """Move the CDRs just priced from pending to priced in the rollups."""
+    by_id = {row[0]: row for row in rows}
+    tally = rollups.Tally(rollups.zones(conn, dialect, {row[1] for row in rows}))
+    price = tally.price
+    for cycle, size, _, _, cost, _, _, prefix, cdr_id, _ in priced:
+        price(_FACT(by_id[cdr_id]), prefix, cycle * size, cost)
+    tally.write(conn, dialect)
 
 
 class RatingStore:
@@ -285,6 +315,8 @@ class RatingStore:
                     if batch.unpriced:
                         pg.execute(_SET_UNPRICED_PG, _columns(batch.unpriced))
             write_receipt_rows(conn, batch.receipts)
+            if batch.priced:
+                _roll_up_priced(conn, self._db.dialect, rows, batch.priced)
         return len(batch.priced), len(batch.unpriced)
 
     @contextlib.contextmanager
@@ -343,7 +375,7 @@ class RatingStore:
         after: tuple[int, int] | None = None
         while True:
             query = (
-                sa.select(*_UNRATED, *_STORED, c.rate_plan_id)
+                sa.select(*_UNRATED, *_STORED, c.rate_plan_id, c.rate_prefix)
                 .where(c.app_id == app_id, c.placed_at >= start, c.placed_at <= end)
                 .order_by(c.placed_at, c.id)
                 .limit(chunk)
@@ -355,7 +387,7 @@ class RatingStore:
             if not rows:
                 return
             batch = [
-                RatedRow(_unrated(r[:_N]), CostStatus(r[_N]), Charge(*r[_N + 1 : -1]), r[-1])
+                RatedRow(_unrated(r[:_N]), CostStatus(r[_N]), Charge(*r[_N + 1 : -2]), r[-2], r[-1])
                 for r in rows
             ]
             yield batch
@@ -374,7 +406,9 @@ class RatingStore:
         Returns how many CDRs changed."""
         written = 0
         receipts: list[NewReceipt] = []
+        dialect = self._db.dialect
         with translated("re-rate CDRs"), self._db.writer.begin() as conn:
+            tally = rollups.Tally(rollups.zones(conn, dialect, {r.cdr[1] for r, _ in changes}))
             for rated, decision in changes:
                 cdr_id, _, placed, *_ = rated.cdr
                 stored = rated.stored
@@ -386,6 +420,10 @@ class RatingStore:
                     c.cycle == stored.cycle,
                     c.unit_price_nanos == stored.unit_price_nanos,
                     c.basic_price_nanos == stored.basic_price_nanos,
+                    c.size == stored.size,
+                    c.rate_prefix.is_(None)
+                    if rated.prefix is None
+                    else (c.rate_prefix == rated.prefix),
                 )
                 values: dict[str, object]
                 if isinstance(decision, Priced):
@@ -399,6 +437,7 @@ class RatingStore:
                         "cost_nanos": ch.cost_nanos,
                         "rate_plan_id": decision.plan_id,
                         "rated_at": now,
+                        "rate_prefix": decision.prefix,
                         "pending_reason": None,
                     }
                 else:
@@ -410,6 +449,7 @@ class RatingStore:
                         "basic_price_nanos": 0,
                         "cost_nanos": 0,
                         "rate_plan_id": None,
+                        "rate_prefix": None,
                         "pending_reason": decision.reason,
                     }
                 # A new charge is a new revision (the query API's kept rows, pages.py).
@@ -418,9 +458,19 @@ class RatingStore:
                 if done.rowcount != 1:
                     continue
                 written += 1
+                # The rollups follow the charge: out of the old one, into the new.
+                fact = _FACT(rated.cdr)
+                if rated.cost_status is CostStatus.FINAL:
+                    tally.price(
+                        fact, rated.prefix, stored.cycle * stored.size, stored.cost_nanos, -1
+                    )
+                if isinstance(decision, Priced):
+                    ch = decision.charge
+                    tally.price(fact, decision.prefix, ch.cycle * ch.size, ch.cost_nanos)
                 if isinstance(decision, Priced):
                     receipt = receipts_for(rated, decision)
                     if receipt is not None:
                         receipts.append(receipt)
             insert_receipts(conn, receipts, now)
+            tally.write(conn, dialect)
         return written

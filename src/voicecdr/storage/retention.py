@@ -26,13 +26,14 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 
 from ..errors import StorageError
-from . import counts, partitions
+from . import counts, partitions, rollups
 from .database import Database
 from .engine import translated
 
 BATCH = 5_000  # SQLite: rows per transaction
 LOCK_TIMEOUT = "5s"  # PostgreSQL: longest wait for a lock before trying again
 ATTEMPTS = 5
+_PLACED = 1 + rollups.CALL_COLUMNS.index("placed_at")  # in a row read by _delete_batch
 _LOCK_STATES = frozenset({"55P03", "40P01"})  # lock_not_available, deadlock_detected
 
 
@@ -116,6 +117,7 @@ def _prune_postgresql(db: Database, cut: int, dry_run: bool) -> PruneReport:
             params,
         ).rowcount
         conn.execute(sa.text("DELETE FROM cdr_counts WHERE bucket < :cut"), params)
+        rollups.subtract_before(conn, db.dialect, cut)
         conn.exec_driver_sql(f"DROP TABLE {names}")
     if db.partitions is not None:
         db.partitions.forget()  # this process's inserts find out at once
@@ -155,13 +157,20 @@ def _delete_batch(db: Database, app_id: int, group: int, cut: int) -> Counter[st
     with translated("prune CDRs"), db.writer.begin() as conn:
         rows = conn.execute(
             sa.text(
-                "SELECT id, placed_at FROM cdrs WHERE app_id = :app AND voice_group = :grp "
-                "AND placed_at < :cut ORDER BY placed_at LIMIT :n"
+                rollups.stored_facts_sql(
+                    "app_id = :app AND voice_group = :grp AND placed_at < :cut "
+                    "ORDER BY placed_at LIMIT :n",
+                    leading="id",
+                )
             ),
             {"app": app_id, "grp": group, "cut": cut, "n": BATCH},
         ).all()
         if not rows:
             return done
+        # What the rows added to the rollups goes with them.
+        tally = rollups.Tally(rollups.zones(conn, db.dialect, [app_id]))
+        rollups.tally_rows(tally, (r[1:] for r in rows), -1)
+        tally.write(conn, db.dialect)
         for start in range(0, len(rows), 900):  # SQLite's classic bound on parameters
             ids = [r[0] for r in rows[start : start + 900]]
             marks = ", ".join("?" * len(ids))
@@ -175,7 +184,7 @@ def _delete_batch(db: Database, app_id: int, group: int, cut: int) -> Counter[st
             done.update(cdrs=len(ids), receipts=removed, pending=pending)
         # Whole buckets go (the cut is a bucket boundary), possibly over several batches:
         # each batch takes its rows off the counts, so totals are exact in between too.
-        taken = Counter(counts.bucket_of(placed) for _, placed in rows)
+        taken = Counter(counts.bucket_of(r[_PLACED]) for r in rows)
         conn.exec_driver_sql(
             "UPDATE cdr_counts SET n = n - ? WHERE app_id = ? AND voice_group = ? AND bucket = ?",
             [(n, app_id, group, bucket) for bucket, n in taken.items()],

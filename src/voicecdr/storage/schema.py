@@ -32,6 +32,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from ..analytics import PENDING_SUM_NAMES, SUM_NAMES
 from ..models import ReceiptStatus
 
 # SQLite only aliases the rowid for a column declared exactly INTEGER PRIMARY KEY.
@@ -104,6 +105,9 @@ def _declare(metadata: sa.MetaData, *, partitioned: bool) -> None:
         sa.Column("rate_plan_id", sa.Integer, sa.ForeignKey("rate_plans.id"), nullable=True),
         sa.Column("pending_reason", sa.Text, nullable=True),
         sa.Column("rated_at", sa.BigInteger, nullable=True),
+        # The prefix of the rate that priced the CDR (NULL while pending, and on CDRs
+        # priced before migration 0009): analytics' destination.
+        sa.Column("rate_prefix", sa.String(20), nullable=True),
         # One more with every write of the charge (the rated columns above): with the id
         # and content hash, what identifies everything an answer shows of the row.
         sa.Column("revision", sa.Integer, nullable=False, server_default="0"),
@@ -140,6 +144,45 @@ def _declare(metadata: sa.MetaData, *, partitioned: bool) -> None:
         sa.Column("voice_group", sa.SmallInteger, primary_key=True),
         sa.Column("bucket", sa.BigInteger, primary_key=True),
         sa.Column("n", sa.BigInteger, nullable=False),
+        sqlite_with_rowid=False,
+    )
+
+    # Analytics' rollups (rollups.py): sums by app and local hour, local day with the
+    # call's fields, and local day with the rate prefix. Kept by the writes they sum.
+    def sums(names: tuple[str, ...]) -> list[sa.Column[Any]]:
+        return [sa.Column(n, sa.BigInteger, nullable=False) for n in names]
+
+    sa.Table(
+        "rollup_hours",
+        metadata,
+        sa.Column("app_id", sa.Integer, primary_key=True),
+        sa.Column("bucket", sa.BigInteger, primary_key=True),
+        *sums(SUM_NAMES),
+        sqlite_with_rowid=False,
+    )
+    sa.Table(
+        "rollup_days",
+        metadata,
+        sa.Column("app_id", sa.Integer, primary_key=True),
+        sa.Column("bucket", sa.BigInteger, primary_key=True),
+        sa.Column("service", sa.SmallInteger, primary_key=True),
+        sa.Column("country_code", sa.String(8), primary_key=True),
+        sa.Column("connected", sa.Boolean, primary_key=True),
+        sa.Column("hangup_cause", sa.String(64), primary_key=True),
+        sa.Column("hangup_disposition", sa.String(64), primary_key=True),
+        *sums(SUM_NAMES),
+        *sums(PENDING_SUM_NAMES),
+        sqlite_with_rowid=False,
+    )
+    sa.Table(
+        "rollup_prefixes",
+        metadata,
+        sa.Column("app_id", sa.Integer, primary_key=True),
+        sa.Column("bucket", sa.BigInteger, primary_key=True),
+        sa.Column("prefix", sa.String(20), primary_key=True),
+        sa.Column("service", sa.SmallInteger, primary_key=True),
+        sa.Column("country_code", sa.String(8), primary_key=True),
+        *sums(SUM_NAMES),
         sqlite_with_rowid=False,
     )
 

@@ -19,7 +19,7 @@ from sqlalchemy.engine import Engine
 from ..cdrfields import INSERT_COLUMNS
 from ..errors import StorageError
 from ..models import Cdr, Service
-from . import counts, schema
+from . import counts, rollups, schema
 from .database import Database
 from .engine import translated
 from .partitions import days_of, worth_retrying
@@ -96,9 +96,12 @@ class CdrWriter:
         row of a batch without repeats went in."""
         with translated("store CDRs"), self.writer.begin() as conn:
             inserted = self._insert_new(conn, fresh)
-            self._count(
-                conn, fresh if inserted is None else [r for r in fresh if _KEY(r) in inserted]
-            )
+            stored = fresh if inserted is None else [r for r in fresh if _KEY(r) in inserted]
+            self._count(conn, stored)
+            if stored:
+                rollups.tally_calls(conn, self.dialect, list(map(_CALL_FACT, stored))).write(
+                    conn, self.dialect
+                )
             if inserted is None and unique:
                 return None
             if inserted is None:
@@ -245,6 +248,7 @@ _KEY = _picks("app_id", "call_id")
 _PLACED = _picks("placed_at")
 _KEY_ROW = _picks(*_KEY_COLUMNS)
 _COUNT_KEY = _picks("app_id", "voice_group", "placed_at")
+_CALL_FACT = _picks(*rollups.CALL_COLUMNS)
 _ATTEMPTS = 3  # of storing a batch: a partition dropped under it, or a deadlock
 _COUNT_CONFLICT = (
     "ON CONFLICT (app_id, voice_group, bucket) DO UPDATE SET n = cdr_counts.n + excluded.n"

@@ -99,7 +99,7 @@ def price_batch(
     webhook_ids: dict[int, Iterator[str]] = {}
     retry_at = float(now)
     most = MAX_NANOS
-    for cdr_id, app_id, placed, service, phone, country_code, second, connected in rows:
+    for cdr_id, app_id, placed, service, phone, country_code, second, connected, *_ in rows:
         plan = plans.get(app_id)
         if plan is None:
             unpriced.append((NO_PLAN, cdr_id, placed))
@@ -114,7 +114,7 @@ def price_batch(
             unpriced.append((too_costly(plan, rate, service, second, cost), cdr_id, placed))
             continue
         cycle, unit, basic = rate.cycle, rate.unit_price_nanos, rate.basic_price_nanos
-        priced.append((cycle, size, unit, basic, cost, plan.id, now, cdr_id, placed))
+        priced.append((cycle, size, unit, basic, cost, plan.id, now, rate.prefix, cdr_id, placed))
         form = forms.get(app_id)
         if form is not None:
             ids = webhook_ids.get(app_id)

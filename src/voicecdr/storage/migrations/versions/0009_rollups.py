@@ -1,0 +1,85 @@
+"""Analytics: ``cdrs.rate_prefix`` and the rollups ``rollup_hours``, ``rollup_days`` and
+``rollup_prefixes`` (storage/rollups.py), filled from the CDRs already stored.
+
+The CDRs priced before this revision have no rate prefix recorded: analytics shows their
+destination as unknown until they are re-rated (``voicecdr rates rerate``).
+
+Revision ID: 0009
+Revises: 0008
+Create Date: 2026-12-06
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0009"
+down_revision = "0008"
+branch_labels = None
+depends_on = None
+
+_SUMS = (
+    "attempts",
+    "answered",
+    "billsec",
+    "answer_wait",
+    "answer_timed",
+    "short_calls",
+    "priced",
+    "billed_seconds",
+    "cost_nanos",
+)
+_PENDING = tuple(f"pending_{n}" for n in _SUMS[1:6])
+
+
+def _sums(names: tuple[str, ...]) -> list[sa.Column[int]]:
+    return [sa.Column(n, sa.BigInteger, nullable=False) for n in names]
+
+
+def upgrade() -> None:
+    op.add_column("cdrs", sa.Column("rate_prefix", sa.String(20), nullable=True))
+    op.create_table(
+        "rollup_hours",
+        sa.Column("app_id", sa.Integer, primary_key=True),
+        sa.Column("bucket", sa.BigInteger, primary_key=True),
+        *_sums(_SUMS),
+        sqlite_with_rowid=False,
+    )
+    op.create_table(
+        "rollup_days",
+        sa.Column("app_id", sa.Integer, primary_key=True),
+        sa.Column("bucket", sa.BigInteger, primary_key=True),
+        sa.Column("service", sa.SmallInteger, primary_key=True),
+        sa.Column("country_code", sa.String(8), primary_key=True),
+        sa.Column("connected", sa.Boolean, primary_key=True),
+        sa.Column("hangup_cause", sa.String(64), primary_key=True),
+        sa.Column("hangup_disposition", sa.String(64), primary_key=True),
+        *_sums(_SUMS),
+        *_sums(_PENDING),
+        sqlite_with_rowid=False,
+    )
+    op.create_table(
+        "rollup_prefixes",
+        sa.Column("app_id", sa.Integer, primary_key=True),
+        sa.Column("bucket", sa.BigInteger, primary_key=True),
+        sa.Column("prefix", sa.String(20), primary_key=True),
+        sa.Column("service", sa.SmallInteger, primary_key=True),
+        sa.Column("country_code", sa.String(8), primary_key=True),
+        *_sums(_SUMS),
+        sqlite_with_rowid=False,
+    )
+    # The CDRs stored before: summed per app in its timezone, in this transaction, by the
+    # code that keeps the rollups (its tables are these at this revision).
+    from voicecdr.storage.rollups import rebuild
+
+    conn = op.get_bind()
+    for (app_id,) in conn.exec_driver_sql("SELECT id FROM apps ORDER BY id").all():
+        rebuild(conn, conn.dialect.name, app_id)
+
+
+def downgrade() -> None:
+    op.drop_table("rollup_prefixes")
+    op.drop_table("rollup_days")
+    op.drop_table("rollup_hours")
+    op.drop_column("cdrs", "rate_prefix")

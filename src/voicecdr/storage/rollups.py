@@ -1,0 +1,414 @@
+"""Rollups: the sums of :class:`~voicecdr.analytics.Sums` over each app's CDRs, by local
+hour and by local day, kept in the transactions that write the CDRs (no job to run, no
+drift), so analytics reads a few hundred rows instead of every call.
+
+Three tables (``schema.py``), each keyed by app and the instant its local unit begins in
+the app's timezone (``bucket``):
+
+- ``rollup_hours``: per local hour, no other key: time series (calls per hour, day, week,
+  month) of any window.
+- ``rollup_days``: per local day and service, country code, connected, hangup cause and
+  disposition: any filter and grouping at a day's resolution. Beside each call sum it
+  keeps the pending calls' part (``pending_*``), so a cost-status filter needs no key of
+  its own and rating updates a row in place instead of moving calls between rows.
+- ``rollup_prefixes``: priced calls per local day, rate prefix, service and country code.
+
+Who writes what, each in the transaction of its own write (:class:`Tally`):
+
+- ingest: a new CDR adds its call to the hour and day (pending, so its pending part too);
+- the rater and re-rating: a CDR turning final moves its call's pending part to priced and
+  adds its prefix row; leaving final (re-rated to no rate) undoes that;
+- retention: what a prune removes is subtracted (``subtract_before``), rows left empty go;
+- an app's timezone change rebuilds its rows from its CDRs (``rebuild``).
+
+The buckets depend on the app's timezone, read inside each writing transaction: on
+PostgreSQL with ``FOR SHARE`` on the app rows, so a timezone change (an UPDATE of the row)
+waits for writers in flight, and writers after it see the new zone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+
+from ..analytics import PENDING_SUM_NAMES, SHORT_CALL_SECONDS, SUM_NAMES, SUMMED, Sums
+from ..timefmt import wall_to_epoch, zone
+
+NO_PREFIX = "-"  # rollup_prefixes: a priced CDR whose prefix was not recorded (schema < 0009)
+QUARTER = 900  # every modern zone's offsets and changes fall on quarter hours
+
+HOUR_KEY = ("app_id", "bucket")
+DAY_KEY = (
+    "app_id",
+    "bucket",
+    "service",
+    "country_code",
+    "connected",
+    "hangup_cause",
+    "hangup_disposition",
+)
+PREFIX_KEY = ("app_id", "bucket", "prefix", "service", "country_code")
+DAY_SUMS = (*SUM_NAMES, *PENDING_SUM_NAMES)
+_N = len(SUM_NAMES)
+
+# The columns a CDR is tallied from, in this order (:meth:`Tally.call`).
+CALL_COLUMNS = (
+    "app_id",
+    "placed_at",
+    "service",
+    "country_code",
+    "connected",
+    "hangup_cause",
+    "hangup_disposition",
+    "billsec",
+    "answered_at",
+)
+CallFact = tuple[int, int, int, str, Any, str, str, int, int | None]
+
+
+class Buckets:
+    """An app's local hour and day holding an instant, as the instants they begin,
+    cached by quarter hour (both are the same for every second of a quarter)."""
+
+    def __init__(self, tz: ZoneInfo) -> None:
+        self.tz = tz
+        self._cache: dict[int, tuple[int, int]] = {}
+        self._midnights: dict[tuple[int, int, int], int] = {}
+
+    def __call__(self, epoch: int) -> tuple[int, int]:
+        quarter = epoch - epoch % QUARTER
+        found = self._cache.get(quarter)
+        if found is None:
+            found = self._compute(quarter)
+            if found[0] == self._compute(quarter + QUARTER - 1)[0]:
+                self._cache[quarter] = found
+            else:  # an offset off the quarter hours (before 1972): no sharing
+                return self._compute(epoch)
+        return found
+
+    def _compute(self, epoch: int) -> tuple[int, int]:
+        local = datetime.fromtimestamp(epoch, self.tz)
+        offset = int(local.utcoffset().total_seconds())  # type: ignore[union-attr]
+        key = (local.year, local.month, local.day)
+        midnight = self._midnights.get(key)
+        if midnight is None:
+            midnight = self._midnights[key] = wall_to_epoch(datetime(*key), self.tz)
+        return epoch - (epoch + offset) % 3600, midnight
+
+
+class Tally:
+    """Changes to the rollups from one transaction's writes, summed by row, then written
+    by :meth:`write`. ``buckets``: each app's :class:`Buckets` (see :func:`zones`)."""
+
+    def __init__(self, buckets: dict[int, Buckets]) -> None:
+        self.buckets = buckets
+        self.hours: dict[tuple[Any, ...], list[int]] = {}
+        self.days: dict[tuple[Any, ...], list[int]] = {}
+        self.prefixes: dict[tuple[Any, ...], list[int]] = {}
+        self.subtracted = False
+
+    def call(self, fact: CallFact, sign: int = 1) -> None:
+        """A CDR stored (``sign`` 1, pending as every new CDR is) or removed (-1; a final
+        one also needs :meth:`price` with -1)."""
+        app_id, placed, service, country, connected, cause, disposition, billsec, answered = fact
+        hour, day = self.buckets[app_id](placed)
+        row = self.hours.get((app_id, hour))
+        if row is None:
+            row = self.hours[(app_id, hour)] = [0] * _N
+        drow = self.days.get((app_id, day, service, country, bool(connected), cause, disposition))
+        if drow is None:
+            key = (app_id, day, service, country, bool(connected), cause, disposition)
+            drow = self.days[key] = [0] * len(DAY_SUMS)
+        row[0] += sign
+        drow[0] += sign
+        if sign < 0:
+            self.subtracted = True
+        if connected:
+            timed = 0 if answered is None else sign
+            wait = 0 if answered is None else sign * (answered - placed)
+            short = sign if billsec < SHORT_CALL_SECONDS else 0
+            seconds = sign * billsec
+            # The hour's and the day's call sums, and the day's pending part of them.
+            for r, at in ((row, 1), (drow, 1), (drow, _N)):
+                r[at] += sign
+                r[at + 1] += seconds
+                r[at + 2] += wait
+                r[at + 3] += timed
+                r[at + 4] += short
+
+    def price(
+        self, fact: CallFact, prefix: str | None, billed: int, cost: int, sign: int = 1
+    ) -> None:
+        """A CDR turning final at ``cost`` (nanos) for ``billed`` seconds under rate
+        ``prefix`` (``sign`` 1), or leaving final (-1)."""
+        app_id, placed, service, country, connected, cause, disposition, billsec, answered = fact
+        hour, day = self.buckets[app_id](placed)
+        row = self.hours.get((app_id, hour))
+        if row is None:
+            row = self.hours[(app_id, hour)] = [0] * _N
+        dkey = (app_id, day, service, country, bool(connected), cause, disposition)
+        drow = self.days.get(dkey)
+        if drow is None:
+            drow = self.days[dkey] = [0] * len(DAY_SUMS)
+        pkey = (app_id, day, NO_PREFIX if prefix is None else prefix, service, country)
+        prow = self.prefixes.get(pkey)
+        if prow is None:
+            prow = self.prefixes[pkey] = [0] * _N
+        if sign < 0:
+            self.subtracted = True
+        billed *= sign
+        cost *= sign
+        for r in (row, drow, prow):
+            r[6] += sign
+            r[7] += billed
+            r[8] += cost
+        prow[0] += sign
+        if connected:
+            timed = 0 if answered is None else sign
+            wait = 0 if answered is None else sign * (answered - placed)
+            short = sign if billsec < SHORT_CALL_SECONDS else 0
+            seconds = sign * billsec
+            prow[1] += sign
+            prow[2] += seconds
+            prow[3] += wait
+            prow[4] += timed
+            prow[5] += short
+            drow[_N] -= sign
+            drow[_N + 1] -= seconds
+            drow[_N + 2] -= wait
+            drow[_N + 3] -= timed
+            drow[_N + 4] -= short
+
+    def write(self, conn: sa.Connection, dialect: str) -> None:
+        """Add the tallied changes to the rollups; rows a subtraction emptied go."""
+        for table, key, names, changes in (
+            ("rollup_hours", HOUR_KEY, SUM_NAMES, self.hours),
+            ("rollup_days", DAY_KEY, DAY_SUMS, self.days),
+            ("rollup_prefixes", PREFIX_KEY, SUM_NAMES, self.prefixes),
+        ):
+            rows = sorted((*k, *v) for k, v in changes.items() if any(v))
+            if not rows:
+                continue
+            _upsert(conn, dialect, table, key, names, rows)
+            if self.subtracted:
+                _drop_empty(conn, dialect, table, key, [r[: len(key)] for r in rows])
+
+
+def _upsert(
+    conn: sa.Connection,
+    dialect: str,
+    table: str,
+    key: Sequence[str],
+    names: Sequence[str],
+    rows: list[tuple[Any, ...]],
+) -> None:
+    columns = (*key, *names)
+    added = ", ".join(f"{n} = {table}.{n} + excluded.{n}" for n in names)
+    conflict = f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {added}"
+    if dialect == "sqlite":
+        marks = ", ".join("?" * len(columns))
+        sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks}) {conflict}"
+        conn.exec_driver_sql(sql, rows)
+        return
+    # PostgreSQL: the rows as one array per column, one statement, in key order (sorted
+    # above) so that concurrent writers lock rows in one order.
+    types = [_PG_TYPES[c] for c in columns]
+    arrays = ", ".join(f"%s::{t}[]" for t in types)
+    sql = f"INSERT INTO {table} ({', '.join(columns)}) SELECT * FROM unnest({arrays}) {conflict}"
+    conn.exec_driver_sql(sql, tuple(list(c) for c in zip(*rows, strict=True)))
+
+
+def _drop_empty(
+    conn: sa.Connection, dialect: str, table: str, key: Sequence[str], keys: list[tuple[Any, ...]]
+) -> None:
+    if dialect == "sqlite":
+        where = " AND ".join(f"{k} = ?" for k in key)
+        conn.exec_driver_sql(f"DELETE FROM {table} WHERE {where} AND attempts = 0", keys)
+        return
+    arrays = ", ".join(f"%s::{_PG_TYPES[k]}[]" for k in key)
+    match = " AND ".join(f"t.{k} = g.{k}" for k in key)
+    conn.exec_driver_sql(
+        f"DELETE FROM {table} t USING unnest({arrays}) AS g ({', '.join(key)}) "
+        f"WHERE {match} AND t.attempts = 0",
+        tuple(list(c) for c in zip(*keys, strict=True)),
+    )
+
+
+_PG_TYPES = {
+    "app_id": "integer",
+    "bucket": "bigint",
+    "service": "smallint",
+    "country_code": "varchar",
+    "connected": "boolean",
+    "hangup_cause": "varchar",
+    "hangup_disposition": "varchar",
+    "prefix": "varchar",
+    **dict.fromkeys(DAY_SUMS, "bigint"),
+}
+
+
+def zones(conn: sa.Connection, dialect: str, app_ids: Iterable[int]) -> dict[int, Buckets]:
+    """Each app's :class:`Buckets`, its timezone read in the caller's transaction; on
+    PostgreSQL the app rows are held ``FOR SHARE`` until it ends (see the module)."""
+    ids = sorted(set(app_ids))
+    if not ids:
+        return {}
+    lock = " FOR SHARE" if dialect == "postgresql" else ""
+    marks = ", ".join(str(int(i)) for i in ids)
+    rows = conn.exec_driver_sql(
+        f"SELECT id, timezone FROM apps WHERE id IN ({marks}) ORDER BY id{lock}"
+    ).all()
+    return {app_id: Buckets(zone(tz)) for app_id, tz in rows}
+
+
+def tally_calls(
+    conn: sa.Connection, dialect: str, facts: Sequence[CallFact], sign: int = 1
+) -> Tally:
+    """A tally of new (or removed, pending) CDRs, ``facts`` in :data:`CALL_COLUMNS` order."""
+    tally = Tally(zones(conn, dialect, {f[0] for f in facts}))
+    call = tally.call
+    for fact in facts:
+        call(fact, sign)
+    return tally
+
+
+# -- removing and rebuilding -------------------------------------------------------------
+
+_FACTS = ", ".join(CALL_COLUMNS)
+_CHARGE = "cost_status, rate_prefix, cycle * size, cost_nanos"
+
+
+def tally_rows(tally: Tally, rows: Iterable[Sequence[Any]], sign: int) -> None:
+    """Add (``sign`` 1) or remove (-1) stored CDRs read as ``_FACTS, _CHARGE``."""
+    n = len(CALL_COLUMNS)
+    for row in rows:
+        fact = tuple(row[:n])
+        tally.call(fact, sign)
+        if row[n]:  # final
+            tally.price(fact, row[n + 1], row[n + 2], row[n + 3], sign)
+
+
+def stored_facts_sql(where: str, *, leading: str = "") -> str:
+    """What :func:`tally_rows` reads of the CDRs matching ``where`` (after the columns
+    ``leading``, if any)."""
+    first = f"{leading}, " if leading else ""
+    return f"SELECT {first}{_FACTS}, {_CHARGE} FROM cdrs WHERE {where}"
+
+
+def subtract_before(conn: sa.Connection, dialect: str, cut: int) -> None:
+    """Remove from the rollups every CDR placed before ``cut``, before they are dropped
+    (PostgreSQL's retention, in its transaction): rows of units that end by ``cut`` are
+    deleted whole; the unit holding ``cut`` has the CDRs in it before ``cut`` subtracted."""
+    buckets = zones(
+        conn, dialect, [r[0] for r in conn.exec_driver_sql("SELECT id FROM apps").all()]
+    )
+    for app_id, clock in buckets.items():
+        hour, day = clock(cut)
+        params = {"app": app_id, "hour": hour, "day": day}
+        conn.execute(
+            sa.text("DELETE FROM rollup_hours WHERE app_id = :app AND bucket < :hour"), params
+        )
+        for table in ("rollup_days", "rollup_prefixes"):
+            conn.execute(
+                sa.text(f"DELETE FROM {table} WHERE app_id = :app AND bucket < :day"), params
+            )
+        # The unit holding the cut: only its own rows are touched by the subtraction.
+        tally = Tally(buckets)
+        rows = conn.execute(
+            sa.text(stored_facts_sql("app_id = :app AND placed_at >= :day AND placed_at < :cut")),
+            {"app": app_id, "day": day, "cut": cut},
+        )
+        tally_rows(tally, rows, -1)
+        tally.hours = {k: v for k, v in tally.hours.items() if k[1] == hour}
+        tally.write(conn, dialect)
+
+
+def rebuild(conn: sa.Connection, dialect: str, app_id: int) -> None:
+    """The app's rollups made again from its CDRs, in its (new) timezone; run in the
+    transaction that changes the timezone, after the change."""
+    for table in ("rollup_hours", "rollup_days", "rollup_prefixes"):
+        conn.execute(sa.text(f"DELETE FROM {table} WHERE app_id = :app"), {"app": app_id})
+    tally = Tally(zones(conn, dialect, [app_id]))
+    rows = conn.execution_options(yield_per=10_000).execute(
+        sa.text(stored_facts_sql("app_id = :app")), {"app": app_id}
+    )
+    tally_rows(tally, rows, 1)
+    tally.write(conn, dialect)
+
+
+# -- reading -----------------------------------------------------------------------------
+
+# Sums as read from rollup_days under a cost-status filter: the final calls' part (the
+# whole less the pending part), or the pending part.
+_DAY_FINAL = {
+    "attempts": "priced",
+    **{n: f"{n} - pending_{n}" for n in SUM_NAMES[1:6]},
+    "priced": "priced",
+    "billed_seconds": "billed_seconds",
+    "cost_nanos": "cost_nanos",
+}
+_DAY_PENDING = {
+    "attempts": "attempts - priced",
+    **{n: f"pending_{n}" for n in SUM_NAMES[1:6]},
+    "priced": "0",
+    "billed_seconds": "0",
+    "cost_nanos": "0",
+}
+_PLAIN = {n: n for n in SUM_NAMES}
+
+Row = tuple[int, tuple[Any, ...], Sums]  # bucket (a unit's start or a quarter), dims, sums
+
+
+def _sums(values: Sequence[Any]) -> Sums:
+    return Sums(*(int(v) for v in values))
+
+
+def read_table(
+    conn: sa.Connection,
+    table: str,
+    app_id: int,
+    lo: int,
+    hi: int,
+    dims: Sequence[str],
+    where: Sequence[str],
+    params: dict[str, Any],
+    cost: str | None = None,
+) -> list[Row]:
+    """Sums of ``table``'s rows of ``app_id`` with a bucket in ``[lo, hi)``, by bucket and
+    ``dims`` (its columns), under ``where`` (conditions on its columns); on rollup_days
+    ``cost`` ("final", "pending") takes that part of the sums."""
+    exprs = {"final": _DAY_FINAL, "pending": _DAY_PENDING}.get(cost or "", _PLAIN)
+    group = ", ".join(["bucket", *dims])
+    sums = ", ".join(f"sum({exprs[n]})" for n in SUM_NAMES)
+    conditions = " AND ".join(["app_id = :app", "bucket >= :lo", "bucket < :hi", *where])
+    sql = f"SELECT {group}, {sums} FROM {table} WHERE {conditions} GROUP BY {group}"
+    found = conn.execute(sa.text(sql), {**params, "app": app_id, "lo": lo, "hi": hi})
+    k = len(dims)
+    return [(r[0], tuple(r[1 : 1 + k]), _sums(r[1 + k :])) for r in found]
+
+
+def scan(
+    conn: sa.Connection,
+    app_id: int,
+    lo: int,
+    hi: int,
+    dims: Sequence[str],
+    where: Sequence[str],
+    params: dict[str, Any],
+) -> list[Row]:
+    """The plain GROUP BY: sums of the app's CDRs placed in ``[lo, hi)``, by UTC quarter
+    hour of ``placed_at`` and ``dims`` (``cdrs`` columns), under ``where``; each sum as
+    ``analytics.SUMMED`` defines it. (Quarters fold into any zone's hours and days.)"""
+    group = ", ".join([f"placed_at - placed_at % {QUARTER}", *dims])
+    sums = ", ".join(f"sum({SUMMED[n]})" for n in SUM_NAMES)
+    conditions = " AND ".join(
+        ["app_id = :app", "voice_group IN (0, 1)", "placed_at >= :lo", "placed_at < :hi", *where]
+    )
+    sql = f"SELECT {group}, {sums} FROM cdrs WHERE {conditions} GROUP BY {group}"
+    found = conn.execute(sa.text(sql), {**params, "app": app_id, "lo": lo, "hi": hi})
+    k = len(dims)
+    return [(r[0], tuple(r[1 : 1 + k]), _sums(r[1 + k :])) for r in found]
