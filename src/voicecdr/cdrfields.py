@@ -82,8 +82,8 @@ FIELDS = (
     Field("rate_plan_id", "rate_plan_id", rated=True),
     Field("pending_reason", "pending_reason", rated=True),
     Field("rated_at", "rated_at", rated=True),
-    Field("rate_prefix", "rate_prefix", rated=True),
     Field("revision", "revision", rated=True),
+    Field("rate_prefix", "rate_prefix", rated=True),
 )
 
 # The columns of ``cdrs``, in order (the schema's, on both databases).

@@ -333,9 +333,9 @@ def rebuild(conn: sa.Connection, dialect: str, app_id: int) -> None:
     for table in ("rollup_hours", "rollup_days", "rollup_prefixes"):
         conn.execute(sa.text(f"DELETE FROM {table} WHERE app_id = :app"), {"app": app_id})
     tally = Tally(zones(conn, dialect, [app_id]))
-    rows = conn.execution_options(yield_per=10_000).execute(
-        sa.text(stored_facts_sql("app_id = :app")), {"app": app_id}
-    )
+    # Streamed (a server-side cursor on PostgreSQL): an app may have millions of CDRs.
+    query = sa.text(stored_facts_sql("app_id = :app")).execution_options(yield_per=10_000)
+    rows = conn.execute(query, {"app": app_id})
     tally_rows(tally, rows, 1)
     tally.write(conn, dialect)
 

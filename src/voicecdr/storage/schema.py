@@ -105,12 +105,12 @@ def _declare(metadata: sa.MetaData, *, partitioned: bool) -> None:
         sa.Column("rate_plan_id", sa.Integer, sa.ForeignKey("rate_plans.id"), nullable=True),
         sa.Column("pending_reason", sa.Text, nullable=True),
         sa.Column("rated_at", sa.BigInteger, nullable=True),
-        # The prefix of the rate that priced the CDR (NULL while pending, and on CDRs
-        # priced before migration 0009): analytics' destination.
-        sa.Column("rate_prefix", sa.String(20), nullable=True),
         # One more with every write of the charge (the rated columns above): with the id
         # and content hash, what identifies everything an answer shows of the row.
         sa.Column("revision", sa.Integer, nullable=False, server_default="0"),
+        # The prefix of the rate that priced the CDR (NULL while pending, and on CDRs
+        # priced before migration 0009): analytics' destination.
+        sa.Column("rate_prefix", sa.String(20), nullable=True),
         *key,
         sa.Index("ix_cdrs_query", "app_id", "voice_group", "placed_at", "id"),
         sa.Index("ix_cdrs_messageid", "app_id", "messageid"),
