@@ -28,6 +28,7 @@ waits for writers in flight, and writers after it see the new zone.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
@@ -40,6 +41,7 @@ from ..timefmt import wall_to_epoch, zone
 
 NO_PREFIX = "-"  # rollup_prefixes: a priced CDR whose prefix was not recorded (schema < 0009)
 QUARTER = 900  # every modern zone's offsets and changes fall on quarter hours
+KEPT_QUARTERS = 100_000  # a zone's kept quarters (over 2 years of them), then it starts over
 
 HOUR_KEY = ("app_id", "bucket")
 DAY_KEY = (
@@ -83,6 +85,9 @@ class Buckets:
         quarter = epoch - epoch % QUARTER
         found = self._cache.get(quarter)
         if found is None:
+            if len(self._cache) >= KEPT_QUARTERS:
+                self._cache.clear()
+                self._midnights.clear()
             found = self._compute(quarter)
             if found[0] == self._compute(quarter + QUARTER - 1)[0]:
                 self._cache[quarter] = found
@@ -262,7 +267,13 @@ def zones(conn: sa.Connection, dialect: str, app_ids: Iterable[int]) -> dict[int
     rows = conn.exec_driver_sql(
         f"SELECT id, timezone FROM apps WHERE id IN ({marks}) ORDER BY id{lock}"
     ).all()
-    return {app_id: Buckets(zone(tz)) for app_id, tz in rows}
+    return {app_id: _buckets(tz) for app_id, tz in rows}
+
+
+@functools.lru_cache(maxsize=256)
+def _buckets(timezone: str) -> Buckets:
+    # One per zone for the process: what it computed holds for every later transaction.
+    return Buckets(zone(timezone))
 
 
 def tally_calls(
