@@ -272,7 +272,8 @@ def zones(conn: sa.Connection, dialect: str, app_ids: Iterable[int]) -> dict[int
 
 @functools.lru_cache(maxsize=256)
 def _buckets(timezone: str) -> Buckets:
-    # One per zone for the process: what it computed holds for every later transaction.
+    # One per zone for the process: what it computed holds for every later transaction
+    # (docs/performance.md#analytics-issue-22).
     return Buckets(zone(timezone))
 
 
