@@ -192,24 +192,6 @@ METRICS = tuple(figures(Sums()))
 
 # -- calendar ----------------------------------------------------------------------------
 
-QUARTER = 900  # every modern zone's offsets and changes fall on quarter hours
-
-
-def _offset(epoch: int, tz: ZoneInfo) -> int:
-    return int(datetime.fromtimestamp(epoch, tz).utcoffset().total_seconds())  # type: ignore[union-attr]
-
-
-def hour_start(epoch: int, tz: ZoneInfo) -> int:
-    """The Unix second the local hour holding ``epoch`` starts at: the whole hour of the
-    offset in effect (the second 01:00 of a night the clocks go back is its own hour), or
-    the change of offset when that came later: a 30-minute change (Lord Howe) starts a
-    half hour, which otherwise would begin inside the hour before it."""
-    offset = _offset(epoch, tz)
-    start = epoch - (epoch + offset) % 3600
-    while _offset(start, tz) != offset:
-        start = min(start + QUARTER - start % QUARTER, epoch)
-    return start
-
 
 class Calendar:
     """The app's local calendar: the unit (hour, day, ISO week, month) holding an instant,
@@ -220,9 +202,12 @@ class Calendar:
 
     def start(self, unit: Dimension, epoch: int) -> int:
         """The Unix second the local ``unit`` holding ``epoch`` starts at."""
-        if unit is Dimension.HOUR:
-            return hour_start(epoch, self.tz)
         local = datetime.fromtimestamp(epoch, self.tz)
+        if unit is Dimension.HOUR:
+            # The offset in effect: the second 01:00 of a night the clocks go back is
+            # its own hour.
+            offset = int(local.utcoffset().total_seconds())  # type: ignore[union-attr]
+            return epoch - (epoch + offset) % 3600
         day = local.date()
         if unit is Dimension.WEEK:
             day -= timedelta(days=day.weekday())

@@ -36,18 +36,11 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
-from ..analytics import (
-    PENDING_SUM_NAMES,
-    QUARTER,
-    SHORT_CALL_SECONDS,
-    SUM_NAMES,
-    SUMMED,
-    Sums,
-    hour_start,
-)
+from ..analytics import PENDING_SUM_NAMES, SHORT_CALL_SECONDS, SUM_NAMES, SUMMED, Sums
 from ..timefmt import wall_to_epoch, zone
 
 NO_PREFIX = "-"  # rollup_prefixes: a priced CDR whose prefix was not recorded (schema < 0009)
+QUARTER = 900  # every modern zone's offsets and changes fall on quarter hours
 KEPT_QUARTERS = 100_000  # a zone's kept quarters (over 2 years of them), then it starts over
 
 HOUR_KEY = ("app_id", "bucket")
@@ -104,11 +97,12 @@ class Buckets:
 
     def _compute(self, epoch: int) -> tuple[int, int]:
         local = datetime.fromtimestamp(epoch, self.tz)
+        offset = int(local.utcoffset().total_seconds())  # type: ignore[union-attr]
         key = (local.year, local.month, local.day)
         midnight = self._midnights.get(key)
         if midnight is None:
             midnight = self._midnights[key] = wall_to_epoch(datetime(*key), self.tz)
-        return hour_start(epoch, self.tz), midnight
+        return epoch - (epoch + offset) % 3600, midnight
 
 
 class Tally:
