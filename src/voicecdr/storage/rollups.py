@@ -38,7 +38,7 @@ import sqlalchemy as sa
 from ..analytics import PENDING_SUM_NAMES, SHORT_CALL_SECONDS, SUM_NAMES, SUMMED, Sums
 from ..timefmt import wall_to_epoch, zone
 
-NO_PREFIX = "-"  # rollup_prefixes: a priced CDR whose prefix was not recorded (schema < 0009)
+NO_PREFIX = "-"  # rollup_prefixes: a priced CDR without a recorded prefix (the key holds no NULL)
 QUARTER = 900  # every modern zone's offsets and changes fall on quarter hours
 
 HOUR_KEY = ("app_id", "bucket")
