@@ -96,8 +96,11 @@ def stats_command(
         reader = ReportReader(db)
         try:
             query = analytics.parse_query(params, zone(app.timezone))
-            report = reader.report(app, query)
-            scanned = reader.scan(app, query) if check else None
+            scanned = None
+            if check:
+                report, scanned = reader.report_and_scan(app, query)
+            else:
+                report = reader.report(app, query)
         except analytics.AnalyticsError as exc:
             raise _usage(exc) from None
     if fmt is None:
@@ -109,7 +112,7 @@ def stats_command(
     else:
         click.echo(_text(report))
     if scanned is not None:
-        differences = drift(report, scanned)
+        differences = _drift(report, scanned)
         if differences:
             listed = "\n".join(differences[:_LISTED])
             more = len(differences) - _LISTED
@@ -138,7 +141,7 @@ def _usage(exc: AnalyticsError) -> click.UsageError:
     return click.UsageError(message, ctx)
 
 
-def drift(rolled: Report, scanned: Report) -> list[str]:
+def _drift(rolled: Report, scanned: Report) -> list[str]:
     """Where the rollups' report differs from the plain GROUP BY's: a line per group
     (and total) whose sums differ, with each sum that does."""
     from ..analytics import SUM_NAMES, Sums
