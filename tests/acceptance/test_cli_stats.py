@@ -220,6 +220,10 @@ def test_bad_options_are_usage_errors_naming_the_option(sqlite_url: str, tmp_pat
         (("--from", "2026-12-03", "--to", "2026-12-01"), ("--to must be after from",)),
         (("--from", "2020-01-01", "--to", "2026-12-01"), ("--to: the window", "400 days")),
         (("--from", "", "--to", "2026-12-01"), ("--from is required",)),
+        (
+            ("--from", "0001-01-01T00:00:00+14:00", "--to", "2026-12-01"),
+            ("--from '0001-01-01T00:00:00+14:00' is not between 0001-02-02 and 9999-12-29",),
+        ),
         ((*WINDOW, "--by", "tenant"), ("--by 'tenant' is not a dimension", "hour, day")),
         ((*WINDOW, "--by", "day,hour"), ("--by takes at most one of hour, day",)),
         ((*WINDOW, "--by", "day,country,service"), ("--by takes at most 2",)),
