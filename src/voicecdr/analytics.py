@@ -351,10 +351,23 @@ PARAMETERS = frozenset(
 )
 
 
+# The instants a window may reach: far enough inside the years 1 to 9999 of ``datetime``
+# that the local hour, day, week and month around any of them is one in every timezone.
+EARLIEST = int(datetime(1, 2, 2, tzinfo=UTC).timestamp())
+LATEST = int(datetime(9999, 12, 29, tzinfo=UTC).timestamp())
+_RANGE = "0001-02-02 and 9999-12-29 (UTC)"
+
+
 def parse_time(text: str, tz: ZoneInfo, parameter: str) -> int:
     """A window bound: ``yyyy-MM-dd HH:mm:ss`` (NXCloud's), ``yyyy-MM-dd`` (midnight) or
     ISO 8601 without an offset, all in ``tz``; or ISO 8601 with an offset."""
-    text = text.strip()
+    epoch = _epoch(text.strip(), tz, parameter)
+    if not EARLIEST <= epoch <= LATEST:
+        raise AnalyticsError(parameter, f"{parameter} {text!r} is not between {_RANGE}")
+    return epoch
+
+
+def _epoch(text: str, tz: ZoneInfo, parameter: str) -> int:
     try:
         if _DATE.fullmatch(text):
             wall = datetime.fromisoformat(text)
@@ -372,7 +385,7 @@ def parse_time(text: str, tz: ZoneInfo, parameter: str) -> int:
         if not _LOCAL_ISO.fullmatch(text):
             raise AnalyticsError(parameter, f"{parameter} {text!r} is not a time")
         return wall_to_epoch(parsed, tz)
-    return int(parsed.astimezone(UTC).timestamp() // 1)
+    return int(parsed.timestamp() // 1)  # (no astimezone: it overflows near years 1 and 9999)
 
 
 def parse_group_by(text: str) -> tuple[Dimension, ...]:
@@ -456,5 +469,7 @@ def parse_query(params: Mapping[str, str], tz: ZoneInfo) -> AnalyticsQuery:
         if text.strip() != "previous":
             raise AnalyticsError("compare", "compare takes one value: previous")
         compare = True
+        if start - (end - start) < EARLIEST:
+            raise AnalyticsError("compare", "the previous period would begin before 0001-02-02")
     group_by = parse_group_by(params.get("group_by", ""))
     return AnalyticsQuery(start, end, group_by, parse_filters(params), compare)
