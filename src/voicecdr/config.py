@@ -197,6 +197,11 @@ class Settings(BaseSettings):
         description="Bearer token for `POST /v1/cdrs`. Unset: the endpoint answers 503 "
         "(ingest over HTTP is off).",
     )
+    operator_token: SecretStr | None = Field(
+        None,
+        description="Bearer token of the operator for `GET /v1/analytics`: any app's "
+        "figures, naming it with `app=`. Unset: operator access answers 503.",
+    )
     freeswitch_credentials: SecretStr | None = Field(
         None,
         description="`user:pass` that FreeSWITCH's mod_json_cdr sends (HTTP basic) to "
@@ -278,7 +283,7 @@ class Settings(BaseSettings):
             raise ValueError("must be DEBUG, INFO, WARNING or ERROR")
         return level
 
-    @field_validator("ingest_token")
+    @field_validator("ingest_token", "operator_token")
     @classmethod
     def _usable_token(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and len(value.get_secret_value()) < 16:
@@ -313,7 +318,7 @@ class Settings(BaseSettings):
 
 
 # Values never echoed in an error: tokens, passwords, and URLs that may carry one.
-_SECRET = {"database_url", "ingest_token", "freeswitch_credentials"}
+_SECRET = {"database_url", "ingest_token", "operator_token", "freeswitch_credentials"}
 _KINDS: dict[object, str] = {int: "a whole number", float: "a number", bool: "true or false"}
 
 
