@@ -164,16 +164,17 @@ class Settings(BaseSettings):
         10,
         ge=1,
         validation_alias=_renamed("VOICECDR_AUTH_FAILURES_PER_CLIENT_APPKEY"),
-        description="Failed query-API authentications allowed per client address and "
-        "appkey within `auth_failure_window`; past that, that address is locked out "
+        description="Failed authentications (query API and analytics) allowed per client "
+        "address and appkey within `auth_failure_window`; past that, that address is locked out "
         "(`auth_failed`, saying so, with `Retry-After`) whatever the secret until failures "
         "age out. Other addresses are never affected.",
     )
     auth_failures_per_client: int = Field(
         50,
         ge=1,
-        description="Failed query-API authentications allowed per client address (any "
-        "appkey) within `auth_failure_window`, with the same lock-out of that address.",
+        description="Failed authentications (query API and analytics, operator token "
+        "included) allowed per client address (any appkey) within `auth_failure_window`, "
+        "with the same lock-out of that address.",
     )
     auth_failure_window: float = Field(
         300,
