@@ -353,7 +353,23 @@ PARAMETERS = frozenset(
 
 def parse_time(text: str, tz: ZoneInfo, parameter: str) -> int:
     """A window bound: ``yyyy-MM-dd HH:mm:ss`` (NXCloud's), ``yyyy-MM-dd`` (midnight) or
-    ISO 8601 without an offset, all in ``tz``; or ISO 8601 with an offset."""
+    ISO 8601 without an offset, all in ``tz``; or ISO 8601 with an offset. Between the
+    years 1900 and 9000, so a window, the period before it and their calendar units stay
+    within the dates Python can show in every timezone."""
+    try:
+        epoch = _epoch(text, tz, parameter)
+    except OverflowError:
+        epoch = _LATEST
+    if not _EARLIEST <= epoch < _LATEST:
+        raise AnalyticsError(parameter, f"{parameter} must lie between the years 1900 and 9000")
+    return epoch
+
+
+_EARLIEST = int(datetime(1900, 1, 1, tzinfo=UTC).timestamp())
+_LATEST = int(datetime(9000, 1, 1, tzinfo=UTC).timestamp())
+
+
+def _epoch(text: str, tz: ZoneInfo, parameter: str) -> int:
     text = text.strip()
     try:
         if _DATE.fullmatch(text):
