@@ -379,6 +379,8 @@ BAD = [
     ({"from": "2026-12-02", "to": "2026-12-01"}, "to"),
     ({"from": "2026-12-01", "to": "2026-12-01"}, "to"),
     ({"from": "2024-01-01", "to": "2026-01-01"}, "to"),
+    ({"from": "0001-01-01", "to": "0001-01-02"}, "from"),
+    ({"to": "9999-12-31T23:59:59-14:00"}, "to"),
     ({"group_by": "destination_city"}, "group_by"),
     ({"group_by": "day,country_code,service"}, "group_by"),
     ({"group_by": "day,hour"}, "group_by"),
@@ -406,6 +408,16 @@ def test_each_bad_parameter_is_a_400_naming_it(
     assert parameter in body["detail"] or "window" in body["detail"], body
 
 
+def test_windows_far_from_now_are_answered(client: TestClient, db: Database) -> None:
+    for params in (
+        {"from": "1901-01-01", "to": "1901-02-01", "group_by": "week", "compare": "previous"},
+        {"from": "8998-12-01", "to": "8999-01-01", "group_by": "month", "compare": "previous"},
+    ):
+        body = get(client, params).json()
+        assert body == scanned(db, "app1", params)
+        assert body["total"]["attempts"] == 0
+
+
 def test_a_missing_window_bound_is_named(client: TestClient) -> None:
     assert problem_of(get(client, {"to": "2026-12-01"}), 400)["parameter"] == "from"
     assert problem_of(get(client, {"from": "2026-12-01"}), 400)["parameter"] == "to"
@@ -417,6 +429,13 @@ def test_a_repeated_parameter_is_a_400_naming_it(client: TestClient) -> None:
     body = problem_of(response, 400)
     assert body["parameter"] == "group_by"
     assert "more than once" in body["detail"]
+
+
+def test_a_nul_character_is_refused_not_sent_to_the_database(client: TestClient) -> None:
+    for params, headers in ((window(group_by="day\x00"), basic()), (window(app="a\x00"), BEARER)):
+        body = problem_of(get(client, params, headers), 400)
+        assert "NUL" in body["detail"]
+    assert problem_of(get(client, window(), basic("app1\x00", "x")), 401)
 
 
 def test_operator_access_needs_the_setting(

@@ -235,6 +235,10 @@ def _single(pairs: Sequence[tuple[str, str]]) -> dict[str, str]:
     repeated = sorted(name for name, count in counts.items() if count > 1)
     if repeated:
         raise _bad(repeated[0], f"{repeated[0]} is given more than once: give it once")
+    # No stored text holds one (PostgreSQL refuses it in a statement).
+    for name, value in pairs:
+        if "\x00" in name or "\x00" in value:
+            raise _bad(name, f"{name!r} must not contain a NUL character")
     return dict(pairs)
 
 
@@ -246,7 +250,7 @@ def _basic(scheme: str, credentials: str) -> tuple[str, str]:
         except (binascii.Error, ValueError):
             text = ""
         appkey, colon, secretkey = text.partition(":")
-        if appkey and colon:
+        if appkey and colon and "\x00" not in text:
             return appkey, secretkey
     raise _refuse(
         401,
