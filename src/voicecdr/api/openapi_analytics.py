@@ -147,7 +147,8 @@ _PARAMETERS = [
     _param(
         "to",
         {"type": "string", "minLength": 1},
-        f"Window end, exclusive, after `from` and at most {MAX_WINDOW_DAYS} days after it.",
+        f"Window end, exclusive, after `from` and at most {MAX_WINDOW_DAYS} days after it; "
+        "both between the years 1900 and 9000.",
         required=True,
     ),
     {
