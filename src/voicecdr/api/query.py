@@ -147,7 +147,7 @@ class QueryService:
         now = self._clock()
         verdict = self._auth.authenticate(appkey, secretkey, client)
         if isinstance(verdict, Denied):
-            return _locked_out(verdict.lockout) if verdict.lockout else _AUTH_FAILED
+            return _AUTH_FAILED if verdict.lockout is None else _locked_out(verdict.lockout)
         app, admission = verdict.app, verdict.admission
         try:
             asked = self._asked(params, app, now)
