@@ -27,6 +27,7 @@ from voicecdr.api import QUERY_PATH, create_app
 from voicecdr.api import analytics as endpoint
 from voicecdr.api.openapi import openapi_document
 from voicecdr.config import Settings
+from voicecdr.errors import ConfigError
 from voicecdr.models import App
 from voicecdr.storage import AppStore, Database, ReportReader
 from voicecdr.timefmt import zone
@@ -516,3 +517,15 @@ def test_times_may_be_nxcloud_or_iso_with_an_offset(client: TestClient, db: Data
     answers = [get(client, {**f, "group_by": "hour"}).json() for f in forms]
     assert answers[0]["groups"] == answers[1]["groups"] == answers[2]["groups"]
     assert answers[0] == scanned(db, "app1", {**forms[0], "group_by": "hour"})
+
+
+def test_the_operator_token_setting_is_checked_and_never_echoed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("VOICECDR_OPERATOR_TOKEN", "too-short-secret")
+    assert Settings.from_env().operator_token is not None  # 16 characters: enough
+    monkeypatch.setenv("VOICECDR_OPERATOR_TOKEN", "short-secret")
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env()
+    assert "VOICECDR_OPERATOR_TOKEN: must be at least 16 characters" in str(caught.value)
+    assert "short-secret" not in str(caught.value)
