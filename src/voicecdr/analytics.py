@@ -352,17 +352,22 @@ PARAMETERS = frozenset(
 
 
 # The instants a window may reach: far enough inside the years 1 to 9999 of ``datetime``
-# that the local hour, day, week and month around any of them is one in every timezone.
-EARLIEST = int(datetime(1, 2, 2, tzinfo=UTC).timestamp())
-LATEST = int(datetime(9999, 12, 29, tzinfo=UTC).timestamp())
-_RANGE = "0001-02-02 and 9999-12-29 (UTC)"
+# that the window, the period before it and their local hours, days, weeks and months
+# exist in every timezone.
+EARLIEST = int(datetime(1900, 1, 1, tzinfo=UTC).timestamp())
+LATEST = int(datetime(9000, 1, 1, tzinfo=UTC).timestamp())
+_RANGE = "the years 1900 and 9000"
 
 
 def parse_time(text: str, tz: ZoneInfo, parameter: str) -> int:
     """A window bound: ``yyyy-MM-dd HH:mm:ss`` (NXCloud's), ``yyyy-MM-dd`` (midnight) or
-    ISO 8601 without an offset, all in ``tz``; or ISO 8601 with an offset."""
-    epoch = _epoch(text.strip(), tz, parameter)
-    if not EARLIEST <= epoch <= LATEST:
+    ISO 8601 without an offset, all in ``tz``; or ISO 8601 with an offset; between
+    :data:`EARLIEST` and :data:`LATEST`."""
+    try:
+        epoch = _epoch(text.strip(), tz, parameter)
+    except OverflowError:
+        epoch = LATEST
+    if not EARLIEST <= epoch < LATEST:
         raise AnalyticsError(parameter, f"{parameter} {text!r} is not between {_RANGE}")
     return epoch
 
@@ -470,6 +475,6 @@ def parse_query(params: Mapping[str, str], tz: ZoneInfo) -> AnalyticsQuery:
             raise AnalyticsError("compare", "compare takes one value: previous")
         compare = True
         if start - (end - start) < EARLIEST:
-            raise AnalyticsError("compare", "the previous period would begin before 0001-02-02")
+            raise AnalyticsError("compare", "the previous period would begin before the year 1900")
     group_by = parse_group_by(params.get("group_by", ""))
     return AnalyticsQuery(start, end, group_by, parse_filters(params), compare)
