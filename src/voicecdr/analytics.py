@@ -58,7 +58,7 @@ class Dimension(enum.StrEnum):
 
 _TIME = frozenset({Dimension.HOUR, Dimension.DAY, Dimension.WEEK, Dimension.MONTH})
 # Other names a user may write for a dimension.
-_ALIASES = {
+DIMENSION_ALIASES = {
     "country": Dimension.COUNTRY_CODE,
     "countrycode": Dimension.COUNTRY_CODE,
     "destination": Dimension.PREFIX,
@@ -397,7 +397,7 @@ def parse_group_by(text: str) -> tuple[Dimension, ...]:
     names = [n.strip().lower() for n in text.split(",") if n.strip()]
     chosen: list[Dimension] = []
     for name in names:
-        dim = _ALIASES.get(name)
+        dim = DIMENSION_ALIASES.get(name)
         if dim is None:
             try:
                 dim = Dimension(name)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..analytics import _ALIASES, MAX_GROUP_BY, MAX_WINDOW_DAYS, METRICS, Dimension
+from ..analytics import DIMENSION_ALIASES, MAX_GROUP_BY, MAX_WINDOW_DAYS, METRICS, Dimension
 from ..models import CostStatus, Service
 
 ANALYTICS_PATH = "/v1/analytics"
@@ -158,11 +158,11 @@ _PARAMETERS = [
                 "type": "array",
                 "maxItems": MAX_GROUP_BY,
                 "uniqueItems": True,
-                "items": {"enum": [*_DIMENSIONS, *_ALIASES]},
+                "items": {"enum": [*_DIMENSIONS, *DIMENSION_ALIASES]},
             },
             f"Up to {MAX_GROUP_BY} dimensions, comma-separated, at most one of hour, day, "
             "week, month (the app's local calendar; ISO weeks). Also written: "
-            + ", ".join(f"`{alias}` for `{dim}`" for alias, dim in _ALIASES.items())
+            + ", ".join(f"`{alias}` for `{dim}`" for alias, dim in DIMENSION_ALIASES.items())
             + ". None: the total only.",
         ),
         "style": "form",
