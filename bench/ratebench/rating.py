@@ -34,7 +34,7 @@ _FINAL = int(CostStatus.FINAL)
 _UPDATE_SET = (
     f"cost_status = {_FINAL}, cycle = {{p}}, size = {{p}}, unit_price_nanos = {{p}}, "
     "basic_price_nanos = {p}, cost_nanos = {p}, rate_plan_id = {p}, rated_at = {p}, "
-    "pending_reason = NULL"
+    "rate_prefix = {p}, pending_reason = NULL"
 )
 # The receipt row as the rater writes it (what its body is made of; the sender renders it).
 _RECEIPT_COLUMNS = storage.RECEIPT_COLUMNS
@@ -56,7 +56,7 @@ class Timed:
 class Work:
     """The outcome the rater must reach, precomputed: update and receipt rows in id order."""
 
-    updates: list[tuple[Any, ...]]  # cycle, size, unit, basic, cost, plan_id, now, id
+    updates: list[tuple[Any, ...]]  # cycle, size, unit, basic, cost, plan_id, now, prefix, id
     receipts: list[tuple[Any, ...]]  # the receipt columns above, app_id first
 
 
@@ -117,7 +117,7 @@ def precompute(database: Database, now: int) -> Work:
         if batch.unpriced:
             cdr_id = batch.unpriced[0][1]
             raise RuntimeError(f"CDR {cdr_id} found no rate: {batch.unpriced[0][0]}")
-        updates += (priced[:8] for priced in batch.priced)  # all but placed_at
+        updates += (priced[:9] for priced in batch.priced)  # all but placed_at
         receipts += batch.receipts
     return Work(updates, receipts)
 
@@ -179,14 +179,16 @@ def raw_pg_copy(database: Database, work: Work) -> Timed:
     update = (
         f"UPDATE cdrs SET cost_status = {_FINAL}, cycle = r.cycle, size = r.size, "
         "unit_price_nanos = r.unit, basic_price_nanos = r.basic, cost_nanos = r.cost, "
-        "rate_plan_id = r.plan_id, rated_at = r.now, pending_reason = NULL "
+        "rate_plan_id = r.plan_id, rated_at = r.now, rate_prefix = r.prefix, "
+        "pending_reason = NULL "
         "FROM rated r WHERE cdrs.id = r.id AND cdrs.cost_status = 0"
     )
     with contextlib.closing(database.connect()) as conn:
         started = time.perf_counter()
         conn.execute(
             "CREATE TEMP TABLE rated (cycle int, size int, unit bigint, basic bigint, "
-            "cost bigint, plan_id int, now bigint, id bigint) ON COMMIT DELETE ROWS"
+            "cost bigint, plan_id int, now bigint, prefix text, id bigint) "
+            "ON COMMIT DELETE ROWS"
         )
         for updates, receipts in batches:
             with conn.transaction(), conn.cursor() as cur:  # type: ignore[attr-defined]

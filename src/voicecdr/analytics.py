@@ -58,7 +58,7 @@ class Dimension(enum.StrEnum):
 
 _TIME = frozenset({Dimension.HOUR, Dimension.DAY, Dimension.WEEK, Dimension.MONTH})
 # Other names a user may write for a dimension.
-_ALIASES = {
+DIMENSION_ALIASES = {
     "country": Dimension.COUNTRY_CODE,
     "countrycode": Dimension.COUNTRY_CODE,
     "destination": Dimension.PREFIX,
@@ -351,10 +351,28 @@ PARAMETERS = frozenset(
 )
 
 
+# The instants a window may reach: far enough inside the years 1 to 9999 of ``datetime``
+# that the window, the period before it and their local hours, days, weeks and months
+# exist in every timezone.
+EARLIEST = int(datetime(1900, 1, 1, tzinfo=UTC).timestamp())
+LATEST = int(datetime(9000, 1, 1, tzinfo=UTC).timestamp())
+_RANGE = "the years 1900 and 9000"
+
+
 def parse_time(text: str, tz: ZoneInfo, parameter: str) -> int:
     """A window bound: ``yyyy-MM-dd HH:mm:ss`` (NXCloud's), ``yyyy-MM-dd`` (midnight) or
-    ISO 8601 without an offset, all in ``tz``; or ISO 8601 with an offset."""
-    text = text.strip()
+    ISO 8601 without an offset, all in ``tz``; or ISO 8601 with an offset; between
+    :data:`EARLIEST` and :data:`LATEST`."""
+    try:
+        epoch = _epoch(text.strip(), tz, parameter)
+    except OverflowError:
+        epoch = LATEST
+    if not EARLIEST <= epoch < LATEST:
+        raise AnalyticsError(parameter, f"{parameter} {text!r} is not between {_RANGE}")
+    return epoch
+
+
+def _epoch(text: str, tz: ZoneInfo, parameter: str) -> int:
     try:
         if _DATE.fullmatch(text):
             wall = datetime.fromisoformat(text)
@@ -372,14 +390,14 @@ def parse_time(text: str, tz: ZoneInfo, parameter: str) -> int:
         if not _LOCAL_ISO.fullmatch(text):
             raise AnalyticsError(parameter, f"{parameter} {text!r} is not a time")
         return wall_to_epoch(parsed, tz)
-    return int(parsed.astimezone(UTC).timestamp() // 1)
+    return int(parsed.timestamp() // 1)  # (no astimezone: it overflows near years 1 and 9999)
 
 
 def parse_group_by(text: str) -> tuple[Dimension, ...]:
     names = [n.strip().lower() for n in text.split(",") if n.strip()]
     chosen: list[Dimension] = []
     for name in names:
-        dim = _ALIASES.get(name)
+        dim = DIMENSION_ALIASES.get(name)
         if dim is None:
             try:
                 dim = Dimension(name)
@@ -456,5 +474,7 @@ def parse_query(params: Mapping[str, str], tz: ZoneInfo) -> AnalyticsQuery:
         if text.strip() != "previous":
             raise AnalyticsError("compare", "compare takes one value: previous")
         compare = True
+        if start - (end - start) < EARLIEST:
+            raise AnalyticsError("compare", "the previous period would begin before the year 1900")
     group_by = parse_group_by(params.get("group_by", ""))
     return AnalyticsQuery(start, end, group_by, parse_filters(params), compare)

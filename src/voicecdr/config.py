@@ -164,16 +164,17 @@ class Settings(BaseSettings):
         10,
         ge=1,
         validation_alias=_renamed("VOICECDR_AUTH_FAILURES_PER_CLIENT_APPKEY"),
-        description="Failed query-API authentications allowed per client address and "
-        "appkey within `auth_failure_window`; past that, that address is locked out "
+        description="Failed authentications (query API and analytics) allowed per client "
+        "address and appkey within `auth_failure_window`; past that, that address is locked out "
         "(`auth_failed`, saying so, with `Retry-After`) whatever the secret until failures "
         "age out. Other addresses are never affected.",
     )
     auth_failures_per_client: int = Field(
         50,
         ge=1,
-        description="Failed query-API authentications allowed per client address (any "
-        "appkey) within `auth_failure_window`, with the same lock-out of that address.",
+        description="Failed authentications (query API and analytics, operator token "
+        "included) allowed per client address (any appkey) within `auth_failure_window`, "
+        "with the same lock-out of that address.",
     )
     auth_failure_window: float = Field(
         300,
@@ -196,6 +197,11 @@ class Settings(BaseSettings):
         None,
         description="Bearer token for `POST /v1/cdrs`. Unset: the endpoint answers 503 "
         "(ingest over HTTP is off).",
+    )
+    operator_token: SecretStr | None = Field(
+        None,
+        description="Bearer token of the operator for `GET /v1/analytics`: any app's "
+        "figures, naming it with `app=`. Unset: operator access answers 503.",
     )
     freeswitch_credentials: SecretStr | None = Field(
         None,
@@ -278,7 +284,7 @@ class Settings(BaseSettings):
             raise ValueError("must be DEBUG, INFO, WARNING or ERROR")
         return level
 
-    @field_validator("ingest_token")
+    @field_validator("ingest_token", "operator_token")
     @classmethod
     def _usable_token(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and len(value.get_secret_value()) < 16:
@@ -313,7 +319,7 @@ class Settings(BaseSettings):
 
 
 # Values never echoed in an error: tokens, passwords, and URLs that may carry one.
-_SECRET = {"database_url", "ingest_token", "freeswitch_credentials"}
+_SECRET = {"database_url", "ingest_token", "operator_token", "freeswitch_credentials"}
 _KINDS: dict[object, str] = {int: "a whole number", float: "a number", bool: "true or false"}
 
 

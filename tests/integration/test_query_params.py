@@ -334,6 +334,7 @@ def test_a_trailing_slash_on_the_query_path_is_the_same_endpoint(client: TestCli
         ("POST", "/v1/cdrs", {}),
         ("POST", "/v1/ingest/freeswitch", {}),
         ("GET", "/v1/cdrs", {}),
+        ("GET", "/v1/analytics", {}),
     ],
 )
 def test_no_route_redirects_a_trailing_slash(

@@ -18,10 +18,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import gcpolicy, logs
 from ..config import Settings
-from ..storage import AppStore, CdrWriter, Database, PageReader, SharedRateLimiter
+from ..storage import AppStore, CdrWriter, Database, PageReader, ReportReader, SharedRateLimiter
 from ..workers.health import WorkerHealth
 from ..workers.runner import run_workers
 from . import metrics, ops
+from .analytics import AnalyticsEndpoint, AnalyticsService
+from .appauth import AppAuthenticator
 from .ingest import IngestEndpoints
 from .problems import status_problem
 from .query import QueryEndpoint, QueryService
@@ -128,6 +130,10 @@ def create_app(
     service = QueryService(PageReader(db), apps, limiter, settings, clock)
     query = QueryEndpoint(service, settings, db.dialect)
     ingest = IngestEndpoints(apps, CdrWriter(db), settings)
+    auth = AppAuthenticator(apps, limiter, settings, clock)
+    analytics = AnalyticsEndpoint(
+        AnalyticsService(ReportReader(db), auth, settings, clock), settings
+    )
     health = WorkerHealth()
 
     @contextlib.asynccontextmanager
@@ -153,6 +159,7 @@ def create_app(
         Route(QUERY_PATH, query),  # an ASGI app: every method, each answered in the envelope
         Route("/v1/cdrs", ingest.batch, methods=["POST"]),
         Route("/v1/ingest/freeswitch", ingest.freeswitch, methods=["POST"]),
+        Route("/v1/analytics", analytics.get, methods=["GET"]),
         Route("/healthz", ops.healthz, methods=["GET"]),
         Route("/readyz", ops.readyz_for(db, health), methods=["GET"]),
         Route("/metrics", ops.metrics_endpoint, methods=["GET"]),

@@ -10,6 +10,9 @@ from typing import Any
 
 from .. import __version__
 from ..config import Settings
+from .openapi_analytics import SCHEMAS as ANALYTICS_SCHEMAS
+from .openapi_analytics import SECURITY_SCHEMES as ANALYTICS_SECURITY
+from .openapi_analytics import analytics_path
 from .query import MAX_PAGE
 from .rows import EXTENDED_FIELDS, GROUP_CALL_FIELDS, VERIFICATION_FIELDS
 
@@ -178,7 +181,8 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
         "info": {
             "title": "voicecdr",
             "version": __version__,
-            "description": "NXCloud-compatible voice call record query API, and ingest.",
+            "description": "NXCloud-compatible voice call record query API, ingest, and "
+            "call analytics.",
         },
         "paths": {
             "/api/voiceSms/getVoiceCdr": {
@@ -212,6 +216,7 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                 }
             },
             **_ingest_paths(settings),
+            **analytics_path(),
             "/healthz": {
                 "get": {
                     "summary": "Liveness",
@@ -254,10 +259,12 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                 "IngestSummary": _SUMMARY,
                 "CanonicalCdr": _CANONICAL,
                 "FreeswitchCdr": _FREESWITCH,
+                **ANALYTICS_SCHEMAS,
             },
             "securitySchemes": {
                 "ingestToken": {"type": "http", "scheme": "bearer"},
                 "freeswitchBasic": {"type": "http", "scheme": "basic"},
+                **ANALYTICS_SECURITY,
             },
         },
     }

@@ -23,13 +23,12 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from ..config import Settings
-from ..credentials import verify_secret
 from ..errors import DatabaseUnavailable, StorageError, TokenRefused
 from ..models import App, VoiceGroup
-from ..ratelimit import Decision, Quota
+from ..ratelimit import Decision
 from ..storage import Admission, AppStore, Page, PageReader, PageRequest, SharedRateLimiter
 from ..timefmt import WindowError, query_window, zone
-from .appcache import AppCache
+from .appauth import AppAuthenticator, Denied
 from .clientaddr import ClientAddress
 from .params import BodyTimeout, ParamError, read_params
 from .rows import RowCache, RowRenderer
@@ -116,16 +115,13 @@ class QueryService:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._pages = reader
-        self._apps = AppCache(apps, settings.app_cache_seconds)
+        self._auth = AppAuthenticator(apps, limiter, settings, clock)
         self._limiter = limiter
         self._clock = clock
         self._max_span = timedelta(hours=settings.max_span_hours)
         self._max_age = timedelta(days=settings.max_age_days) if settings.max_age_days else None
         self._max_page_size = settings.max_page_size
         self._rows = RowCache(settings.row_cache_rows) if settings.row_cache_rows else None
-        window = settings.auth_failure_window
-        self._per_pair = _failure_quota(settings.auth_failures_per_client_appkey, window)
-        self._per_client = _failure_quota(settings.auth_failures_per_client, window)
 
     @property
     def row_cache(self) -> RowCache | None:
@@ -149,41 +145,10 @@ class QueryService:
         appkey = _required(params, "appkey")
         secretkey = _required(params, "secretkey")
         now = self._clock()
-        # Guessing is capped per address and appkey, and per address, in the shared state
-        # so more server processes do not mean more guesses. Only the guessing address is
-        # locked out, never the owner elsewhere. No appkey is longer than 64 characters:
-        # longer ones share a key (bounded size), and a space ends every address.
-        failure_keys = (
-            (f"authfail:{client} {appkey[:65]}", self._per_pair),
-            (f"authfail:{client}", self._per_client),
-        )
-        app = self._apps.get(appkey)
-        # Hash the candidate even for an unknown appkey so timing does not reveal which.
-        stored = app.secret_hash if app else "sha256$x$" + "0" * 64
-        if not verify_secret(secretkey, stored) or app is None:
-            # Counted unless a cap is already reached (a refused guess must not push its
-            # own lock-out further out), by the statements a right secret's lock-out takes:
-            # the same answer in the same time tells a locked-out guesser nothing.
-            (pair, per_pair), (address, per_address) = failure_keys
-            counted = self._limiter.take(
-                self._limiter.admission(pair, per_pair, failure_keys, self._clock)
-            )
-            if not counted.allowed:
-                return _locked_out(counted)
-            self._limiter.acquire(address, per_address, now)
-            return _AUTH_FAILED
-        # A locked-out address gets the same answer with the right secret as with a wrong
-        # one; checking that and taking the request's token is one statement, on
-        # PostgreSQL usually the one that reads the page too.
-        admission = self._limiter.admission(
-            f"query:{app.appkey}", Quota.per_second(app.rate_limit), failure_keys, self._clock
-        )
-        if app.disabled:
-            # As a wrong secret would answer, but not a failure: its client polling on
-            # must not lock out the others at its address. Its token is taken as any
-            # request's is, so a locked-out address hears what a wrong secret hears.
-            decision = self._limiter.take(admission)
-            return _locked_out(decision) if decision.locked_out else _AUTH_FAILED
+        verdict = self._auth.authenticate(appkey, secretkey, client)
+        if isinstance(verdict, Denied):
+            return _AUTH_FAILED if verdict.lockout is None else _locked_out(verdict.lockout)
+        app, admission = verdict.app, verdict.admission
         try:
             asked = self._asked(params, app, now)
         except _Invalid:
@@ -292,11 +257,6 @@ def _rendered(page: Page[Any], renderer: RowRenderer, keep: RowCache | None) -> 
                 keep.put(renderer.key, stamp, known)
         out.append(known)
     return out
-
-
-def _failure_quota(failures: int, window: float) -> Quota:
-    """``failures`` at once, refilled evenly over ``window`` seconds."""
-    return Quota(failures / window, burst=failures)
 
 
 def _required(params: dict[str, str], name: str) -> str:

@@ -174,9 +174,10 @@ def _roll_up_priced(
     """Move the CDRs just priced from pending to priced in the rollups."""
     by_id = {row[0]: row for row in rows}
     tally = rollups.Tally(rollups.zones(conn, dialect, {row[1] for row in rows}))
-    price = tally.price
-    for cycle, size, _, _, cost, _, _, prefix, cdr_id, _ in priced:
-        price(_FACT(by_id[cdr_id]), prefix, cycle * size, cost)
+    tally.charges(
+        (_FACT(by_id[cdr_id]), prefix, cycle * size, cost)
+        for cycle, size, _, _, cost, _, _, prefix, cdr_id, _ in priced
+    )
     tally.write(conn, dialect)
 
 
@@ -461,12 +462,11 @@ class RatingStore:
                 # The rollups follow the charge: out of the old one, into the new.
                 fact = _FACT(rated.cdr)
                 if rated.cost_status is CostStatus.FINAL:
-                    tally.price(
-                        fact, rated.prefix, stored.cycle * stored.size, stored.cost_nanos, -1
-                    )
+                    billed = stored.cycle * stored.size
+                    tally.charges([(fact, rated.prefix, billed, stored.cost_nanos)], -1)
                 if isinstance(decision, Priced):
                     ch = decision.charge
-                    tally.price(fact, decision.prefix, ch.cycle * ch.size, ch.cost_nanos)
+                    tally.charges([(fact, decision.prefix, ch.cycle * ch.size, ch.cost_nanos)])
                 if isinstance(decision, Priced):
                     receipt = receipts_for(rated, decision)
                     if receipt is not None:

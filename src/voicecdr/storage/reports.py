@@ -91,13 +91,23 @@ class ReportReader:
         """The same report by the plain GROUP BY over the CDRs alone."""
         return self._answer(app, query, rollups_too=False)
 
-    def _answer(self, app: App, query: AnalyticsQuery, *, rollups_too: bool) -> Report:
-        calendar = Calendar(zone(app.timezone))
+    def report_and_scan(self, app: App, query: AnalyticsQuery) -> tuple[Report, Report]:
+        """Both, read in one snapshot: writes going on cannot make them differ."""
         with translated("read analytics"), self._db.snapshots.begin() as conn:
-            current = _Period(conn, app, calendar, query, rollups_too).report()
-            previous = None
-            if query.compare:
-                previous = _Period(conn, app, calendar, query.previous(), rollups_too).report()
+            return self._read(conn, app, query, True), self._read(conn, app, query, False)
+
+    def _answer(self, app: App, query: AnalyticsQuery, *, rollups_too: bool) -> Report:
+        with translated("read analytics"), self._db.snapshots.begin() as conn:
+            return self._read(conn, app, query, rollups_too)
+
+    def _read(
+        self, conn: sa.Connection, app: App, query: AnalyticsQuery, rollups_too: bool
+    ) -> Report:
+        calendar = Calendar(zone(app.timezone))
+        current = _Period(conn, app, calendar, query, rollups_too).report()
+        previous = None
+        if query.compare:
+            previous = _Period(conn, app, calendar, query.previous(), rollups_too).report()
         return Report(app, query, current.groups, current.total, previous)
 
 

@@ -31,7 +31,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -39,7 +39,7 @@ import sqlalchemy as sa
 from ..analytics import PENDING_SUM_NAMES, SHORT_CALL_SECONDS, SUM_NAMES, SUMMED, Sums
 from ..timefmt import wall_to_epoch, zone
 
-NO_PREFIX = "-"  # rollup_prefixes: a priced CDR whose prefix was not recorded (schema < 0009)
+NO_PREFIX = "-"  # rollup_prefixes: a priced CDR without a recorded prefix (the key holds no NULL)
 QUARTER = 900  # every modern zone's offsets and changes fall on quarter hours
 KEPT_QUARTERS = 100_000  # a zone's kept quarters (over 2 years of them), then it starts over
 
@@ -56,6 +56,23 @@ DAY_KEY = (
 PREFIX_KEY = ("app_id", "bucket", "prefix", "service", "country_code")
 DAY_SUMS = (*SUM_NAMES, *PENDING_SUM_NAMES)
 _N = len(SUM_NAMES)
+# Tally's loops index the sums by position: this is the order they are written for.
+assert DAY_SUMS == (
+    "attempts",
+    "answered",
+    "billsec",
+    "answer_wait",
+    "answer_timed",
+    "short_calls",
+    "priced",
+    "billed_seconds",
+    "cost_nanos",
+    "pending_answered",
+    "pending_billsec",
+    "pending_answer_wait",
+    "pending_answer_timed",
+    "pending_short_calls",
+)
 
 # The columns a CDR is tallied from, in this order (:meth:`Tally.call`).
 CALL_COLUMNS = (
@@ -74,23 +91,24 @@ CallFact = tuple[int, int, int, str, Any, str, str, int, int | None]
 
 class Buckets:
     """An app's local hour and day holding an instant, as the instants they begin,
-    cached by quarter hour (both are the same for every second of a quarter)."""
+    kept by quarter hour in :attr:`known` (both are the same for every second of a
+    quarter) for the tally's loops to look up without a call."""
 
     def __init__(self, tz: ZoneInfo) -> None:
         self.tz = tz
-        self._cache: dict[int, tuple[int, int]] = {}
+        self.known: dict[int, tuple[int, int]] = {}
         self._midnights: dict[tuple[int, int, int], int] = {}
 
     def __call__(self, epoch: int) -> tuple[int, int]:
         quarter = epoch - epoch % QUARTER
-        found = self._cache.get(quarter)
+        found = self.known.get(quarter)
         if found is None:
             if len(self._cache) >= KEPT_QUARTERS:
                 self._cache.clear()
                 self._midnights.clear()
             found = self._compute(quarter)
             if found[0] == self._compute(quarter + QUARTER - 1)[0]:
-                self._cache[quarter] = found
+                self.known[quarter] = found
             else:  # an offset off the quarter hours (before 1972): no sharing
                 return self._compute(epoch)
         return found
@@ -105,9 +123,15 @@ class Buckets:
         return epoch - (epoch + offset) % 3600, midnight
 
 
+_DAY_WIDTH = len(DAY_SUMS)
+
+
 class Tally:
     """Changes to the rollups from one transaction's writes, summed by row, then written
-    by :meth:`write`. ``buckets``: each app's :class:`Buckets` (see :func:`zones`)."""
+    by :meth:`write`. ``buckets``: each app's :class:`Buckets` (see :func:`zones`).
+
+    The loops run for every CDR ingested and rated, so they are written for speed: the
+    sums are lists indexed as ``SUM_NAMES`` (then ``PENDING_SUM_NAMES`` on a day's row)."""
 
     def __init__(self, buckets: dict[int, Buckets]) -> None:
         self.buckets = buckets
@@ -116,77 +140,113 @@ class Tally:
         self.prefixes: dict[tuple[Any, ...], list[int]] = {}
         self.subtracted = False
 
-    def call(self, fact: CallFact, sign: int = 1) -> None:
-        """A CDR stored (``sign`` 1, pending as every new CDR is) or removed (-1; a final
-        one also needs :meth:`price` with -1)."""
-        app_id, placed, service, country, connected, cause, disposition, billsec, answered = fact
-        hour, day = self.buckets[app_id](placed)
-        row = self.hours.get((app_id, hour))
-        if row is None:
-            row = self.hours[(app_id, hour)] = [0] * _N
-        drow = self.days.get((app_id, day, service, country, bool(connected), cause, disposition))
-        if drow is None:
-            key = (app_id, day, service, country, bool(connected), cause, disposition)
-            drow = self.days[key] = [0] * len(DAY_SUMS)
-        row[0] += sign
-        drow[0] += sign
+    def calls(self, facts: Iterable[CallFact], sign: int = 1) -> None:
+        """CDRs stored (``sign`` 1, pending as every new CDR is) or removed (-1; a final
+        one also needs :meth:`charges` with -1)."""
         if sign < 0:
             self.subtracted = True
-        if connected:
-            timed = 0 if answered is None else sign
-            wait = 0 if answered is None else sign * (answered - placed)
-            short = sign if billsec < SHORT_CALL_SECONDS else 0
-            seconds = sign * billsec
-            # The hour's and the day's call sums, and the day's pending part of them.
-            for r, at in ((row, 1), (drow, 1), (drow, _N)):
-                r[at] += sign
-                r[at + 1] += seconds
-                r[at + 2] += wait
-                r[at + 3] += timed
-                r[at + 4] += short
+        hours, days, buckets = self.hours, self.days, self.buckets
+        for (
+            app_id,
+            placed,
+            service,
+            country,
+            connected,
+            cause,
+            disposition,
+            billsec,
+            answered,
+        ) in facts:
+            clock = buckets[app_id]
+            found = clock.known.get(placed - placed % QUARTER)
+            hour, day = clock(placed) if found is None else found
+            row = hours.get((app_id, hour))
+            if row is None:
+                row = hours[(app_id, hour)] = [0] * _N
+            connected = bool(connected)
+            dkey = (app_id, day, service, country, connected, cause, disposition)
+            drow = days.get(dkey)
+            if drow is None:
+                drow = days[dkey] = [0] * _DAY_WIDTH
+            row[0] += sign
+            drow[0] += sign
+            if connected:
+                seconds = sign * billsec
+                short = sign if billsec < SHORT_CALL_SECONDS else 0
+                # The hour's and the day's call sums, and the day's pending part of them.
+                row[1] += sign
+                row[2] += seconds
+                row[5] += short
+                drow[1] += sign
+                drow[2] += seconds
+                drow[5] += short
+                drow[9] += sign
+                drow[10] += seconds
+                drow[13] += short
+                if answered is not None:
+                    wait = sign * (answered - placed)
+                    row[3] += wait
+                    row[4] += sign
+                    drow[3] += wait
+                    drow[4] += sign
+                    drow[11] += wait
+                    drow[12] += sign
 
-    def price(
-        self, fact: CallFact, prefix: str | None, billed: int, cost: int, sign: int = 1
+    def charges(
+        self, charged: Iterable[tuple[CallFact, str | None, int, int]], sign: int = 1
     ) -> None:
-        """A CDR turning final at ``cost`` (nanos) for ``billed`` seconds under rate
-        ``prefix`` (``sign`` 1), or leaving final (-1)."""
-        app_id, placed, service, country, connected, cause, disposition, billsec, answered = fact
-        hour, day = self.buckets[app_id](placed)
-        row = self.hours.get((app_id, hour))
-        if row is None:
-            row = self.hours[(app_id, hour)] = [0] * _N
-        dkey = (app_id, day, service, country, bool(connected), cause, disposition)
-        drow = self.days.get(dkey)
-        if drow is None:
-            drow = self.days[dkey] = [0] * len(DAY_SUMS)
-        pkey = (app_id, day, NO_PREFIX if prefix is None else prefix, service, country)
-        prow = self.prefixes.get(pkey)
-        if prow is None:
-            prow = self.prefixes[pkey] = [0] * _N
+        """CDRs turning final (``sign`` 1), each with the prefix of the rate that priced
+        it, its billed seconds and cost (nanos); or leaving final (-1)."""
         if sign < 0:
             self.subtracted = True
-        billed *= sign
-        cost *= sign
-        for r in (row, drow, prow):
-            r[6] += sign
-            r[7] += billed
-            r[8] += cost
-        prow[0] += sign
-        if connected:
-            timed = 0 if answered is None else sign
-            wait = 0 if answered is None else sign * (answered - placed)
-            short = sign if billsec < SHORT_CALL_SECONDS else 0
-            seconds = sign * billsec
-            prow[1] += sign
-            prow[2] += seconds
-            prow[3] += wait
-            prow[4] += timed
-            prow[5] += short
-            drow[_N] -= sign
-            drow[_N + 1] -= seconds
-            drow[_N + 2] -= wait
-            drow[_N + 3] -= timed
-            drow[_N + 4] -= short
+        hours, days, prefixes, buckets = self.hours, self.days, self.prefixes, self.buckets
+        for fact, prefix, billed, cost in charged:
+            app_id, placed, service, country, connected, cause, disposition, billsec, answered = (
+                fact
+            )
+            clock = buckets[app_id]
+            found = clock.known.get(placed - placed % QUARTER)
+            hour, day = clock(placed) if found is None else found
+            row = hours.get((app_id, hour))
+            if row is None:
+                row = hours[(app_id, hour)] = [0] * _N
+            connected = bool(connected)
+            dkey = (app_id, day, service, country, connected, cause, disposition)
+            drow = days.get(dkey)
+            if drow is None:
+                drow = days[dkey] = [0] * _DAY_WIDTH
+            pkey = (app_id, day, NO_PREFIX if prefix is None else prefix, service, country)
+            prow = prefixes.get(pkey)
+            if prow is None:
+                prow = prefixes[pkey] = [0] * _N
+            billed *= sign
+            cost *= sign
+            row[6] += sign
+            row[7] += billed
+            row[8] += cost
+            drow[6] += sign
+            drow[7] += billed
+            drow[8] += cost
+            prow[0] += sign
+            prow[6] += sign
+            prow[7] += billed
+            prow[8] += cost
+            if connected:
+                # Priced: out of the day's pending part, into the prefix's sums.
+                seconds = sign * billsec
+                short = sign if billsec < SHORT_CALL_SECONDS else 0
+                prow[1] += sign
+                prow[2] += seconds
+                prow[5] += short
+                drow[9] -= sign
+                drow[10] -= seconds
+                drow[13] -= short
+                if answered is not None:
+                    wait = sign * (answered - placed)
+                    prow[3] += wait
+                    prow[4] += sign
+                    drow[11] -= wait
+                    drow[12] -= sign
 
     def write(self, conn: sa.Connection, dialect: str) -> None:
         """Add the tallied changes to the rollups; rows a subtraction emptied go."""
@@ -282,9 +342,7 @@ def tally_calls(
 ) -> Tally:
     """A tally of new (or removed, pending) CDRs, ``facts`` in :data:`CALL_COLUMNS` order."""
     tally = Tally(zones(conn, dialect, {f[0] for f in facts}))
-    call = tally.call
-    for fact in facts:
-        call(fact, sign)
+    tally.calls(facts, sign)
     return tally
 
 
@@ -297,11 +355,15 @@ _CHARGE = "cost_status, rate_prefix, cycle * size, cost_nanos"
 def tally_rows(tally: Tally, rows: Iterable[Sequence[Any]], sign: int) -> None:
     """Add (``sign`` 1) or remove (-1) stored CDRs read as ``_FACTS, _CHARGE``."""
     n = len(CALL_COLUMNS)
+    facts: list[CallFact] = []
+    charged: list[tuple[CallFact, str | None, int, int]] = []
     for row in rows:
-        fact = tuple(row[:n])
-        tally.call(fact, sign)
+        fact = cast("CallFact", tuple(row[:n]))
+        facts.append(fact)
         if row[n]:  # final
-            tally.price(fact, row[n + 1], row[n + 2], row[n + 3], sign)
+            charged.append((fact, row[n + 1], row[n + 2], row[n + 3]))
+    tally.calls(facts, sign)
+    tally.charges(charged, sign)
 
 
 def stored_facts_sql(where: str, *, leading: str = "") -> str:

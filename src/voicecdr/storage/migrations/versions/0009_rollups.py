@@ -1,8 +1,9 @@
 """Analytics: ``cdrs.rate_prefix`` and the rollups ``rollup_hours``, ``rollup_days`` and
 ``rollup_prefixes`` (storage/rollups.py), filled from the CDRs already stored.
 
-The CDRs priced before this revision have no rate prefix recorded: analytics shows their
-destination as unknown until they are re-rated (``voicecdr rates rerate``).
+The CDRs priced before this revision get the prefix of the rate that priced them, found
+in their plan by the rater's rule (the longest prefix of country code + phone among the
+service's own rates, else among the ``*`` rates).
 
 Revision ID: 0009
 Revises: 0008
@@ -68,6 +69,16 @@ def upgrade() -> None:
         sa.Column("country_code", sa.String(8), primary_key=True),
         *_sums(_SUMS),
         sqlite_with_rowid=False,
+    )
+    # The rate that priced each final CDR: its plan's service rows first (service IS NULL
+    # sorts after), the longest matching prefix first (the empty prefix matches all).
+    op.execute(
+        "UPDATE cdrs SET rate_prefix = (SELECT r.prefix FROM rates r "
+        "WHERE r.plan_id = cdrs.rate_plan_id "
+        "AND (r.service = cdrs.service OR r.service IS NULL) "
+        "AND substr(cdrs.country_code || cdrs.phone, 1, length(r.prefix)) = r.prefix "
+        "ORDER BY r.service IS NULL, length(r.prefix) DESC LIMIT 1) "
+        "WHERE cost_status = 1 AND rate_plan_id IS NOT NULL"
     )
     # The CDRs stored before: summed per app in its timezone, in this transaction, by the
     # code that keeps the rollups (its tables are these at this revision).
