@@ -103,8 +103,8 @@ class Buckets:
         quarter = epoch - epoch % QUARTER
         found = self.known.get(quarter)
         if found is None:
-            if len(self._cache) >= KEPT_QUARTERS:
-                self._cache.clear()
+            if len(self.known) >= KEPT_QUARTERS:
+                self.known.clear()
                 self._midnights.clear()
             found = self._compute(quarter)
             if found[0] == self._compute(quarter + QUARTER - 1)[0]:
