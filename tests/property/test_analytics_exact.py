@@ -376,3 +376,31 @@ def test_reports_equal_the_plain_group_by_after_any_history(
                 history.check(data)
         history.apply(Rate())
         history.check(data)
+
+
+def test_half_hour_clock_changes_cut_hours_where_they_happen(db: Database) -> None:
+    # Found by the property above: Lord Howe's clocks change by half an hour, and the
+    # rollups' hour held calls from before its own start (counted twice by a window
+    # ending inside it, and labelled with the offset before the change).
+    back, forward = ANCHORS[4], ANCHORS[5]
+    times = [back - 1800, back - 1, back, back + 1799, back + 1800]
+    times += [forward - 1800, forward - 1, forward, forward + 1799, forward + 1800]
+    pool = [Call(t, Service.GROUP_CALL, True, 7, 3, 0, 0) for t in times]
+    history = History(db, pool, ["Australia/Lord_Howe"] * APPS)
+    history.apply(Store([(0, i, 0) for i in range(len(pool))]))
+    app = history.app(0)
+    hours = (Dimension.HOUR,)
+    for edge in (back, forward):
+        for end in (edge + 900, edge + 1800, edge + 2700):
+            assert_exact(db, app, AnalyticsQuery(edge - 7200, end))
+            assert_exact(db, app, AnalyticsQuery(edge - 7200, end, hours))
+        assert_exact(db, app, AnalyticsQuery(edge + 900, edge + 7200))
+    report = assert_exact(db, app, AnalyticsQuery(back - 3600, forward + 3600, hours))
+    assert [(g.key[0], g.sums.attempts) for g in report.groups] == [
+        ("2026-04-05T01:00+11:00", 2),  # 01:30 and 01:59:59 before going back
+        ("2026-04-05T01:30+10:30", 2),  # then 01:30 again, now +10:30, and 01:59:59
+        ("2026-04-05T02:00+10:30", 1),
+        ("2026-10-04T01:00+10:30", 2),
+        ("2026-10-04T02:30+11:00", 2),  # 02:00 became 02:30
+        ("2026-10-04T03:00+11:00", 1),
+    ]

@@ -35,11 +35,18 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
-from ..analytics import PENDING_SUM_NAMES, SHORT_CALL_SECONDS, SUM_NAMES, SUMMED, Sums
+from ..analytics import (
+    PENDING_SUM_NAMES,
+    QUARTER,
+    SHORT_CALL_SECONDS,
+    SUM_NAMES,
+    SUMMED,
+    Sums,
+    hour_start,
+)
 from ..timefmt import wall_to_epoch, zone
 
 NO_PREFIX = "-"  # rollup_prefixes: a priced CDR whose prefix was not recorded (schema < 0009)
-QUARTER = 900  # every modern zone's offsets and changes fall on quarter hours
 
 HOUR_KEY = ("app_id", "bucket")
 DAY_KEY = (
@@ -92,12 +99,11 @@ class Buckets:
 
     def _compute(self, epoch: int) -> tuple[int, int]:
         local = datetime.fromtimestamp(epoch, self.tz)
-        offset = int(local.utcoffset().total_seconds())  # type: ignore[union-attr]
         key = (local.year, local.month, local.day)
         midnight = self._midnights.get(key)
         if midnight is None:
             midnight = self._midnights[key] = wall_to_epoch(datetime(*key), self.tz)
-        return epoch - (epoch + offset) % 3600, midnight
+        return hour_start(epoch, local), midnight
 
 
 class Tally:
