@@ -11,6 +11,8 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterator
+from functools import partial
+from typing import TypeVar
 
 import pytest
 
@@ -26,6 +28,7 @@ from voicecdr.storage import AppStore, CdrWriter, Database, RatingStore, prune
 from voicecdr.workers.rater import Rater, rerate
 
 pytestmark = pytest.mark.postgres
+T = TypeVar("T")
 
 DAY = 86_400
 FIRST = 1_793_491_200 - 5 * DAY  # 2026-10-27 UTC; New York falls back on 2026-11-01
@@ -65,6 +68,20 @@ def _batch(rng: random.Random, appkey: str, thread: int, n: int, seq: int) -> li
             )
         )
     return records
+
+
+def again_on_deadlock(action: Callable[[], T]) -> T:
+    """``action`` until it is not a deadlock's victim. A victim's transaction rolls back
+    whole, and it is run again: as the rater's loop does (workers/runner.py), and as an
+    operator runs a command again. (A prune dropping a partition whose rows a rater batch
+    or a re-rating touches, or holding an app row a timezone change waits for, can make
+    them victims.)"""
+    while True:
+        try:
+            return action()
+        except StorageError as exc:
+            if "Deadlock" not in str(exc):
+                raise
 
 
 def test_rollups_stay_exact_under_concurrent_writes_rating_prune_and_timezone_changes(
@@ -107,26 +124,21 @@ def test_rollups_stay_exact_under_concurrent_writes_rating_prune_and_timezone_ch
     def rate() -> None:
         rater = Rater(db, batch_size=100)
         while not stop.is_set():
-            try:
-                if rater.run_once() == (0, 0):
-                    time.sleep(0.01)
-            except StorageError as exc:
-                # As the rater's loop does (workers/runner.py): the batch rolled back
-                # whole, and is tried again. A prune dropping a partition the batch
-                # claimed rows of can make it a deadlock's victim.
-                if "Deadlock" not in str(exc):
-                    raise
+            if again_on_deadlock(rater.run_once) == (0, 0):
+                time.sleep(0.01)
 
     def rezone() -> None:
         for tz in ZONES:
             time.sleep(0.3)
-            AppStore(db).update("a", {"timezone": tz}, now=1)
+            again_on_deadlock(partial(AppStore(db).update, "a", {"timezone": tz}, now=1))
 
     def replan() -> None:
         for plan in (PLANS[1], PLANS[0]):
             time.sleep(0.5)
             ratings.import_plan(apps["a"].id, parse_plan_csv(plan), source="t", now=2)
-            rerate(db, apps["a"], FIRST, FIRST + DAYS * DAY, dry_run=False)
+            again_on_deadlock(
+                lambda: rerate(db, apps["a"], FIRST, FIRST + DAYS * DAY, dry_run=False)
+            )
 
     def cut() -> None:
         for days in (1, 2):
