@@ -35,6 +35,7 @@ SHORT_CALL_SECONDS = 6
 MAX_GROUP_BY = 2
 MAX_WINDOW_DAYS = 400  # a window, and so the previous one compared with it
 MAX_GROUPS = 50_000  # groups in one report: beyond, narrow the window or the dimensions
+QUARTER = 900  # every modern zone's offsets and changes fall on quarter hours
 
 
 class Dimension(enum.StrEnum):
@@ -204,10 +205,7 @@ class Calendar:
         """The Unix second the local ``unit`` holding ``epoch`` starts at."""
         local = datetime.fromtimestamp(epoch, self.tz)
         if unit is Dimension.HOUR:
-            # The offset in effect: the second 01:00 of a night the clocks go back is
-            # its own hour.
-            offset = int(local.utcoffset().total_seconds())  # type: ignore[union-attr]
-            return epoch - (epoch + offset) % 3600
+            return hour_start(epoch, local)
         day = local.date()
         if unit is Dimension.WEEK:
             day -= timedelta(days=day.weekday())
@@ -235,6 +233,19 @@ class Calendar:
 
     def iso(self, epoch: int) -> str:
         return datetime.fromtimestamp(epoch, self.tz).isoformat()
+
+
+def hour_start(epoch: int, local: datetime) -> int:
+    """When the local hour holding ``epoch`` (``local`` is it in the app's zone) starts:
+    the hour is the run of instants sharing its local hour and UTC offset, so the second
+    01:00 of a night the clocks go back is an hour of its own, and an hour a half-hour
+    change (Lord Howe) cuts starts at the change."""
+    offset = local.utcoffset()
+    assert offset is not None
+    start = epoch - (epoch + int(offset.total_seconds())) % 3600
+    while start < epoch and datetime.fromtimestamp(start, local.tzinfo).utcoffset() != offset:
+        start += QUARTER
+    return start
 
 
 # -- the report --------------------------------------------------------------------------

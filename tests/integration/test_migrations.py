@@ -7,7 +7,9 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
+from tests.support.analytics import ROLLUP_TABLES, assert_exact, assert_rollups_as_rebuilt
 from tests.support.data import canonical, make_app
+from voicecdr.analytics import AnalyticsQuery, Dimension
 from voicecdr.errors import SchemaOutOfDate
 from voicecdr.ingest.core import Ingestor, Item
 from voicecdr.rating import parse_plan_csv
@@ -74,3 +76,44 @@ def test_0008_adds_the_disabled_state_and_its_downgrade_drops_only_that(db: Data
     app = AppStore(db).get("app1")
     assert app is not None
     assert app.disabled_at is None  # every app is in service after the upgrade
+
+
+def test_0009_backfills_rollups_that_answer_as_the_cdrs_do(db: Database) -> None:
+    # A database at 0008 holds CDRs, some priced: the upgrade sums them into rollups
+    # (each app in its own timezone) that give the reports a plain GROUP BY gives.
+    zones = {"ny": "America/New_York", "ktm": "Asia/Kathmandu"}
+    apps = {key: make_app(db, key, timezone=tz).app for key, tz in zones.items()}
+    RatingStore(db).import_plan(apps["ny"].id, parse_plan_csv(PLAN), source="t", now=1)
+    records = [
+        canonical(
+            f"c{i}",
+            appkey=key,
+            time=f"2026-11-0{1 + i % 3} 0{i % 4}:{(17 * i) % 60:02d}:00",
+            tz="UTC",
+            connected=i % 3 != 0,
+            second=i % 9,
+            country_code=("91", "44")[i % 2],
+        )
+        for i in range(40)
+        for key in zones
+    ]
+    Ingestor(AppStore(db), CdrWriter(db)).ingest(Item(i, r) for i, r in enumerate(records))
+    assert Rater(db).drain() == (40, 40)  # ny's priced; ktm has no plan
+    migrate.downgrade(db, "0008")
+    with db.reader.connect() as conn:
+        tables = set(sa.inspect(conn).get_table_names())
+    assert not tables & set(ROLLUP_TABLES)
+    migrate.upgrade(db)
+    assert_rollups_as_rebuilt(db, [a.id for a in apps.values()])
+    with db.reader.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM rollup_days")).scalar_one() > 0
+    start, end = 1_793_491_200, 1_793_750_400  # 2026-11-01 to 2026-11-04, UTC
+    for app in apps.values():
+        for group_by in [(), (Dimension.HOUR,), (Dimension.DAY, Dimension.COUNTRY_CODE)]:
+            for window in [(start, end), (start + 3 * 3600 + 7, end - 86_400 - 900)]:
+                report = assert_exact(db, app, AnalyticsQuery(*window, group_by))
+                assert report.total.attempts > 0
+        # Priced before 0009, their rate prefix is not known (shown as none).
+        by_prefix = assert_exact(db, app, AnalyticsQuery(start, end, (Dimension.PREFIX,)))
+        assert [g.key for g in by_prefix.groups] == [(None,)]
+        assert by_prefix.total.priced == (40 if app.appkey == "ny" else 0)

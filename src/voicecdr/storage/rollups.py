@@ -36,11 +36,18 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
-from ..analytics import PENDING_SUM_NAMES, SHORT_CALL_SECONDS, SUM_NAMES, SUMMED, Sums
+from ..analytics import (
+    PENDING_SUM_NAMES,
+    QUARTER,
+    SHORT_CALL_SECONDS,
+    SUM_NAMES,
+    SUMMED,
+    Sums,
+    hour_start,
+)
 from ..timefmt import wall_to_epoch, zone
 
 NO_PREFIX = "-"  # rollup_prefixes: a priced CDR without a recorded prefix (the key holds no NULL)
-QUARTER = 900  # every modern zone's offsets and changes fall on quarter hours
 KEPT_QUARTERS = 100_000  # a zone's kept quarters (over 2 years of them), then it starts over
 
 HOUR_KEY = ("app_id", "bucket")
@@ -115,12 +122,11 @@ class Buckets:
 
     def _compute(self, epoch: int) -> tuple[int, int]:
         local = datetime.fromtimestamp(epoch, self.tz)
-        offset = int(local.utcoffset().total_seconds())  # type: ignore[union-attr]
         key = (local.year, local.month, local.day)
         midnight = self._midnights.get(key)
         if midnight is None:
             midnight = self._midnights[key] = wall_to_epoch(datetime(*key), self.tz)
-        return epoch - (epoch + offset) % 3600, midnight
+        return hour_start(epoch, local), midnight
 
 
 _DAY_WIDTH = len(DAY_SUMS)
