@@ -226,3 +226,13 @@ def test_the_longest_window() -> None:
     assert longest.end - longest.start == MAX_WINDOW_DAYS * 86_400
     with pytest.raises(AnalyticsError, match="400 days"):
         parse_query({"from": "2026-01-01", "to": "2027-02-05 00:00:01"}, tz)
+
+
+def test_sums_add_adds_every_field() -> None:
+    from dataclasses import astuple
+
+    from voicecdr.analytics import SUM_NAMES, Sums
+
+    total = Sums(*range(1, len(SUM_NAMES) + 1))
+    total.add(Sums(*(10 * n for n in range(1, len(SUM_NAMES) + 1))))
+    assert astuple(total) == tuple(11 * n for n in range(1, len(SUM_NAMES) + 1))
