@@ -222,7 +222,7 @@ def test_bad_options_are_usage_errors_naming_the_option(sqlite_url: str, tmp_pat
         (("--from", "", "--to", "2026-12-01"), ("--from is required",)),
         (
             ("--from", "0001-01-01T00:00:00+14:00", "--to", "2026-12-01"),
-            ("--from '0001-01-01T00:00:00+14:00' is not between 0001-02-02 and 9999-12-29",),
+            ("--from '0001-01-01T00:00:00+14:00' is not between the years 1900 and 9000",),
         ),
         ((*WINDOW, "--by", "tenant"), ("--by 'tenant' is not a dimension", "hour, day")),
         ((*WINDOW, "--by", "day,hour"), ("--by takes at most one of hour, day",)),
