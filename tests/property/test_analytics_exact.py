@@ -27,7 +27,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import TEMPLATE
-from tests.support.analytics import assert_exact, assert_rollups_as_rebuilt
+from tests.support.analytics import ZONES, assert_exact, assert_rollups_as_rebuilt
 from tests.support.data import make_app
 from tests.support.postgres import PostgresServer
 from voicecdr.analytics import AnalyticsQuery, Calendar, Dimension, Filters
@@ -39,14 +39,6 @@ from voicecdr.storage import AppStore, CdrWriter, Database, RatingStore, migrate
 from voicecdr.timefmt import zone
 from voicecdr.workers.rater import Rater, rerate
 
-ZONES = (
-    "America/New_York",
-    "Europe/London",
-    "Asia/Kolkata",
-    "Asia/Kathmandu",
-    "Australia/Lord_Howe",
-    "UTC",
-)
 APPS = 3
 NOW = 1_798_000_000  # 2026-12-23, after every call
 

@@ -22,6 +22,16 @@ _COLUMNS = (
     "cycle, size, cost_nanos, rate_prefix, hangup_cause, hangup_disposition"
 )
 
+# Zones with DST changes, 30- and 45-minute offsets, a half-hour clock change, and UTC.
+ZONES = (
+    "America/New_York",
+    "Europe/London",
+    "Asia/Kolkata",
+    "Asia/Kathmandu",
+    "Australia/Lord_Howe",
+    "UTC",
+)
+
 
 def assert_exact(db: Database, app: App, query: AnalyticsQuery) -> Report:
     """The report equals the scan (as JSON and as sums) and the sums made here."""

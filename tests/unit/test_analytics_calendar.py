@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.support.analytics import hour_label
+from tests.support.analytics import ZONES, hour_label
 from voicecdr.analytics import (
     MAX_WINDOW_DAYS,
     AnalyticsError,
@@ -25,14 +25,6 @@ from voicecdr.storage.rollups import Buckets
 from voicecdr.timefmt import zone
 
 HOUR, DAY, WEEK, MONTH = Dimension.HOUR, Dimension.DAY, Dimension.WEEK, Dimension.MONTH
-ZONES = (
-    "America/New_York",
-    "Europe/London",
-    "Asia/Kolkata",
-    "Asia/Kathmandu",
-    "Australia/Lord_Howe",
-    "UTC",
-)
 
 
 def utc(*parts: int) -> int:
