@@ -81,7 +81,7 @@ assert DAY_SUMS == (
     "pending_short_calls",
 )
 
-# The columns a CDR is tallied from, in this order (:meth:`Tally.call`).
+# The columns a CDR is tallied from, in this order (:meth:`Tally.calls`).
 CALL_COLUMNS = (
     "app_id",
     "placed_at",
