@@ -7,7 +7,7 @@ import os
 import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 import orjson
@@ -15,6 +15,9 @@ import orjson
 from ..cli_numbers import whole
 from ..models import App
 from ._base import Context, find_app, json_flag, main, pass_ctx, period
+
+if TYPE_CHECKING:
+    from ..ingest.asterisk import AsteriskOptions
 
 
 @main.group("cdrs")
@@ -27,11 +30,39 @@ def cdrs_group() -> None:
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["auto", "jsonl", "csv", "freeswitch"]),
+    type=click.Choice(["auto", "jsonl", "csv", "freeswitch", "asterisk"]),
     default="auto",
     show_default=True,
     help="auto: directories hold FreeSWITCH CDRs; files go by suffix (.jsonl/.ndjson, "
-    ".csv, .json).",
+    ".csv, .json). Asterisk cdr_csv files (Master.csv) need --format asterisk.",
+)
+@click.option(
+    "--source-timezone",
+    metavar="TZ",
+    help="Asterisk: the IANA timezone cdr_csv wrote its times in (not needed with "
+    "usegmtime=yes). [default: UTC]",
+)
+@click.option(
+    "--map",
+    "maps",
+    multiple=True,
+    metavar="FIELD=COLUMN",
+    help="Asterisk: take a canonical field from a cdr_csv column (repeatable). "
+    "[default: appkey=accountcode, messageid=userfield, phone=dst, show_phone=src]",
+)
+@click.option(
+    "--set",
+    "sets",
+    multiple=True,
+    metavar="FIELD=VALUE",
+    help="Asterisk: give a canonical field one value for every call (repeatable); "
+    "service needs --set or --map.",
+)
+@click.option(
+    "--extra-column",
+    type=click.Choice(["uniqueid", "userfield"]),
+    help="Asterisk: the one optional column of a 17- or 20-column line (cdr.conf "
+    "loguniqueid or loguserfield alone). [default: uniqueid]",
 )
 @click.option(
     "--rejects",
@@ -54,8 +85,13 @@ def cdrs_import(
     fmt: str,
     rejects_path: Path | None,
     workers: int | None,
+    source_timezone: str | None,
+    maps: tuple[str, ...],
+    sets: tuple[str, ...],
+    extra_column: str | None,
 ) -> None:
-    """Import CDRs from JSONL, CSV or FreeSWITCH JSON CDR files and directories.
+    """Import CDRs from JSONL, CSV or FreeSWITCH JSON CDR files and directories, or
+    Asterisk cdr_csv files.
 
     Valid records are stored even when others are rejected; a call_id already stored with
     the same content counts as a duplicate. Rejected records, with their file, line and
@@ -64,6 +100,7 @@ def cdrs_import(
     from ..ingest.importer import import_paths
     from ..ingest.timebounds import TimeLimits
 
+    asterisk = _asterisk_options(fmt, source_timezone, maps, sets, extra_column)
     with obj.database(bulk=True) as db:
         result = import_paths(
             db,
@@ -73,10 +110,52 @@ def cdrs_import(
             progress=sys.stderr.isatty(),
             workers=workers,
             limits=TimeLimits.of(obj.settings()),
+            asterisk=asterisk,
         )
     obj.emit(result.to_dict(), _human_import)
     if result.summary.rejected_total:
         sys.exit(1)
+
+
+def _asterisk_options(
+    fmt: str,
+    timezone: str | None,
+    maps: tuple[str, ...],
+    sets: tuple[str, ...],
+    extra_column: str | None,
+) -> AsteriskOptions | None:
+    """The AsteriskOptions of ``--format asterisk`` (None for other formats, which take
+    none of its options); a usage error names what is wrong."""
+    from ..errors import ConfigError
+    from ..ingest.asterisk import AsteriskOptions
+
+    given = {
+        "--source-timezone": timezone is not None,
+        "--map": bool(maps),
+        "--set": bool(sets),
+        "--extra-column": extra_column is not None,
+    }
+    if fmt != "asterisk":
+        used = [name for name, on in given.items() if on]
+        if used:
+            raise click.UsageError(f"{', '.join(used)}: only for --format asterisk")
+        return None
+    try:
+        options = AsteriskOptions.build(
+            timezone=timezone or "UTC",
+            maps=maps,
+            sets=sets,
+            lone_column=extra_column or "uniqueid",
+        )
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
+    if "service" in options.missing():
+        raise click.UsageError(
+            "--format asterisk: cdr_csv records have no service: give it with "
+            "--set service=VALUE (group_call, verification or notification) or "
+            "--map service=COLUMN"
+        )
+    return options
 
 
 def _human_import(d: dict[str, Any]) -> str:

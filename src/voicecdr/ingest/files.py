@@ -20,7 +20,7 @@ from .core import BOM, Item
 from .freeswitch import UndecodableCdr, decode_document, to_item
 
 Advance = Callable[[int], None]
-FORMATS = ("jsonl", "csv", "freeswitch")
+FORMATS = ("jsonl", "csv", "freeswitch", "asterisk")
 _SUFFIXES = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".json": "freeswitch"}
 _TRUE = {"true", "1", "yes", "t", "y"}
 _FALSE = {"false", "0", "no", "f", "n"}
@@ -45,7 +45,8 @@ def detect_format(path: Path) -> str:
 
 
 def items(path: Path, fmt: str, advance: Advance = _ignore) -> Iterator[Item]:
-    """The Items of one import path in format ``fmt`` (see :data:`FORMATS`)."""
+    """The Items of one import path in format ``fmt`` (see :data:`FORMATS`; Asterisk's
+    need their options: ``asterisk_calls.asterisk_items``)."""
     if fmt == "jsonl":
         return jsonl_items(path, advance)
     if fmt == "csv":

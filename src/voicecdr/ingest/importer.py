@@ -22,6 +22,8 @@ from ..errors import ConfigError, VoiceCdrError
 from ..gcpolicy import rare_collections
 from ..storage import AppStore, CdrWriter, Database
 from . import fastjson, files, parallel
+from .asterisk import AsteriskOptions
+from .asterisk_calls import asterisk_items
 from .core import Ingestor, Rejection, Summary
 from .timebounds import TimeLimits
 
@@ -86,9 +88,12 @@ def import_paths(
     now: float | None = None,
     workers: int | None = None,
     limits: TimeLimits = TimeLimits(),  # noqa: B008 - frozen, so shared safely
+    asterisk: AsteriskOptions | None = None,
 ) -> ImportResult:
     """Import every path (files or FreeSWITCH directories) in order, in one summary.
 
+    ``asterisk``: how Asterisk cdr_csv files map to canonical records (their format is
+    never guessed: ``fmt="asterisk"``).
     ``workers``: processes that parse and validate JSONL (0: none, all in this process;
     None: :func:`parallel.worker_count` for files of at least ``PARALLEL_BYTES``).
     Every CDR time must be within ``limits`` of ``now`` (default: when the import starts).
@@ -115,6 +120,9 @@ def import_paths(
             if count:
                 chunks = parallel.checked_chunks(path, bar.update, bounds, count)
                 ingestor.ingest_chunks(chunks, summary)
+            elif path_fmt == "asterisk":
+                options = asterisk or AsteriskOptions()
+                ingestor.ingest(asterisk_items(path, options, bar.update), summary, bounds)
             elif path_fmt == "jsonl":
                 chunks = fastjson.checked_chunks(path, bar.update, bounds)
                 ingestor.ingest_chunks(chunks, summary)
