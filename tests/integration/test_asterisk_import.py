@@ -89,7 +89,7 @@ def test_master_and_the_per_account_file_store_each_call_once(db: Database, tmp_
     calls = [
         ast.answered(T0, linkedid="x1", userfield="m1"),
         ast.unanswered(T0 + 5, linkedid="x2", accountcode="app2"),
-        ast.answered(T0 + 9, linkedid="x3", userfield="m3", disposition="ANSWERED"),
+        ast.answered(T0 + 9, linkedid="x3", userfield="m3"),
     ]
     master = tmp_path / "Master.csv"
     master.write_text("".join(c.line(ALL) for c in calls))
