@@ -82,7 +82,7 @@ def test_a_count_cdr_csv_never_writes_is_refused_with_the_count(count: int) -> N
     text = ",".join(['"x"'] * count)
     assert reasons(text) == [
         f"record: has {count} columns; cdr_csv writes 16 to 21 "
-        "(see docs/asterisk.md#column-layouts)"
+        "(see docs/asterisk.md#4-column-layouts)"
     ]
 
 

@@ -223,7 +223,7 @@ def parse_line(data: bytes, options: AsteriskOptions) -> Leg | BadLine:
         return BadLine(
             [
                 f"record: has {len(cells)} columns; cdr_csv writes 16 to 21 "
-                "(see docs/asterisk.md#column-layouts)"
+                "(see docs/asterisk.md#4-column-layouts)"
             ]
         )
     row = dict(zip(names, cells, strict=True))
@@ -325,7 +325,7 @@ def call_id_column(leg: Leg) -> str:
 
 @dataclass(slots=True)
 class Call:
-    """What the legs of one call add up to (see docs/asterisk.md#one-call-several-records)."""
+    """What the legs of one call add up to (see docs/asterisk.md#6-one-call-several-records)."""
 
     first: Leg  # the earliest (start, sequence): its parties and ids are the call's
     start: int
@@ -371,13 +371,15 @@ class Call:
             second = min(second, self.end - self.answer)  # overlapping legs count once
         disposition = "ANSWERED" if connected else self.last.disposition
         country_code = value_of("country_code", leg, options)
+        # Without a country code an E.164 number is passed on whole: it carries one.
+        phone = value_of("phone", leg, options)
         return {
             "call_id": leg.call_id,
             "appkey": value_of("appkey", leg, options),
             "service": value_of("service", leg, options),
             "messageid": value_of("messageid", leg, options),
             "country_code": country_code,
-            "phone": _national(value_of("phone", leg, options), country_code),
+            "phone": phone if country_code is None else _national(phone, country_code),
             "show_phone": value_of("show_phone", leg, options),
             "ivr_result": value_of("ivr_result", leg, options),
             "record_url": value_of("record_url", leg, options),

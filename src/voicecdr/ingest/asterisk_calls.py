@@ -6,7 +6,7 @@ grouped by call id (linkedid, else uniqueid) while they keep coming: a call is c
 once :data:`WINDOW` lines have passed without a record of it, so memory stays bounded
 however long the file. A record of a call that arrives later (a straggler) makes a
 second record with the same call id: stored as a duplicate or rejected as a conflict,
-never as a second call. docs/asterisk.md#one-call-several-records has the rules.
+never as a second call. docs/asterisk.md#6-one-call-several-records has the rules.
 """
 
 from __future__ import annotations
