@@ -13,7 +13,7 @@ from __future__ import annotations
 import itertools
 import tempfile
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,17 +28,7 @@ from voicecdr.models import Service
 from voicecdr.storage import Database, window_rows
 from voicecdr.timefmt import parse_api_time, zone
 
-
-def _utc(*parts: int) -> int:
-    return int(datetime(*parts, tzinfo=UTC).timestamp())  # type: ignore[misc]
-
-
-ZONES = {  # zone -> the instants its clocks change, in 2026
-    "UTC": (_utc(2026, 6, 1),),
-    "Europe/Berlin": (_utc(2026, 3, 29, 1), _utc(2026, 10, 25, 1)),
-    "America/New_York": (_utc(2026, 3, 8, 7), _utc(2026, 11, 1, 6)),
-    "Australia/Lord_Howe": (_utc(2026, 4, 4, 15), _utc(2026, 10, 3, 15, 30)),  # half hours
-}
+ZONES = ast.CHANGES
 # Every disposition; ANSWERED more often, so calls of several answered legs are common.
 DISPOSITIONS = ("ANSWERED", "ANSWERED", *CAUSES)
 _apps = itertools.count()

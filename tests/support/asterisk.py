@@ -13,12 +13,25 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from voicecdr.timefmt import zone
 
 INTS = ("duration", "billsec", "sequence")
+
+
+def _utc(*parts: int) -> int:
+    return int(datetime(*parts, tzinfo=UTC).timestamp())  # type: ignore[misc]
+
+
+CHANGES = {  # zone -> the instants its clocks change, in 2026
+    "UTC": (_utc(2026, 6, 1),),
+    "Asia/Kolkata": (_utc(2026, 6, 1),),  # none: always +05:30
+    "Europe/Berlin": (_utc(2026, 3, 29, 1), _utc(2026, 10, 25, 1)),
+    "America/New_York": (_utc(2026, 3, 8, 7), _utc(2026, 11, 1, 6)),
+    "Australia/Lord_Howe": (_utc(2026, 4, 4, 15), _utc(2026, 10, 3, 15, 30)),  # half hours
+}
 TIMES = ("start", "answer", "end")
 
 

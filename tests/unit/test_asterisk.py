@@ -3,9 +3,13 @@ per linkedid. The lines are written as cdr_csv writes them (tests/support/asteri
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.support import asterisk as ast
 from voicecdr.errors import ConfigError
@@ -13,6 +17,7 @@ from voicecdr.ingest.asterisk import (
     AsteriskOptions,
     BadLine,
     Leg,
+    _wall_readings,
     layout,
     line_item,
     parse_line,
@@ -342,3 +347,25 @@ def test_a_file_is_read_line_by_line_with_blank_lines_and_a_bom(tmp_path: Path) 
     items = list(asterisk_items(path, OPTIONS))
     assert [(i.line, i.raw["call_id"]) for i in items] == [(1, "a"), (3, "b")]  # type: ignore[index]
     assert [i.index for i in items] == [0, 1]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    tz=st.sampled_from(sorted(ast.CHANGES)),
+    choice=st.integers(0, 1),
+    offset=st.integers(-5400, 5400),
+)
+def test_a_wall_time_means_exactly_the_instants_that_show_it(
+    tz: str, choice: int, offset: int
+) -> None:
+    changes = ast.CHANGES[tz]
+    epoch = changes[choice % len(changes)] + offset
+    zone_info = ZoneInfo(tz)
+
+    def shown(e: int) -> datetime:
+        return datetime.fromtimestamp(e, zone_info).replace(tzinfo=None)
+
+    readings = _wall_readings(shown(epoch), zone_info)
+    # Every instant that shows the same wall time (offsets move by quarter hours).
+    same = [e for e in range(epoch - 7200, epoch + 7201, 900) if shown(e) == shown(epoch)]
+    assert readings == same

@@ -21,7 +21,8 @@ import csv
 import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -270,19 +271,41 @@ def _readings(
     except ValueError as exc:
         errors.append(f"{name}: {text!r} {str(exc).replace('yyyy-MM-dd', 'YYYY-MM-DD')}")
         return []
-    readings = sorted(
-        {
-            epoch
-            for fold in (0, 1)
-            if datetime.fromtimestamp(
-                epoch := int(wall.replace(tzinfo=tz, fold=fold).timestamp()), tz
-            ).replace(tzinfo=None)
-            == wall
-        }
-    )
+    readings = _wall_readings(wall, tz)
     if not readings:
         errors.append(f"{name}: {text} does not exist in {tz.key} (clocks went forward)")
     return readings
+
+
+def _wall_readings(wall: datetime, tz: ZoneInfo) -> list[int]:
+    naive = int(wall.replace(tzinfo=UTC).timestamp())  # the wall time's seconds, as if UTC
+    offsets = _quarter_offsets(tz, naive - naive % _QUARTER)
+    if offsets is None:  # the offset changes inside this quarter hour (historic zones)
+        offsets = _offsets(tz, naive)
+    return [naive - offset for offset in offsets]
+
+
+_QUARTER = 900  # offsets change on quarter hours of wall time (a few historical ones excepted)
+
+
+@lru_cache(maxsize=4096)
+def _quarter_offsets(tz: ZoneInfo, quarter: int) -> tuple[int, ...] | None:
+    """The UTC offsets a wall time of this quarter hour can have (cdr_csv times are in
+    order, so one quarter's answer serves many lines), or None when they vary in it."""
+    first = _offsets(tz, quarter)
+    return first if _offsets(tz, quarter + _QUARTER - 1) == first else None
+
+
+def _offsets(tz: ZoneInfo, naive: int) -> tuple[int, ...]:
+    """The UTC offsets with which the wall time ``naive`` (seconds, as if UTC) is a real
+    instant in ``tz``: one; two when clocks go back; none in the hour they skip."""
+    wall = datetime.fromtimestamp(naive, UTC).replace(tzinfo=None)
+    found = set()
+    for fold in (0, 1):
+        epoch = int(wall.replace(tzinfo=tz, fold=fold).timestamp())
+        if datetime.fromtimestamp(epoch, tz).replace(tzinfo=None) == wall:
+            found.add(naive - epoch)
+    return tuple(sorted(found, reverse=True))  # the earliest instant first
 
 
 def _placed(starts: list[int], ends: list[int], duration: int) -> tuple[int, int | None]:
