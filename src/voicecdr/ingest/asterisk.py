@@ -98,16 +98,20 @@ _FIXED_NAMES = {
 def layout(count: int, lone_column: str = "uniqueid") -> tuple[str, ...] | None:
     """The columns of a line of ``count`` columns, or None for a count cdr_csv never
     writes. ``lone_column``: which optional column a 17- or 20-column line has."""
-    lone = (lone_column,)
-    both = OPTIONAL
-    return {
+    return _LAYOUTS[lone_column].get(count)
+
+
+_LAYOUTS = {
+    lone: {
         16: CLASSIC,
-        17: CLASSIC + lone,
-        18: CLASSIC + both,
-        19: CLASSIC + NEW_COLUMNS,
-        20: CLASSIC + lone + NEW_COLUMNS,
-        21: CLASSIC + both + NEW_COLUMNS,
-    }.get(count)
+        17: (*CLASSIC, lone),
+        18: (*CLASSIC, *OPTIONAL),
+        19: (*CLASSIC, *NEW_COLUMNS),
+        20: (*CLASSIC, lone, *NEW_COLUMNS),
+        21: (*CLASSIC, *OPTIONAL, *NEW_COLUMNS),
+    }
+    for lone in OPTIONAL
+}
 
 
 @dataclass(frozen=True, slots=True)
