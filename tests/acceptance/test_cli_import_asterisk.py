@@ -109,3 +109,14 @@ def test_asterisk_options_are_checked_before_anything_is_read(cli: Cli, tmp_path
         assert result.code == 2, (args, result.err)
         assert f"Error: {message}" in result.err, result.err
     assert not list(tmp_path.glob("voicecdr-rejects-*"))
+
+
+def test_a_cdr_csv_file_is_never_read_as_canonical_csv(cli: Cli, tmp_path: Path) -> None:
+    master = tmp_path / "Master.csv"
+    shutil.copyfile(FIXTURE, master)
+    result = cli("cdrs", "import", str(master))
+    assert result.code == 2
+    assert (
+        f"Error: {master}: has no header of canonical fields but reads as Asterisk's cdr_csv; "
+        "use --format asterisk (see docs/asterisk.md)"
+    ) in result.err

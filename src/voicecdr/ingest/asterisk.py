@@ -23,13 +23,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from ..errors import ConfigError
 from ..models import Service
 from ..timefmt import epoch_to_iso, parse_api_time, zone
-from .core import Item
+from .core import BOM, Item
 from .freeswitch import _national
 
 CLASSIC = (
@@ -112,6 +113,18 @@ _LAYOUTS = {
     }
     for lone in OPTIONAL
 }
+
+
+def looks_like_cdr_csv(path: Path) -> bool:
+    """Whether the first line of ``path`` is a cdr_csv record (a canonical CSV file starts
+    with its header instead), so that ``--format auto`` does not read one as the other."""
+    try:
+        with path.open("rb") as handle:
+            first = handle.readline(4096)
+    except OSError:
+        return False  # the import itself reports the file
+    parsed = parse_line(first.removeprefix(BOM), AsteriskOptions())
+    return isinstance(parsed, Leg)
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,7 @@ from typing import BinaryIO
 import orjson
 
 from ..errors import ConfigError
+from .asterisk import looks_like_cdr_csv
 from .core import BOM, Item
 from .freeswitch import UndecodableCdr, decode_document, to_item
 
@@ -36,6 +37,11 @@ def detect_format(path: Path) -> str:
     if path.is_dir():
         return "freeswitch"
     fmt = _SUFFIXES.get(path.suffix.lower())
+    if fmt == "csv" and looks_like_cdr_csv(path):
+        raise ConfigError(
+            f"{path}: has no header of canonical fields but reads as Asterisk's cdr_csv; "
+            "use --format asterisk (see docs/asterisk.md)"
+        )
     if fmt is None:
         raise ConfigError(
             f"{path}: cannot tell the format from the name; use --format "
