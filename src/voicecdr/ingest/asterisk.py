@@ -357,6 +357,9 @@ def field_names(options: AsteriskOptions, call_id_column: str) -> dict[str, str]
     return names
 
 
+ID_COLUMNS = ("linkedid", "uniqueid", "record")  # "record": a hash of the line
+
+
 def call_id_column(leg: Leg) -> str:
     if leg.cells.get("linkedid"):
         return "linkedid"
@@ -456,7 +459,21 @@ def line_item(
 
 
 def call_item(
-    call: Call, options: AsteriskOptions, index: int, *, line: int | None, file: str | None
+    call: Call,
+    options: AsteriskOptions,
+    index: int,
+    *,
+    line: int | None,
+    file: str | None,
+    names: Mapping[str, Mapping[str, str]] | None = None,
 ) -> Item:
-    names = field_names(options, call_id_column(call.first))
-    return Item(index, call.record(options), line, file=file, names=names)
+    """The Item of a call; ``names``: :func:`all_names` of ``options``, when the caller
+    keeps them (one dict shared by every Item, rather than one built per call)."""
+    column = call_id_column(call.first)
+    found = names[column] if names is not None else field_names(options, column)
+    return Item(index, call.record(options), line, file=file, names=found)
+
+
+def all_names(options: AsteriskOptions) -> dict[str, Mapping[str, str]]:
+    """:func:`field_names` for each column a call id can come from."""
+    return {column: field_names(options, column) for column in ID_COLUMNS}

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .asterisk import AsteriskOptions, BadLine, Call, Leg, call_item, parse_line
+from .asterisk import AsteriskOptions, BadLine, Call, Leg, all_names, call_item, parse_line
 from .core import BOM, Item
 
 WINDOW = 1000  # lines a call stays open after its last record
@@ -42,6 +42,7 @@ class CallMerger:
 
     def __init__(self, options: AsteriskOptions, file: str | None, window: int = WINDOW) -> None:
         self._options = options
+        self._names = all_names(options)
         self._file = file
         self._window = window
         self._open: OrderedDict[str, _Open] = OrderedDict()
@@ -96,7 +97,9 @@ class CallMerger:
             )
             yield self._next(Item(0, None, group.lines[0], reason, self._file))
             return
-        item = call_item(group.call, self._options, 0, line=group.lines[0], file=self._file)
+        item = call_item(
+            group.call, self._options, 0, line=group.lines[0], file=self._file, names=self._names
+        )
         yield self._next(item)
         for line in group.repeats:  # the same record again: a duplicate once stored
             yield self._next(Item(0, item.raw, line, file=self._file, names=item.names))
