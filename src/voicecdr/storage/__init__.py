@@ -48,6 +48,7 @@ if TYPE_CHECKING:  # the names' types; see __getattr__ for their values
     from .rating import RatedBatch as RatedBatch
     from .rating import RatedRow as RatedRow
     from .rating import RatingStore as RatingStore
+    from .rating import priced_tally as priced_tally
     from .reports import ReportReader as ReportReader
     from .retention import PruneReport as PruneReport
     from .retention import prune as prune
@@ -88,6 +89,7 @@ _MODULES = {
     "RatedBatch": "rating",
     "RatedRow": "rating",
     "RatingStore": "rating",
+    "priced_tally": "rating",
     "ReportReader": "reports",
     "PruneReport": "retention",
     "prune": "retention",
