@@ -20,11 +20,10 @@ source's zone (``--source-timezone``), or with an explicit UTC offset.
 
 from __future__ import annotations
 
-import csv
 import math
 import re
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,6 +33,8 @@ from ..timefmt import epoch_to_iso
 from .core import Item
 from .files import Advance
 from .freeswitch import _national
+from .sipcauses import sip_cause
+from .tableexport import BadRow, Row, ignore, rows
 from .timebounds import LATEST_EPOCH
 
 ACC, CDRS = "kamailio-acc", "kamailio-cdrs"
@@ -60,48 +61,6 @@ SETTLE_SECONDS = 300
 # INVITEs, failed INVITEs, early BYEs): the import's memory bound (docs/kamailio.md).
 MAX_WAITING = 100_000
 
-# SIP final response -> Q.850 cause (RFC 3398 section 8.2.6.1), by FreeSWITCH's names.
-# 487 (the caller cancelled) has no RFC 3398 entry: FreeSWITCH's ORIGINATOR_CANCEL.
-SIP_CAUSES: Mapping[int, str] = {
-    400: "NORMAL_TEMPORARY_FAILURE",
-    401: "CALL_REJECTED",
-    402: "CALL_REJECTED",
-    403: "CALL_REJECTED",
-    404: "UNALLOCATED_NUMBER",
-    405: "SERVICE_UNAVAILABLE",
-    406: "SERVICE_NOT_IMPLEMENTED",
-    407: "CALL_REJECTED",
-    408: "RECOVERY_ON_TIMER_EXPIRE",
-    410: "NUMBER_CHANGED",
-    413: "INTERWORKING",
-    414: "INTERWORKING",
-    415: "SERVICE_NOT_IMPLEMENTED",
-    416: "INTERWORKING",
-    420: "INTERWORKING",
-    421: "INTERWORKING",
-    423: "INTERWORKING",
-    480: "NO_USER_RESPONSE",
-    481: "NORMAL_TEMPORARY_FAILURE",
-    482: "EXCHANGE_ROUTING_ERROR",
-    483: "EXCHANGE_ROUTING_ERROR",
-    484: "INVALID_NUMBER_FORMAT",
-    485: "UNALLOCATED_NUMBER",
-    486: "USER_BUSY",
-    487: "ORIGINATOR_CANCEL",
-    488: "INTERWORKING",
-    500: "NORMAL_TEMPORARY_FAILURE",
-    501: "SERVICE_NOT_IMPLEMENTED",
-    502: "NETWORK_OUT_OF_ORDER",
-    503: "NORMAL_TEMPORARY_FAILURE",
-    504: "RECOVERY_ON_TIMER_EXPIRE",
-    505: "INTERWORKING",
-    513: "INTERWORKING",
-    600: "USER_BUSY",
-    603: "CALL_REJECTED",
-    604: "UNALLOCATED_NUMBER",
-    606: "BEARERCAPABILITY_NOTAVAIL",
-}
-OTHER_FAILURE = "NORMAL_UNSPECIFIED"  # a code the table does not list
 ANSWERED_CAUSE = "NORMAL_CLEARING"
 _DISPOSITION_MOST = 64  # the canonical hangup_disposition's limit
 
@@ -128,125 +87,17 @@ def epoch_of(text: str, tz: ZoneInfo) -> int:
         parsed = datetime.fromisoformat(text)
     except ValueError:
         raise ValueError(f"{text!r} is not a date and time") from None
-    if parsed.tzinfo is None:
-        # A wall time the clocks skipped does not exist; one they repeated is read with
-        # its first offset (docs/kamailio.md: epoch seconds avoid both).
-        local = parsed.replace(tzinfo=tz)
-        if local.astimezone(UTC).astimezone(tz).replace(tzinfo=None) != parsed:
-            raise ValueError(f"{text!r} does not exist in {tz.key} (the clocks went forward)")
-        parsed = local
-    return math.floor(parsed.timestamp())
-
-
-def _ignore(_n: int) -> None:
-    return None
-
-
-@dataclass(frozen=True, slots=True)
-class Row:
-    """One exported row: where it is and its cells by column name."""
-
-    file: str
-    line: int
-    cells: Mapping[str, str]
-
-    def get(self, column: str) -> str | None:
-        return self.cells.get(column) or None
-
-
-@dataclass(frozen=True, slots=True)
-class BadRow:
-    """A row that cannot be read at all (wrong number of cells, broken quoting)."""
-
-    file: str
-    line: int
-    error: str
-
-
-def rows(path: Path, required: Iterable[str], advance: Advance = _ignore) -> Iterator[Row | BadRow]:
-    """The rows of an export with a header row naming at least ``required``: CSV, or
-    tab-separated when the header has tabs (``mysql --batch``)."""
-    name = str(path)
-    with path.open("rb") as handle:
-        lines = _decoded(handle, advance)
-        try:
-            first = next(lines)
-        except StopIteration:
-            return
-        except UnicodeDecodeError as exc:
-            yield BadRow(name, 1, f"record: {exc.reason}")
-            return
-        tabbed = "\t" in first
-        header = [h.strip() for h in (_tsv(first) if tabbed else next(csv.reader([first])))]
-        missing = [c for c in required if c not in header]
-        if missing:
-            yield BadRow(name, 1, f"header: no column {', '.join(missing)}; {_HEADER_HINT}")
-            return
-        yield from (_tsv_rows if tabbed else _csv_rows)(lines, header, name)
-
-
-def _decoded(handle: Iterable[bytes], advance: Advance) -> Iterator[str]:
-    for raw in handle:
-        advance(len(raw))
-        yield raw.decode("utf-8-sig")
-
-
-_HEADER_HINT = "export with a header row (docs/kamailio.md)"
-
-
-def _csv_rows(lines: Iterator[str], header: list[str], name: str) -> Iterator[Row | BadRow]:
-    reader = csv.reader(lines)
-    while True:
-        try:
-            cells = next(reader)
-        except StopIteration:
-            return
-        except (csv.Error, UnicodeDecodeError) as exc:
-            reason = exc.reason if isinstance(exc, UnicodeDecodeError) else str(exc)
-            yield BadRow(name, reader.line_num + 1, f"record: not valid CSV ({reason})")
-            return  # the reader cannot resynchronise after a broken quote
-        row = _row(header, cells, reader.line_num + 1, name)
-        if row is not None:
-            yield row
-
-
-def _tsv_rows(lines: Iterator[str], header: list[str], name: str) -> Iterator[Row | BadRow]:
-    line = 1
-    while True:
-        try:
-            text = next(lines)
-        except StopIteration:
-            return
-        except UnicodeDecodeError as exc:
-            yield BadRow(name, line + 1, f"record: {exc.reason}")
-            return
-        line += 1
-        row = _row(header, _tsv(text), line, name)
-        if row is not None:
-            yield row
-
-
-_TSV_ESCAPES = {"n": "\n", "t": "\t", "0": "\0", "\\": "\\", "r": "\r"}
-
-
-def _tsv(text: str) -> list[str]:
-    """The cells of one ``mysql --batch`` line: tab-separated, ``\\t``-style escapes,
-    NULL written ``NULL`` (read as empty)."""
-    cells = text.rstrip("\r\n").split("\t")
-    out = []
-    for cell in cells:
-        if "\\" in cell:
-            cell = re.sub(r"\\(.)", lambda m: _TSV_ESCAPES.get(m[1], m[1]), cell)
-        out.append("" if cell == "NULL" else cell)
-    return out
-
-
-def _row(header: list[str], cells: list[str], line: int, name: str) -> Row | BadRow | None:
-    if not any(cell.strip() for cell in cells):
-        return None  # a blank line
-    if len(cells) != len(header):
-        return BadRow(name, line, f"record: has {len(cells)} cells, the header has {len(header)}")
-    return Row(name, line, dict(zip(header, (c.strip() for c in cells), strict=True)))
+    try:
+        if parsed.tzinfo is None:
+            # A wall time the clocks skipped does not exist; one they repeated is read
+            # with its first offset (docs/kamailio.md: epoch seconds avoid both).
+            local = parsed.replace(tzinfo=tz)
+            if local.astimezone(UTC).astimezone(tz).replace(tzinfo=None) != parsed:
+                raise ValueError(f"{text!r} does not exist in {tz.key} (the clocks went forward)")
+            parsed = local
+        return math.floor(parsed.timestamp())
+    except OverflowError:
+        raise ValueError(f"{text!r} is not between 1970 and 9999") from None
 
 
 def _names(time_column: str) -> dict[str, str]:
@@ -298,16 +149,11 @@ def _times(call: Mapping[str, object]) -> Iterator[tuple[str, object]]:
     return ((k, call.get(k)) for k in ("time", "start_time", "end_time"))
 
 
-def sip_cause(code: int) -> str:
-    """The Q.850 cause name of a failed INVITE's final SIP response code."""
-    return SIP_CAUSES.get(code, OTHER_FAILURE)
-
-
 def _disposition(code: int, reason: str | None) -> str:
     return f"{code} {reason}"[:_DISPOSITION_MOST] if reason else str(code)
 
 
-def cdr_items(path: Path, tz: ZoneInfo, advance: Advance = _ignore) -> Iterator[Item]:
+def cdr_items(path: Path, tz: ZoneInfo, advance: Advance = ignore) -> Iterator[Item]:
     """One Item per ``acc_cdrs`` row of ``path`` (blank lines skipped)."""
     for index, row in enumerate(rows(path, CDR_COLUMNS, advance)):
         if isinstance(row, BadRow):
@@ -427,7 +273,7 @@ class AccPairing:
         self._clock = 0  # the latest row time read
         self._index = 0
 
-    def items(self, path: Path, advance: Advance = _ignore) -> Iterator[Item]:
+    def items(self, path: Path, advance: Advance = ignore) -> Iterator[Item]:
         """The calls decided while reading ``path`` (others wait for the next file)."""
         for row in rows(path, ACC_COLUMNS, advance):
             if isinstance(row, BadRow):
