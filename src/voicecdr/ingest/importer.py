@@ -135,7 +135,8 @@ def import_paths(
                 ingestor.ingest(cdrs, summary, bounds)
             else:
                 ingestor.ingest(files.items(path, path_fmt, bar.update), summary, bounds)
-        ingestor.ingest(acc.finish(), summary, bounds)
+        if kamailio.ACC in formats:
+            ingestor.ingest(acc.finish(), summary, bounds)
     return ImportResult(summary, rejects.path if rejects.used else None)
 
 

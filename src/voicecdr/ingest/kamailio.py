@@ -59,7 +59,7 @@ INVITE_TIME = "invite_time"  # optional extra: when the INVITE arrived (the acc 
 SETTLE_SECONDS = 300
 # At most this many rows wait at once in each of the three waiting tables (answered
 # INVITEs, failed INVITEs, early BYEs): the import's memory bound (docs/kamailio.md).
-MAX_WAITING = 100_000
+MAX_WAITING = 50_000
 
 ANSWERED_CAUSE = "NORMAL_CLEARING"
 _DISPOSITION_MOST = 64  # the canonical hangup_disposition's limit
@@ -246,7 +246,6 @@ class _Acc:
     code: int
     time: int
 
-    @property
     def tags(self) -> frozenset[str]:
         return frozenset((self.row.get("from_tag") or "", self.row.get("to_tag") or ""))
 
@@ -271,6 +270,7 @@ class AccPairing:
         self._failed: OrderedDict[str, _Acc] = OrderedDict()
         self._byes: OrderedDict[str, _Acc] = OrderedDict()
         self._clock = 0  # the latest row time read
+        self._settled_to = -SETTLE_SECONDS  # the horizon _settled last looked at
         self._index = 0
 
     def items(self, path: Path, advance: Advance = ignore) -> Iterator[Item]:
@@ -322,7 +322,8 @@ class AccPairing:
                 self._byes[callid] = acc
                 if len(self._byes) > self._most:
                     yield self._orphan(self._byes.popitem(last=False)[1])
-        yield from self._settled()
+        if self._clock - self._settle > self._settled_to:  # only once the clock moved on
+            yield from self._settled(self._clock - self._settle)
 
     def _answer(self, invite: _Acc) -> Iterator[Item]:
         callid = invite.callid
@@ -338,8 +339,9 @@ class AccPairing:
             oldest = self._answered.popitem(last=False)[1]
             yield self._incomplete(oldest, f"more than {self._most} calls open at once")
 
-    def _settled(self) -> Iterator[Item]:
-        horizon = self._clock - self._settle
+    def _settled(self, horizon: int) -> Iterator[Item]:
+        """Decide the failures and early BYEs from before ``horizon``."""
+        self._settled_to = horizon
         while self._failed and next(iter(self._failed.values())).time < horizon:
             yield self._missed(self._failed.popitem(last=False)[1])
         while self._byes and next(iter(self._byes.values())).time < horizon:
@@ -354,7 +356,8 @@ class AccPairing:
 
     def _call(self, invite: _Acc, bye: _Acc) -> Item:
         row, call = invite.row, _Call(self._tz)
-        if "" not in invite.tags | bye.tags and invite.tags != bye.tags:
+        tags, bye_tags = invite.tags(), bye.tags()
+        if tags != bye_tags and "" not in tags | bye_tags:
             call.errors.append(
                 f"to_tag: the BYE at line {bye.row.line} has other tags than its INVITE's "
                 "(another dialog of the same Call-ID)"

@@ -20,14 +20,18 @@ def ignore(_n: int) -> None:
 
 @dataclass(frozen=True, slots=True)
 class Row:
-    """One exported row: where it is and its cells by column name."""
+    """One exported row: where it is and its cells. A tuple, with the column positions
+    shared by the rows of a file: rows wait in memory while their call is paired."""
 
     file: str
     line: int
-    cells: Mapping[str, str]
+    columns: Mapping[str, int]
+    values: tuple[str, ...]
 
     def get(self, column: str) -> str | None:
-        return self.cells.get(column) or None
+        """The cell of ``column``; None when it is empty or the file has no such column."""
+        at = self.columns.get(column)
+        return None if at is None else self.values[at] or None
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,10 +59,13 @@ def rows(path: Path, required: Iterable[str], advance: Advance = ignore) -> Iter
         tabbed = "\t" in first
         header = [h.strip() for h in (_tsv(first) if tabbed else next(csv.reader([first])))]
         missing = [c for c in required if c not in header]
-        if missing:
-            yield BadRow(name, 1, f"header: no column {', '.join(missing)}; {_HEADER_HINT}")
+        twice = sorted({c for c in header if header.count(c) > 1})
+        if missing or twice:
+            problem = f"no column {', '.join(missing)}" if missing else f"{twice[0]} twice"
+            yield BadRow(name, 1, f"header: {problem}; {_HEADER_HINT}")
             return
-        yield from (_tsv_rows if tabbed else _csv_rows)(lines, header, name)
+        columns = {column: at for at, column in enumerate(header)}
+        yield from (_tsv_rows if tabbed else _csv_rows)(lines, columns, name)
 
 
 def _decoded(handle: Iterable[bytes], advance: Advance) -> Iterator[str]:
@@ -70,7 +77,9 @@ def _decoded(handle: Iterable[bytes], advance: Advance) -> Iterator[str]:
 _HEADER_HINT = "export the table with a header row"
 
 
-def _csv_rows(lines: Iterator[str], header: list[str], name: str) -> Iterator[Row | BadRow]:
+def _csv_rows(
+    lines: Iterator[str], columns: Mapping[str, int], name: str
+) -> Iterator[Row | BadRow]:
     reader = csv.reader(lines)
     while True:
         try:
@@ -81,12 +90,14 @@ def _csv_rows(lines: Iterator[str], header: list[str], name: str) -> Iterator[Ro
             reason = exc.reason if isinstance(exc, UnicodeDecodeError) else str(exc)
             yield BadRow(name, reader.line_num + 1, f"record: not valid CSV ({reason})")
             return  # the reader cannot resynchronise after a broken quote
-        row = _row(header, cells, reader.line_num + 1, name)
+        row = _row(columns, cells, reader.line_num + 1, name)
         if row is not None:
             yield row
 
 
-def _tsv_rows(lines: Iterator[str], header: list[str], name: str) -> Iterator[Row | BadRow]:
+def _tsv_rows(
+    lines: Iterator[str], columns: Mapping[str, int], name: str
+) -> Iterator[Row | BadRow]:
     line = 1
     while True:
         try:
@@ -97,7 +108,7 @@ def _tsv_rows(lines: Iterator[str], header: list[str], name: str) -> Iterator[Ro
             yield BadRow(name, line + 1, f"record: {exc.reason}")
             return
         line += 1
-        row = _row(header, _tsv(text), line, name)
+        row = _row(columns, _tsv(text), line, name)
         if row is not None:
             yield row
 
@@ -117,9 +128,9 @@ def _tsv(text: str) -> list[str]:
     return out
 
 
-def _row(header: list[str], cells: list[str], line: int, name: str) -> Row | BadRow | None:
+def _row(columns: Mapping[str, int], cells: list[str], line: int, name: str) -> Row | BadRow | None:
     if not any(cell.strip() for cell in cells):
         return None  # a blank line
-    if len(cells) != len(header):
-        return BadRow(name, line, f"record: has {len(cells)} cells, the header has {len(header)}")
-    return Row(name, line, dict(zip(header, (c.strip() for c in cells), strict=True)))
+    if len(cells) != len(columns):
+        return BadRow(name, line, f"record: has {len(cells)} cells, the header has {len(columns)}")
+    return Row(name, line, columns, tuple([c.strip() for c in cells]))
