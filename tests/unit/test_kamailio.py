@@ -168,6 +168,7 @@ def test_every_bad_row_is_rejected_with_its_line_and_the_rows_after_it_go_on(
         {**invite(long_id, "2026-12-01 10:00:04", 486), "voicecdr_messageid": "m"},
         {**invite("k", "2026-12-01 10:00:05", 486), "voicecdr_appkey": "", "country_code": "+91"},
         bye("ok1", "2026-12-01 10:01:00"),
+        {**invite("m", "2026-12-01 10:01:30"), "method": ""},
         invite("tags", "2026-12-01 10:02:00", from_tag="a", to_tag="b"),
         bye("tags", "2026-12-01 10:03:00", from_tag="a", to_tag="c"),
     ]
@@ -177,11 +178,12 @@ def test_every_bad_row_is_rejected_with_its_line_and_the_rows_after_it_go_on(
         ("acc0.csv", 3, ["time: '2026-12-01 25:00:00' is not a date and time"]),
         ("acc0.csv", 4, ["sip_code: must be a SIP status code (100-699), not '0'"]),
         ("acc0.csv", 5, ["callid: missing"]),
+        ("acc0.csv", 9, ["method: missing"]),
         (
             "acc0.csv",
-            9,
+            10,
             [
-                "to_tag: the BYE at line 10 has other tags than its INVITE's (another "
+                "to_tag: the BYE at line 11 has other tags than its INVITE's (another "
                 "dialog of the same Call-ID)"
             ],
         ),

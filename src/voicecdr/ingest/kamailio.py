@@ -141,12 +141,11 @@ class _Call:
         """The canonical record: the extras of ``row`` and the call's own fields."""
         extras = {field: row.get(column) for column, field in EXTRAS.items()}
         extras["phone"] = _national(row.get("dst_user"), row.get("country_code"))
-        times = {k: epoch_to_iso(v) if isinstance(v, int) else None for k, v in _times(call)}
+        times = {k: epoch_to_iso(v) if isinstance(v := call[k], int) else None for k in _TIMES}
         return {"call_id": row.get("callid"), **extras, **call, **times}
 
 
-def _times(call: Mapping[str, object]) -> Iterator[tuple[str, object]]:
-    return ((k, call.get(k)) for k in ("time", "start_time", "end_time"))
+_TIMES = ("time", "start_time", "end_time")
 
 
 def _disposition(code: int, reason: str | None) -> str:
@@ -167,17 +166,15 @@ def _cdr_item(row: Row, tz: ZoneInfo, index: int) -> Item:
     start, end = call.epoch(row, "start_time"), call.epoch(row, "end_time")
     duration = _duration(row.get("duration"), call.errors)
     code = _code(row, call.errors, required=False)
-    failed = code is not None and code >= 300
-    answered = not failed and duration is not None and duration > 0
     placed = call.placed(row, start)
-    if answered:
-        assert duration is not None
+    if code is not None and code >= 300:
+        disposition = _disposition(code, row.get("sip_reason"))
+        fields = _unanswered(placed, end, sip_cause(code), disposition)
+    elif duration:
         # A started second counts: the engine's duration has microseconds.
         fields = _answered(placed, start, end, math.ceil(duration), None)
-    else:
-        cause = sip_cause(code) if failed and code is not None else None
-        disposition = _disposition(code, row.get("sip_reason")) if failed and code else None
-        fields = _unanswered(placed, end, cause, disposition)
+    else:  # a failed dialog, and the export does not say why
+        fields = _unanswered(placed, end, None, None)
     record = call.record(row, **fields)
     return Item(index, record, row.line, file=row.file, errors=tuple(call.errors), names=_CDR_NAMES)
 
@@ -292,17 +289,16 @@ class AccPairing:
             yield self._incomplete(self._answered.popitem(last=False)[1], "no BYE")
 
     def _read(self, row: Row) -> Iterator[Item]:
-        errors: list[str] = []
-        time = _Call(self._tz)
-        epoch = time.epoch(row, "time")
-        code = _code(row, errors, required=True)
-        callid = row.get("callid")
-        method = (row.get("method") or "").upper()
+        cells = _Call(self._tz)
+        epoch = cells.epoch(row, "time")
+        code = _code(row, cells.errors, required=True)
+        callid, method = row.get("callid"), (row.get("method") or "").upper()
         if callid is None:
-            errors.append("callid: missing")
-        errors += time.errors
-        if errors or epoch is None or code is None or callid is None:
-            yield self._bad(row.file, row.line, "; ".join(errors))
+            cells.errors.append("callid: missing")
+        if not method:
+            cells.errors.append("method: missing")
+        if cells.errors or epoch is None or code is None or callid is None:
+            yield self._bad(row.file, row.line, "; ".join(cells.errors))
             return
         acc = _Acc(row, method, callid, code, epoch)
         self._clock = max(self._clock, epoch)
@@ -355,45 +351,30 @@ class AccPairing:
         return Item(self._next(), None, line, error, file)
 
     def _call(self, invite: _Acc, bye: _Acc) -> Item:
-        row, call = invite.row, _Call(self._tz)
+        call = _Call(self._tz)
         tags, bye_tags = invite.tags(), bye.tags()
         if tags != bye_tags and "" not in tags | bye_tags:
             call.errors.append(
                 f"to_tag: the BYE at line {bye.row.line} has other tags than its INVITE's "
                 "(another dialog of the same Call-ID)"
             )
-        by = "caller" if bye.row.get("from_tag") == row.get("from_tag") else "callee"
+        by = "caller" if bye.row.get("from_tag") == invite.row.get("from_tag") else "callee"
+        placed = call.placed(invite.row, invite.time)
         second = max(0, bye.time - invite.time)
-        fields = _answered(
-            call.placed(row, invite.time), invite.time, bye.time, second, f"{by}_bye"
-        )
-        record = call.record(row, **fields)
-        return Item(
-            self._next(),
-            record,
-            row.line,
-            file=row.file,
-            errors=tuple(call.errors),
-            names=_ACC_NAMES,
-        )
+        fields = _answered(placed, invite.time, bye.time, second, f"{by}_bye")
+        return self._item(invite.row, call, fields)
 
     def _missed(self, failed: _Acc) -> Item:
-        row, call = failed.row, _Call(self._tz)
-        cause, disposition = (
-            sip_cause(failed.code),
-            _disposition(failed.code, row.get("sip_reason")),
-        )
-        record = call.record(
-            row, **_unanswered(call.placed(row, failed.time), failed.time, cause, disposition)
-        )
-        return Item(
-            self._next(),
-            record,
-            row.line,
-            file=row.file,
-            errors=tuple(call.errors),
-            names=_ACC_NAMES,
-        )
+        call = _Call(self._tz)
+        placed = call.placed(failed.row, failed.time)
+        disposition = _disposition(failed.code, failed.row.get("sip_reason"))
+        fields = _unanswered(placed, failed.time, sip_cause(failed.code), disposition)
+        return self._item(failed.row, call, fields)
+
+    def _item(self, row: Row, call: _Call, fields: dict[str, object]) -> Item:
+        record = call.record(row, **fields)
+        errors = tuple(call.errors)
+        return Item(self._next(), record, row.line, file=row.file, errors=errors, names=_ACC_NAMES)
 
     def _orphan(self, bye: _Acc) -> Item:
         return self._bad(
