@@ -163,9 +163,16 @@ def rejects(path: Path) -> list[dict[str, Any]]:
     tz=st.sampled_from(ZONES),
     epochs=st.booleans(),
     ties=st.randoms(use_true_random=False),
+    split=st.floats(0, 1),
 )
 def test_acc_rows_pair_into_exactly_the_calls_they_describe(
-    db: Database, tmp_path: Path, calls: list[Dialog], tz: str, epochs: bool, ties: Any
+    db: Database,
+    tmp_path: Path,
+    calls: list[Dialog],
+    tz: str,
+    epochs: bool,
+    ties: Any,
+    split: float,
 ) -> None:
     n = next(_names)
     appkey = f"kam{n}"
@@ -189,11 +196,17 @@ def test_acc_rows_pair_into_exactly_the_calls_they_describe(
             want[messageid] = call
     # ORDER BY time: rows of the same second in any order (a BYE may come first).
     rows = [row for _, _, row in sorted(timed, key=lambda t: (t[0], t[1]))]
-    export = kam.export(tmp_path / f"acc{n}.csv", kam.ACC_TABLE + kam.EXTRA, rows)
+    # Two days' exports: the files of one import are read as one stream.
+    cut = int(split * len(rows))
+    header = kam.ACC_TABLE + kam.EXTRA
+    exports = [
+        kam.export(tmp_path / f"acc{n}a.csv", header, rows[:cut]),
+        kam.export(tmp_path / f"acc{n}b.csv", header, rows[cut:]),
+    ]
     rejected = tmp_path / f"rejects{n}.jsonl"
 
     result = import_paths(
-        db, [export], fmt="kamailio-acc", rejects_path=rejected, now=NOW, source_timezone=tz
+        db, exports, fmt="kamailio-acc", rejects_path=rejected, now=NOW, source_timezone=tz
     )
 
     assert stored(db, appkey) == want
@@ -203,7 +216,7 @@ def test_acc_rows_pair_into_exactly_the_calls_they_describe(
     assert all("incomplete call" in r["errors"][0] for r in rejects(rejected))
 
     again = import_paths(
-        db, [export], fmt="kamailio-acc", rejects_path=rejected, now=NOW, source_timezone=tz
+        db, exports, fmt="kamailio-acc", rejects_path=rejected, now=NOW, source_timezone=tz
     )
     assert (again.summary.accepted, again.summary.duplicates) == (0, len(want))
     assert stored(db, appkey) == want
