@@ -22,16 +22,34 @@ def cdrs_group() -> None:
     """Call detail records."""
 
 
+def _timezone(_ctx: click.Context, _param: click.Parameter, name: str) -> str:
+    from ..timefmt import zone
+
+    try:
+        zone(name)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    return name
+
+
 @cdrs_group.command("import")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["auto", "jsonl", "csv", "freeswitch"]),
+    type=click.Choice(["auto", "jsonl", "csv", "freeswitch", "kamailio-acc", "kamailio-cdrs"]),
     default="auto",
     show_default=True,
     help="auto: directories hold FreeSWITCH CDRs; files go by suffix (.jsonl/.ndjson, "
-    ".csv, .json).",
+    ".csv, .json). Kamailio exports need --format (docs/kamailio.md).",
+)
+@click.option(
+    "--source-timezone",
+    default="UTC",
+    show_default=True,
+    callback=_timezone,
+    help="IANA zone of the times the files write without a UTC offset (Kamailio's "
+    "datetime columns: the zone of its database's host).",
 )
 @click.option(
     "--rejects",
@@ -54,8 +72,10 @@ def cdrs_import(
     fmt: str,
     rejects_path: Path | None,
     workers: int | None,
+    source_timezone: str,
 ) -> None:
-    """Import CDRs from JSONL, CSV or FreeSWITCH JSON CDR files and directories.
+    """Import CDRs from JSONL, CSV or FreeSWITCH JSON CDR files and directories, and
+    Kamailio acc exports.
 
     Valid records are stored even when others are rejected; a call_id already stored with
     the same content counts as a duplicate. Rejected records, with their file, line and
@@ -73,6 +93,7 @@ def cdrs_import(
             progress=sys.stderr.isatty(),
             workers=workers,
             limits=TimeLimits.of(obj.settings()),
+            source_timezone=source_timezone,
         )
     obj.emit(result.to_dict(), _human_import)
     if result.summary.rejected_total:
