@@ -17,11 +17,12 @@ from operator import itemgetter
 from typing import Any
 
 from ..models import Cdr
-from ..storage import AppStore, CdrWriter, Outcome
+from ..storage import AppStore, CdrWriter, Outcome, Progress
 from .canonical import RecordErrors, validate
 from .timebounds import TimeBounds, TimeLimits
 
 BATCH_SIZE = 2000
+CONFLICT = "call_id: conflict: already stored with different content"
 BOM = b"\xef\xbb\xbf"  # UTF-8's byte order mark: Windows tools write it first; skipped
 
 
@@ -240,6 +241,31 @@ class Ingestor:
                 writer.store(pairs, _locator(origins))
         return summary
 
+    def ingest_together(
+        self, items: Iterable[Item], bounds: TimeBounds, progress: ProgressOf
+    ) -> Summary:
+        """Check ``items`` and store them in ONE transaction with what ``progress`` gives
+        (a follower's file position, rejects and counts: ``storage/spool.py``).
+        ``progress(rejected, conflict)``: the rejections found before storing, and the
+        Rejection of the ``i``-th record sent to storage should it be a conflict."""
+        summary = Summary()
+        kept: list[Item] = []
+        pairs: list[tuple[int, Cdr]] = []
+        for item in items:
+            result = check(item, bounds)
+            app_id = self._admit(result, lambda: item, summary.reject)  # noqa: B023
+            if app_id is not None:
+                kept.append(item)
+                pairs.append((app_id, result))  # type: ignore[arg-type]
+        note = progress(
+            list(summary.rejected), lambda i: kept[i].reject([CONFLICT], pairs[i][1].call_id)
+        )
+        outcomes = self._cdrs.store(pairs, now=int(self._clock()), progress=note)
+        _Writer(self._store_batch, summary, background=False)._record(
+            pairs, kept.__getitem__, outcomes
+        )
+        return summary
+
     def _writer(self, summary: Summary) -> _Writer:
         return _Writer(self._store_batch, summary, background=self._background)
 
@@ -393,14 +419,11 @@ class _Writer:
             elif outcome is Outcome.DUPLICATE:
                 summary.duplicates += 1
             else:
-                summary.reject(
-                    item_at(i).reject(
-                        ["call_id: conflict: already stored with different content"], cdr.call_id
-                    )
-                )
+                summary.reject(item_at(i).reject([CONFLICT], cdr.call_id))
 
 
 _ItemAt = Callable[[int], Item]
+ProgressOf = Callable[[list[Rejection], Callable[[int], Rejection]], Progress]
 _APPKEY = itemgetter(1)  # a Cdr's appkey
 
 
