@@ -42,6 +42,13 @@ def _formats() -> list[str]:
 )
 @click.option("--once", is_flag=True, help="Store what is there now, then exit.")
 @click.option(
+    "--batch",
+    type=whole(1, 100_000),
+    default=5000,
+    show_default=True,
+    help="Records per transaction at most (each with its file's position).",
+)
+@click.option(
     "--metrics-port",
     type=whole(1, 65535),
     help="Serve Prometheus metrics on 127.0.0.1:PORT/metrics while watching.",
@@ -54,6 +61,7 @@ def watch_command(
     fmt: str | None,
     interval: float,
     once: bool,
+    batch: int,
     metrics_port: int | None,
 ) -> None:
     """Follow files and directories and store the CDRs that appear in them, each exactly
@@ -78,7 +86,7 @@ def watch_command(
 
         start_http_server(metrics_port, addr="127.0.0.1")
     with obj.database() as db:
-        watcher = Watcher(db, paths, fmt, limits=TimeLimits.of(settings))
+        watcher = Watcher(db, paths, fmt, batch=batch, limits=TimeLimits.of(settings))
         stats = watcher.run(stop, interval=interval, once=once)
     obj.emit(stats.to_dict(), _human_stats)
 
