@@ -34,7 +34,7 @@ def _appender(spool: Path, rng: random.Random, written: list[bytes], done: threa
         for i in range(LINES):
             line = _line(i, f)
             if i % 97 == 5:
-                line = b'{"call_id": "broken' + str(i).encode() + b'\n'  # rejected: not JSON
+                line = b'{"call_id": "broken' + str(i).encode() + b"\n"  # rejected: not JSON
             if i % 101 == 7:
                 line += line  # the same record twice: the second is a duplicate
             data += line
@@ -87,7 +87,8 @@ def test_kill_9_at_random_moments_stores_every_line_exactly_once(
             assert watch.returncode == -signal.SIGKILL, err.decode()
     finally:
         appender.join(timeout=60)
-    assert done.is_set() and kills >= 6
+    assert done.is_set()
+    assert kills >= 6
 
     final = cli("watch", "--once", str(spool), timeout=120)
     assert final.code == 0, final.err

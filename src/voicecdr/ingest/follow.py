@@ -155,15 +155,24 @@ def _csv_read(handle: BinaryIO, start: Position, name: str) -> Iterator[Piece]:
         start = after_header
     pending: list[bytes] = []
     at = [start]
+    ended: list[bool] = []
 
     def texts() -> Iterator[str]:
         for text, after in complete_lines(handle, start):
             pending.append(text)
             at[0] = after
             yield text.decode("utf-8", "replace")
+        ended.append(True)
 
     index = 0
-    for row in csv.reader(texts()):
+    rows = csv.reader(texts())
+    while True:
+        try:
+            row = next(rows)
+        except (StopIteration, csv.Error):
+            return
+        if ended:
+            return  # cut short by the end of what is written: a quoted value goes on
         body = b"".join(pending)
         pending.clear()
         if not any(cell.strip() for cell in row):

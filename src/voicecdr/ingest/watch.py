@@ -143,10 +143,12 @@ class Watcher:
             return False
         previous = self._at.get(path)
         if previous is not None and previous != key and previous in self._open:
-            # Renamed away (rotation): read it to its end while the new file is followed.
-            f = self._open.pop(previous)
-            f.quiet_since = self._clock()
-            self._draining[previous] = f
+            # Renamed away (rotation): read to its end before the new file at the path,
+            # and kept open a while for what its writer still appends before reopening.
+            old = self._open.pop(previous)
+            old.quiet_since = self._clock()
+            self._draining[previous] = old
+            self._read(previous, old, os.fstat(old.handle.fileno()).st_size, stop)
         self._at[path] = key
         followed = self._open.get(key) or self._follow(source, path, fmt, key)
         if followed is None:
