@@ -141,7 +141,7 @@ def test_sigterm_stops_it_cleanly_with_a_summary_and_metrics_while_it_runs(
         assert 'voicecdr_watch_records_total{outcome="rejected"} 1.0' in text
         assert "voicecdr_watch_behind_bytes 0.0" in text
         with path.open("ab") as out:
-            out.write(_line(20, 0)[:10])  # a partial line: waiting, not behind for ever
+            out.write(_line(20, 0)[:10])  # a partial line: not read, and no obstacle to stopping
         watch.send_signal(signal.SIGTERM)
         out_text, err = watch.communicate(timeout=30)
     finally:

@@ -91,7 +91,9 @@ class Watcher:
         self._open: dict[Key, _File] = {}
         self._at: dict[Path, Key] = {}  # a followed file path: the inode there now
         self._draining: dict[Key, _File] = {}
-        self._finished: dict[Key, tuple[int, int]] = {}  # one-document files read: size, mtime
+        # Files closed once read to their end (one-document files, and a directory's files):
+        # their size and mtime then; not opened again while both stay the same.
+        self._finished: dict[Key, tuple[int, int]] = {}
         self._started = False
         self.stats = stats or Stats()
 
@@ -125,7 +127,7 @@ class Watcher:
                 for path in _files_under(source):
                     fmt = self._fmt or format_of(path)
                     if fmt is not None:
-                        moved |= self._visit(str(source), path, fmt, stop, once)
+                        moved |= self._visit(str(source), path, fmt, stop, once, close=True)
             else:
                 moved |= self._visit(
                     str(source), source, self._fmt or _by_suffix(source), stop, once
@@ -133,7 +135,12 @@ class Watcher:
         self._lag()
         return moved
 
-    def _visit(self, source: str, path: Path, fmt: str, stop: Event, once: bool) -> bool:
+    def _visit(
+        self, source: str, path: Path, fmt: str, stop: Event, once: bool, *, close: bool = False
+    ) -> bool:
+        """Read what is new in ``path``; ``close`` it once read to its end (a directory's
+        files: a spool of thousands must not hold thousands open; a file renamed within
+        it is found again by its inode)."""
         try:
             st = path.stat()
         except OSError:
@@ -159,7 +166,10 @@ class Watcher:
         if f.followed.whole and not once and time.time() - st.st_mtime < SETTLE_SECONDS:
             f.size = st.st_size  # still being written, maybe
             return False
-        return self._read(key, f, st.st_size, stop)
+        moved = self._read(key, f, st.st_size, stop)
+        if close and key in self._open and f.mark.offset == st.st_size:
+            self._finish(key, f)
+        return moved
 
     def _follow(self, source: str, path: Path, fmt: str, key: Key) -> _File | None:
         """Open ``path`` and take its stored mark, if it is the same file."""
@@ -251,9 +261,10 @@ class Watcher:
         return moved
 
     def _finish(self, key: Key, f: _File) -> None:
-        """A one-document file read to its end: closed, and not looked into again."""
+        """A file read to its end: closed, and not looked into again until it changes."""
         st = os.fstat(f.handle.fileno())
         self._finished[key] = (st.st_size, st.st_mtime_ns)
+        self._marks[key] = f.mark
         f.handle.close()
         self._open.pop(key, None)
         self._draining.pop(key, None)
