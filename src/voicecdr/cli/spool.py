@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 import click
 
-from ..cli_numbers import whole
+from ..cli_numbers import real, whole
 from ._base import Context, cli_time, json_flag, main, pass_ctx, table
 from .records import cdrs_group
 
@@ -35,7 +35,7 @@ def _formats() -> list[str]:
 )
 @click.option(
     "--interval",
-    type=click.FloatRange(0.01, 3600),
+    type=real(0.01, 3600),
     default=0.5,
     show_default=True,
     help="Seconds between looks at the paths when nothing is new.",
