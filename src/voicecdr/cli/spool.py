@@ -85,7 +85,8 @@ def watch_command(
         from prometheus_client import start_http_server
 
         start_http_server(metrics_port, addr="127.0.0.1")
-    with obj.database() as db:
+    # One writer connection storing many rows: the bulk page cache (as `cdrs import`).
+    with obj.database(bulk=True) as db:
         watcher = Watcher(db, paths, fmt, batch=batch, limits=TimeLimits.of(settings))
         stats = watcher.run(stop, interval=interval, once=once)
     obj.emit(stats.to_dict(), _human_stats)

@@ -242,17 +242,17 @@ class Ingestor:
         return summary
 
     def ingest_together(
-        self, items: Iterable[Item], bounds: TimeBounds, progress: ProgressOf
+        self, checked: Iterable[tuple[Item, Cdr | Rejection]], progress: ProgressOf
     ) -> Summary:
-        """Check ``items`` and store them in ONE transaction with what ``progress`` gives
-        (a follower's file position, rejects and counts: ``storage/spool.py``).
-        ``progress(rejected, conflict)``: the rejections found before storing, and the
-        Rejection of the ``i``-th record sent to storage should it be a conflict."""
+        """Store items already put through :func:`check` in ONE transaction with what
+        ``progress`` gives (a follower's file position, rejects and counts:
+        ``storage/spool.py``). ``progress(rejected, conflict)``: the rejections found
+        before storing, and the Rejection of the ``i``-th record sent to storage should it
+        be a conflict."""
         summary = Summary()
         kept: list[Item] = []
         pairs: list[tuple[int, Cdr]] = []
-        for item in items:
-            result = check(item, bounds)
+        for item, result in checked:
             app_id = self._admit(result, lambda: item, summary.reject)  # noqa: B023
             if app_id is not None:
                 kept.append(item)

@@ -25,9 +25,12 @@ from typing import BinaryIO
 
 import orjson
 
-from .core import BOM, Item
+from ..models import Cdr
+from .core import BOM, Item, Rejection, check
+from .fastjson import decode_line, full_check
 from .files import _csv_item
 from .freeswitch import UndecodableCdr, decode_document, to_item
+from .timebounds import TimeBounds
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,18 +46,27 @@ Piece = tuple[Item | None, Position, bytes]
 Reader = Callable[[BinaryIO, Position, str], Iterator[Piece]]
 # A line (without its newline), its index in the batch, its line number, file -> its Item.
 LineParser = Callable[[bytes, int, int, str], Item]
+# A record's Item and bytes (as its Piece gives them), the times allowed -> checked.
+Checker = Callable[[Item, bytes, TimeBounds], Cdr | Rejection]
+
+
+def check_item(item: Item, _raw: bytes, bounds: TimeBounds) -> Cdr | Rejection:
+    """The usual check: the Item's parsed value through canonical validation."""
+    return check(item, bounds)
 
 
 @dataclass(frozen=True, slots=True)
 class Followed:
     """How ``watch`` reads one format: ``read`` from a position, and ``replay`` a kept
     reject's bytes (with its file name) into an Item again. ``whole``: one finished
-    document per file, read once it has settled, instead of appended lines."""
+    document per file, read once it has settled, instead of appended lines. ``check``:
+    how a record read is checked (a format may check its bytes directly)."""
 
     read: Reader
     replay: Callable[[bytes, str], Item]
     whole: bool = False
     suffixes: tuple[str, ...] = ()
+    check: Checker = check_item
 
 
 FOLLOWED: dict[str, Followed] = {}
@@ -141,6 +153,18 @@ def parse_jsonl(line: bytes, index: int, line_no: int, name: str) -> Item:
         return Item(index, None, line_no, f"record: not valid JSON ({exc})", name)
 
 
+def _jsonl_unparsed(line: bytes, index: int, line_no: int, name: str) -> Item:
+    return Item(index, None, line_no, file=name)
+
+
+def _jsonl_check(item: Item, line: bytes, bounds: TimeBounds) -> Cdr | Rejection:
+    """``cdrs import``'s compiled path for JSONL (``fastjson``), the full one when unsure."""
+    cdr = decode_line(line, bounds)
+    if cdr is not None:
+        return cdr
+    return full_check(item.index, item.line or 0, line, item.file or "", bounds)
+
+
 def _csv_read(handle: BinaryIO, start: Position, name: str) -> Iterator[Piece]:
     """CSV with a header line: the header is read again from the file's start when
     resuming; a record is consumed once its last line is complete."""
@@ -202,9 +226,16 @@ def _freeswitch_replay(raw: bytes, name: str) -> Item:
     return next(_freeswitch_items(raw, name))
 
 
+# JSONL lines are read unparsed: _jsonl_check decodes them as `cdrs import` does.
 register(
     "jsonl",
-    Followed(line_reader(parse_jsonl), replay_line(parse_jsonl), False, (".jsonl", ".ndjson")),
+    Followed(
+        line_reader(_jsonl_unparsed),
+        replay_line(parse_jsonl),
+        False,
+        (".jsonl", ".ndjson"),
+        _jsonl_check,
+    ),
 )
 register("csv", Followed(_csv_read, _csv_replay, False, (".csv",)))
 register(

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 from ..storage import AppStore, CdrWriter, Database, Progress, Reject, SpoolStore
-from .core import Ingestor, Rejection, Summary
+from .core import Ingestor, Rejection, Summary, check
 from .follow import FOLLOWED
 from .timebounds import TimeLimits
 
@@ -64,4 +64,5 @@ def _replay_batch(ingestor: Ingestor, kept: list[Reject], at: int, limits: TimeL
             replays=[r for i, r in enumerate(kept) if i not in failed],
         )
 
-    return ingestor.ingest_together(items, limits.bounds(at), progress)
+    bounds = limits.bounds(at)
+    return ingestor.ingest_together(((i, check(i, bounds)) for i in items), progress)

@@ -319,7 +319,12 @@ class Watcher:
             )
 
         try:
-            summary = self._ingestor.ingest_together(items, self._limits.bounds(now), progress)
+            bounds = self._limits.bounds(now)
+            check = f.followed.check
+            checked = [
+                (item, check(item, raw, bounds)) for item, raw in zip(items, kept, strict=True)
+            ]
+            summary = self._ingestor.ingest_together(checked, progress)
         except DatabaseUnavailable:
             raise
         except StorageError as exc:
@@ -342,7 +347,7 @@ class Watcher:
             for item, raw in zip(items, kept, strict=True)
         ]
         note = Progress(f.source, now, len(items), rejects, _no_conflict, mark)
-        self._ingestor.ingest_together([], self._limits.bounds(now), lambda _r, _c: note)
+        self._ingestor.ingest_together([], lambda _r, _c: note)
         return Summary(rejected_total=len(rejects))
 
     def _lag(self) -> None:
