@@ -101,7 +101,15 @@ class Watcher:
         """Poll until ``stop`` is set (``once``: until nothing is left to read)."""
         try:
             while not stop.is_set():
-                moved = self.poll(stop, once=once)
+                try:
+                    moved = self.poll(stop, once=once)
+                except DatabaseUnavailable as exc:
+                    if once:
+                        raise
+                    # The batch was not stored, nor its position moved: tried again.
+                    log.warning("%s; trying again", exc)
+                    stop.wait(max(interval, _RETRY_SECONDS))
+                    continue
                 if once and not moved:
                     break
                 if not moved:
@@ -359,6 +367,7 @@ class Watcher:
 
 
 _DRAIN_QUIET = 2.0  # seconds a renamed-away file stays open after it last grew
+_RETRY_SECONDS = 1.0  # at least, between tries while the database is unavailable
 
 
 def _no_conflict(i: int) -> Reject:
