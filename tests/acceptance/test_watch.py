@@ -151,3 +151,35 @@ def test_sigterm_stops_it_cleanly_with_a_summary_and_metrics_while_it_runs(
     assert watch.returncode == 0, err.decode()
     summary = json.loads(out_text)
     assert (summary["read"], summary["stored"], summary["rejected"]) == (21, 20, 1)
+
+
+def test_the_operator_commands_list_replay_and_reconcile(cli: Cli, tmp_path: Path) -> None:
+    assert cli("apps", "create", "--name", "A", "--appkey", "app1").code == 0
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    late = json.dumps(canonical("c-late", appkey="late")).encode() + b"\n"
+    (spool / "a.jsonl").write_bytes(_line(0, 0) + b"not json\n" + late + _line(1, 0))
+    assert cli("watch", "--format", "nope", str(spool)).code == 2
+    done = cli("watch", "--once", "--json", str(spool))
+    assert done.code == 0, done.err
+    assert (done.json()["stored"], done.json()["rejected"]) == (2, 2)
+
+    kept = cli("cdrs", "rejects", "--json").json()
+    assert [(r["file"], r["line"], r["record"]) for r in kept] == [
+        (str(spool / "a.jsonl"), 2, "not json"),
+        (str(spool / "a.jsonl"), 3, late.decode().rstrip("\n")),
+    ]
+    assert kept[1]["reason"] == "appkey: unknown app 'late'"
+    assert cli("apps", "create", "--name", "L", "--appkey", "late").code == 0
+    replayed = cli("cdrs", "replay", "--id", str(kept[1]["id"]), "--json")
+    assert replayed.code == 0, replayed.err
+    assert replayed.json() == {"stored": 1, "duplicates": 0, "still_rejected": 0}
+    again = cli("cdrs", "replay", "--json")
+    assert again.code == 1  # the line that is not JSON stays refused
+    assert again.json() == {"stored": 0, "duplicates": 0, "still_rejected": 1}
+
+    (row,) = cli("cdrs", "sources", "--json").json()
+    assert row["source"] == str(spool)
+    assert (row["received"], row["stored"], row["rejected"], row["balanced"]) == (4, 3, 1, True)
+    later = cli("cdrs", "sources", "--from", "2999-01-01 00:00:00", "--json")
+    assert later.json() == []
