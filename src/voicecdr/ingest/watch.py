@@ -84,10 +84,9 @@ class Watcher:
         self._clock = clock
         self._limits = limits
         self._ingestor = Ingestor(AppStore(db), CdrWriter(db), clock=clock, limits=limits)
-        spool = SpoolStore(db)
+        self._spool = SpoolStore(db)
         self._marks: dict[Key, FileMark] = {}
-        for path in self._paths:
-            self._marks.update(((m.device, m.inode), m) for m in spool.marks(str(path)))
+        self._load_marks()
         self._open: dict[Key, _File] = {}
         self._at: dict[Path, Key] = {}  # a followed file path: the inode there now
         self._draining: dict[Key, _File] = {}
@@ -106,9 +105,9 @@ class Watcher:
                 except DatabaseUnavailable as exc:
                     if once:
                         raise
-                    # The batch was not stored, nor its position moved: tried again.
                     log.warning("%s; trying again", exc)
                     stop.wait(max(interval, _RETRY_SECONDS))
+                    self._resume_from_database()
                     continue
                 if once and not moved:
                     break
@@ -118,6 +117,29 @@ class Watcher:
             for f in [*self._open.values(), *self._draining.values()]:
                 f.handle.close()
         return self.stats
+
+    def _load_marks(self) -> None:
+        for path in self._paths:
+            self._marks.update(((m.device, m.inode), m) for m in self._spool.marks(str(path)))
+
+    def _resume_from_database(self) -> None:
+        """Take the positions the database holds again: a commit cut off by a failure may
+        have happened or not, and only the database knows which."""
+        try:
+            self._load_marks()
+        except DatabaseUnavailable:
+            return  # still down: the next try fails before storing anything, and comes here
+        for key, f in [*self._open.items(), *self._draining.items()]:
+            known = self._marks.get(key)
+            f.mark = known or replace(
+                f.mark,
+                fingerprint=_fingerprint(f.handle, 0),
+                fingerprint_len=0,
+                offset=0,
+                line=0,
+                done=False,
+            )
+            f.size = -1
 
     def poll(self, stop: Event | None = None, *, once: bool = False) -> bool:
         """One look at every path, reading what is new; whether anything was consumed."""
