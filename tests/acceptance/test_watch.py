@@ -9,13 +9,16 @@ import signal
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+import pytest
 import sqlalchemy as sa
 
 from tests.acceptance.conftest import Cli, free_port
 from tests.support.data import canonical
+from tests.support.postgres import PostgresServer
 from voicecdr.storage import Database
 
 FILES = 3
@@ -183,3 +186,56 @@ def test_the_operator_commands_list_replay_and_reconcile(cli: Cli, tmp_path: Pat
     assert (row["received"], row["stored"], row["rejected"], row["balanced"]) == (4, 3, 1, True)
     later = cli("cdrs", "sources", "--from", "2999-01-01 00:00:00", "--json")
     assert later.json() == []
+
+
+@pytest.mark.postgres
+def test_a_database_outage_is_waited_out_and_nothing_is_lost_or_counted_twice(
+    tmp_path: Path,
+) -> None:
+    pg = PostgresServer()  # its own server: the session's must not go down
+    try:
+        pg.start()
+        cli = Cli(tmp_path, pg.create_database("voicecdr"))
+        assert cli("db", "upgrade").code == 0
+        assert cli("apps", "create", "--name", "A", "--appkey", "app1").code == 0
+        path = tmp_path / "cdrs.jsonl"
+        path.write_bytes(b"".join(_line(i, 0) for i in range(100)))
+        watch = subprocess.Popen(
+            cli.command("watch", "--interval", "0.05", "--batch", "20", str(path)),
+            cwd=cli.cwd,
+            env=cli.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        try:
+            _wait_for(lambda: len(_stored_call_ids(pg.url("voicecdr"))) == 100)
+            pg.halt()
+            _append_bytes(path, b"".join(_line(i, 0) for i in range(100, 300)))
+            time.sleep(1.5)  # watch meets the outage: it waits, it does not exit
+            assert watch.poll() is None
+            pg.resume()
+            _wait_for(lambda: len(_stored_call_ids(pg.url("voicecdr"))) == 300)
+            watch.send_signal(signal.SIGTERM)
+            _, err = watch.communicate(timeout=30)
+        finally:
+            if watch.poll() is None:
+                watch.kill()
+                watch.wait()
+        assert watch.returncode == 0, err.decode()
+        assert b"trying again" in err
+        (row,) = cli("cdrs", "sources", "--json").json()
+        assert (row["received"], row["stored"], row["duplicate"]) == (300, 300, 0)
+    finally:
+        pg.stop()
+
+
+def _append_bytes(path: Path, data: bytes) -> None:
+    with path.open("ab") as out:
+        out.write(data)
+
+
+def _wait_for(condition: Callable[[], bool], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
