@@ -85,8 +85,8 @@ class Watcher:
         self._limits = limits
         self._ingestor = Ingestor(AppStore(db), CdrWriter(db), clock=clock, limits=limits)
         self._spool = SpoolStore(db)
+        # Positions of files closed in this run (a directory's), read again without a query.
         self._marks: dict[Key, FileMark] = {}
-        self._load_marks()
         self._open: dict[Key, _File] = {}
         self._at: dict[Path, Key] = {}  # a followed file path: the inode there now
         self._draining: dict[Key, _File] = {}
@@ -94,6 +94,7 @@ class Watcher:
         # their size and mtime then; not opened again while both stay the same.
         self._finished: dict[Key, tuple[int, int]] = {}
         self._started = False
+        self._stale = False  # a store failed: positions to be read again from the database
         self.stats = stats or Stats()
 
     def run(self, stop: Event, *, interval: float = 0.5, once: bool = False) -> Stats:
@@ -106,8 +107,8 @@ class Watcher:
                     if once:
                         raise
                     log.warning("%s; trying again", exc)
+                    self._stale = True
                     stop.wait(max(interval, _RETRY_SECONDS))
-                    self._resume_from_database()
                     continue
                 if once and not moved:
                     break
@@ -118,19 +119,11 @@ class Watcher:
                 f.handle.close()
         return self.stats
 
-    def _load_marks(self) -> None:
-        for path in self._paths:
-            self._marks.update(((m.device, m.inode), m) for m in self._spool.marks(str(path)))
-
     def _resume_from_database(self) -> None:
-        """Take the positions the database holds again: a commit cut off by a failure may
-        have happened or not, and only the database knows which."""
-        try:
-            self._load_marks()
-        except DatabaseUnavailable:
-            return  # still down: the next try fails before storing anything, and comes here
+        """Take the positions the database holds again (before the next read): a commit
+        cut off by a failure may have happened or not, and only the database knows."""
         for key, f in [*self._open.items(), *self._draining.items()]:
-            known = self._marks.get(key)
+            known = self._spool.mark(*key)
             f.mark = known or replace(
                 f.mark,
                 fingerprint=_fingerprint(f.handle, 0),
@@ -140,11 +133,16 @@ class Watcher:
                 done=False,
             )
             f.size = -1
+        self._marks.clear()
+        self._finished.clear()
+        self._stale = False
 
     def poll(self, stop: Event | None = None, *, once: bool = False) -> bool:
         """One look at every path, reading what is new; whether anything was consumed."""
         stop = stop or Event()
         moved = False
+        if self._stale:
+            self._resume_from_database()
         if not self._started:
             self._started = True
             for path in self._paths:
@@ -211,7 +209,7 @@ class Watcher:
         if (os.fstat(handle.fileno()).st_dev, os.fstat(handle.fileno()).st_ino) != key:
             handle.close()  # replaced between the stat and the open: next poll
             return None
-        mark = self._marks.get(key)
+        mark = self._marks.get(key) or self._spool.mark(*key)
         if mark is None or _fingerprint(handle, mark.fingerprint_len) != mark.fingerprint:
             mark = FileMark(*key, source, str(path), _fingerprint(handle, 0), 0, 0, 0, False)
         f = _File(source, fmt, FOLLOWED[fmt], mark, handle)
@@ -226,7 +224,9 @@ class Watcher:
             here: Key | None = (current.st_dev, current.st_ino)
         except OSError:
             here = None
-        lost = {k: m for k, m in self._marks.items() if m.path == str(path) and k != here}
+        source = str(path)
+        marks = self._spool.marks_at(source, source)
+        lost = {(m.device, m.inode): m for m in marks if (m.device, m.inode) != here}
         if not lost or not path.parent.is_dir():
             return
         for sibling in sorted(path.parent.iterdir()):

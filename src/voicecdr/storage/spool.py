@@ -126,24 +126,21 @@ class SpoolStore:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    def marks(self, source: str) -> list[FileMark]:
-        """Every file of ``source`` followed so far."""
-        f = schema.spool_files.c
+    def mark(self, device: int, inode: int) -> FileMark | None:
+        """The position of the file with this device and inode, if it was followed."""
+        found = self._marks(_F.device == device, _F.inode == inode)
+        return found[0] if found else None
+
+    def marks_at(self, source: str, path: str) -> list[FileMark]:
+        """The files of ``source`` last seen at ``path`` (one, and any rotated away)."""
+        return self._marks(_F.source == source, _F.path == path)
+
+    def _marks(self, *where: sa.ColumnElement[bool]) -> list[FileMark]:
+        f = _F
+        columns = (f.device, f.inode, f.source, f.path, f.fingerprint, f.fingerprint_len)
+        query = sa.select(*columns, f.byte_offset, f.line, f.done).where(*where)
         with translated("read file positions"), self._db.reader.connect() as conn:
-            rows = conn.execute(
-                sa.select(
-                    f.device,
-                    f.inode,
-                    f.source,
-                    f.path,
-                    f.fingerprint,
-                    f.fingerprint_len,
-                    f.byte_offset,
-                    f.line,
-                    f.done,
-                ).where(f.source == source)
-            ).all()
-        return [FileMark(*r[:8], bool(r[8])) for r in rows]
+            return [FileMark(*r[:8], bool(r[8])) for r in conn.execute(query)]
 
     def rejects(
         self,
@@ -185,6 +182,7 @@ class SpoolStore:
 
 
 _R = schema.spool_rejects
+_F = schema.spool_files.c
 _KINDS = ("received", "stored", "duplicate", "rejected")
 
 
