@@ -199,3 +199,18 @@ def test_csv_resumes_with_its_header_and_reads_a_quoted_record_once_it_ends(
     assert (kept.line, kept.reason) == (5, "messageid: must not contain control characters")
     assert kept.raw == (header + "\n" + text).encode()
     assert _totals(db) == {"received": 4, "stored": 3, "duplicate": 0, "rejected": 1}
+
+
+def test_stored_freeswitch_files_move_to_the_done_directory(db: Database, tmp_path: Path) -> None:
+    make_app(db, "app1")
+    spool, done = tmp_path / "json_cdr", tmp_path / "stored"
+    (spool / "sub").mkdir(parents=True)
+    (spool / "u1.cdr.json").write_bytes(json.dumps(freeswitch.cdr("u1")).encode())
+    (spool / "sub" / "u2.cdr.json").write_bytes(json.dumps(freeswitch.cdr("u2")).encode())
+    (spool / "bad.cdr.json").write_bytes(b"{not json")
+    Watcher(db, [spool], done_dir=done).run(Event(), once=True)
+    assert _stored(db) == ["u1", "u2"]
+    moved = sorted(p.relative_to(done).as_posix() for p in done.rglob("*.json"))
+    assert moved == ["bad.cdr.json", "sub/u2.cdr.json", "u1.cdr.json"]  # the reject is kept
+    assert list(spool.rglob("*.json")) == []
+    assert _totals(db) == {"received": 3, "stored": 2, "duplicate": 0, "rejected": 1}

@@ -49,6 +49,12 @@ def _formats() -> list[str]:
     help="Records per transaction at most (each with its file's position).",
 )
 @click.option(
+    "--done-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Move each one-document file (FreeSWITCH) here once stored, under its path in the "
+    "followed directory. Choose a directory outside the followed ones.",
+)
+@click.option(
     "--metrics-port",
     type=whole(1, 65535),
     help="Serve Prometheus metrics on 127.0.0.1:PORT/metrics while watching.",
@@ -62,6 +68,7 @@ def watch_command(
     interval: float,
     once: bool,
     batch: int,
+    done_dir: Path | None,
     metrics_port: int | None,
 ) -> None:
     """Follow files and directories and store the CDRs that appear in them, each exactly
@@ -87,7 +94,9 @@ def watch_command(
         start_http_server(metrics_port, addr="127.0.0.1")
     # One writer connection storing many rows: the bulk page cache (as `cdrs import`).
     with obj.database(bulk=True) as db:
-        watcher = Watcher(db, paths, fmt, batch=batch, limits=TimeLimits.of(settings))
+        watcher = Watcher(
+            db, paths, fmt, batch=batch, limits=TimeLimits.of(settings), done_dir=done_dir
+        )
         stats = watcher.run(stop, interval=interval, once=once)
     obj.emit(stats.to_dict(), _human_stats)
 

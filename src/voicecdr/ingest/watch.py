@@ -75,10 +75,13 @@ class Watcher:
         clock: Callable[[], float] = time.time,
         limits: TimeLimits = TimeLimits(),  # noqa: B008 - frozen, so shared safely
         stats: Stats | None = None,
+        done_dir: Path | None = None,
     ) -> None:
         if fmt is not None and fmt not in FOLLOWED:
             raise ConfigError(f"--format {fmt}: watch follows {', '.join(FOLLOWED)}")
         self._paths = [Path(os.path.abspath(p)) for p in paths]
+        # One-document files stored are moved here (under their path in the followed one).
+        self._done_dir = Path(os.path.abspath(done_dir)) if done_dir is not None else None
         self._fmt = fmt
         self._batch = batch
         self._clock = clock
@@ -298,6 +301,20 @@ class Watcher:
         f.handle.close()
         self._open.pop(key, None)
         self._draining.pop(key, None)
+        if self._done_dir is not None and f.followed.whole and f.mark.done:
+            self._move_done(Path(f.mark.path), Path(f.source))
+
+    def _move_done(self, path: Path, source: Path) -> None:
+        """Move a stored one-document file to the done directory. After a crash before
+        the move, the file is seen stored (its position says so) and moved then."""
+        assert self._done_dir is not None
+        inside = path.relative_to(source) if path != source else Path(path.name)
+        target = self._done_dir / inside
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(path, target)
+        except OSError as exc:
+            log.warning("cannot move %s to %s: %s", path, target, exc.strerror)
 
     def _batch_of(self, f: _File, limit: int | None = None) -> bool:
         """Read and store one batch of ``f``; whether anything was consumed."""
