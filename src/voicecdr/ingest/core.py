@@ -242,21 +242,27 @@ class Ingestor:
         return summary
 
     def ingest_together(
-        self, checked: Iterable[tuple[Item, Cdr | Rejection]], progress: ProgressOf
+        self, items: list[Item], results: list[Cdr | Rejection], progress: ProgressOf
     ) -> Summary:
-        """Store items already put through :func:`check` in ONE transaction with what
-        ``progress`` gives (a follower's file position, rejects and counts:
-        ``storage/spool.py``). ``progress(rejected, conflict)``: the rejections found
-        before storing, and the Rejection of the ``i``-th record sent to storage should it
-        be a conflict."""
+        """Store items already put through :func:`check` (``results[i]`` is
+        ``items[i]``'s) in ONE transaction with what ``progress`` gives (a follower's file
+        position, rejects and counts: ``storage/spool.py``). ``progress(rejected,
+        conflict)``: the rejections found before storing, and the Rejection of the
+        ``i``-th record sent to storage should it be a conflict."""
         summary = Summary()
-        kept: list[Item] = []
-        pairs: list[tuple[int, Cdr]] = []
-        for item, result in checked:
-            app_id = self._admit(result, lambda: item, summary.reject)  # noqa: B023
-            if app_id is not None:
-                kept.append(item)
-                pairs.append((app_id, result))  # type: ignore[arg-type]
+        clean = not any(isinstance(r, Rejection) for r in results)
+        app_id = self._one_app(results) if clean and results else None
+        kept: list[Item]
+        pairs: list[tuple[int, Cdr]]
+        if app_id is not None:  # the common case, as in ingest_chunks: no per-record work
+            kept, pairs = items, list(zip(repeat(app_id), results))  # type: ignore[arg-type]
+        else:
+            kept, pairs = [], []
+            for item, result in zip(items, results, strict=True):
+                admitted = self._admit(result, lambda: item, summary.reject)  # noqa: B023
+                if admitted is not None:
+                    kept.append(item)
+                    pairs.append((admitted, result))  # type: ignore[arg-type]
         note = progress(
             list(summary.rejected), lambda i: kept[i].reject([CONFLICT], pairs[i][1].call_id)
         )

@@ -65,4 +65,4 @@ def _replay_batch(ingestor: Ingestor, kept: list[Reject], at: int, limits: TimeL
         )
 
     bounds = limits.bounds(at)
-    return ingestor.ingest_together(((i, check(i, bounds)) for i in items), progress)
+    return ingestor.ingest_together(items, [check(i, bounds) for i in items], progress)

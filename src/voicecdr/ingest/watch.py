@@ -368,10 +368,8 @@ class Watcher:
         try:
             bounds = self._limits.bounds(now)
             check = f.followed.check
-            checked = [
-                (item, check(item, raw, bounds)) for item, raw in zip(items, kept, strict=True)
-            ]
-            summary = self._ingestor.ingest_together(checked, progress)
+            results = [check(item, raw, bounds) for item, raw in zip(items, kept, strict=True)]
+            summary = self._ingestor.ingest_together(items, results, progress)
         except DatabaseUnavailable:
             raise
         except StorageError as exc:
@@ -394,7 +392,7 @@ class Watcher:
             for item, raw in zip(items, kept, strict=True)
         ]
         note = Progress(f.source, now, len(items), rejects, _no_conflict, mark)
-        self._ingestor.ingest_together([], lambda _r, _c: note)
+        self._ingestor.ingest_together([], [], lambda _r, _c: note)
         return Summary(rejected_total=len(rejects))
 
     def _lag(self) -> None:
