@@ -14,12 +14,17 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import repeat
 from operator import itemgetter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..models import Cdr
-from ..storage import AppStore, CdrWriter, Outcome, Progress
+from ..storage import AppStore, CdrWriter, Outcome
 from .canonical import RecordErrors, validate
 from .timebounds import TimeBounds, TimeLimits
+
+if TYPE_CHECKING:  # only a follower's batches carry progress (storage/spool.py)
+    from ..storage import Progress
+
+    ProgressOf = Callable[[list["Rejection"], Callable[[int], "Rejection"]], Progress]
 
 BATCH_SIZE = 2000
 CONFLICT = "call_id: conflict: already stored with different content"
@@ -429,7 +434,6 @@ class _Writer:
 
 
 _ItemAt = Callable[[int], Item]
-ProgressOf = Callable[[list[Rejection], Callable[[int], Rejection]], Progress]
 _APPKEY = itemgetter(1)  # a Cdr's appkey
 
 
