@@ -37,7 +37,7 @@ def test_analytics_bench_prints_every_query(tmp_path: Path) -> None:
     assert "targets:" in done.stdout
 
     record = json.loads(output.read_text())
-    assert record["schema"] == "0009"
+    assert record["schema"] == "0010"
     assert [r["query"] for r in record["results"]] == QUERIES
     for result in record["results"]:
         assert result["database"] == "sqlite"

@@ -97,11 +97,11 @@ def test_asterisk_options_are_checked_before_anything_is_read(cli: Cli, tmp_path
         ),
         (
             ("--format", "asterisk", "--set", "service=notification", "--source-timezone", "IST"),
-            "--source-timezone: unknown IANA timezone 'IST'",
+            "Invalid value for '--source-timezone': unknown IANA timezone 'IST'",
         ),
         (
-            ("--format", "csv", "--source-timezone", "UTC"),
-            "--source-timezone: only for --format asterisk",
+            ("--format", "csv", "--set", "service=notification"),
+            "--set: only for --format asterisk",
         ),
     ]  # fmt: skip
     for args, message in cases:

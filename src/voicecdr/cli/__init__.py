@@ -11,7 +11,7 @@ in ``voicecdr.cli_export``, so that it runs without the server's dependencies.
 
 from __future__ import annotations
 
-from . import billing, delivery, records, service, stats, tenants  # noqa: F401 (they add commands)
+from . import billing, delivery, records, service, spool, stats, tenants  # noqa: F401
 from ._base import main
 
 __all__ = ["main"]

@@ -25,22 +25,38 @@ def cdrs_group() -> None:
     """Call detail records."""
 
 
+def _timezone(_ctx: click.Context, _param: click.Parameter, name: str) -> str:
+    from ..timefmt import zone
+
+    try:
+        zone(name)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    return name
+
+
 @cdrs_group.command("import")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["auto", "jsonl", "csv", "freeswitch", "asterisk"]),
+    type=click.Choice(
+        ["auto", "jsonl", "csv", "freeswitch", "kamailio-acc", "kamailio-cdrs", "asterisk"]
+    ),
     default="auto",
     show_default=True,
     help="auto: directories hold FreeSWITCH CDRs; files go by suffix (.jsonl/.ndjson, "
-    ".csv, .json). Asterisk cdr_csv files (Master.csv) need --format asterisk.",
+    ".csv, .json). Kamailio exports (docs/kamailio.md) and Asterisk cdr_csv files "
+    "(docs/asterisk.md) need --format.",
 )
 @click.option(
     "--source-timezone",
-    metavar="TZ",
-    help="Asterisk: the IANA timezone cdr_csv wrote its times in (not needed with "
-    "usegmtime=yes). [default: UTC]",
+    default="UTC",
+    show_default=True,
+    callback=_timezone,
+    help="IANA zone of the times the files write without a UTC offset (Kamailio's "
+    "datetime columns: the zone of its database's host; Asterisk's cdr_csv times unless "
+    "usegmtime=yes: the switch's zone).",
 )
 @click.option(
     "--map",
@@ -85,13 +101,13 @@ def cdrs_import(
     fmt: str,
     rejects_path: Path | None,
     workers: int | None,
-    source_timezone: str | None,
+    source_timezone: str,
     maps: tuple[str, ...],
     sets: tuple[str, ...],
     extra_column: str | None,
 ) -> None:
-    """Import CDRs from JSONL, CSV or FreeSWITCH JSON CDR files and directories, or
-    Asterisk cdr_csv files.
+    """Import CDRs from JSONL, CSV or FreeSWITCH JSON CDR files and directories, Kamailio
+    acc exports and Asterisk cdr_csv files.
 
     Valid records are stored even when others are rejected; a call_id already stored with
     the same content counts as a duplicate. Rejected records, with their file, line and
@@ -110,6 +126,7 @@ def cdrs_import(
             progress=sys.stderr.isatty(),
             workers=workers,
             limits=TimeLimits.of(obj.settings()),
+            source_timezone=source_timezone,
             asterisk=asterisk,
         )
     obj.emit(result.to_dict(), _human_import)
@@ -119,7 +136,7 @@ def cdrs_import(
 
 def _asterisk_options(
     fmt: str,
-    timezone: str | None,
+    timezone: str,
     maps: tuple[str, ...],
     sets: tuple[str, ...],
     extra_column: str | None,
@@ -130,7 +147,6 @@ def _asterisk_options(
     from ..ingest.asterisk import AsteriskOptions
 
     given = {
-        "--source-timezone": timezone is not None,
         "--map": bool(maps),
         "--set": bool(sets),
         "--extra-column": extra_column is not None,
@@ -142,7 +158,7 @@ def _asterisk_options(
         return None
     try:
         options = AsteriskOptions.build(
-            timezone=timezone or "UTC",
+            timezone=timezone,
             maps=maps,
             sets=sets,
             lone_column=extra_column or "uniqueid",

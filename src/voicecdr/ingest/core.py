@@ -14,14 +14,20 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import repeat
 from operator import itemgetter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..models import Cdr
 from ..storage import AppStore, CdrWriter, Outcome
 from .canonical import RecordErrors, validate
 from .timebounds import TimeBounds, TimeLimits
 
+if TYPE_CHECKING:  # only a follower's batches carry progress (storage/spool.py)
+    from ..storage import Progress
+
+    ProgressOf = Callable[[list["Rejection"], Callable[[int], "Rejection"]], Progress]
+
 BATCH_SIZE = 2000
+CONFLICT = "call_id: conflict: already stored with different content"
 BOM = b"\xef\xbb\xbf"  # UTF-8's byte order mark: Windows tools write it first; skipped
 
 
@@ -240,6 +246,37 @@ class Ingestor:
                 writer.store(pairs, _locator(origins))
         return summary
 
+    def ingest_together(
+        self, items: list[Item], results: list[Cdr | Rejection], progress: ProgressOf
+    ) -> Summary:
+        """Store items already put through :func:`check` (``results[i]`` is
+        ``items[i]``'s) in ONE transaction with what ``progress`` gives (a follower's file
+        position, rejects and counts: ``storage/spool.py``). ``progress(rejected,
+        conflict)``: the rejections found before storing, and the Rejection of the
+        ``i``-th record sent to storage should it be a conflict."""
+        summary = Summary()
+        clean = not any(isinstance(r, Rejection) for r in results)
+        app_id = self._one_app(results) if clean and results else None
+        kept: list[Item]
+        pairs: list[tuple[int, Cdr]]
+        if app_id is not None:  # the common case, as in ingest_chunks: no per-record work
+            kept, pairs = items, list(zip(repeat(app_id), results))  # type: ignore[arg-type]
+        else:
+            kept, pairs = [], []
+            for item, result in zip(items, results, strict=True):
+                admitted = self._admit(result, lambda: item, summary.reject)  # noqa: B023
+                if admitted is not None:
+                    kept.append(item)
+                    pairs.append((admitted, result))  # type: ignore[arg-type]
+        note = progress(
+            list(summary.rejected), lambda i: kept[i].reject([CONFLICT], pairs[i][1].call_id)
+        )
+        outcomes = self._cdrs.store(pairs, now=int(self._clock()), progress=note)
+        _Writer(self._store_batch, summary, background=False)._record(
+            pairs, kept.__getitem__, outcomes
+        )
+        return summary
+
     def _writer(self, summary: Summary) -> _Writer:
         return _Writer(self._store_batch, summary, background=self._background)
 
@@ -393,11 +430,7 @@ class _Writer:
             elif outcome is Outcome.DUPLICATE:
                 summary.duplicates += 1
             else:
-                summary.reject(
-                    item_at(i).reject(
-                        ["call_id: conflict: already stored with different content"], cdr.call_id
-                    )
-                )
+                summary.reject(item_at(i).reject([CONFLICT], cdr.call_id))
 
 
 _ItemAt = Callable[[int], Item]

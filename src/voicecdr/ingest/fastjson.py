@@ -55,7 +55,10 @@ def decode_line(line: bytes, bounds: TimeBounds) -> Cdr | None:
         return None
 
 
-def _slow(index: int, line_no: int, line: bytes, name: str, bounds: TimeBounds) -> Cdr | Rejection:
+def full_check(
+    index: int, line_no: int, line: bytes, name: str, bounds: TimeBounds
+) -> Cdr | Rejection:
+    """The full path for one JSONL line: parsed, then checked with every problem worded."""
     try:
         item = Item(index, orjson.loads(line), line_no, file=name)
     except orjson.JSONDecodeError as exc:
@@ -82,7 +85,7 @@ def check_lines(
         if cdr is not None:
             kept.append(cdr)
         elif line.strip():
-            kept.append(_slow(first + len(kept), line_no, line, name, bounds))
+            kept.append(full_check(first + len(kept), line_no, line, name, bounds))
         else:
             continue
         line_numbers.append(line_no)

@@ -21,7 +21,7 @@ from .core import BOM, Item
 from .freeswitch import UndecodableCdr, decode_document, to_item
 
 Advance = Callable[[int], None]
-FORMATS = ("jsonl", "csv", "freeswitch", "asterisk")
+FORMATS = ("jsonl", "csv", "freeswitch", "kamailio-acc", "kamailio-cdrs", "asterisk")
 _SUFFIXES = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".json": "freeswitch"}
 _TRUE = {"true", "1", "yes", "t", "y"}
 _FALSE = {"false", "0", "no", "f", "n"}

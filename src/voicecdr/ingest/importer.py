@@ -21,7 +21,8 @@ import orjson
 from ..errors import ConfigError, VoiceCdrError
 from ..gcpolicy import rare_collections
 from ..storage import AppStore, CdrWriter, Database
-from . import fastjson, files, parallel
+from ..timefmt import zone
+from . import fastjson, files, kamailio, parallel
 from .asterisk import AsteriskOptions
 from .asterisk_calls import asterisk_items
 from .core import Ingestor, Rejection, Summary
@@ -88,18 +89,24 @@ def import_paths(
     now: float | None = None,
     workers: int | None = None,
     limits: TimeLimits = TimeLimits(),  # noqa: B008 - frozen, so shared safely
+    source_timezone: str = "UTC",
     asterisk: AsteriskOptions | None = None,
 ) -> ImportResult:
     """Import every path (files or FreeSWITCH directories) in order, in one summary.
 
-    ``asterisk``: how Asterisk cdr_csv files map to canonical records (their format is
-    never guessed: ``fmt="asterisk"``).
     ``workers``: processes that parse and validate JSONL (0: none, all in this process;
     None: :func:`parallel.worker_count` for files of at least ``PARALLEL_BYTES``).
     Every CDR time must be within ``limits`` of ``now`` (default: when the import starts).
+    ``source_timezone``: the IANA zone of times written without an offset (Kamailio's).
+    ``asterisk``: how Asterisk cdr_csv files (``fmt="asterisk"``, never guessed) map to
+    canonical records (default: ``AsteriskOptions(timezone=source_timezone)``).
     """
     started = time.time() if now is None else now
     formats = [files.detect_format(p) if fmt == "auto" else fmt for p in paths]
+    try:
+        source_tz = zone(source_timezone)
+    except ValueError as exc:
+        raise ConfigError(f"--source-timezone: {exc}") from None
     for path, path_fmt in zip(paths, formats, strict=True):
         if path.is_dir() and path_fmt != "freeswitch":
             raise ConfigError(f"{path} is a directory: only FreeSWITCH CDRs are read from one")
@@ -115,19 +122,29 @@ def import_paths(
         bounds = limits.bounds(started)
         total = sum(files.input_bytes(p, f) for p, f in zip(paths, formats, strict=True))
         bar: _Bar = stack.enter_context(_progress(total) if progress else nullcontext(_NoBar()))
+        # Kamailio acc rows of all the paths are paired as one stream (a call's BYE may
+        # be in the next file); what still waits at the end is decided by finish().
+        acc = kamailio.AccPairing(source_tz)
         for path, path_fmt in zip(paths, formats, strict=True):
             count = workers_for(path, path_fmt, workers)
             if count:
                 chunks = parallel.checked_chunks(path, bar.update, bounds, count)
                 ingestor.ingest_chunks(chunks, summary)
             elif path_fmt == "asterisk":
-                options = asterisk or AsteriskOptions()
+                options = asterisk or AsteriskOptions(timezone=source_timezone)
                 ingestor.ingest(asterisk_items(path, options, bar.update), summary, bounds)
             elif path_fmt == "jsonl":
                 chunks = fastjson.checked_chunks(path, bar.update, bounds)
                 ingestor.ingest_chunks(chunks, summary)
+            elif path_fmt == kamailio.ACC:
+                ingestor.ingest(acc.items(path, bar.update), summary, bounds)
+            elif path_fmt == kamailio.CDRS:
+                cdrs = kamailio.cdr_items(path, source_tz, bar.update)
+                ingestor.ingest(cdrs, summary, bounds)
             else:
                 ingestor.ingest(files.items(path, path_fmt, bar.update), summary, bounds)
+        if kamailio.ACC in formats:
+            ingestor.ingest(acc.finish(), summary, bounds)
     return ImportResult(summary, rejects.path if rejects.used else None)
 
 

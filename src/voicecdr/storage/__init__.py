@@ -4,8 +4,9 @@ A :class:`Database` holds the engines and connections (its docstring is the conn
 budget); the repositories take one: :class:`AppStore` (apps), :class:`CdrWriter` (storing
 CDRs), :class:`PageReader` (the query API's pages), :class:`ReportReader` (analytics),
 :class:`RatingStore` (plans, rating), :class:`Outbox` (receipts),
-:class:`SharedRateLimiter`; and functions for retention
-(:func:`prune`), listing (:func:`window_rows`) and the schema (:func:`upgrade`...).
+:class:`SharedRateLimiter`, :class:`SpoolStore` (what ``voicecdr watch`` keeps); and
+functions for retention (:func:`prune`), listing (:func:`window_rows`) and the schema
+(:func:`upgrade`...).
 
 A name is imported from its module on first use, not with the package: the CLI starts
 without loading what only some commands need (the rating and receipt modules bring in
@@ -48,9 +49,16 @@ if TYPE_CHECKING:  # the names' types; see __getattr__ for their values
     from .rating import RatedBatch as RatedBatch
     from .rating import RatedRow as RatedRow
     from .rating import RatingStore as RatingStore
+    from .rating import priced_tally as priced_tally
     from .reports import ReportReader as ReportReader
     from .retention import PruneReport as PruneReport
     from .retention import prune as prune
+    from .spool import FileMark as FileMark
+    from .spool import Progress as Progress
+    from .spool import Reject as Reject
+    from .spool import SourceHour as SourceHour
+    from .spool import SpoolStore as SpoolStore
+    from .spool import hour_of as hour_of
     from .writes import INSERT_COLUMN_LIST as INSERT_COLUMN_LIST
     from .writes import CdrWriter as CdrWriter
     from .writes import Outcome as Outcome
@@ -88,9 +96,16 @@ _MODULES = {
     "RatedBatch": "rating",
     "RatedRow": "rating",
     "RatingStore": "rating",
+    "priced_tally": "rating",
     "ReportReader": "reports",
     "PruneReport": "retention",
     "prune": "retention",
+    "FileMark": "spool",
+    "Progress": "spool",
+    "Reject": "spool",
+    "SourceHour": "spool",
+    "SpoolStore": "spool",
+    "hour_of": "spool",
     "INSERT_COLUMN_LIST": "writes",
     "CdrWriter": "writes",
     "Outcome": "writes",

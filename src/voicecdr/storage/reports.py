@@ -17,6 +17,7 @@ local hour, so the pieces fold into the question's calendar units alike.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from typing import Any
 
 import sqlalchemy as sa
@@ -52,6 +53,7 @@ _PREFIX_DIMENSIONS = frozenset({Dimension.PREFIX, Dimension.SERVICE, Dimension.C
 
 # One read of a piece: the rows, and the dimensions (in order) their values are for.
 Piece = tuple[list[rollups.Row], tuple[Dimension, ...]]
+Read = Callable[[sa.Connection], Piece]  # a piece's statement, run on the connection given
 
 
 def _conditions(filters: Filters, *, cdrs: bool) -> tuple[list[str], dict[str, Any]]:
@@ -93,49 +95,59 @@ class ReportReader:
 
     def report_and_scan(self, app: App, query: AnalyticsQuery) -> tuple[Report, Report]:
         """Both, read in one snapshot: writes going on cannot make them differ."""
+        both = [self._plan(app, query, True), self._plan(app, query, False)]
         with translated("read analytics"), self._db.snapshots.begin() as conn:
-            return self._read(conn, app, query, True), self._read(conn, app, query, False)
+            return _fold(app, query, both[0], conn), _fold(app, query, both[1], conn)
 
     def _answer(self, app: App, query: AnalyticsQuery, *, rollups_too: bool) -> Report:
-        with translated("read analytics"), self._db.snapshots.begin() as conn:
-            return self._read(conn, app, query, rollups_too)
+        plan = self._plan(app, query, rollups_too)
+        with translated("read analytics"), self._connection(plan) as conn:
+            return _fold(app, query, plan, conn)
 
-    def _read(
-        self, conn: sa.Connection, app: App, query: AnalyticsQuery, rollups_too: bool
-    ) -> Report:
+    def _plan(self, app: App, query: AnalyticsQuery, rollups_too: bool) -> list[_Period]:
+        """The window's period, and the previous one when the question compares."""
         calendar = Calendar(zone(app.timezone))
-        current = _Period(conn, app, calendar, query, rollups_too).report()
-        previous = None
-        if query.compare:
-            previous = _Period(conn, app, calendar, query.previous(), rollups_too).report()
-        return Report(app, query, current.groups, current.total, previous)
+        windows = [query, query.previous()] if query.compare else [query]
+        return [_Period(app, calendar, q, rollups_too) for q in windows]
+
+    def _connection(self, plan: list[_Period]) -> AbstractContextManager[sa.Connection]:
+        """A snapshot for a report of several reads; one statement needs none, and on
+        PostgreSQL it then skips the transaction's own round trips."""
+        if sum(len(period.reads) for period in plan) > 1:
+            return self._db.snapshots.begin()
+        if self._db.dialect == "postgresql":
+            return self._db.autocommit.connect()
+        return self._db.reader.connect()
+
+
+def _fold(app: App, query: AnalyticsQuery, plan: list[_Period], conn: sa.Connection) -> Report:
+    current, *previous = (period.report(conn) for period in plan)
+    before = previous[0] if previous else None
+    return Report(app, query, current.groups, current.total, before)
 
 
 class _Period:
     """One window's report: its pieces read and folded into groups."""
 
     def __init__(
-        self,
-        conn: sa.Connection,
-        app: App,
-        calendar: Calendar,
-        query: AnalyticsQuery,
-        rollups_too: bool,
+        self, app: App, calendar: Calendar, query: AnalyticsQuery, rollups_too: bool
     ) -> None:
-        self.conn = conn
         self.app = app
         self.calendar = calendar
         self.query = query
         self.rollups_too = rollups_too
         self.unit = next((d for d in query.group_by if d.is_time), None)
         self.dims = tuple(d for d in query.group_by if not d.is_time)
+        # The statements that answer it, each run on the connection it is given.
+        self.reads = [read for read in self._pieces() if read is not None]
 
-    def report(self) -> Report:
+    def report(self, conn: sa.Connection) -> Report:
         groups: dict[tuple[Any, ...], Group] = {}
         total = Sums()
         starts: dict[int, int] = {}  # bucket -> its unit's start
         position = {d: i for i, d in enumerate(self.query.group_by)}
-        for rows, dims in self._pieces():
+        for read in self.reads:
+            rows, dims = read(conn)
             for bucket, values, sums in rows:
                 if not sums.attempts:  # a rollup row with none of the calls asked for
                     continue
@@ -169,7 +181,7 @@ class _Period:
 
     # -- the pieces --------------------------------------------------------------------
 
-    def _pieces(self) -> list[Piece]:
+    def _pieces(self) -> list[Read | None]:
         start, end = self.query.start, self.query.end
         if not self.rollups_too or not self._rollups_serve():
             return [self._cdrs(start, end)]
@@ -207,46 +219,65 @@ class _Period:
         # A local day lasts 23 to 25 hours: 26 hours on is inside the next one.
         return self.calendar.start(Dimension.DAY, midnight + 26 * 3600)
 
-    def _cdrs(self, lo: int, hi: int) -> Piece:
+    def _cdrs(self, lo: int, hi: int) -> Read | None:
         if lo >= hi:
-            return [], self.dims
+            return None
         where, params = _conditions(self.query.filters, cdrs=True)
         columns = [_CDR_COLUMN[d] for d in self.dims]
-        return rollups.scan(self.conn, self.app.id, lo, hi, columns, where, params), self.dims
+        app_id, dims = self.app.id, self.dims
 
-    def _hours(self, lo: int, hi: int) -> Piece:
-        rows = rollups.read_table(self.conn, "rollup_hours", self.app.id, lo, hi, [], [], {})
-        return rows, ()
+        def read(conn: sa.Connection) -> Piece:
+            return rollups.scan(conn, app_id, lo, hi, columns, where, params), dims
 
-    def _days(self, lo: int, hi: int) -> list[Piece]:
+        return read
+
+    def _hours(self, lo: int, hi: int) -> Read:
+        app_id = self.app.id
+
+        def read(conn: sa.Connection) -> Piece:
+            return rollups.read_table(conn, "rollup_hours", app_id, lo, hi, [], [], {}), ()
+
+        return read
+
+    def _days(self, lo: int, hi: int) -> list[Read]:
         filters = self.query.filters
         status = None if filters.cost_status is None else filters.cost_status.wire_name
-        read = self._reader(lo, hi)
         if Dimension.PREFIX not in self.dims:
-            return [read("rollup_days", self.dims, status, connected=True)]
-        pieces: list[Piece] = []
+            return [self._day_read("rollup_days", lo, hi, self.dims, status, connected=True)]
+        reads: list[Read] = []
         if status != "pending":  # the priced calls, by prefix
-            pieces.append(read("rollup_prefixes", self.dims, None, connected=False))
+            reads.append(
+                self._day_read("rollup_prefixes", lo, hi, self.dims, None, connected=False)
+            )
         if status != "final":  # the pending calls, which have no prefix
             rest = tuple(d for d in self.dims if d is not Dimension.PREFIX)
-            pieces.append(read("rollup_days", rest, "pending", connected=True))
-        return pieces
+            reads.append(self._day_read("rollup_days", lo, hi, rest, "pending", connected=True))
+        return reads
 
-    def _reader(self, lo: int, hi: int) -> Callable[..., Piece]:
-        def read(
-            table: str, dims: Sequence[Dimension], cost: str | None, *, connected: bool
-        ) -> Piece:
-            filters = self.query.filters
-            if not connected:
-                filters = Filters(
-                    filters.service, filters.voice_group, filters.country_code, None, None
-                )
-            where, params = _conditions(filters, cdrs=False)
-            columns = [_ROLLUP_COLUMN[d] for d in dims]
-            rows = rollups.read_table(
-                self.conn, table, self.app.id, lo, hi, columns, where, params, cost
+    def _day_read(
+        self,
+        table: str,
+        lo: int,
+        hi: int,
+        dims: Sequence[Dimension],
+        cost: str | None,
+        *,
+        connected: bool,
+    ) -> Read:
+        """A read of ``table`` (rollup_days or rollup_prefixes) for the days in [lo, hi);
+        without ``connected`` the table has no such column to filter on."""
+        filters = self.query.filters
+        if not connected:
+            filters = Filters(
+                filters.service, filters.voice_group, filters.country_code, None, None
             )
-            return rows, tuple(dims)
+        where, params = _conditions(filters, cdrs=False)
+        columns = [_ROLLUP_COLUMN[d] for d in dims]
+        app_id, keys = self.app.id, tuple(dims)
+
+        def read(conn: sa.Connection) -> Piece:
+            rows = rollups.read_table(conn, table, app_id, lo, hi, columns, where, params, cost)
+            return rows, keys
 
         return read
 

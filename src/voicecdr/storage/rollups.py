@@ -333,11 +333,11 @@ def zones(conn: sa.Connection, dialect: str, app_ids: Iterable[int]) -> dict[int
     rows = conn.exec_driver_sql(
         f"SELECT id, timezone FROM apps WHERE id IN ({marks}) ORDER BY id{lock}"
     ).all()
-    return {app_id: _buckets(tz) for app_id, tz in rows}
+    return {app_id: buckets_of(tz) for app_id, tz in rows}
 
 
 @functools.lru_cache(maxsize=256)
-def _buckets(timezone: str) -> Buckets:
+def buckets_of(timezone: str) -> Buckets:
     # One per zone for the process: what it computed holds for every later transaction
     # (docs/performance.md#analytics-issue-22).
     return Buckets(zone(timezone))

@@ -186,6 +186,49 @@ def _declare(metadata: sa.MetaData, *, partitioned: bool) -> None:
         sqlite_with_rowid=False,
     )
 
+    # ``voicecdr watch`` (spool.py, migration 0010): each followed file's position, the
+    # records it could not store, and per source and hour what came in and what became of it.
+    sa.Table(
+        "spool_files",
+        metadata,
+        sa.Column("device", sa.BigInteger, primary_key=True),
+        sa.Column("inode", sa.BigInteger, primary_key=True),
+        sa.Column("source", sa.Text, nullable=False),
+        sa.Column("path", sa.Text, nullable=False),
+        sa.Column("fingerprint", sa.String(64), nullable=False),
+        sa.Column("fingerprint_len", sa.Integer, nullable=False),
+        sa.Column("byte_offset", sa.BigInteger, nullable=False),
+        sa.Column("line", sa.BigInteger, nullable=False),
+        sa.Column("done", sa.Boolean, nullable=False),
+        sa.Column("updated_at", sa.BigInteger, nullable=False),
+        sqlite_with_rowid=False,
+    )
+    sa.Table(
+        "spool_rejects",
+        metadata,
+        sa.Column("id", BigId, primary_key=True, autoincrement=True),
+        sa.Column("source", sa.Text, nullable=False),
+        sa.Column("format", sa.String(32), nullable=False),
+        sa.Column("file", sa.Text, nullable=False),
+        sa.Column("line", sa.BigInteger, nullable=True),
+        sa.Column("call_id", sa.Text, nullable=True),
+        sa.Column("reason", sa.Text, nullable=False),
+        sa.Column("raw", sa.LargeBinary, nullable=False),
+        sa.Column("hour", sa.BigInteger, nullable=False),
+        sa.Column("created_at", sa.BigInteger, nullable=False),
+    )
+    sa.Table(
+        "source_counts",
+        metadata,
+        sa.Column("source", sa.Text, primary_key=True),
+        sa.Column("hour", sa.BigInteger, primary_key=True),
+        sa.Column("received", sa.BigInteger, nullable=False),
+        sa.Column("stored", sa.BigInteger, nullable=False),
+        sa.Column("duplicate", sa.BigInteger, nullable=False),
+        sa.Column("rejected", sa.BigInteger, nullable=False),
+        sqlite_with_rowid=False,
+    )
+
     sa.Table(
         "rate_plans",
         metadata,
@@ -287,6 +330,9 @@ rates = metadata.tables["rates"]
 receipts = metadata.tables["receipts"]
 cdr_keys = postgresql_metadata.tables["cdr_keys"]
 rate_limit_state = postgresql_metadata.tables["rate_limit_state"]
+spool_files = metadata.tables["spool_files"]
+spool_rejects = metadata.tables["spool_rejects"]
+source_counts = metadata.tables["source_counts"]
 
 
 def metadata_for(dialect: str) -> sa.MetaData:

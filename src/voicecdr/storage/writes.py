@@ -8,10 +8,10 @@ partitions of ``cdrs``, and a batch whose partition retention dropped under it i
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from enum import StrEnum
 from operator import itemgetter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -23,6 +23,9 @@ from . import counts, rollups, schema
 from .database import Database
 from .engine import translated
 from .partitions import days_of, worth_retrying
+
+if TYPE_CHECKING:
+    from .spool import Progress
 
 
 class Outcome(StrEnum):
@@ -47,11 +50,15 @@ class CdrWriter:
                 _column_types(writer, tables["cdr_keys"], _KEY_COLUMNS),
             )
 
-    def store(self, batch: Sequence[tuple[int, Cdr]], *, now: int) -> list[Outcome]:
+    def store(
+        self, batch: Sequence[tuple[int, Cdr]], *, now: int, progress: Progress | None = None
+    ) -> list[Outcome]:
         """Store ``(app_id, cdr)`` pairs idempotently by (app, call_id), in one transaction.
 
         Returns one outcome per input: accepted, duplicate (same call_id, same content) or
-        conflict (same call_id, different content: never overwritten).
+        conflict (same call_id, different content: never overwritten). A follower's
+        ``progress`` (its file position, rejects and counts: ``spool.py``) is written in
+        the same transaction, knowing the outcomes.
         """
         rows = [cdr_tuple(app_id, cdr, now) for app_id, cdr in batch]
         keys = list(map(_KEY, rows))
@@ -60,11 +67,18 @@ class CdrWriter:
         unique = len(first) == len(keys)
         fresh = rows if unique else [rows[i] for i in sorted(first.values())]
         days = days_of(map(_PLACED, fresh)) if self.partitions is not None else set()
+        finish: _Finish | None = None
+        if progress is not None:
+            from .spool import write  # only a follower's batches carry progress
+
+            def finish(conn: sa.Connection, merged: _Merged) -> None:
+                write(conn, self.dialect, progress, _outcomes(batch, keys, first, merged))
+
         for attempt in range(1, _ATTEMPTS + 1):
             if self.partitions is not None:
                 self.partitions.ensure(days)
             try:
-                merged = self._store_new(fresh, first, unique)
+                merged = self._store_new(fresh, first, unique, finish)
                 break
             except StorageError as exc:
                 # A partition this process had seen was dropped by retention meanwhile
@@ -73,27 +87,18 @@ class CdrWriter:
                 if self.partitions is None or attempt == _ATTEMPTS or not worth_retrying(exc):
                     raise
                 self.partitions.forget()
-        if merged is None:
-            # The common case (an import of new calls): every row went in as it was.
-            return [Outcome.ACCEPTED] * len(rows)
-        inserted, known = merged
-        outcomes: list[Outcome] = []
-        for i, (_, cdr) in enumerate(batch):
-            key = keys[i]
-            if key in inserted and first[key] == i:
-                outcomes.append(Outcome.ACCEPTED)
-                continue
-            stored = batch[first[key]][1].content_hash if key in inserted else known.get(key)
-            same = stored == cdr.content_hash
-            outcomes.append(Outcome.DUPLICATE if same else Outcome.CONFLICT)
-        return outcomes
+        return _outcomes(batch, keys, first, merged)
 
     def _store_new(
-        self, fresh: list[tuple[Any, ...]], first: dict[tuple[int, str], int], unique: bool
-    ) -> tuple[set[tuple[int, str]], dict[tuple[int, str], str]] | None:
+        self,
+        fresh: list[tuple[Any, ...]],
+        first: dict[tuple[int, str], int],
+        unique: bool,
+        finish: _Finish | None = None,
+    ) -> _Merged:
         """Store the batch's ``fresh`` rows (one per key) in one transaction; returns the
         keys inserted and the stored hashes of the batch's other keys, or None when every
-        row of a batch without repeats went in."""
+        row of a batch without repeats went in. ``finish`` runs last in the transaction."""
         with translated("store CDRs"), self.writer.begin() as conn:
             inserted = self._insert_new(conn, fresh)
             stored = fresh if inserted is None else [r for r in fresh if _KEY(r) in inserted]
@@ -102,12 +107,16 @@ class CdrWriter:
                 rollups.tally_calls(conn, self.dialect, list(map(_CALL_FACT, stored))).write(
                     conn, self.dialect
                 )
-            if inserted is None and unique:
-                return None
-            if inserted is None:
-                inserted = set(map(_KEY, fresh))
-            # Only keys that were not inserted need the stored content to compare with.
-            return inserted, self._known_hashes(conn, [k for k in first if k not in inserted])
+            merged: _Merged = None
+            if inserted is not None or not unique:
+                if inserted is None:
+                    inserted = set(map(_KEY, fresh))
+                # Only keys that were not inserted need the stored content to compare with.
+                known = self._known_hashes(conn, [k for k in first if k not in inserted])
+                merged = inserted, known
+            if finish is not None:
+                finish(conn, merged)
+            return merged
 
     def _insert_new(
         self, conn: sa.Connection, rows: list[tuple[Any, ...]]
@@ -265,6 +274,33 @@ _PG_COUNT_UPSERT = (
 )
 # service -> (service, voice_group) as plain ints: an enum property per row is measurable.
 _SERVICE_COLUMNS = {s: (int(s), int(s.voice_group)) for s in Service}
+
+
+_Merged = tuple[set[tuple[int, str]], dict[tuple[int, str], str]] | None
+_Finish = Callable[[sa.Connection, _Merged], None]
+
+
+def _outcomes(
+    batch: Sequence[tuple[int, Cdr]],
+    keys: list[tuple[int, str]],
+    first: dict[tuple[int, str], int],
+    merged: _Merged,
+) -> list[Outcome]:
+    """Each pair's outcome, from what ``_store_new`` found (see ``CdrWriter.store``)."""
+    if merged is None:
+        # The common case (an import of new calls): every row went in as it was.
+        return [Outcome.ACCEPTED] * len(batch)
+    inserted, known = merged
+    outcomes: list[Outcome] = []
+    for i, (_, cdr) in enumerate(batch):
+        key = keys[i]
+        if key in inserted and first[key] == i:
+            outcomes.append(Outcome.ACCEPTED)
+            continue
+        stored = batch[first[key]][1].content_hash if key in inserted else known.get(key)
+        same = stored == cdr.content_hash
+        outcomes.append(Outcome.DUPLICATE if same else Outcome.CONFLICT)
+    return outcomes
 
 
 def cdr_tuple(app_id: int, cdr: Cdr, now: int) -> tuple[Any, ...]:
