@@ -103,9 +103,7 @@ def test_an_international_phone_longer_than_the_field_is_rejected() -> None:
 
 
 def test_a_national_phone_still_needs_its_country_code() -> None:
-    assert errors(record(phone="9876543210", country_code=...)) == [
-        "country_code: is required unless phone is in international form (+ or 00)"
-    ]
+    assert errors(record(phone="9876543210", country_code=...)) == ["country_code: is required"]
 
 
 def test_00_with_a_country_code_stays_digits_as_before() -> None:

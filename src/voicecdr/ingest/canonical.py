@@ -309,7 +309,7 @@ def _number(raw: Mapping[str, Any], errors: list[str]) -> dict[str, str | None]:
             if isinstance(phone, str) and phone.startswith("+"):
                 return {"phone": None, "country_code": None}
     elif not (isinstance(phone, str) and is_international(phone)):
-        errors.append("country_code: is required unless phone is in international form (+ or 00)")
+        errors.append("country_code: is required")  # unless phone is international
     international = isinstance(phone, str) and (
         phone.startswith("+") or (not code and is_international(phone))
     )
