@@ -3,7 +3,8 @@ phone in international form split into country code and national number, and the
 (ISO 3166-1 alpha-2 country) of a stored country code and national number.
 
 The region is a function of (country code, national number) alone: ingest stores it, the
-migration 0010 fills it in for earlier CDRs, both through :func:`region_of`.
+the migration that adds ``cdrs.region`` fills it in for earlier CDRs, both through
+:func:`region_of`.
 """
 
 from __future__ import annotations

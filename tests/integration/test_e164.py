@@ -1,6 +1,6 @@
 """E.164 end to end on SQLite and PostgreSQL: international numbers through ``POST
 /v1/cdrs`` (split, checked, duplicates across the two forms), the region stored and
-asked about by ``GET /v1/analytics``, and migration 0010's backfill of the region."""
+asked about by ``GET /v1/analytics``, and the region migration's backfill."""
 
 from __future__ import annotations
 
@@ -147,7 +147,7 @@ def test_analytics_by_and_for_a_region(client: TestClient, db: Database) -> None
 PLAN = "service,prefix,cycle,unit_price,basic_price\n*,1,6,0.01,0\n*,91,60,0.02,0\n"
 
 
-def test_0010_backfills_the_region_and_rebuilds_the_rollups(db: Database) -> None:
+def test_the_region_migration_backfills_the_region_and_rebuilds_the_rollups(db: Database) -> None:
     apps = [make_app(db, key, timezone=tz).app for key, tz in (("a", "UTC"), ("b", "Asia/Kolkata"))]
     RatingStore(db).import_plan(apps[0].id, parse_plan_csv(PLAN), source="t", now=1)
     numbers = [("1", "2125550123"), ("1", "4165550123"), ("91", "9876543210"), ("1", "9995550123")]

@@ -126,7 +126,7 @@ def _value(dim: Dimension, placed: int, tz: Any, row: Any) -> str | None:
     if dim is Dimension.HANGUP_CAUSE:
         return str(row[11])
     if dim is Dimension.REGION:
-        return row[13]  # type: ignore[no-any-return]
+        return None if row[13] is None else str(row[13])
     return str(row[12])
 
 

@@ -3,7 +3,8 @@
 
 The CDRs priced before this revision get the prefix of the rate that priced them, found
 in their plan by the rater's rule (the longest prefix of country code + phone among the
-service's own rates, else among the ``*`` rates). The rollups are filled by 0010.
+service's own rates, else among the ``*`` rates). The rollups are filled by the
+migration that adds the region to their keys (``*_region.py``).
 
 Revision ID: 0009
 Revises: 0008
@@ -80,8 +81,9 @@ def upgrade() -> None:
         "ORDER BY r.service IS NULL, length(r.prefix) DESC LIMIT 1) "
         "WHERE cost_status = 1 AND rate_plan_id IS NOT NULL"
     )
-    # The CDRs stored before are summed into the rollups by 0010, which adds the region
-    # to their keys: the code that sums them (rollups.rebuild) knows only the head's.
+    # The CDRs stored before are summed into the rollups by the region migration, which
+    # adds the region to their keys: the code that sums them (rollups.rebuild) knows only
+    # the head's tables.
 
 
 def downgrade() -> None:
