@@ -36,6 +36,11 @@ from .problems import problem
 
 log = logging.getLogger("voicecdr.api.ingest")
 
+# What `cdrs sources` counts each endpoint's records under: one row an hour each, all apps
+# together (the token is not per app, and a rejected record may name no valid app).
+API_SOURCE = "api"
+FREESWITCH_SOURCE = "freeswitch-http"
+
 BATCH_TYPES = (
     "application/json",
     "application/x-ndjson",
@@ -82,7 +87,7 @@ class IngestEndpoints:
                 )
             body = await _read_body(request, self.settings)
             items = _batch_items(body, self.settings.max_batch_records)
-            summary = await self._ingest(items)
+            summary = await self._ingest(items, API_SOURCE)
         except _Refused as refused:
             return refused.response
         _count("batch", summary)
@@ -102,7 +107,7 @@ class IngestEndpoints:
                 status = 415 if "content type" in str(exc) else 400
                 title = "Unsupported Media Type" if status == 415 else "Bad Request"
                 raise _refuse(status, title, str(exc)) from None
-            summary = await self._ingest([freeswitch.to_item(doc, uuid=uuid)])
+            summary = await self._ingest([freeswitch.to_item(doc, uuid=uuid)], FREESWITCH_SOURCE)
         except _Refused as refused:
             log.warning(
                 "FreeSWITCH CDR refused",
@@ -132,12 +137,13 @@ class IngestEndpoints:
             errors=rejection.errors,
         )
 
-    async def _ingest(self, items: list[Item]) -> Summary:
-        # One transaction per request: an error leaves nothing of it behind.
+    async def _ingest(self, items: list[Item], source: str) -> Summary:
+        # One transaction per request, its counts included: an error leaves nothing of it
+        # behind.
         limits = TimeLimits.of(self.settings)
         ingestor = Ingestor(self.apps, self.writer, batch_size=max(1, len(items)), limits=limits)
         try:
-            return await run_in_threadpool(ingestor.ingest, items)
+            return await run_in_threadpool(ingestor.ingest, items, source=source)
         except StorageError as exc:
             log.error("ingest failed in storage", extra={"reason": str(exc)})
             # A named fault (down, read-only, full) is the operator's to see and the

@@ -290,7 +290,8 @@ def demo_command(
         app = store.get(demo.DEMO_APPKEY)
         assert app is not None
         records = demo.generate([app.appkey], count, now=now, days=days, seed=seed)
-        summary = Ingestor(store, CdrWriter(db)).ingest(Item(i, r) for i, r in enumerate(records))
+        items = (Item(i, r) for i, r in enumerate(records))
+        summary = Ingestor(store, CdrWriter(db)).ingest(items, source="demo")
         ratings = RatingStore(db)
         if ratings.current_plan(app.id) is None:
             ratings.import_plan(app.id, parse_plan_csv(demo.DEMO_PLAN), source="demo", now=now)

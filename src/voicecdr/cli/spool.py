@@ -111,18 +111,20 @@ def _human_stats(d: dict[str, Any]) -> str:
 @cdrs_group.command("sources")
 @click.option("--from", "start", help="yyyy-MM-dd HH:mm:ss (UTC) or ISO 8601.")
 @click.option("--to", "end", help="Inclusive; same forms as --from.")
+@click.option("--source", help="Only this source (e.g. api, or import:/abs/path).")
 @json_flag
 @pass_ctx
-def cdrs_sources(obj: Context, start: str | None, end: str | None) -> None:
-    """Per source (each path watch follows) and UTC hour: records received, stored,
-    duplicate and rejected. received = stored + duplicate + rejected, always: the counts
-    are written in the transactions that store the records."""
+def cdrs_sources(obj: Context, start: str | None, end: str | None, source: str | None) -> None:
+    """Per source and UTC hour: records received, stored, duplicate and rejected. Sources:
+    each path watch follows, api, freeswitch-http, import:PATH, demo (docs/watch.md).
+    received = stored + duplicate + rejected, always: the counts are written in the
+    transactions that store the records."""
     from ..storage import SpoolStore
 
     begin = cli_time(start, _UTC, "--from") if start else None
     finish = cli_time(end, _UTC, "--to", latest=True) if end else None
     with obj.database() as db:
-        hours = SpoolStore(db).counts(begin, finish)
+        hours = SpoolStore(db).counts(begin, finish, source)
     rows = [
         {
             "source": h.source,
@@ -140,7 +142,7 @@ def cdrs_sources(obj: Context, start: str | None, end: str | None) -> None:
         lambda r: table(
             r,
             {k: k for k in ("source", "hour", "received", "stored", "duplicate", "rejected")},
-            "no records received by watch in that window",
+            "no records received in that window",
         ),
     )
 

@@ -17,7 +17,7 @@ from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from ..models import Cdr
-from ..storage import AppStore, CdrWriter, Outcome
+from ..storage import AppStore, Arrivals, CdrWriter, Outcome
 from .canonical import RecordErrors, validate
 from .timebounds import TimeBounds, TimeLimits
 
@@ -159,6 +159,11 @@ class Ingestor:
 
     ``clock`` gives the stored rows' ``ingested_at`` and, with ``limits``, the bounds of
     the CDR times :meth:`ingest` accepts.
+
+    Given a ``source`` name, :meth:`ingest`, :meth:`ingest_checked` and
+    :meth:`ingest_chunks` count its records in ``source_counts`` (``cdrs sources``),
+    each batch's in the transaction that stores it; records rejected before storing are
+    counted with the next batch, or in a transaction of their own at the end.
     """
 
     def __init__(
@@ -186,15 +191,22 @@ class Ingestor:
         items: Iterable[Item],
         summary: Summary | None = None,
         bounds: TimeBounds | None = None,
+        *,
+        source: str | None = None,
     ) -> Summary:
         """Validate and store ``items``, adding what happened to ``summary`` (or a new one).
         Their times must be within ``bounds`` (default: the ingestor's limits around now)."""
         if bounds is None:
             bounds = self._limits.bounds(self._clock())
-        return self.ingest_checked(((item, check(item, bounds)) for item in items), summary)
+        checked = ((item, check(item, bounds)) for item in items)
+        return self.ingest_checked(checked, summary, source=source)
 
     def ingest_checked(
-        self, checked: Iterable[tuple[Item, Cdr | Rejection]], summary: Summary | None = None
+        self,
+        checked: Iterable[tuple[Item, Cdr | Rejection]],
+        summary: Summary | None = None,
+        *,
+        source: str | None = None,
     ) -> Summary:
         """Store items already put through :func:`check`."""
         summary = summary if summary is not None else Summary()
@@ -203,7 +215,7 @@ class Ingestor:
         items: list[Item] = []
         pairs: list[tuple[int, Cdr]] = []
         size = self._batch_size
-        with self._writer(summary) as writer:
+        with self._writer(summary, source) as writer:
             for item, result in checked:
                 app_id = self._admit(result, lambda: item, writer.reject)  # noqa: B023
                 if app_id is None:
@@ -217,7 +229,9 @@ class Ingestor:
                 writer.store(pairs, items.__getitem__)
         return summary
 
-    def ingest_chunks(self, chunks: Iterable[Chunk], summary: Summary | None = None) -> Summary:
+    def ingest_chunks(
+        self, chunks: Iterable[Chunk], summary: Summary | None = None, *, source: str | None = None
+    ) -> Summary:
         """Store :class:`Chunk` s of checked records: what :meth:`ingest_checked` does, with
         the per-record work of the common case (every record valid, of one known app)
         done a chunk at a time in C. A batch ends at the first chunk boundary at or past
@@ -228,7 +242,7 @@ class Ingestor:
         # a chunk gave it, the chunk, the indexes in the chunk of the records it gave).
         origins: list[tuple[int, Chunk, Sequence[int]]] = []
         size = self._batch_size
-        with self._writer(summary) as writer:
+        with self._writer(summary, source) as writer:
             for chunk in chunks:
                 results = chunk.results
                 app_id = self._one_app(results) if chunk.clean else None
@@ -277,8 +291,8 @@ class Ingestor:
         )
         return summary
 
-    def _writer(self, summary: Summary) -> _Writer:
-        return _Writer(self._store_batch, summary, background=self._background)
+    def _writer(self, summary: Summary, source: str | None) -> _Writer:
+        return _Writer(self._store_batch, summary, background=self._background, source=source)
 
     def _one_app(self, cdrs: list[Any]) -> int | None:
         """The app id when all these Cdrs have one known appkey, else None."""
@@ -336,8 +350,10 @@ class Ingestor:
                 )
         return self._app_ids[appkey]
 
-    def _store_batch(self, pairs: list[tuple[int, Cdr]]) -> list[Outcome]:
-        return self._cdrs.store(pairs, now=int(self._clock()))
+    def _store_batch(
+        self, pairs: list[tuple[int, Cdr]], arrivals: Arrivals | None = None
+    ) -> list[Outcome]:
+        return self._cdrs.store(pairs, now=int(self._clock()), progress=arrivals)
 
 
 # Rejections held back while a batch before them is being stored, at most: past this the
@@ -366,19 +382,27 @@ class _Writer:
     back until that batch's outcomes are recorded, so the summary and the rejects file
     list everything in input order too. An error storing a batch is raised by the next
     call that waits for it.
+
+    With a ``source``, every batch carries its :class:`Arrivals`: the rejections seen
+    since the batch before, counted in its transaction; those after the last batch get
+    a transaction of their own on a clean exit. So every count is in a committed
+    transaction, and a run that dies has counted exactly what it committed.
     """
 
     def __init__(
         self,
-        store_batch: Callable[[list[tuple[int, Cdr]]], list[Outcome]],
+        store_batch: Callable[[list[tuple[int, Cdr]], Arrivals | None], list[Outcome]],
         summary: Summary,
         *,
         background: bool,
+        source: str | None = None,
     ) -> None:
         self._store_batch = store_batch
         self._summary = summary
         self._pool = ThreadPoolExecutor(1, "voicecdr-store") if background else None
         self._pending: _Pending | None = None
+        self._source = source
+        self._uncounted = 0  # rejections not yet counted in any batch's transaction
 
     def __enter__(self) -> _Writer:
         return self
@@ -387,11 +411,14 @@ class _Writer:
         try:
             if exc_type is None:
                 self._settle()
+                if self._uncounted and self._source is not None:
+                    self._store_batch([], self._arrivals())
         finally:
             if self._pool is not None:
                 self._pool.shutdown()  # waits for a batch still being stored
 
     def reject(self, rejection: Rejection) -> None:
+        self._uncounted += 1
         if self._pending is None:
             self._summary.reject(rejection)
             return
@@ -402,11 +429,20 @@ class _Writer:
     def store(self, pairs: list[tuple[int, Cdr]], item_at: _ItemAt) -> None:
         """Store one batch; ``item_at(i)`` is the Item of ``pairs[i]``, asked for only to
         reject it."""
+        arrivals = self._arrivals()
         if self._pool is None:
-            self._record(pairs, item_at, self._store_batch(pairs))
+            self._record(pairs, item_at, self._store_batch(pairs, arrivals))
             return
         self._settle()
-        self._pending = _Pending(self._pool.submit(self._store_batch, pairs), pairs, item_at)
+        outcomes = self._pool.submit(self._store_batch, pairs, arrivals)
+        self._pending = _Pending(outcomes, pairs, item_at)
+
+    def _arrivals(self) -> Arrivals | None:
+        """What the next transaction counts: its batch, and the rejections before it."""
+        if self._source is None:
+            return None
+        rejected, self._uncounted = self._uncounted, 0
+        return Arrivals(self._source, rejected)
 
     def _settle(self) -> None:
         """Wait for the batch in flight, record its outcomes, then the rejections held

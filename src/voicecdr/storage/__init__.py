@@ -53,6 +53,7 @@ if TYPE_CHECKING:  # the names' types; see __getattr__ for their values
     from .reports import ReportReader as ReportReader
     from .retention import PruneReport as PruneReport
     from .retention import prune as prune
+    from .spool import Arrivals as Arrivals
     from .spool import FileMark as FileMark
     from .spool import Progress as Progress
     from .spool import Reject as Reject
@@ -100,6 +101,7 @@ _MODULES = {
     "ReportReader": "reports",
     "PruneReport": "retention",
     "prune": "retention",
+    "Arrivals": "spool",
     "FileMark": "spool",
     "Progress": "spool",
     "Reject": "spool",

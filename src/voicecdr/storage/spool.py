@@ -7,7 +7,10 @@ leaves the three in agreement:
 - ``spool_rejects``: every record that could not be stored, its bytes and the reason, for
   the operator to see and replay (``voicecdr cdrs rejects`` / ``cdrs replay``);
 - ``source_counts``: per source and UTC hour of receipt, records received, stored,
-  duplicate and rejected: received == stored + duplicate + rejected, always.
+  duplicate and rejected: received == stored + duplicate + rejected, always. Every way
+  CDRs come in writes these counts, each batch's in the transaction that stores it:
+  ``watch`` with its :class:`Progress`, the API, ``cdrs import`` and ``demo`` with
+  :class:`Arrivals` (names in docs/watch.md#the-sources-report).
 """
 
 from __future__ import annotations
@@ -78,6 +81,17 @@ class Progress:
 
 
 @dataclass(frozen=True, slots=True)
+class Arrivals:
+    """What a source keeping no rejects here (the API, ``cdrs import``) writes with one
+    batch: its records came from ``source``, and ``rejected`` more of that source's were
+    refused before storing (since its last batch). Received is counted as the batch's
+    records plus those, so each transaction's counts balance by construction."""
+
+    source: str
+    rejected: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class SourceHour:
     source: str
     hour: int
@@ -115,9 +129,29 @@ def write(conn: sa.Connection, dialect: str, progress: Progress, outcomes: list[
     for r in rejects:
         if r.id is not None:
             conn.execute(sa.update(_R).where(_R.c.id == r.id).values(reason=r.reason))
-    _add_counts(conn, dialect, tally)
+    hours: dict[tuple[str, int], dict[str, int]] = {}
+    for (source, at, kind), n in tally.items():
+        hours.setdefault((source, at), dict.fromkeys(_KINDS, 0))[kind] += n
+    _add_counts(conn, dialect, hours)
     if progress.mark is not None:
         _upsert_mark(conn, dialect, progress.mark, now)
+
+
+def count(
+    conn: sa.Connection, dialect: str, arrivals: Arrivals, outcomes: list[Outcome], now: int
+) -> None:
+    """Count a batch of ``arrivals`` with its ``outcomes`` (a conflict is rejected) in
+    the transaction that stored it: one upsert, whatever the batch's size."""
+    stored = outcomes.count(Outcome.ACCEPTED)  # in C: no per-record Python
+    duplicate = outcomes.count(Outcome.DUPLICATE)
+    rejected = arrivals.rejected + len(outcomes) - stored - duplicate
+    values = {
+        "received": arrivals.rejected + len(outcomes),
+        "stored": stored,
+        "duplicate": duplicate,
+        "rejected": rejected,
+    }
+    _add_counts(conn, dialect, {(arrivals.source, hour_of(now)): values})
 
 
 class SpoolStore:
@@ -167,12 +201,17 @@ class SpoolStore:
         with translated("read rejects"), self._db.reader.connect() as conn:
             return [Reject(*r[:6], bytes(r[6]), *r[7:]) for r in conn.execute(query)]
 
-    def counts(self, start: int | None = None, end: int | None = None) -> list[SourceHour]:
-        """The hours from ``start`` to ``end`` (epoch seconds, inclusive), by source, hour."""
+    def counts(
+        self, start: int | None = None, end: int | None = None, source: str | None = None
+    ) -> list[SourceHour]:
+        """The hours from ``start`` to ``end`` (epoch seconds, inclusive), by source, hour;
+        of one source, if asked."""
         c = schema.source_counts.c
         query = sa.select(c.source, c.hour, c.received, c.stored, c.duplicate, c.rejected).order_by(
             c.source, c.hour
         )
+        if source is not None:
+            query = query.where(c.source == source)
         if start is not None:
             query = query.where(c.hour >= start - start % HOUR)
         if end is not None:
@@ -209,10 +248,10 @@ def _insert(dialect: str, table: sa.Table) -> Any:
     return (postgresql if dialect == "postgresql" else sqlite).insert(table)
 
 
-def _add_counts(conn: sa.Connection, dialect: str, tally: Counter[tuple[str, int, str]]) -> None:
-    hours: dict[tuple[str, int], dict[str, int]] = {}
-    for (source, hour, kind), n in tally.items():
-        hours.setdefault((source, hour), dict.fromkeys(_KINDS, 0))[kind] += n
+def _add_counts(
+    conn: sa.Connection, dialect: str, hours: dict[tuple[str, int], dict[str, int]]
+) -> None:
+    """Add each (source, hour)'s counts to its row."""
     table = schema.source_counts
     # In key order, so concurrent writers lock the rows in one order.
     for (source, hour), values in sorted(hours.items()):

@@ -25,7 +25,7 @@ from .engine import translated
 from .partitions import days_of, worth_retrying
 
 if TYPE_CHECKING:
-    from .spool import Progress
+    from .spool import Arrivals, Progress
 
 
 class Outcome(StrEnum):
@@ -51,14 +51,19 @@ class CdrWriter:
             )
 
     def store(
-        self, batch: Sequence[tuple[int, Cdr]], *, now: int, progress: Progress | None = None
+        self,
+        batch: Sequence[tuple[int, Cdr]],
+        *,
+        now: int,
+        progress: Progress | Arrivals | None = None,
     ) -> list[Outcome]:
         """Store ``(app_id, cdr)`` pairs idempotently by (app, call_id), in one transaction.
 
         Returns one outcome per input: accepted, duplicate (same call_id, same content) or
-        conflict (same call_id, different content: never overwritten). A follower's
-        ``progress`` (its file position, rejects and counts: ``spool.py``) is written in
-        the same transaction, knowing the outcomes.
+        conflict (same call_id, different content: never overwritten). ``progress`` (a
+        follower's file position, rejects and counts, or a source's ``Arrivals`` to count:
+        ``spool.py``) is written in the same transaction, knowing the outcomes. An empty
+        batch with ``progress`` writes just that.
         """
         rows = [cdr_tuple(app_id, cdr, now) for app_id, cdr in batch]
         keys = list(map(_KEY, rows))
@@ -69,10 +74,14 @@ class CdrWriter:
         days = days_of(map(_PLACED, fresh)) if self.partitions is not None else set()
         finish: _Finish | None = None
         if progress is not None:
-            from .spool import write  # only a follower's batches carry progress
+            from . import spool
 
             def finish(conn: sa.Connection, merged: _Merged) -> None:
-                write(conn, self.dialect, progress, _outcomes(batch, keys, first, merged))
+                outcomes = _outcomes(batch, keys, first, merged)
+                if isinstance(progress, spool.Progress):
+                    spool.write(conn, self.dialect, progress, outcomes)
+                else:
+                    spool.count(conn, self.dialect, progress, outcomes, now)
 
         for attempt in range(1, _ATTEMPTS + 1):
             if self.partitions is not None:
