@@ -198,6 +198,8 @@ class Watcher:
             self._draining[previous] = old
             self._read(previous, old, os.fstat(old.handle.fileno()).st_size, stop)
         self._at[path] = key
+        if key in self._draining:
+            return False  # renamed within a followed directory: its draining handle reads it
         followed = self._open.get(key) or self._follow(source, path, fmt, key)
         if followed is None:
             return False
