@@ -100,9 +100,10 @@ class CallMerger:
             yield from self._items(call_id, group)
 
     def _items(self, call_id: str, group: _Open) -> Iterator[Item]:
-        lines = sorted([*group.lines, *group.repeats, *group.broken])
         if group.call is None:
             return  # only bad lines: each is rejected already
+        # Every line of the call, for a follower (not worked out for an import).
+        lines = sorted([*group.lines, *group.repeats, *group.broken]) if self._on_item else []
         if group.broken:
             good = sorted([*group.lines, *group.repeats])
             reason = (
