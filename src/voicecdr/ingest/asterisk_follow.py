@@ -22,7 +22,7 @@ from typing import BinaryIO
 import orjson
 
 from .asterisk import AsteriskOptions, parse_line
-from .asterisk_calls import CallMerger
+from .asterisk_calls import WINDOW, CallMerger
 from .core import Item
 from .follow import Followed, Piece, Position, Reader, complete_lines, register
 
@@ -32,9 +32,9 @@ CUT_EVERY = 64  # lines read between looks for a cut (each look is O(calls held)
 _MASTER = re.compile(r"Master\.csv([.-][0-9]+)*")
 
 
-def followed(options: AsteriskOptions) -> Followed:
-    """How ``watch`` reads cdr_csv files with ``options``."""
-    return Followed(_reader(options), _replay, reads=is_master)
+def followed(options: AsteriskOptions, window: int = WINDOW) -> Followed:
+    """How ``watch`` reads cdr_csv files with ``options`` (``window``: CallMerger's)."""
+    return Followed(_reader(options, window), _replay, reads=is_master)
 
 
 def is_master(path: Path) -> bool:
@@ -42,9 +42,9 @@ def is_master(path: Path) -> bool:
     return _MASTER.fullmatch(path.name) is not None
 
 
-def _reader(options: AsteriskOptions) -> Reader:
+def _reader(options: AsteriskOptions, window: int) -> Reader:
     def read(handle: BinaryIO, start: Position, name: str, ended: bool = False) -> Iterator[Piece]:
-        return _Read(options, name, start).pieces(handle, ended)
+        return _Read(options, name, start, window).pieces(handle, ended)
 
     return read
 
@@ -52,7 +52,7 @@ def _reader(options: AsteriskOptions) -> Reader:
 class _Read:
     """One read of a file from a cut: its calls given out a cut at a time."""
 
-    def __init__(self, options: AsteriskOptions, name: str, start: Position) -> None:
+    def __init__(self, options: AsteriskOptions, name: str, start: Position, window: int) -> None:
         self._head = orjson.dumps(_options_dict(options))
         self._options = options
         self._at = start  # the last cut given out
@@ -60,7 +60,7 @@ class _Read:
         # Items given out by the merger, not yet by this read: item, first and last line,
         # every line it comes from.
         self._out: list[tuple[Item, int, int, list[int]]] = []
-        self._merger = CallMerger(options, name, on_item=self._given)
+        self._merger = CallMerger(options, name, window, self._given)
         self._index = 0
 
     def _given(self, item: Item, lines: list[int]) -> None:
