@@ -11,7 +11,9 @@ Two kinds of format:
   a time: :func:`whole_file`): resumed after the records already consumed.
 
 A format plugs in by one :func:`register` call, e.g.
-``register("asterisk", Followed(line_reader(parse_line), replay_line(parse_line)))``.
+``register("jsonl", Followed(line_reader(parse_jsonl), replay_line(parse_jsonl)))``;
+a format whose records span lines gives them the position of a safe restart point
+(``asterisk_follow``).
 """
 
 from __future__ import annotations
