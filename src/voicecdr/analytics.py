@@ -47,6 +47,7 @@ class Dimension(enum.StrEnum):
     WEEK = "week"
     MONTH = "month"
     COUNTRY_CODE = "country_code"
+    REGION = "region"  # ISO 3166-1 alpha-2 of the number (e164.py); null: none
     PREFIX = "prefix"
     SERVICE = "service"
     HANGUP_CAUSE = "hangup_cause"
@@ -85,6 +86,7 @@ class Filters:
     country_code: str | None = None
     connected: bool | None = None
     cost_status: CostStatus | None = None
+    region: str | None = None  # ISO 3166-1 alpha-2, upper case
 
     def shown(self) -> dict[str, Any]:
         """The filters set, as the report shows them."""
@@ -95,6 +97,8 @@ class Filters:
             given["voice_type"] = int(self.voice_group)
         if self.country_code is not None:
             given["country_code"] = self.country_code
+        if self.region is not None:
+            given["region"] = self.region
         if self.connected is not None:
             given["connected"] = self.connected
         if self.cost_status is not None:
@@ -354,6 +358,7 @@ def _zone(app: App) -> ZoneInfo:
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _LOCAL_ISO = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:[0-9]{2})?")
 _DIGITS = re.compile(r"[0-9]{1,4}")
+_REGION = re.compile(r"[A-Za-z]{2}")
 PARAMETERS = frozenset(
     {
         "from",
@@ -362,6 +367,7 @@ PARAMETERS = frozenset(
         "service",
         "voice_type",
         "country_code",
+        "region",
         "connected",
         "cost_status",
         "compare",
@@ -446,7 +452,7 @@ def _flag(text: str, parameter: str) -> bool:
 
 
 def parse_filters(params: Mapping[str, str]) -> Filters:
-    service = voice_group = country = connected = cost_status = None
+    service = voice_group = country = connected = cost_status = region = None
     if (text := params.get("service")) is not None:
         try:
             service = Service.from_wire(text.strip())
@@ -461,6 +467,12 @@ def parse_filters(params: Mapping[str, str]) -> Filters:
         if not _DIGITS.fullmatch(text.strip()):
             raise AnalyticsError("country_code", "country_code must be 1 to 4 digits 0-9")
         country = text.strip()
+    if (text := params.get("region")) is not None:
+        if not _REGION.fullmatch(text.strip()):
+            raise AnalyticsError(
+                "region", "region must be two letters A-Z (ISO 3166-1 alpha-2), e.g. IN"
+            )
+        region = text.strip().upper()
     if (text := params.get("connected")) is not None:
         connected = _flag(text, "connected")
     if (text := params.get("cost_status")) is not None:
@@ -468,7 +480,7 @@ def parse_filters(params: Mapping[str, str]) -> Filters:
             cost_status = CostStatus[text.strip().upper()]
         except KeyError:
             raise AnalyticsError("cost_status", "cost_status must be pending or final") from None
-    return Filters(service, voice_group, country, connected, cost_status)
+    return Filters(service, voice_group, country, connected, cost_status, region)
 
 
 def parse_query(params: Mapping[str, str], tz: ZoneInfo) -> AnalyticsQuery:

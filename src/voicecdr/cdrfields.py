@@ -60,8 +60,10 @@ FIELDS = (
     Field("service", "service", Kind.SERVICE, required=True, rendered="voice_type"),
     Field("voice_group", "voice_group"),
     Field("messageid", "messageid", _TEXT, 128, rendered="messageid"),
+    # ``phone`` may come in international form (``+``/``00``), then without a country
+    # code: the validator splits it (e164.py); stored, both are digits.
     Field("phone", "phone", _DIGITS, 32, required=True, rendered="phone"),
-    Field("country_code", "country_code", _DIGITS, 4, required=True, rendered="countryCode"),
+    Field("country_code", "country_code", _DIGITS, 4, rendered="countryCode"),
     Field("show_phone", "show_phone", _TEXT, 64, rendered="show_phone"),
     Field("time", "placed_at", _TIME, required=True, rendered="time"),
     Field("start_time", "answered_at", _TIME, rendered="start_time"),
@@ -84,14 +86,17 @@ FIELDS = (
     Field("rated_at", "rated_at", rated=True),
     Field("revision", "revision", rated=True),
     Field("rate_prefix", "rate_prefix", rated=True),
+    # ISO 3166-1 alpha-2 of country_code + phone (e164.region_of), NULL where none.
+    Field("region", "region"),
 )
 
 # The columns of ``cdrs``, in order (the schema's, on both databases).
 COLUMNS = tuple(f.column for f in FIELDS if f.column is not None)
-# The canonical record's fields, in the order of ``Cdr``; ``Cdr`` adds its content hash.
+# The canonical record's fields, in the order of ``Cdr``; ``Cdr`` adds its content hash
+# and the region of its number (derived from it, so not hashed).
 CANONICAL = tuple(f for f in FIELDS if f.kind is not None)
 CANONICAL_NAMES = tuple(f.name for f in CANONICAL)
-CDR_NAMES = (*CANONICAL_NAMES, "content_hash")
+CDR_NAMES = (*CANONICAL_NAMES, "content_hash", "region")
 # What ingest writes: every column but the id (the database's) and what rating writes.
 INSERT_COLUMNS = tuple(
     f.column for f in FIELDS if f.column is not None and f.column != "id" and not f.rated

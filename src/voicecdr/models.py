@@ -115,14 +115,16 @@ class Cdr(NamedTuple):
     ivr_result: str
     record_url: str | None
     content_hash: str
+    region: str | None  # of country_code + phone (e164.region_of), not part of the hash
 
 
 # A stored CDR as pricing reads it (the rater, re-rating and the unpriced listing): the
 # columns ``storage.rating.UNRATED``, as the driver returns them. A plain tuple because
 # the rater handles tens of thousands a second, where building even a NamedTuple per CDR
 # costs as much as pricing it. In order: id, app_id, time (placed_at), service (a Service
-# value), phone, country_code, second, connected (0/1 or a bool).
-UnratedCdr = tuple[int, int, int, int, str, str, int, int, int | None, str, str]
+# value), phone, country_code, second, connected (0/1 or a bool), then the rollups'
+# answered_at, hangup cause, disposition and region.
+UnratedCdr = tuple[int, int, int, int, str, str, int, int, int | None, str, str, str | None]
 
 # What a receipt body says of its call, as the sender reads it from the CDR: the columns
 # ``cdrfields.RECEIPT_FIELDS``, in that order. Call data never changes after ingest, so it

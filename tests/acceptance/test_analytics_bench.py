@@ -14,6 +14,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from voicecdr.storage import head_revision
+
 REPO = Path(__file__).resolve().parents[2]
 BENCH = REPO / "bench" / "analytics.py"
 QUERIES = [
@@ -37,7 +39,7 @@ def test_analytics_bench_prints_every_query(tmp_path: Path) -> None:
     assert "targets:" in done.stdout
 
     record = json.loads(output.read_text())
-    assert record["schema"] == "0010"
+    assert record["schema"] == head_revision()  # the schema it ran on: this version's
     assert [r["query"] for r in record["results"]] == QUERIES
     for result in record["results"]:
         assert result["database"] == "sqlite"

@@ -103,3 +103,46 @@ def test_import_with_explicit_format_and_clear_refusals(cli: Cli, tmp_path: Path
     wrong = cli("cdrs", "import", "--format", "csv", str(tmp_path))
     assert wrong.code == 2
     assert "only FreeSWITCH CDRs are read from one" in wrong.err
+
+
+def test_import_international_numbers_then_stats_by_region(cli: Cli, tmp_path: Path) -> None:
+    # E.164: phones in international form (no country code) are split and placed in their
+    # region; the same call in both forms is a duplicate; stats groups and filters by it.
+    assert cli("apps", "create", "--name", "A", "--appkey", "app1").code == 0
+    calls = tmp_path / "calls.csv"
+    calls.write_text(
+        CSV_HEADER
+        + csv_row("us", phone="+1 212 555 0123", country_code="")
+        + csv_row("ca", phone="+1 (416) 555-0123", country_code="")
+        + csv_row("in", phone="00919876543210", country_code="")
+        + csv_row("bad", phone="+1 555 555 0123", country_code="")
+    )
+    lines = tmp_path / "calls.jsonl"
+    again = canonical("in", phone="9876543210", country_code="91", time="2019-09-09 09:00:00")
+    again.update(
+        messageid="m-1",
+        start_time="2019-09-09T09:00:01+08:00",
+        end_time="2019-09-09T09:00:20+08:00",
+        hangup_cause="NORMAL_CLEARING",
+        hangup_disposition="recv_bye",
+        ivr_result="12#",
+    )
+    lines.write_text(json.dumps(again) + "\n")
+    result = cli("cdrs", "import", "--rejects", str(tmp_path / "r.jsonl"), str(calls), str(lines))
+    assert result.code == 1, result.err
+    summary = orjson.loads(result.out)
+    assert (summary["accepted"], summary["duplicates"], summary["rejected_total"]) == (3, 1, 1)
+    rejects = [json.loads(line) for line in (tmp_path / "r.jsonl").read_text().splitlines()]
+    assert [r["errors"] for r in rejects] == [
+        ["phone: '+1 555 555 0123': not a valid number of any region of +1"]
+    ]
+    window = ("--from", "2019-09-09", "--to", "2019-09-10")
+    by_region = cli("stats", "app1", *window, "--by", "region", "--format", "json", "--check")
+    assert by_region.code == 0, by_region.err
+    groups = orjson.loads(by_region.out)["groups"]
+    assert {g["key"]["region"]: g["attempts"] for g in groups} == {"CA": 1, "IN": 1, "US": 1}
+    canada = cli("stats", "app1", *window, "--region", "ca", "--format", "json")
+    assert orjson.loads(canada.out)["total"]["attempts"] == 1
+    refused = cli("stats", "app1", *window, "--region", "CAN")
+    assert refused.code == 2
+    assert "--region" in refused.err

@@ -59,7 +59,20 @@ ANCHORS = (
     _utc(2026, 12, 31, 18, 15),  # midnight in Kathmandu: 2027 begins, in ISO week 2026-W53
     _utc(2027, 1, 1),  # the year ends in UTC and London
 )
-NUMBERS = (("91", "9812345678"), ("91", "2212345678"), ("44", "2071234567"), ("1", "2125550100"))
+# (country code, phone): the regions vary within the shared codes 1 and 44, some numbers
+# come in international form (no country code), one of code 1 has no region.
+NUMBERS = (
+    ("91", "9812345678"),
+    ("91", "2212345678"),
+    ("44", "2071234567"),
+    ("1", "2125550100"),
+    ("1", "4165550100"),
+    (None, "+1 (416) 555-0199"),
+    (None, "0044 1534 456789"),
+    ("44", "+44 1481 256789"),
+    ("1", "9995550100"),
+)
+REGIONS = ("IN", "GB", "US", "CA", "JE", "GG", "ZZ")
 CAUSES = (("NORMAL_CLEARING", "recv_bye"), ("USER_BUSY", "recv_cancel"), ("NO_ANSWER", "send_bye"))
 # Plans the history switches between: prices and prefixes change, and a destination's
 # rate disappears (its calls go back to pending on re-rating).
@@ -102,7 +115,7 @@ class Call:
             "service": self.service.wire_name,
             "messageid": f"m-{call_id}",
             "phone": phone,
-            "country_code": country,
+            **({} if country is None else {"country_code": country}),
             "show_phone": "085944247",
             "time": _iso(self.placed),
             "start_time": None if answered is None else _iso(answered),
@@ -223,6 +236,7 @@ filters = st.builds(
     st.none() | st.sampled_from(["91", "44", "1", "999"]),
     st.none() | st.booleans(),
     st.none() | st.sampled_from(CostStatus),
+    st.none() | st.sampled_from(REGIONS),
 )
 
 
@@ -251,7 +265,10 @@ def questions(draw: st.DrawFn, timezone: str, near: tuple[int, ...]) -> Analytic
                 (Dimension.PREFIX,),
                 (Dimension.PREFIX, Dimension.SERVICE),
                 (Dimension.COUNTRY_CODE, Dimension.PREFIX),
+                (Dimension.REGION, Dimension.PREFIX),
                 (Dimension.DAY, Dimension.PREFIX),
+                (Dimension.DAY, Dimension.REGION),
+                (Dimension.REGION,),
             ]
         )
     )

@@ -19,7 +19,7 @@ from voicecdr.timefmt import zone
 ROLLUP_TABLES = ("rollup_hours", "rollup_days", "rollup_prefixes")
 _COLUMNS = (
     "placed_at, service, country_code, connected, billsec, answered_at, cost_status, "
-    "cycle, size, cost_nanos, rate_prefix, hangup_cause, hangup_disposition"
+    "cycle, size, cost_nanos, rate_prefix, hangup_cause, hangup_disposition, region"
 )
 
 # Zones with DST changes, 30- and 45-minute offsets, a half-hour clock change, and UTC.
@@ -73,6 +73,7 @@ def oracle(db: Database, app: App, query: AnalyticsQuery) -> tuple[dict[Any, Sum
             (f.service is not None and service is not f.service)
             or (f.voice_group is not None and service.voice_group is not f.voice_group)
             or (f.country_code is not None and country != f.country_code)
+            or (f.region is not None and row[13] != f.region)
             or (f.connected is not None and bool(connected) != f.connected)
             or (f.cost_status is not None and (f.cost_status is CostStatus.FINAL) != final)
         ):
@@ -124,6 +125,8 @@ def _value(dim: Dimension, placed: int, tz: Any, row: Any) -> str | None:
         return None if row[10] is None else str(row[10])
     if dim is Dimension.HANGUP_CAUSE:
         return str(row[11])
+    if dim is Dimension.REGION:
+        return None if row[13] is None else str(row[13])
     return str(row[12])
 
 

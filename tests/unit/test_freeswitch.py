@@ -70,6 +70,12 @@ def test_e164_destination_loses_plus_and_country_code() -> None:
     assert validate(to_item(other).raw, BOUNDS).phone == "44207946000"
 
 
+def test_e164_destination_without_a_country_code_is_split() -> None:
+    doc = fs.cdr(destination="+1 416 555 0123", drop_vars=("voicecdr_country_code",))
+    cdr = validate(to_item(doc).raw, BOUNDS)
+    assert (cdr.country_code, cdr.phone, cdr.region) == ("1", "4165550123", "CA")
+
+
 def test_uuid_from_query_when_variables_lack_it() -> None:
     doc = fs.cdr(drop_vars=("uuid",))
     del doc["callflow"][0]["caller_profile"]["uuid"]

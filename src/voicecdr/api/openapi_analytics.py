@@ -52,7 +52,7 @@ _GROUP = {
             "description": "A value per `group_by` dimension: a time unit's label "
             "(`2026-12-01T10:00+05:30`, `2026-12-01`, `2026-W49`, `2026-12`) or the "
             "field's value (null when the calls have none, e.g. the prefix of a pending "
-            "call).",
+            "call, the region of a number no region's numbering plan holds).",
             "propertyNames": {"enum": _DIMENSIONS},
             "additionalProperties": {"type": ["string", "null"]},
         },
@@ -178,6 +178,12 @@ _PARAMETERS = [
         "country_code",
         {"type": "string", "pattern": "^[0-9]{1,4}$"},
         "Only calls to this country code.",
+    ),
+    _param(
+        "region",
+        {"type": "string", "pattern": "^[A-Za-z]{2}$"},
+        "Only calls to numbers of this region (ISO 3166-1 alpha-2, e.g. `IN`; read in "
+        "upper case), as placed by libphonenumber's metadata.",
     ),
     _param(
         "connected",

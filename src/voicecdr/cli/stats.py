@@ -34,14 +34,17 @@ if TYPE_CHECKING:
     "--by",
     "group_by",
     metavar="DIM[,DIM]",
-    help="Group by up to two of hour, day, week, month, country (country_code), prefix, "
-    "service, hangup_cause, hangup_disposition.",
+    help="Group by up to two of hour, day, week, month, country (country_code), region, "
+    "prefix, service, hangup_cause, hangup_disposition.",
 )
 @click.option("--service", "service", metavar="S", help="group_call, verification or notification.")
 @click.option(
     "--voice-type", "voice_type", metavar="0|1", help="0 group calls; 1 the other services."
 )
 @click.option("--country-code", "country_code", metavar="CC", help="Only calls to this code.")
+@click.option(
+    "--region", "region", metavar="XX", help="Only calls to this region (ISO 3166-1 alpha-2)."
+)
 @click.option(
     "--connected/--not-connected",
     "connected",

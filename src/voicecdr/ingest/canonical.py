@@ -2,7 +2,9 @@
 
 Pure: takes a mapping, returns a Cdr or the list of everything wrong with it, so a source
 can report all problems of a record at once. The fields and their limits are
-``cdrfields``'s. A clean record takes a fast path (:func:`checked_record`, shared with the
+``cdrfields``'s. A ``phone`` in international form is split into country code and
+national number (``e164``), so the same call written either way is the same record.
+A clean record takes a fast path (:func:`checked_record`, shared with the
 JSONL import's ``fastjson``) that only ever accepts what the full checks accept.
 """
 
@@ -22,6 +24,10 @@ import orjson
 from msgspec import Meta
 
 from ..cdrfields import CANONICAL, CANONICAL_NAMES, MAX_SECOND, Field, Kind
+from ..e164 import ONE_REGION as _one_region
+from ..e164 import SHARED_CODES as _shared_codes
+from ..e164 import is_international, region_of, split
+from ..e164 import shared_region as _shared_region
 from ..models import Cdr, Service
 from ..timefmt import parse_iso8601
 from .timebounds import TimeBounds
@@ -68,7 +74,7 @@ def validate(raw: object, bounds: TimeBounds) -> Cdr:
 
     errors.extend(f"{name}: unknown field" for name in raw if name not in _FIELD_SET)
     text = {f: take(f, check) for f, check in _TEXT_CHECKS.items()}
-    digits = {f: take(f, check) for f, check in _DIGIT_CHECKS.items()}
+    digits = _number(raw, errors)
     service = take("service", _service)
     placed = take("time", _required_time)
     answered = take("start_time", _optional_time)
@@ -116,19 +122,22 @@ def validate(raw: object, bounds: TimeBounds) -> Cdr:
 _Hashed = msgspec.defstruct("_Hashed", sorted(FIELDS), gc=False)
 _SORTED = itemgetter(*sorted(range(len(FIELDS)), key=FIELDS.__getitem__))
 _SERVICE_AT = FIELDS.index("service")
+_PHONE_AT = FIELDS.index("phone")
+_CODE_AT = FIELDS.index("country_code")
 _encode = msgspec.json.Encoder().encode
 
 
 def cdr_with_hash(values: tuple[Any, ...]) -> Cdr:
     """The Cdr of a record's validated values (in ``FIELDS`` order), with their
-    :func:`content_hash`, equal to the hashes stored by every earlier version: the hashed
+    :func:`content_hash`, equal to the hashes stored by every earlier version (the hashed
     document is a :class:`_Hashed` struct, which msgspec encodes faster than orjson a
-    dict."""
+    dict), and the region of its number."""
     document = _Hashed(*_SORTED(values))
     document.service = _WIRE_NAMES[values[_SERVICE_AT]]  # type: ignore[attr-defined]
+    region = region_of(values[_CODE_AT], values[_PHONE_AT])
     # Straight to tuple.__new__, which is all the NamedTuple's own __new__ does after one
     # more Python call: this runs once per record.
-    return _new_tuple(Cdr, (*values, _sha256(_encode(document)).hexdigest()))
+    return _new_tuple(Cdr, (*values, _sha256(_encode(document)).hexdigest(), region))
 
 
 def _struct_field(f: Field) -> tuple[str, Any] | tuple[str, Any, None]:
@@ -169,7 +178,10 @@ def checked_record(r: Any, bounds: TimeBounds) -> Cdr:
     cause = r.hangup_cause or ""
     disposition = r.hangup_disposition or ""
     ivr = r.ivr_result or ""
-    digits = r.phone + r.country_code
+    phone, code = r.phone, r.country_code
+    if not code or phone[0] == "+":
+        phone, code = _split_sure(phone, code)
+    digits = phone + code
     # Concatenated: a string is printable exactly when each of its parts is.
     text = r.call_id + r.appkey + messageid + show_phone + cause + disposition + ivr
     service = _SERVICES.get(r.service.upper())
@@ -195,6 +207,10 @@ def checked_record(r: Any, bounds: TimeBounds) -> Cdr:
     record_url = r.record_url or None
     if record_url is not None and not _URL_RE.fullmatch(record_url):
         raise NotSure
+    # region_of written out: a code of one region is one dict lookup.
+    region = _one_region_get(code)
+    if region is None and code in _shared_codes:
+        region = _shared_region(code, phone)
     # What cdr_with_hash does, written out: its generic reorder is measurably slower on
     # this path. Fields in sorted order for the hash, in FIELDS order for the Cdr; the
     # property tests compare both with the full path's.
@@ -202,13 +218,13 @@ def checked_record(r: Any, bounds: TimeBounds) -> Cdr:
         r.appkey,
         r.call_id,
         r.connected,
-        r.country_code,
+        code,
         ended,
         cause,
         disposition,
         ivr,
         messageid,
-        r.phone,
+        phone,
         record_url,
         r.second,
         _WIRE_NAMES[service],
@@ -224,8 +240,8 @@ def checked_record(r: Any, bounds: TimeBounds) -> Cdr:
             r.appkey,
             service,
             messageid,
-            r.phone,
-            r.country_code,
+            phone,
+            code,
             show_phone,
             placed,
             answered,
@@ -237,8 +253,26 @@ def checked_record(r: Any, bounds: TimeBounds) -> Cdr:
             ivr,
             record_url,
             digest,
+            region,
         ),
     )
+
+
+_one_region_get = _one_region.get
+
+
+def _split_sure(phone: str, code: str | None) -> tuple[str, str]:
+    """The fast path's :func:`_number`: phone and country code of an international
+    phone; NotSure where the full path would say something is wrong."""
+    if not (phone[0] == "+" or (not code and phone.startswith("00"))):
+        raise NotSure
+    try:
+        number = split(phone)
+    except ValueError:
+        raise NotSure from None
+    if code and code != number.country_code:
+        raise NotSure
+    return number.phone, number.country_code
 
 
 _fromiso = datetime.fromisoformat
@@ -255,6 +289,52 @@ def _epoch(value: str) -> int:
 def content_hash(values: Mapping[str, Any]) -> str:
     """Hash of the normalised content: the same call written two ways hashes the same."""
     return hashlib.sha256(orjson.dumps(values, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+_PHONE_MOST = _DIGITS["phone"][1]
+
+
+def _number(raw: Mapping[str, Any], errors: list[str]) -> dict[str, str | None]:
+    """``phone`` and ``country_code``, as stored: digits. A phone in international form
+    (``+``, or ``00`` when no country code is given; docs/reference/api.md) is split by
+    e164.split into both; given with a country code too, the two must agree. Problems
+    go to ``errors``."""
+    phone, code = raw.get("phone"), raw.get("country_code")
+    if code is not None and code != "":
+        try:
+            code = _DIGIT_CHECKS["country_code"](code)
+        except ValueError as exc:
+            errors.append(f"country_code: {exc}")
+            code = None
+            if isinstance(phone, str) and phone.startswith("+"):
+                return {"phone": None, "country_code": None}
+    elif not (isinstance(phone, str) and is_international(phone)):
+        errors.append("country_code: is required")  # unless phone is international
+    international = isinstance(phone, str) and (
+        phone.startswith("+") or (not code and is_international(phone))
+    )
+    if not international:
+        try:
+            phone = _DIGIT_CHECKS["phone"](phone)
+        except ValueError as exc:
+            errors.append(f"phone: {exc}")
+            phone = None
+        return {"phone": phone, "country_code": code}
+    assert isinstance(phone, str)
+    if len(phone) > _PHONE_MOST:
+        errors.append(f"phone: must be at most {_PHONE_MOST} characters")
+        return {"phone": None, "country_code": None}
+    try:
+        number = split(phone)
+    except ValueError as exc:
+        errors.append(f"phone: {exc}")
+        return {"phone": None, "country_code": None}
+    if code and code != number.country_code:
+        errors.append(
+            f"phone: {phone!r} has country code {number.country_code}, country_code says {code}"
+        )
+        return {"phone": None, "country_code": None}
+    return {"phone": number.phone, "country_code": number.country_code}
 
 
 def _failed(errors: list[str]) -> set[str]:

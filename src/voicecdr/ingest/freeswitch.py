@@ -272,8 +272,9 @@ def _text(value: object) -> str | None:
 
 def _national(number: str | None, country_code: str | None) -> str | None:
     """An E.164 destination (``+<country code><number>``) loses both its ``+`` and the
-    country code, which the record carries separately; other numbers are kept as dialled."""
-    if number is None or not number.startswith("+"):
+    country code, which the record carries separately; other numbers are kept as dialled.
+    Without a country code it is kept whole: the validator splits it (e164.py)."""
+    if number is None or not number.startswith("+") or not country_code:
         return number
     digits = number[1:]
     if country_code and digits.startswith(country_code) and len(digits) > len(country_code):

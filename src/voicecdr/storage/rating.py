@@ -90,6 +90,7 @@ UNRATED = (
     "answered_at",
     "hangup_cause",
     "hangup_disposition",
+    "region",
 )
 UNRATED_COLUMNS = ", ".join(UNRATED)
 _UNRATED = [c[name] for name in UNRATED]

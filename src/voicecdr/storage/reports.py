@@ -42,6 +42,7 @@ from .engine import translated
 # A dimension's column: in cdrs, and in the rollup tables (where it has one).
 _CDR_COLUMN = {
     Dimension.COUNTRY_CODE: "country_code",
+    Dimension.REGION: "region",
     Dimension.PREFIX: "rate_prefix",
     Dimension.SERVICE: "service",
     Dimension.HANGUP_CAUSE: "hangup_cause",
@@ -49,7 +50,9 @@ _CDR_COLUMN = {
 }
 _ROLLUP_COLUMN = {**_CDR_COLUMN, Dimension.PREFIX: "prefix"}
 # What rollup_prefixes has besides time: the dimensions and filters it can serve.
-_PREFIX_DIMENSIONS = frozenset({Dimension.PREFIX, Dimension.SERVICE, Dimension.COUNTRY_CODE})
+_PREFIX_DIMENSIONS = frozenset(
+    {Dimension.PREFIX, Dimension.SERVICE, Dimension.COUNTRY_CODE, Dimension.REGION}
+)
 
 # One read of a piece: the rows, and the dimensions (in order) their values are for.
 Piece = tuple[list[rollups.Row], tuple[Dimension, ...]]
@@ -70,6 +73,9 @@ def _conditions(filters: Filters, *, cdrs: bool) -> tuple[list[str], dict[str, A
     if filters.country_code is not None:
         where.append("country_code = :country_code")
         params["country_code"] = filters.country_code
+    if filters.region is not None:
+        where.append("region = :region")
+        params["region"] = filters.region
     if filters.connected is not None:
         where.append("connected = :connected")
         params["connected"] = filters.connected
@@ -269,7 +275,12 @@ class _Period:
         filters = self.query.filters
         if not connected:
             filters = Filters(
-                filters.service, filters.voice_group, filters.country_code, None, None
+                filters.service,
+                filters.voice_group,
+                filters.country_code,
+                None,
+                None,
+                filters.region,
             )
         where, params = _conditions(filters, cdrs=False)
         columns = [_ROLLUP_COLUMN[d] for d in dims]
@@ -287,5 +298,7 @@ def _shown(dim: Dimension, value: Any) -> str | None:
     if dim is Dimension.SERVICE:
         return Service(int(value)).wire_name
     if dim is Dimension.PREFIX and (value is None or value == rollups.NO_PREFIX):
+        return None
+    if dim is Dimension.REGION and (value is None or value == rollups.NO_REGION):
         return None
     return None if value is None else str(value)

@@ -7,11 +7,12 @@ the app's timezone (``bucket``):
 
 - ``rollup_hours``: per local hour, no other key: time series (calls per hour, day, week,
   month) of any window.
-- ``rollup_days``: per local day and service, country code, connected, hangup cause and
-  disposition: any filter and grouping at a day's resolution. Beside each call sum it
+- ``rollup_days``: per local day and service, country code, region, connected, hangup
+  cause and disposition: any filter and grouping at a day's resolution. Beside each call sum it
   keeps the pending calls' part (``pending_*``), so a cost-status filter needs no key of
   its own and rating updates a row in place instead of moving calls between rows.
-- ``rollup_prefixes``: priced calls per local day, rate prefix, service and country code.
+- ``rollup_prefixes``: priced calls per local day, rate prefix, service, country code and
+  region.
 
 Who writes what, each in the transaction of its own write (:class:`Tally`):
 
@@ -48,6 +49,7 @@ from ..analytics import (
 from ..timefmt import wall_to_epoch, zone
 
 NO_PREFIX = "-"  # rollup_prefixes: a priced CDR without a recorded prefix (the key holds no NULL)
+NO_REGION = ""  # a CDR whose number has no region (cdrs.region NULL), as a key holds it
 KEPT_QUARTERS = 100_000  # a zone's kept quarters (over 2 years of them), then it starts over
 
 HOUR_KEY = ("app_id", "bucket")
@@ -56,11 +58,12 @@ DAY_KEY = (
     "bucket",
     "service",
     "country_code",
+    "region",
     "connected",
     "hangup_cause",
     "hangup_disposition",
 )
-PREFIX_KEY = ("app_id", "bucket", "prefix", "service", "country_code")
+PREFIX_KEY = ("app_id", "bucket", "prefix", "service", "country_code", "region")
 DAY_SUMS = (*SUM_NAMES, *PENDING_SUM_NAMES)
 _N = len(SUM_NAMES)
 # Tally's loops index the sums by position: this is the order they are written for.
@@ -87,13 +90,14 @@ CALL_COLUMNS = (
     "placed_at",
     "service",
     "country_code",
+    "region",
     "connected",
     "hangup_cause",
     "hangup_disposition",
     "billsec",
     "answered_at",
 )
-CallFact = tuple[int, int, int, str, Any, str, str, int, int | None]
+CallFact = tuple[int, int, int, str, str | None, Any, str, str, int, int | None]
 
 
 class Buckets:
@@ -157,6 +161,7 @@ class Tally:
             placed,
             service,
             country,
+            region,
             connected,
             cause,
             disposition,
@@ -170,7 +175,8 @@ class Tally:
             if row is None:
                 row = hours[(app_id, hour)] = [0] * _N
             connected = bool(connected)
-            dkey = (app_id, day, service, country, connected, cause, disposition)
+            region = region or NO_REGION
+            dkey = (app_id, day, service, country, region, connected, cause, disposition)
             drow = days.get(dkey)
             if drow is None:
                 drow = days[dkey] = [0] * _DAY_WIDTH
@@ -207,9 +213,18 @@ class Tally:
             self.subtracted = True
         hours, days, prefixes, buckets = self.hours, self.days, self.prefixes, self.buckets
         for fact, prefix, billed, cost in charged:
-            app_id, placed, service, country, connected, cause, disposition, billsec, answered = (
-                fact
-            )
+            (
+                app_id,
+                placed,
+                service,
+                country,
+                region,
+                connected,
+                cause,
+                disposition,
+                billsec,
+                answered,
+            ) = fact
             clock = buckets[app_id]
             found = clock.known.get(placed - placed % QUARTER)
             hour, day = clock(placed) if found is None else found
@@ -217,11 +232,12 @@ class Tally:
             if row is None:
                 row = hours[(app_id, hour)] = [0] * _N
             connected = bool(connected)
-            dkey = (app_id, day, service, country, connected, cause, disposition)
+            region = region or NO_REGION
+            dkey = (app_id, day, service, country, region, connected, cause, disposition)
             drow = days.get(dkey)
             if drow is None:
                 drow = days[dkey] = [0] * _DAY_WIDTH
-            pkey = (app_id, day, NO_PREFIX if prefix is None else prefix, service, country)
+            pkey = (app_id, day, NO_PREFIX if prefix is None else prefix, service, country, region)
             prow = prefixes.get(pkey)
             if prow is None:
                 prow = prefixes[pkey] = [0] * _N
@@ -314,6 +330,7 @@ _PG_TYPES = {
     "bucket": "bigint",
     "service": "smallint",
     "country_code": "varchar",
+    "region": "varchar",
     "connected": "boolean",
     "hangup_cause": "varchar",
     "hangup_disposition": "varchar",

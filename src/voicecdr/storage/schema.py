@@ -111,6 +111,8 @@ def _declare(metadata: sa.MetaData, *, partitioned: bool) -> None:
         # The prefix of the rate that priced the CDR (NULL while pending, and on CDRs
         # priced before migration 0009): analytics' destination.
         sa.Column("rate_prefix", sa.String(20), nullable=True),
+        # ISO 3166-1 alpha-2 of country_code + phone (e164.region_of): NULL where none.
+        sa.Column("region", sa.String(2), nullable=True),
         *key,
         sa.Index("ix_cdrs_query", "app_id", "voice_group", "placed_at", "id"),
         sa.Index("ix_cdrs_messageid", "app_id", "messageid"),
@@ -167,6 +169,7 @@ def _declare(metadata: sa.MetaData, *, partitioned: bool) -> None:
         sa.Column("bucket", sa.BigInteger, primary_key=True),
         sa.Column("service", sa.SmallInteger, primary_key=True),
         sa.Column("country_code", sa.String(8), primary_key=True),
+        sa.Column("region", sa.String(2), primary_key=True),  # "" for none (a key)
         sa.Column("connected", sa.Boolean, primary_key=True),
         sa.Column("hangup_cause", sa.String(64), primary_key=True),
         sa.Column("hangup_disposition", sa.String(64), primary_key=True),
@@ -182,6 +185,7 @@ def _declare(metadata: sa.MetaData, *, partitioned: bool) -> None:
         sa.Column("prefix", sa.String(20), primary_key=True),
         sa.Column("service", sa.SmallInteger, primary_key=True),
         sa.Column("country_code", sa.String(8), primary_key=True),
+        sa.Column("region", sa.String(2), primary_key=True),
         *sums(SUM_NAMES),
         sqlite_with_rowid=False,
     )

@@ -306,7 +306,7 @@ def _outcomes(
 def cdr_tuple(app_id: int, cdr: Cdr, now: int) -> tuple[Any, ...]:
     """The insert row (``_INSERT_COLUMNS``) of ``cdr``: slices of the Cdr, once per
     stored row (``tests/unit/test_cdrfields.py`` holds the two orders together)."""
-    return (app_id, cdr[0], cdr[16], *_SERVICE_COLUMNS[cdr[2]], *cdr[3:16], now)
+    return (app_id, cdr[0], cdr[16], *_SERVICE_COLUMNS[cdr[2]], *cdr[3:16], now, cdr[17])
 
 
 def _column_types(engine: Engine, table: sa.Table, names: Sequence[str]) -> list[str]:

@@ -99,9 +99,9 @@ def price_batch(
     webhook_ids: dict[int, Iterator[str]] = {}
     retry_at = float(now)
     most = MAX_NANOS
-    # The last three columns are the rollups' (answered_at, hangup cause, disposition):
-    # named, since a starred target builds a list per CDR.
-    for cdr_id, app_id, placed, service, phone, country_code, second, connected, _, _, _ in rows:
+    # The last four columns are the rollups' (answered_at, hangup cause, disposition,
+    # region): named, since a starred target builds a list per CDR.
+    for cdr_id, app_id, placed, service, phone, country_code, second, connected, _, _, _, _ in rows:
         plan = plans.get(app_id)
         if plan is None:
             unpriced.append((NO_PLAN, cdr_id, placed))

@@ -3,7 +3,8 @@
 
 The CDRs priced before this revision get the prefix of the rate that priced them, found
 in their plan by the rater's rule (the longest prefix of country code + phone among the
-service's own rates, else among the ``*`` rates).
+service's own rates, else among the ``*`` rates). The rollups are filled by the
+migration that adds the region to their keys (``*_region.py``).
 
 Revision ID: 0009
 Revises: 0008
@@ -80,13 +81,9 @@ def upgrade() -> None:
         "ORDER BY r.service IS NULL, length(r.prefix) DESC LIMIT 1) "
         "WHERE cost_status = 1 AND rate_plan_id IS NOT NULL"
     )
-    # The CDRs stored before: summed per app in its timezone, in this transaction, by the
-    # code that keeps the rollups (its tables are these at this revision).
-    from voicecdr.storage.rollups import rebuild
-
-    conn = op.get_bind()
-    for (app_id,) in conn.exec_driver_sql("SELECT id FROM apps ORDER BY id").all():
-        rebuild(conn, conn.dialect.name, app_id)
+    # The CDRs stored before are summed into the rollups by the region migration, which
+    # adds the region to their keys: the code that sums them (rollups.rebuild) knows only
+    # the head's tables.
 
 
 def downgrade() -> None:
