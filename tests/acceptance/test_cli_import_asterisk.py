@@ -14,6 +14,8 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
+
 from tests.acceptance.conftest import Cli
 
 FIXTURE = Path(__file__).parent / "fixtures" / "asterisk-Master.csv"
@@ -77,7 +79,11 @@ def test_a_master_csv_imports_once_whatever_the_replays(cli: Cli, tmp_path: Path
     assert (again.json()["accepted"], again.json()["duplicates"]) == (0, 3)
 
 
-def test_asterisk_options_are_checked_before_anything_is_read(cli: Cli, tmp_path: Path) -> None:
+@pytest.mark.parametrize("command", [("cdrs", "import"), ("watch", "--once")])
+def test_asterisk_options_are_checked_before_anything_is_read(
+    cli: Cli, tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    """One definition of the options: ``cdrs import`` and ``watch`` refuse the same."""
     master = tmp_path / "Master.csv"
     shutil.copyfile(FIXTURE, master)
     cases = [
@@ -104,11 +110,19 @@ def test_asterisk_options_are_checked_before_anything_is_read(cli: Cli, tmp_path
             "--set: only for --format asterisk",
         ),
     ]  # fmt: skip
+    if command[0] == "watch":  # it follows no Kamailio files: the zone is Asterisk's alone
+        cases.append(
+            (
+                ("--format", "jsonl", "--source-timezone", "Asia/Kolkata"),
+                "--source-timezone: only for --format asterisk",
+            )
+        )
     for args, message in cases:
-        result = cli("cdrs", "import", str(master), *args)
+        result = cli(*command, str(master), *args)
         assert result.code == 2, (args, result.err)
         assert f"Error: {message}" in result.err, result.err
     assert not list(tmp_path.glob("voicecdr-rejects-*"))
+    assert cli("cdrs", "sources", "--json").json() == []  # watch read nothing
 
 
 def test_a_cdr_csv_file_is_never_read_as_canonical_csv(cli: Cli, tmp_path: Path) -> None:

@@ -4,12 +4,14 @@ are appended to, restarted, and in the end every line is stored exactly once."""
 from __future__ import annotations
 
 import json
+import os
 import random
 import signal
 import subprocess
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -17,8 +19,10 @@ import pytest
 import sqlalchemy as sa
 
 from tests.acceptance.conftest import Cli, free_port
+from tests.support import asterisk as ast
 from tests.support.data import canonical
 from tests.support.postgres import PostgresServer
+from voicecdr.ingest.asterisk import AsteriskOptions, parse_line
 from voicecdr.storage import Database
 
 FILES = 3
@@ -29,20 +33,94 @@ def _line(i: int, f: int) -> bytes:
     return (json.dumps(canonical(f"f{f}-c{i}", second=i % 90)) + "\n").encode()
 
 
-def _appender(spool: Path, rng: random.Random, written: list[bytes], done: threading.Event) -> None:
+@dataclass(frozen=True)
+class Totals:
+    """What the test expects in the end, from the lines written."""
+
+    call_ids: set[str]
+    received: int
+    duplicate: int
+    rejected: int
+
+
+@dataclass(frozen=True)
+class Spool:
+    """What the kill -9 test writes, and how ``watch`` is told to read it."""
+
+    lines: Callable[[int], list[bytes]]  # file f's lines, a bad one and a repeat included
+    path: Callable[[Path, int], Path]  # where file f is written (after any rotation)
+    totals: Callable[[list[bytes]], Totals]
+    args: tuple[str, ...] = ()
+
+
+def _jsonl_lines(f: int) -> list[bytes]:
+    lines = []
+    for i in range(LINES):
+        line = _line(i, f)
+        if i % 97 == 5:
+            line = b'{"call_id": "broken' + str(i).encode() + b"\n"  # rejected: not JSON
+        if i % 101 == 7:
+            line += line  # the same record twice: the second is a duplicate
+        lines.append(line)
+    return lines
+
+
+def _jsonl_totals(lines: list[bytes]) -> Totals:
+    good = [json.loads(x)["call_id"] for x in lines if not x.startswith(b'{"call_id": "broken')]
+    return Totals(set(good), len(lines), len(good) - len(set(good)), len(lines) - len(good))
+
+
+JSONL = Spool(_jsonl_lines, lambda spool, f: spool / f"cdrs-{f}.jsonl", _jsonl_totals)
+_AST_CONF = ast.Settings(newcdrcolumns=True)
+_AST_BAD = b"not a cdr_csv line"
+
+
+def _asterisk_lines(f: int) -> list[bytes]:
+    """Calls of one to three records (a fork), two calls' records mixed, in Master.csv."""
+    start = int(time.time()) - 86_400
+    calls = [ast.call(f"f{f}-c{i}", start + i, 1 + i % 3) for i in range(LINES // 2)]
+    lines = []
+    for i, text in enumerate(ast.interleaved(calls, _AST_CONF)):
+        line = text.encode()
+        if i % 97 == 5:
+            lines.append(_AST_BAD + b"\n")  # rejected: not a cdr_csv line
+        if i % 101 == 7:
+            line += line  # the same record twice: the second is a duplicate
+        lines.append(line)
+    return lines
+
+
+def _asterisk_totals(lines: list[bytes]) -> Totals:
+    good = [x for x in lines if x != _AST_BAD]
+    calls = {parse_line(x, AsteriskOptions()).call_id for x in good}
+    repeats = len(good) - len(set(good))
+    bad = len(lines) - len(good)
+    return Totals(calls, len(calls) + repeats + bad, repeats, bad)  # type: ignore[arg-type]
+
+
+def _master_csv(spool: Path, f: int) -> Path:
+    """Master.csv, rotated as logrotate does (renamed away) before each new file."""
+    if f:
+        os.rename(spool / "Master.csv", spool / f"Master.csv.{f}")
+    return spool / "Master.csv"
+
+
+_AST_OPTIONS = ("--set", "service=notification", "--set", "country_code=91")
+ASTERISK = Spool(
+    _asterisk_lines, _master_csv, _asterisk_totals, ("--format", "asterisk", *_AST_OPTIONS)
+)
+
+
+def _appender(
+    kind: Spool, spool: Path, rng: random.Random, written: list[bytes], done: threading.Event
+) -> None:
     """Append every file's lines in random pieces (a line is often split over two writes,
     so the follower sees partial last lines), one file after another, with pauses."""
     for f in range(FILES):
-        data = b""
-        for i in range(LINES):
-            line = _line(i, f)
-            if i % 97 == 5:
-                line = b'{"call_id": "broken' + str(i).encode() + b"\n"  # rejected: not JSON
-            if i % 101 == 7:
-                line += line  # the same record twice: the second is a duplicate
-            data += line
-            written.append(line)
-        with (spool / f"cdrs-{f}.jsonl").open("ab") as out:
+        lines = kind.lines(f)
+        data = b"".join(lines)
+        written += lines
+        with kind.path(spool, f).open("ab") as out:
             at = 0
             while at < len(data):
                 step = rng.randint(1, 9000)
@@ -62,8 +140,9 @@ def _stored_call_ids(database_url: str) -> list[str]:
         db.close()
 
 
+@pytest.mark.parametrize("kind", [JSONL, ASTERISK], ids=["jsonl", "asterisk"])
 def test_kill_9_at_random_moments_stores_every_line_exactly_once(
-    cli: Cli, tmp_path: Path, database_url: str
+    cli: Cli, tmp_path: Path, database_url: str, kind: Spool
 ) -> None:
     rng = random.Random(2025)
     assert cli("apps", "create", "--name", "A", "--appkey", "app1").code == 0
@@ -71,10 +150,10 @@ def test_kill_9_at_random_moments_stores_every_line_exactly_once(
     spool.mkdir()
     written: list[bytes] = []
     done = threading.Event()
-    appender = threading.Thread(target=_appender, args=(spool, rng, written, done))
+    appender = threading.Thread(target=_appender, args=(kind, spool, rng, written, done))
     appender.start()
     # Small batches: many transactions for the kills to land in the middle of.
-    command = cli.command("watch", "--interval", "0.02", "--batch", "40", str(spool))
+    command = cli.command("watch", "--interval", "0.02", "--batch", "40", *kind.args, str(spool))
     kills = 0
     try:
         deadline = time.monotonic() + 90
@@ -93,25 +172,32 @@ def test_kill_9_at_random_moments_stores_every_line_exactly_once(
     assert done.is_set()
     assert kills >= 6
 
-    final = cli("watch", "--once", str(spool), timeout=120)
+    final = cli("watch", "--once", *kind.args, str(spool), timeout=120)
     assert final.code == 0, final.err
 
     lines = b"".join(written).splitlines()
-    good = [json.loads(x)["call_id"] for x in lines if not x.startswith(b'{"call_id": "broken')]
+    expected = kind.totals(lines)
     stored = _stored_call_ids(database_url)
-    assert sorted(stored) == sorted(set(good))  # every good line, each once
+    assert sorted(stored) == sorted(expected.call_ids)  # every call, each once
     report = cli("cdrs", "sources", "--json").json()
     totals = {k: sum(r[k] for r in report) for k in ("received", "stored", "duplicate", "rejected")}
-    # Every line was read exactly once: none re-read after a kill (it would count again).
+    # Every record was read exactly once: none re-read after a kill (it would count again).
     assert totals == {
-        "received": len(lines),
-        "stored": len(set(good)),
-        "duplicate": len(good) - len(set(good)),
-        "rejected": len(lines) - len(good),
+        "received": expected.received,
+        "stored": len(expected.call_ids),
+        "duplicate": expected.duplicate,
+        "rejected": expected.rejected,
     }
     assert all(r["balanced"] for r in report)
     kept = cli("cdrs", "rejects", "--limit", "1000", "--json").json()
     assert len(kept) == totals["rejected"]
+    if kind is ASTERISK:  # each call stored whole, as `cdrs import` merges it: all duplicates
+        files = sorted(spool.iterdir())
+        again = cli("cdrs", "import", "--json", *kind.args, *map(str, files), timeout=120)
+        assert (again.json()["accepted"], again.json()["rejected_total"]) == (
+            0,
+            expected.rejected,
+        )
     print(f"{kills} kills, {len(lines)} lines")
 
 

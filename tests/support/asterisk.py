@@ -154,3 +154,26 @@ def answered(start: int, ring: int = 5, talk: int = 60, **kw: Any) -> Record:
 
 def unanswered(start: int, ring: int = 30, disposition: str = "NO ANSWER", **kw: Any) -> Record:
     return Record(start, None, start + ring, ring, 0, disposition, **kw)
+
+
+def call(linkedid: str, start: int, legs: int, **kw: Any) -> list[Record]:
+    """A call of ``legs`` records sharing ``linkedid`` (a fork: the last one answered)."""
+    records = [
+        unanswered(start + n, linkedid=linkedid, uniqueid=f"{linkedid}.{n}", sequence=n, **kw)
+        for n in range(legs - 1)
+    ]
+    return [
+        *records,
+        answered(start, linkedid=linkedid, uniqueid=f"{linkedid}.{legs}", sequence=legs, **kw),
+    ]
+
+
+def interleaved(calls: list[list[Record]], settings: Settings) -> list[str]:
+    """The lines of ``calls`` as Asterisk may write them: each call's records together,
+    but those of two calls ending at the same moment mixed (call 2k's with 2k+1's)."""
+    lines: list[str] = []
+    for k in range(0, len(calls), 2):
+        first, second = calls[k], calls[k + 1] if k + 1 < len(calls) else []
+        for n in range(max(len(first), len(second))):
+            lines += [r.line(settings) for r in (first[n : n + 1] + second[n : n + 1])]
+    return lines

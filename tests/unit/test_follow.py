@@ -5,11 +5,16 @@ line still being written never does."""
 from __future__ import annotations
 
 import io
+import itertools
 from collections.abc import Iterator
 
-from hypothesis import given
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+from tests.support import asterisk as ast
+from voicecdr.ingest.asterisk import AsteriskOptions, BadLine, Leg, parse_line
+from voicecdr.ingest.asterisk_calls import CallMerger
+from voicecdr.ingest.asterisk_follow import followed as asterisk_followed
 from voicecdr.ingest.follow import FOLLOWED, Position, complete_lines, line_reader, parse_jsonl
 
 _LINE = st.one_of(
@@ -34,6 +39,7 @@ def test_each_complete_line_once_whatever_the_reads(
     lines: list[bytes], cuts: list[int], bom: bool
 ) -> None:
     data = (b"\xef\xbb\xbf" if bom else b"") + b"".join(line + b"\n" for line in lines)
+    assume(bom or not data.startswith(b"\xef\xbb\xbf"))  # a file's first 3 bytes: its BOM
     data += b"partial, no newline yet"
     read = list(_read_in_steps(data, cuts))
     assert [text for text, _ in read] == [line + b"\n" for line in lines]
@@ -63,3 +69,46 @@ def test_a_csv_file_resumed_mid_way_reads_its_header_again() -> None:
     assert (after, raw) == (Position(len(data), 3), b"call_id,second\nc2,6\n")
     replayed = FOLLOWED["csv"].replay(raw, "f.csv")
     assert replayed.raw == item.raw
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(st.integers(1, 3), min_size=1, max_size=12),
+    st.lists(st.integers(0, 6000), max_size=6),
+    st.integers(1, 4),
+    st.integers(1, 6),
+)
+def test_asterisk_calls_come_out_once_and_whole_whatever_the_reads(
+    legs: list[int], cuts: list[int], batch: int, window: int
+) -> None:
+    """Read as ``watch`` reads a growing Master.csv (batches from the last position, a
+    batch never ending between pieces of one position), every call comes out once, as
+    ``cdrs import`` merges it, and no position passes a call not yet given out."""
+    conf = ast.Settings(newcdrcolumns=True)
+    calls = [ast.call(f"c{i}", 1_764_000_000 + i, n) for i, n in enumerate(legs)]
+    lines = ast.interleaved(calls, conf)
+    data = "".join(lines).encode()
+    options = AsteriskOptions.build(sets=["service=notification"])
+    # A small merge window: calls given out while later ones are held, stragglers too.
+    read = asterisk_followed(options, window).read
+    at, out = Position(0, 0), []
+    for cut, ended in [*((c, False) for c in sorted(cuts)), (len(data), True)]:
+        while True:
+            reading = read(io.BytesIO(data[:cut]), at, "Master.csv", ended)
+            pieces = list(itertools.islice(reading, batch))
+            if not pieces:
+                break
+            last = pieces[-1][1]
+            pieces += itertools.takewhile(lambda p: p[1] == last, reading)  # noqa: B023
+            out += [(p[0].line, p[0].raw) for p in pieces if p[0] is not None]
+            at = last
+    assert at.offset == len(data)
+
+    def parse(line: str) -> Leg | BadLine:
+        return parse_line(line.encode(), options)
+
+    merger = CallMerger(options, "Master.csv", window)  # as `cdrs import` reads the file
+    imported = [(i.line, i.raw) for n, x in enumerate(lines, 1) for i in merger.add(parse(x), n)]
+    imported += [(i.line, i.raw) for i in merger.finish()]
+    key = lambda r: r[0]  # noqa: E731 - a call's first line
+    assert sorted(out, key=key) == sorted(imported, key=key)

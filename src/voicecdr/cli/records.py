@@ -7,32 +7,20 @@ import os
 import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 import orjson
 
 from ..cli_numbers import whole
 from ..models import App
+from ._asterisk import asterisk_options, options_of
 from ._base import Context, find_app, json_flag, main, pass_ctx, period
-
-if TYPE_CHECKING:
-    from ..ingest.asterisk import AsteriskOptions
 
 
 @main.group("cdrs")
 def cdrs_group() -> None:
     """Call detail records."""
-
-
-def _timezone(_ctx: click.Context, _param: click.Parameter, name: str) -> str:
-    from ..timefmt import zone
-
-    try:
-        zone(name)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
-    return name
 
 
 @cdrs_group.command("import")
@@ -49,36 +37,10 @@ def _timezone(_ctx: click.Context, _param: click.Parameter, name: str) -> str:
     ".csv, .json). Kamailio exports (docs/kamailio.md) and Asterisk cdr_csv files "
     "(docs/asterisk.md) need --format.",
 )
-@click.option(
-    "--source-timezone",
-    default="UTC",
-    show_default=True,
-    callback=_timezone,
-    help="IANA zone of the times the files write without a UTC offset (Kamailio's "
+@asterisk_options(
+    "IANA zone of the times the files write without a UTC offset (Kamailio's "
     "datetime columns: the zone of its database's host; Asterisk's cdr_csv times unless "
-    "usegmtime=yes: the switch's zone).",
-)
-@click.option(
-    "--map",
-    "maps",
-    multiple=True,
-    metavar="FIELD=COLUMN",
-    help="Asterisk: take a canonical field from a cdr_csv column (repeatable). "
-    "[default: appkey=accountcode, messageid=userfield, phone=dst, show_phone=src]",
-)
-@click.option(
-    "--set",
-    "sets",
-    multiple=True,
-    metavar="FIELD=VALUE",
-    help="Asterisk: give a canonical field one value for every call (repeatable); "
-    "service needs --set or --map.",
-)
-@click.option(
-    "--extra-column",
-    type=click.Choice(["uniqueid", "userfield"]),
-    help="Asterisk: the one optional column of a 17- or 20-column line (cdr.conf "
-    "loguniqueid or loguserfield alone). [default: uniqueid]",
+    "usegmtime=yes: the switch's zone)."
 )
 @click.option(
     "--rejects",
@@ -101,7 +63,7 @@ def cdrs_import(
     fmt: str,
     rejects_path: Path | None,
     workers: int | None,
-    source_timezone: str,
+    source_timezone: str | None,
     maps: tuple[str, ...],
     sets: tuple[str, ...],
     extra_column: str | None,
@@ -116,7 +78,7 @@ def cdrs_import(
     from ..ingest.importer import import_paths
     from ..ingest.timebounds import TimeLimits
 
-    asterisk = _asterisk_options(fmt, source_timezone, maps, sets, extra_column)
+    asterisk = options_of(fmt, source_timezone, maps, sets, extra_column, timezone_elsewhere=True)
     with obj.database(bulk=True) as db:
         result = import_paths(
             db,
@@ -126,52 +88,12 @@ def cdrs_import(
             progress=sys.stderr.isatty(),
             workers=workers,
             limits=TimeLimits.of(obj.settings()),
-            source_timezone=source_timezone,
+            source_timezone=source_timezone or "UTC",
             asterisk=asterisk,
         )
     obj.emit(result.to_dict(), _human_import)
     if result.summary.rejected_total:
         sys.exit(1)
-
-
-def _asterisk_options(
-    fmt: str,
-    timezone: str,
-    maps: tuple[str, ...],
-    sets: tuple[str, ...],
-    extra_column: str | None,
-) -> AsteriskOptions | None:
-    """The AsteriskOptions of ``--format asterisk`` (None for other formats, which take
-    none of its options); a usage error names what is wrong."""
-    from ..errors import ConfigError
-    from ..ingest.asterisk import AsteriskOptions
-
-    given = {
-        "--map": bool(maps),
-        "--set": bool(sets),
-        "--extra-column": extra_column is not None,
-    }
-    if fmt != "asterisk":
-        used = [name for name, on in given.items() if on]
-        if used:
-            raise click.UsageError(f"{', '.join(used)}: only for --format asterisk")
-        return None
-    try:
-        options = AsteriskOptions.build(
-            timezone=timezone,
-            maps=maps,
-            sets=sets,
-            lone_column=extra_column or "uniqueid",
-        )
-    except ConfigError as exc:
-        raise click.UsageError(str(exc)) from None
-    if "service" in options.missing():
-        raise click.UsageError(
-            "--format asterisk: cdr_csv records have no service: give it with "
-            "--set service=VALUE (group_call, verification or notification) or "
-            "--map service=COLUMN"
-        )
-    return options
 
 
 def _human_import(d: dict[str, Any]) -> str:

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 import click
 
 from ..cli_numbers import real, whole
+from ._asterisk import asterisk_options, options_of
 from ._base import Context, cli_time, json_flag, main, pass_ctx, table
 from .records import cdrs_group
 
@@ -30,8 +31,12 @@ def _formats() -> list[str]:
 @click.option(
     "--format",
     "fmt",
-    help="jsonl, csv or freeswitch (one mod_json_cdr document per file). "
+    help="jsonl, csv, freeswitch (one mod_json_cdr document per file) or asterisk "
+    "(cdr_csv: Master.csv, or the cdr-csv directory; docs/asterisk.md). "
     "[default: by each file's suffix: .jsonl/.ndjson, .csv, .json]",
+)
+@asterisk_options(
+    "Asterisk: IANA zone of the cdr_csv times (unless usegmtime=yes: the switch's zone)."
 )
 @click.option(
     "--interval",
@@ -70,6 +75,10 @@ def watch_command(
     batch: int,
     done_dir: Path | None,
     metrics_port: int | None,
+    source_timezone: str | None,
+    maps: tuple[str, ...],
+    sets: tuple[str, ...],
+    extra_column: str | None,
 ) -> None:
     """Follow files and directories and store the CDRs that appear in them, each exactly
     once across crashes and restarts (see docs/watch.md). Runs until SIGINT or SIGTERM
@@ -83,6 +92,7 @@ def watch_command(
 
     if fmt is not None and fmt not in _formats():
         raise click.BadParameter(f"choose from {', '.join(_formats())}", param_hint="'--format'")
+    asterisk = options_of(fmt, source_timezone, maps, sets, extra_column)
     settings = obj.settings()
     logs.configure(settings.log_level)
     stop = Event()
@@ -95,7 +105,13 @@ def watch_command(
     # One writer connection storing many rows: the bulk page cache (as `cdrs import`).
     with obj.database(bulk=True) as db:
         watcher = Watcher(
-            db, paths, fmt, batch=batch, limits=TimeLimits.of(settings), done_dir=done_dir
+            db,
+            paths,
+            fmt,
+            batch=batch,
+            limits=TimeLimits.of(settings),
+            done_dir=done_dir,
+            asterisk=asterisk,
         )
         stats = watcher.run(stop, interval=interval, once=once)
     obj.emit(stats.to_dict(), _human_stats)

@@ -29,6 +29,7 @@ def _ignore(_n: int) -> None:
 @dataclass(slots=True)
 class _Open:
     call: Call | None  # None while only bad lines of it were read
+    first: int  # the line of its first record
     last: int  # the line of its latest record
     lines: list[int] = field(default_factory=list)  # the file lines of its records
     seen: set[bytes] = field(default_factory=set)  # its records' digests
@@ -40,8 +41,16 @@ class CallMerger:
     """Turns the lines of one file, in order, into one Item per call, one per bad line,
     and one per line that repeats a record already read (a duplicate once stored)."""
 
-    def __init__(self, options: AsteriskOptions, file: str | None, window: int = WINDOW) -> None:
+    def __init__(
+        self,
+        options: AsteriskOptions,
+        file: str | None,
+        window: int = WINDOW,
+        on_item: Callable[[Item, list[int]], None] | None = None,
+    ) -> None:
         self._options = options
+        # Told each Item yielded and the file lines it comes from (a follower's position).
+        self._on_item = on_item
         self._names = all_names(options)
         self._file = file
         self._window = window
@@ -53,14 +62,15 @@ class CallMerger:
         call_id = parsed.call_id
         group = self._open.get(call_id) if call_id is not None else None
         if group is None and call_id is not None:
-            group = self._open[call_id] = _Open(None, line)
+            group = self._open[call_id] = _Open(None, line, line)
         elif group is not None:
             self._open.move_to_end(call_id)  # type: ignore[arg-type]
             group.last = line
         if isinstance(parsed, BadLine):
             if group is not None:
                 group.broken.append(line)
-            yield self._next(Item(0, None, line, "; ".join(parsed.reasons), self._file))
+            bad = Item(0, None, line, "; ".join(parsed.reasons), self._file)
+            yield self._next(bad, [line])
         else:
             assert group is not None
             if parsed.digest in group.seen:
@@ -77,6 +87,10 @@ class CallMerger:
     def finish(self) -> Iterator[Item]:
         yield from self._flush(None)
 
+    def held_from(self) -> int | None:
+        """The first line of the earliest call still held (not yielded yet), if any."""
+        return min((g.first for g in self._open.values()), default=None)
+
     def _flush(self, before: int | None) -> Iterator[Item]:
         while self._open:
             call_id, group = next(iter(self._open.items()))
@@ -88,25 +102,29 @@ class CallMerger:
     def _items(self, call_id: str, group: _Open) -> Iterator[Item]:
         if group.call is None:
             return  # only bad lines: each is rejected already
-        lines = [*group.lines, *group.repeats]
+        # Every line of the call, for a follower (not worked out for an import).
+        lines = sorted([*group.lines, *group.repeats, *group.broken]) if self._on_item else []
         if group.broken:
+            good = sorted([*group.lines, *group.repeats])
             reason = (
-                f"call_id: call {call_id!r} (lines {', '.join(map(str, sorted(lines)))}) "
+                f"call_id: call {call_id!r} (lines {', '.join(map(str, good))}) "
                 f"not stored: its record on line {', '.join(map(str, group.broken))} was "
                 "rejected; fix it and import the file again"
             )
-            yield self._next(Item(0, None, group.lines[0], reason, self._file))
+            yield self._next(Item(0, None, group.lines[0], reason, self._file), lines)
             return
         item = call_item(
             group.call, self._options, 0, line=group.lines[0], file=self._file, names=self._names
         )
-        yield self._next(item)
+        yield self._next(item, lines)
         for line in group.repeats:  # the same record again: a duplicate once stored
-            yield self._next(Item(0, item.raw, line, file=self._file, names=item.names))
+            yield self._next(Item(0, item.raw, line, file=self._file, names=item.names), [line])
 
-    def _next(self, item: Item) -> Item:
+    def _next(self, item: Item, lines: list[int]) -> Item:
         item.index = self._index
         self._index += 1
+        if self._on_item is not None:
+            self._on_item(item, lines)
         return item
 
 

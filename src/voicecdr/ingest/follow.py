@@ -11,7 +11,9 @@ Two kinds of format:
   a time: :func:`whole_file`): resumed after the records already consumed.
 
 A format plugs in by one :func:`register` call, e.g.
-``register("asterisk", Followed(line_reader(parse_line), replay_line(parse_line)))``.
+``register("jsonl", Followed(line_reader(parse_jsonl), replay_line(parse_jsonl)))``;
+a format whose records span lines gives them the position of a safe restart point
+(``asterisk_follow``).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
-from typing import BinaryIO, NamedTuple
+from typing import BinaryIO, NamedTuple, Protocol
 
 import orjson
 
@@ -41,8 +43,18 @@ class Position(NamedTuple):  # one per line read: a tuple is the cheapest to bui
 # A record (None: nothing to store, e.g. a blank line or a CSV header), the position
 # after it, and its bytes as kept for a replay if it is rejected.
 Piece = tuple[Item | None, Position, bytes]
-# (file opened for reading, where to start, the file's name for messages) -> its Pieces.
-Reader = Callable[[BinaryIO, Position, str], Iterator[Piece]]
+
+
+class Reader(Protocol):
+    """(file opened for reading, where to start, the file's name for messages, whether
+    its writer is done for now: idle, or ``--once``) -> its Pieces. Pieces with the same
+    position are stored in one batch (records held over several lines, as Asterisk's)."""
+
+    def __call__(
+        self, handle: BinaryIO, start: Position, name: str, ended: bool = False, /
+    ) -> Iterator[Piece]: ...
+
+
 # A line (without its newline), its index in the batch, its line number, file -> its Item.
 LineParser = Callable[[bytes, int, int, str], Item]
 # A record's Item and bytes (as its Piece gives them), the times allowed -> checked.
@@ -59,13 +71,15 @@ class Followed:
     """How ``watch`` reads one format: ``read`` from a position, and ``replay`` a kept
     reject's bytes (with its file name) into an Item again. ``whole``: one finished
     document per file, read once it has settled, instead of appended lines. ``check``:
-    how a record read is checked (a format may check its bytes directly)."""
+    how a record read is checked (a format may check its bytes directly). ``reads``:
+    which files of a followed directory it reads (all by default)."""
 
     read: Reader
     replay: Callable[[bytes, str], Item]
     whole: bool = False
     suffixes: tuple[str, ...] = ()
     check: Checker = check_item
+    reads: Callable[[Path], bool] = lambda _path: True
 
 
 FOLLOWED: dict[str, Followed] = {}
@@ -107,7 +121,7 @@ def complete_lines(handle: BinaryIO, start: Position) -> Iterator[tuple[bytes, P
 def line_reader(parse: LineParser) -> Reader:
     """A reader of appended lines, each parsed by ``parse``; blank lines are skipped."""
 
-    def read(handle: BinaryIO, start: Position, name: str) -> Iterator[Piece]:
+    def read(handle: BinaryIO, start: Position, name: str, _ended: bool = False) -> Iterator[Piece]:
         index = 0
         for text, after in complete_lines(handle, start):
             body = text.rstrip(b"\r\n")
@@ -130,7 +144,7 @@ def whole_file(items: Callable[[bytes, str], Iterator[Item]]) -> Reader:
     after the ``start.line`` already consumed; the last one's position has the file's
     size as offset, which marks the file read."""
 
-    def read(handle: BinaryIO, start: Position, name: str) -> Iterator[Piece]:
+    def read(handle: BinaryIO, start: Position, name: str, _ended: bool = False) -> Iterator[Piece]:
         handle.seek(0)
         data = handle.read()
         records = list(items(data, name))
@@ -164,7 +178,9 @@ def _jsonl_check(item: Item, line: bytes, bounds: TimeBounds) -> Cdr | Rejection
     return full_check(item.index, item.line or 0, line, item.file or "", bounds)
 
 
-def _csv_read(handle: BinaryIO, start: Position, name: str) -> Iterator[Piece]:
+def _csv_read(
+    handle: BinaryIO, start: Position, name: str, _ended: bool = False
+) -> Iterator[Piece]:
     """CSV with a header line: the header is read again from the file's start when
     resuming; a record is consumed once its last line is complete."""
     lines = complete_lines(handle, Position(0, 0))
@@ -240,3 +256,5 @@ register("csv", Followed(_csv_read, _csv_replay, False, (".csv",)))
 register(
     "freeswitch", Followed(whole_file(_freeswitch_items), _freeswitch_replay, True, (".json",))
 )
+
+from . import asterisk_follow  # noqa: E402,F401 - registers "asterisk" (it imports this module)

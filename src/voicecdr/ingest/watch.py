@@ -19,7 +19,7 @@ import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
-from itertools import islice
+from itertools import islice, takewhile
 from pathlib import Path
 from threading import Event
 from typing import BinaryIO
@@ -35,6 +35,8 @@ from ..storage import (
     SpoolStore,
     hour_of,
 )
+from .asterisk import AsteriskOptions
+from .asterisk_follow import followed as asterisk_followed
 from .core import Ingestor, Item, Rejection, Summary
 from .follow import FOLLOWED, Followed, Position, format_of
 from .timebounds import TimeLimits
@@ -44,7 +46,9 @@ log = logging.getLogger("voicecdr.watch")
 
 WATCH_BATCH = 5000  # records per transaction at most
 FINGERPRINT_BYTES = 1024
-SETTLE_SECONDS = 1.0  # a one-document file unchanged this long is complete
+# A file unchanged this long is complete for now: a one-document file, or the calls held
+# of a cdr_csv file (Asterisk writes a call's records together when it ends).
+SETTLE_SECONDS = 1.0
 Key = tuple[int, int]  # (device, inode)
 
 
@@ -76,9 +80,14 @@ class Watcher:
         limits: TimeLimits = TimeLimits(),  # noqa: B008 - frozen, so shared safely
         stats: Stats | None = None,
         done_dir: Path | None = None,
+        asterisk: AsteriskOptions | None = None,
     ) -> None:
         if fmt is not None and fmt not in FOLLOWED:
             raise ConfigError(f"--format {fmt}: watch follows {', '.join(FOLLOWED)}")
+        self._followed = dict(FOLLOWED)
+        if asterisk is not None:  # how cdr_csv lines map (``cdrs import``'s options)
+            self._followed["asterisk"] = asterisk_followed(asterisk)
+        self._once = False  # this poll reads what is there and finishes (--once)
         self._paths = [Path(os.path.abspath(p)) for p in paths]
         # One-document files stored are moved here (under their path in the followed one).
         self._done_dir = Path(os.path.abspath(done_dir)) if done_dir is not None else None
@@ -144,6 +153,7 @@ class Watcher:
         """One look at every path, reading what is new; whether anything was consumed."""
         stop = stop or Event()
         moved = False
+        self._once = once
         if self._stale:
             self._resume_from_database()
         if not self._started:
@@ -157,7 +167,7 @@ class Watcher:
             if source.is_dir():
                 for path in _files_under(source):
                     fmt = self._fmt or format_of(path)
-                    if fmt is not None:
+                    if fmt is not None and self._followed[fmt].reads(path):
                         moved |= self._visit(str(source), path, fmt, stop, once, close=True)
             else:
                 moved |= self._visit(
@@ -188,6 +198,8 @@ class Watcher:
             self._draining[previous] = old
             self._read(previous, old, os.fstat(old.handle.fileno()).st_size, stop)
         self._at[path] = key
+        if key in self._draining:
+            return False  # renamed within a followed directory: its draining handle reads it
         followed = self._open.get(key) or self._follow(source, path, fmt, key)
         if followed is None:
             return False
@@ -215,7 +227,7 @@ class Watcher:
         mark = self._marks.get(key) or self._spool.mark(*key)
         if mark is None or _fingerprint(handle, mark.fingerprint_len) != mark.fingerprint:
             mark = FileMark(*key, source, str(path), _fingerprint(handle, 0), 0, 0, 0, False)
-        f = _File(source, fmt, FOLLOWED[fmt], mark, handle)
+        f = _File(source, fmt, self._followed[fmt], mark, handle)
         self._open[key] = f
         return f
 
@@ -321,11 +333,14 @@ class Watcher:
         limit = limit or self._batch
         mark = f.mark
         name = mark.path
-        pieces = list(
-            islice(f.followed.read(f.handle, Position(mark.offset, mark.line), name), limit)
-        )
+        # Its writer done for now: records held over several lines are complete.
+        ended = self._once or time.time() - os.fstat(f.handle.fileno()).st_mtime >= SETTLE_SECONDS
+        reading = f.followed.read(f.handle, Position(mark.offset, mark.line), name, ended)
+        pieces = list(islice(reading, limit))
         if not pieces:
             return False
+        last = pieces[-1][1]
+        pieces += takewhile(lambda p: p[1] == last, reading)  # one position: one batch
         items = [p[0] for p in pieces if p[0] is not None]
         kept = [p[2] for p in pieces if p[0] is not None]
         end = pieces[-1][1]
@@ -373,7 +388,7 @@ class Watcher:
         except DatabaseUnavailable:
             raise
         except StorageError as exc:
-            if len(pieces) > 1:
+            if len(pieces) > 1 and limit > 1:
                 # One record the database refuses must not hold back the others: find it.
                 return self._batch_of(f, 1)
             summary = self._refused(f, items, kept, new_mark, str(exc), now)
