@@ -10,6 +10,7 @@ import pytest
 
 from tests.acceptance.conftest import Cli
 from tests.acceptance.test_cli_import import CSV_HEADER, csv_row
+from tests.acceptance.test_cli_kamailio import DAY_ONE, DAY_TWO
 from tests.support.data import canonical
 
 
@@ -88,3 +89,18 @@ def test_csv_and_a_freeswitch_directory_are_counted_by_the_path_given(
         f"import:{table}": (3, 1, 1, 1),
         f"import:{backlog}": (1, 0, 0, 1),
     }
+
+
+def test_kamailio_calls_count_under_the_file_of_their_first_row(cli: Cli, tmp_path: Path) -> None:
+    assert cli("apps", "create", "--name", "A", "--appkey", "app1").code == 0
+    day_one, day_two = tmp_path / "acc-1.csv", tmp_path / "acc-2.csv"
+    day_one.write_text(DAY_ONE)
+    day_two.write_text(DAY_TWO)
+    args = ("cdrs", "import", "--format", "kamailio-acc", "--source-timezone", "Asia/Kolkata")
+    # Alone, day one's last call has no BYE: rejected as incomplete at the end.
+    assert cli(*args, str(day_one)).code == 1
+    assert _totals(cli) == {f"import:{day_one}": (5, 3, 0, 2)}
+    # Together, its BYE in day two completes it (counted there); the unanswered calls,
+    # decided at the end, still count under day one, where their INVITEs are.
+    assert cli(*args, str(day_one), str(day_two)).code == 1  # the bad time again
+    assert _totals(cli) == {f"import:{day_one}": (9, 3, 3, 3), f"import:{day_two}": (1, 1, 0, 0)}

@@ -13,6 +13,8 @@ import time
 from collections.abc import Sequence
 from contextlib import AbstractContextManager, ExitStack, nullcontext
 from dataclasses import dataclass
+from itertools import groupby
+from operator import attrgetter
 from pathlib import Path
 from typing import IO, Any, Protocol
 
@@ -126,7 +128,6 @@ def import_paths(
         # Kamailio acc rows of all the paths are paired as one stream (a call's BYE may
         # be in the next file); what still waits at the end is decided by finish().
         acc = kamailio.AccPairing(source_tz)
-        acc_source = ""
         for path, path_fmt in zip(paths, formats, strict=True):
             count = workers_for(path, path_fmt, workers)
             source = import_source(path)
@@ -142,16 +143,16 @@ def import_paths(
                 ingestor.ingest_chunks(chunks, summary, source=source)
             elif path_fmt == kamailio.ACC:
                 ingestor.ingest(acc.items(path, bar.update), summary, bounds, source=source)
-                acc_source = source
             elif path_fmt == kamailio.CDRS:
                 cdrs = kamailio.cdr_items(path, source_tz, bar.update)
                 ingestor.ingest(cdrs, summary, bounds, source=source)
             else:
                 items = files.items(path, path_fmt, bar.update)
                 ingestor.ingest(items, summary, bounds, source=source)
-        if acc_source:
-            # The calls still unpaired waited for the last acc file's rows: counted there.
-            ingestor.ingest(acc.finish(), summary, bounds, source=acc_source)
+        if kamailio.ACC in formats:
+            # What waited to the end counts under the file of its call's first row.
+            for name, calls in groupby(acc.finish(), attrgetter("file")):
+                ingestor.ingest(calls, summary, bounds, source=import_source(Path(name)))
     return ImportResult(summary, rejects.path if rejects.used else None)
 
 
