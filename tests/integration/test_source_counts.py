@@ -5,6 +5,7 @@ the transaction storing their records."""
 from __future__ import annotations
 
 import base64
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -185,3 +186,29 @@ def test_a_run_that_dies_has_counted_exactly_what_it_committed(
     assert (summary.accepted, summary.duplicates, summary.rejected_total) == (1, 2, 2)
     assert totals(db, "src") == (8, 3, 2, 3)
     assert totals(db, "other") == (0, 0, 0, 0)
+
+
+def test_writers_on_other_threads_count_in_shards_that_the_report_sums(
+    client: TestClient, db: Database
+) -> None:
+    # Each writing thread adds to its own row of the hour (a shard), so API requests of
+    # many apps do not queue on one row's lock; the report shows their sum, one row.
+    def send(thread: int) -> None:
+        for n in range(3):
+            body = [canonical(f"t{thread}-{n}-{k}") for k in range(4)] + [
+                canonical("x", phone="1x")
+            ]
+            assert post(client, body).status_code == 200
+
+    threads = [threading.Thread(target=send, args=(t,)) for t in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert totals(db, "api") == (60, 48, 0, 12)
+    with db.reader.connect() as conn:
+        hours, rows = conn.execute(
+            sa.text("SELECT count(DISTINCT hour), count(*) FROM source_counts")
+        ).one()
+    assert len(SpoolStore(db).counts(source="api")) == hours  # a row per hour, shards summed
+    assert hours <= rows <= 4 * hours

@@ -226,6 +226,7 @@ def _declare(metadata: sa.MetaData, *, partitioned: bool) -> None:
         metadata,
         sa.Column("source", sa.Text, primary_key=True),
         sa.Column("hour", sa.BigInteger, primary_key=True),
+        sa.Column("shard", sa.SmallInteger, primary_key=True),
         sa.Column("received", sa.BigInteger, nullable=False),
         sa.Column("stored", sa.BigInteger, nullable=False),
         sa.Column("duplicate", sa.BigInteger, nullable=False),

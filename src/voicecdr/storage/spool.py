@@ -6,8 +6,9 @@ leaves the three in agreement:
   first bytes and the byte offset (and line) up to which it has been consumed;
 - ``spool_rejects``: every record that could not be stored, its bytes and the reason, for
   the operator to see and replay (``voicecdr cdrs rejects`` / ``cdrs replay``);
-- ``source_counts``: per source and UTC hour of receipt, records received, stored,
-  duplicate and rejected: received == stored + duplicate + rejected, always. Every way
+- ``source_counts``: per source and UTC hour of receipt (in shards, summed when read),
+  records received, stored, duplicate and rejected: received == stored + duplicate +
+  rejected, always. Every way
   CDRs come in writes these counts, each batch's in the transaction that stores it:
   ``watch`` with its :class:`Progress`, the API, ``cdrs import`` and ``demo`` with
   :class:`Arrivals` (names in docs/watch.md#the-sources-report).
@@ -15,6 +16,7 @@ leaves the three in agreement:
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -29,6 +31,9 @@ from .engine import translated
 from .writes import Outcome
 
 HOUR = 3600
+# Rows a source's hour is counted in, one per writing thread's shard, summed when read:
+# with one row, every API request's transaction (all apps') would wait on its lock to commit.
+COUNT_SHARDS = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,8 +212,9 @@ class SpoolStore:
         """The hours from ``start`` to ``end`` (epoch seconds, inclusive), by source, hour;
         of one source, if asked."""
         c = schema.source_counts.c
-        query = sa.select(c.source, c.hour, c.received, c.stored, c.duplicate, c.rejected).order_by(
-            c.source, c.hour
+        sums = [sa.func.sum(getattr(c, k)) for k in _KINDS]
+        query = (
+            sa.select(c.source, c.hour, *sums).group_by(c.source, c.hour).order_by(c.source, c.hour)
         )
         if source is not None:
             query = query.where(c.source == source)
@@ -217,7 +223,7 @@ class SpoolStore:
         if end is not None:
             query = query.where(c.hour <= end)
         with translated("read source counts"), self._db.reader.connect() as conn:
-            return [SourceHour(*r) for r in conn.execute(query)]
+            return [SourceHour(r[0], r[1], *map(int, r[2:])) for r in conn.execute(query)]
 
 
 _R = schema.spool_rejects
@@ -251,9 +257,10 @@ def _insert(dialect: str, table: sa.Table) -> Any:
 def _add_counts(
     conn: sa.Connection, dialect: str, hours: dict[tuple[str, int], dict[str, int]]
 ) -> None:
-    """Add each (source, hour)'s counts to its row."""
+    """Add each (source, hour)'s counts to its row of this thread's shard."""
+    shard = threading.get_native_id() % COUNT_SHARDS
     # In key order, so concurrent writers lock the rows in one order.
-    rows = [(*key, *(values[k] for k in _KINDS)) for key, values in sorted(hours.items())]
+    rows = [(*key, shard, *(values[k] for k in _KINDS)) for key, values in sorted(hours.items())]
     if rows:
         conn.exec_driver_sql(_SQLITE_COUNTS if dialect == "sqlite" else _PG_COUNTS, rows)
 
@@ -261,12 +268,12 @@ def _add_counts(
 # Plain SQL run by the driver: this runs in every ingest transaction, and building and
 # compiling the same upsert in SQLAlchemy each time costs more than the database's work.
 _COUNTS = (
-    f"INSERT INTO source_counts (source, hour, {', '.join(_KINDS)}) VALUES ({{}}) "
-    "ON CONFLICT (source, hour) DO UPDATE SET "
+    f"INSERT INTO source_counts (source, hour, shard, {', '.join(_KINDS)}) VALUES ({{}}) "
+    "ON CONFLICT (source, hour, shard) DO UPDATE SET "
     + ", ".join(f"{k} = source_counts.{k} + excluded.{k}" for k in _KINDS)
 )
-_SQLITE_COUNTS = _COUNTS.format(", ".join("?" * 6))
-_PG_COUNTS = _COUNTS.format(", ".join(["%s"] * 6))
+_SQLITE_COUNTS = _COUNTS.format(", ".join("?" * 7))
+_PG_COUNTS = _COUNTS.format(", ".join(["%s"] * 7))
 
 
 def _upsert_mark(conn: sa.Connection, dialect: str, mark: FileMark, now: int) -> None:

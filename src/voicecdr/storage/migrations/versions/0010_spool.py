@@ -52,6 +52,7 @@ def upgrade() -> None:
         "source_counts",
         sa.Column("source", sa.Text, primary_key=True),
         sa.Column("hour", sa.BigInteger, primary_key=True),
+        sa.Column("shard", sa.SmallInteger, primary_key=True),
         sa.Column("received", sa.BigInteger, nullable=False),
         sa.Column("stored", sa.BigInteger, nullable=False),
         sa.Column("duplicate", sa.BigInteger, nullable=False),
