@@ -20,8 +20,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 SCALE = REPO / "bench" / "scale.py"
-TINY = ["--databases", "sqlite", "--count", "10000", "--seconds", "0.5", "--latency-seconds",
-        "0.5", "--raw-seconds", "0.2", "--rounds", "2", "--no-cache"]  # fmt: skip
+TINY = ["--databases", "sqlite", "--count", "10000", "--seconds", "0.25", "--latency-seconds",
+        "0.25", "--raw-seconds", "0.2", "--rounds", "2", "--no-cache"]  # fmt: skip
 QUERY_CASES = [
     f"{tenant} tenant {page} x100, serve w{workers}: {kind}"
     for tenant in ("big", "small")
