@@ -115,3 +115,16 @@ def shared_region(country_code: str, phone: str) -> str | None:
         number.number_of_leading_zeros = min(zeros, len(phone) - 1)
     region = phonenumbers.region_code_for_number(number)
     return None if region in (None, _NON_GEOGRAPHIC) else region
+
+
+def national(number: str | None, country_code: str | None) -> str | None:
+    """An E.164 destination (``+<country code><number>``) loses both its ``+`` and the
+    country code, which the record carries separately; other numbers are kept as dialled.
+    Without a country code it is kept whole: the validator splits it (:func:`split`).
+    A switch's reader calls it when the record names its country code apart."""
+    if number is None or not number.startswith("+") or not country_code:
+        return number
+    digits = number[1:]
+    if country_code and digits.startswith(country_code) and len(digits) > len(country_code):
+        return digits[len(country_code) :]
+    return digits

@@ -27,11 +27,11 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from ..e164 import national
 from ..errors import ConfigError
 from ..models import Service
 from ..timefmt import epoch_to_iso, parse_api_time, zone
 from .core import BOM, Item
-from .freeswitch import _national
 
 CLASSIC = (
     "accountcode",
@@ -422,7 +422,7 @@ class Call:
             "service": value_of("service", leg, options),
             "messageid": value_of("messageid", leg, options),
             "country_code": country_code,
-            "phone": phone if country_code is None else _national(phone, country_code),
+            "phone": phone if country_code is None else national(phone, country_code),
             "show_phone": value_of("show_phone", leg, options),
             "ivr_result": value_of("ivr_result", leg, options),
             "record_url": value_of("record_url", leg, options),

@@ -38,6 +38,7 @@ from urllib.parse import unquote_to_bytes
 
 import orjson
 
+from ..e164 import national
 from ..timefmt import epoch_to_iso
 from .core import BOM, Item
 from .timebounds import LATEST_EPOCH
@@ -243,7 +244,7 @@ def to_item(
         "country_code": country_code,
         "ivr_result": var("voicecdr_ivr_result"),
         "record_url": var("voicecdr_record_url"),
-        "phone": _national(
+        "phone": national(
             _text(profile.get("destination_number")) or var("destination_number"), country_code
         ),
         "show_phone": _text(profile.get("caller_id_number")) or var("caller_id_number"),
@@ -268,15 +269,3 @@ def _caller_profile(callflow: object) -> Mapping[str, Any]:
 
 def _text(value: object) -> str | None:
     return value if isinstance(value, str) and value else None
-
-
-def _national(number: str | None, country_code: str | None) -> str | None:
-    """An E.164 destination (``+<country code><number>``) loses both its ``+`` and the
-    country code, which the record carries separately; other numbers are kept as dialled.
-    Without a country code it is kept whole: the validator splits it (e164.py)."""
-    if number is None or not number.startswith("+") or not country_code:
-        return number
-    digits = number[1:]
-    if country_code and digits.startswith(country_code) and len(digits) > len(country_code):
-        return digits[len(country_code) :]
-    return digits

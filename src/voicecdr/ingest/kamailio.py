@@ -29,10 +29,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from ..e164 import national
 from ..timefmt import epoch_to_iso
 from .core import Item
 from .files import Advance
-from .freeswitch import _national
 from .sipcauses import sip_cause
 from .tableexport import BadRow, Row, ignore, rows
 from .timebounds import LATEST_EPOCH
@@ -140,7 +140,7 @@ class _Call:
     def record(self, row: Row, **call: object) -> dict[str, object]:
         """The canonical record: the extras of ``row`` and the call's own fields."""
         extras = {field: row.get(column) for column, field in EXTRAS.items()}
-        extras["phone"] = _national(row.get("dst_user"), row.get("country_code"))
+        extras["phone"] = national(row.get("dst_user"), row.get("country_code"))
         times = {k: epoch_to_iso(v) if isinstance(v := call[k], int) else None for k in _TIMES}
         return {"call_id": row.get("callid"), **extras, **call, **times}
 
