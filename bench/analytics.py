@@ -26,7 +26,6 @@ import contextlib
 import os
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -37,7 +36,7 @@ from typing import Any
 import orjson
 
 from query_latency import _databases, _positive, say
-from querybench.databases import DATABASES, REPO_ROOT, Database, PostgresDatabase
+from querybench.databases import DATABASES, Database, PostgresDatabase, each_database
 from querybench.report import _table
 from scalebench import dataset
 from voicecdr import storage
@@ -254,22 +253,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     spec = dataset.Spec(args.count, args.seed, int(time.time()))
     records: list[dict[str, Any]] = []
     results: list[Result] = []
-    with (
-        tempfile.TemporaryDirectory(prefix="voicecdr-analytics-") as tmp,
-        contextlib.ExitStack() as stack,
-    ):
-        pg = None
-        if "postgresql" in args.databases:
-            sys.path.insert(0, str(REPO_ROOT))  # tests.support is not part of the package
-            from tests.support.postgres import running
-
-            pg = stack.enter_context(running())
-        for name in args.databases:
-            work = Path(tmp) / name
-            work.mkdir()
-            spec, record, found = bench_database(name, spec, args, work, pg)
-            records.append(record)
-            results += found
+    for name, work, pg in each_database(args.databases, "voicecdr-analytics-"):
+        spec, record, found = bench_database(name, spec, args, work, pg)
+        records.append(record)
+        results += found
     seconds = time.perf_counter() - began
     rows = [table_row(r) for r in results]
     failed = sum(cell == "FAIL" for row in rows for cell in row)

@@ -30,7 +30,6 @@ import argparse
 import contextlib
 import os
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import asdict
@@ -40,7 +39,7 @@ from typing import Any
 import orjson
 
 from query_latency import _databases, _positive, say
-from querybench.databases import DATABASES, REPO_ROOT, Database, PostgresDatabase
+from querybench.databases import DATABASES, Database, PostgresDatabase, each_database
 from scalebench import before, dataset, phases, query, report
 from voicecdr.storage import head_revision
 
@@ -185,22 +184,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     spec = dataset.Spec(args.count, args.seed, int(time.time()))
     records: list[dict[str, Any]] = []
     rows: list[report.Row] = []
-    with (
-        tempfile.TemporaryDirectory(prefix="voicecdr-scale-") as tmp,
-        contextlib.ExitStack() as stack,
-    ):
-        pg = None
-        if "postgresql" in args.databases:
-            sys.path.insert(0, str(REPO_ROOT))  # tests.support is not part of the package
-            from tests.support.postgres import running
-
-            pg = stack.enter_context(running())
-        for name in args.databases:
-            work = Path(tmp) / name
-            work.mkdir()
-            spec, record, found = bench_database(name, spec, args, work, pg)
-            records.append(record)
-            rows += found
+    for name, work, pg in each_database(args.databases, "voicecdr-scale-"):
+        spec, record, found = bench_database(name, spec, args, work, pg)
+        records.append(record)
+        rows += found
     seconds = time.perf_counter() - began
     failed = sum(row.result == "FAIL" for row in rows)
     passed = sum(row.result == "PASS" for row in rows)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import sys
+import tempfile
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
@@ -32,6 +33,24 @@ LOAD_BATCH = 5_000
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DATABASES = ("sqlite", "postgresql")
+
+
+def each_database(names: Sequence[str], prefix: str) -> Iterator[tuple[str, Path, Any]]:
+    """Each of ``names`` with a work directory of its own and the throwaway PostgreSQL
+    server (None without PostgreSQL), which starts once and stops when the loop ends."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp, contextlib.ExitStack() as stack:
+        server = None
+        if "postgresql" in names:
+            sys.path.insert(0, str(REPO_ROOT))  # tests.support is not part of the package
+            from tests.support.postgres import running
+
+            server = stack.enter_context(running())
+        for name in names:
+            work = Path(tmp) / name
+            work.mkdir()
+            yield name, work, server
+
+
 _SELECT_LIST = ", ".join(column.name for column in storage.ROW_COLUMNS)
 
 
