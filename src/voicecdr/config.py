@@ -203,6 +203,13 @@ class Settings(BaseSettings):
         description="Bearer token of the operator for `GET /v1/analytics`: any app's "
         "figures, naming it with `app=`. Unset: operator access answers 503.",
     )
+    console_secret_key: SecretStr | None = Field(
+        None,
+        description="Key (at least 32 characters) that signs the web console's session "
+        "cookies; every server process must share it. Unset: one is made at random once "
+        "and kept in the database (table `console_keys`), so every process and restart "
+        "agrees. Changing it signs everyone out.",
+    )
     freeswitch_credentials: SecretStr | None = Field(
         None,
         description="`user:pass` that FreeSWITCH's mod_json_cdr sends (HTTP basic) to "
@@ -291,6 +298,13 @@ class Settings(BaseSettings):
             raise ValueError("must be at least 16 characters")
         return value
 
+    @field_validator("console_secret_key")
+    @classmethod
+    def _long_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 32:
+            raise ValueError("must be at least 32 characters")
+        return value
+
     @field_validator("freeswitch_credentials")
     @classmethod
     def _user_colon_pass(cls, value: SecretStr | None) -> SecretStr | None:
@@ -319,7 +333,13 @@ class Settings(BaseSettings):
 
 
 # Values never echoed in an error: tokens, passwords, and URLs that may carry one.
-_SECRET = {"database_url", "ingest_token", "operator_token", "freeswitch_credentials"}
+_SECRET = {
+    "database_url",
+    "ingest_token",
+    "operator_token",
+    "freeswitch_credentials",
+    "console_secret_key",
+}
 _KINDS: dict[object, str] = {int: "a whole number", float: "a number", bool: "true or false"}
 
 

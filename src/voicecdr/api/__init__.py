@@ -16,7 +16,7 @@ from starlette.responses import Response
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .. import gcpolicy, logs
+from .. import console, gcpolicy, logs
 from ..config import Settings
 from ..storage import AppStore, CdrWriter, Database, PageReader, ReportReader, SharedRateLimiter
 from ..workers.health import WorkerHealth
@@ -166,6 +166,7 @@ def create_app(
         Route("/openapi.json", ops.openapi_for(settings), methods=["GET"]),
         Route("/docs", ops.docs, methods=["GET"]),
         Mount(ops.SWAGGER_UI_PATH, ops.swagger_ui_assets()),
+        *console.mount(db, settings, auth, clock),
     ]
     app = Starlette(
         routes=routes,

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hmac
 import logging
 import time
 from collections import Counter
@@ -109,7 +108,6 @@ class AnalyticsService:
     ) -> None:
         self._reports = reports
         self._auth = auth
-        self._operator_token = settings.operator_token
         self._clock = clock
 
     def answer(self, asked: Asked) -> Answer:
@@ -175,30 +173,23 @@ class AnalyticsService:
         return app
 
     def _operator(self, token: str, params: dict[str, str], client: str) -> App:
-        if self._operator_token is None:
+        if not self._auth.operator_configured:
             raise _refuse(
                 503,
                 "Service Unavailable",
                 "operator access is not configured: the operator must set "
                 "VOICECDR_OPERATOR_TOKEN (apps use their appkey and secretkey)",
             )
-        # Wrong tokens count against the address's failed-authentication limit the query
-        # API keeps, and a locked-out address is told so whatever it sends.
-        key, quota = f"authfail:{client}", self._auth.per_client
-        now = self._clock()
-        if not _same_token(token, self._operator_token.get_secret_value()):
-            counted = self._auth.limiter.acquire(key, quota, now)
-            if not counted.allowed:
-                raise _locked_out(counted)
+        denied = self._auth.authenticate_operator(token, client)
+        if denied is not None:
+            if denied.lockout is not None:
+                raise _locked_out(denied.lockout)
             raise _refuse(
                 401,
                 "Unauthorized",
                 "wrong operator token: send Authorization: Bearer <VOICECDR_OPERATOR_TOKEN>",
                 headers={"WWW-Authenticate": BEARER_CHALLENGE},
             )
-        lockout = self._auth.limiter.lockout([(key, quota)], now)
-        if lockout is not None:
-            raise _locked_out(lockout)
         appkey = params.get("app", "").strip()
         if not appkey:
             raise _bad("app", "app is required with the operator token: app=APPKEY")
@@ -259,10 +250,6 @@ def _basic(scheme: str, credentials: str) -> tuple[str, str]:
         "as Authorization: Bearer <token>",
         headers={"WWW-Authenticate": BASIC_CHALLENGE},
     )
-
-
-def _same_token(given: str, expected: str) -> bool:
-    return hmac.compare_digest(given.encode(), expected.encode())
 
 
 def _prefers_csv(accept: str) -> bool:

@@ -5,6 +5,7 @@ a guesser gets no more tries by switching endpoint. Blocking; thread-safe.
 
 from __future__ import annotations
 
+import hmac
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -45,6 +46,7 @@ class AppAuthenticator:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.apps = AppCache(apps, settings.app_cache_seconds)
+        self._operator_token = settings.operator_token
         self.limiter = limiter
         self._clock = clock
         window = settings.auth_failure_window
@@ -94,6 +96,28 @@ class AppAuthenticator:
             decision = self.limiter.take(admission)
             return Denied(decision if decision.locked_out else None)
         return Admitted(app, admission)
+
+    @property
+    def operator_configured(self) -> bool:
+        """Whether the operator set an operator token (there is no default)."""
+        return self._operator_token is not None
+
+    def authenticate_operator(self, token: str, client: str) -> Denied | None:
+        """None when ``token`` is the operator token and ``client`` is not locked out;
+        a wrong token counts against the address's failure limit. Only when
+        :attr:`operator_configured`."""
+        assert self._operator_token is not None
+        # Wrong tokens count against the address's failed-authentication limit the query
+        # API keeps, and a locked-out address is told so whatever it sends.
+        key, quota = f"authfail:{client}", self.per_client
+        now = self._clock()
+        if not hmac.compare_digest(
+            token.encode(), self._operator_token.get_secret_value().encode()
+        ):
+            counted = self.limiter.acquire(key, quota, now)
+            return Denied(None if counted.allowed else counted)
+        lockout = self.limiter.lockout([(key, quota)], now)
+        return None if lockout is None else Denied(lockout)
 
 
 def failure_quota(failures: int, window: float) -> Quota:

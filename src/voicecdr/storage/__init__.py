@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # the names' types; see __getattr__ for their values
     from .appstore import AppStore as AppStore
+    from .consolekeys import console_key as console_key
     from .database import BULK_CACHE_MIB as BULK_CACHE_MIB
     from .database import Database as Database
     from .listing import ROW_COLUMNS as ROW_COLUMNS
@@ -68,6 +69,7 @@ if TYPE_CHECKING:  # the names' types; see __getattr__ for their values
 # Each public name and the module (of this package) it lives in.
 _MODULES = {
     "AppStore": "appstore",
+    "console_key": "consolekeys",
     "BULK_CACHE_MIB": "database",
     "Database": "database",
     "ROW_COLUMNS": "listing",

@@ -310,6 +310,16 @@ def _declare(metadata: sa.MetaData, *, partitioned: bool) -> None:
         *receipt_keys,
     )
 
+    # The console's session-signing key when VOICECDR_CONSOLE_SECRET_KEY is unset: made
+    # once by the first process that needs it, so every process and restart agrees.
+    sa.Table(
+        "console_keys",
+        metadata,
+        sa.Column("id", sa.SmallInteger, primary_key=True, autoincrement=False),
+        sa.Column("key", sa.String(128), nullable=False),
+        sa.Column("created_at", sa.BigInteger, nullable=False),
+    )
+
     if partitioned:
         # The shared rate-limit state, created UNLOGGED by migration 0001 so an update
         # writes no WAL. SQLite deployments create the same table in a sidecar file in
@@ -338,6 +348,7 @@ rate_limit_state = postgresql_metadata.tables["rate_limit_state"]
 spool_files = metadata.tables["spool_files"]
 spool_rejects = metadata.tables["spool_rejects"]
 source_counts = metadata.tables["source_counts"]
+console_keys = metadata.tables["console_keys"]
 
 
 def metadata_for(dialect: str) -> sa.MetaData:

@@ -1,0 +1,276 @@
+"""What every console page shares: the signed-in session and the app it may see, CSRF
+checks, and rendering a template in the session's language.
+
+A page handler gets the signed-in view with :meth:`Console.view` (GET) or
+:meth:`Console.posted` (POST, CSRF checked) and renders with :meth:`Console.render`;
+:func:`page` turns the refusals they raise into the right answer (a sign-in redirect,
+or an error page with 403/404/503).
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from functools import wraps
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+
+from ..api.appauth import AppAuthenticator
+from ..api.clientaddr import ClientAddress
+from ..config import Settings
+from ..errors import DatabaseUnavailable
+from ..models import App
+from ..storage import AppStore, Database, ReportReader
+from ..timefmt import zone
+from . import i18n
+from .session import COOKIE, LIFETIME, Role, Session, SessionCodec
+
+log = logging.getLogger("voicecdr.console")
+
+PREFIX = "/console"
+TEMPLATES = Path(__file__).parent / "templates"
+STATIC = Path(__file__).parent / "static"
+
+# The navigation: (path under /console, catalog key, operator only).
+NAV = (
+    ("/overview", "nav.overview", False),
+    ("/calls", "nav.calls", False),
+    ("/receipts", "nav.receipts", False),
+    ("/rates", "nav.rates", False),
+    ("/apps", "nav.apps", True),
+)
+
+# The browser may run only our own files; no page may be framed (clickjacking).
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; "
+    "style-src 'self'; script-src 'self'; frame-ancestors 'none'; form-action 'self'; "
+    "base-uri 'none'",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
+
+
+class Refused(Exception):
+    """A request the console answers with an error page: ``message`` is a catalog key."""
+
+    def __init__(self, status: int, message: str, **values: object) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.values = values
+
+
+class SignInNeeded(Exception):
+    """No signed-in session: the answer is a redirect to the sign-in page."""
+
+
+@dataclass(frozen=True, slots=True)
+class View:
+    """A signed-in request: its session and the app it may see (a customer's own app,
+    whatever the URL or form says; the operator's chosen one)."""
+
+    session: Session
+    app: App
+
+    @property
+    def is_operator(self) -> bool:
+        return self.session.role is Role.OPERATOR
+
+    @property
+    def lang(self) -> str:
+        return i18n.language(self.session.lang, self.app.language.value)
+
+
+class Console:
+    """The console's shared parts, built once by :func:`voicecdr.console.routes`."""
+
+    def __init__(
+        self,
+        db: Database,
+        settings: Settings,
+        auth: AppAuthenticator,
+        key: Callable[[], str],
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.db = db
+        self.settings = settings
+        self.auth = auth
+        self.apps = AppStore(db)
+        self.reports = ReportReader(db)
+        self.codec = SessionCodec(key)
+        self.clock = clock
+        self.client_address = ClientAddress(settings.trusted_proxies)
+        self.templates = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(TEMPLATES),
+            autoescape=True,
+            undefined=jinja2.StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+
+    # -- sessions ------------------------------------------------------------------------
+
+    def session(self, request: Request) -> Session | None:
+        """The request's valid session, if it has one."""
+        value = request.cookies.get(COOKIE)
+        return None if value is None else self.codec.decode(value, self.clock())
+
+    def set_session(self, request: Request, response: Response, session: Session) -> None:
+        """The session as the response's cookie: HttpOnly, SameSite=Lax, Path=/console,
+        Secure on https, ending when the session does."""
+        response.set_cookie(
+            COOKIE,
+            self.codec.encode(session),
+            max_age=max(0, min(LIFETIME, session.expires - int(self.clock()))),
+            path=PREFIX,
+            httponly=True,
+            samesite="lax",
+            secure=request.url.scheme == "https",
+        )
+
+    def clear_session(self, response: Response) -> None:
+        response.delete_cookie(COOKIE, path=PREFIX, httponly=True, samesite="lax")
+
+    def require_session(self, request: Request) -> Session:
+        """The signed-in session, or :class:`SignInNeeded`."""
+        session = self.session(request)
+        if session is None or session.signed_in_as is None:
+            raise SignInNeeded
+        return session
+
+    async def view(self, request: Request, wanted: str | None = None) -> View:
+        """The signed-in view of a GET: the app named by ``wanted`` (else the ``app``
+        query parameter, else the session's) if the session may see it. A customer
+        naming another app gets 404, as if it did not exist."""
+        session = self.require_session(request)
+        if wanted is None:
+            wanted = request.query_params.get("app")
+        return await run_in_threadpool(self._view, session, wanted)
+
+    async def posted(self, request: Request) -> tuple[View, FormData]:
+        """A signed-in POST's view and form, its CSRF token checked first (403)."""
+        session = self.require_session(request)
+        form = await request.form()
+        self.check_csrf(session, form)
+        wanted = form.get("app")
+        view = await run_in_threadpool(
+            self._view, session, wanted if isinstance(wanted, str) else None
+        )
+        return view, form
+
+    @staticmethod
+    def check_csrf(session: Session, form: FormData) -> None:
+        given = form.get("csrf")
+        if not isinstance(given, str) or not hmac.compare_digest(given, session.csrf):
+            raise Refused(403, "error.csrf")
+
+    def _view(self, session: Session, wanted: str | None) -> View:
+        if session.role is Role.CUSTOMER:
+            assert session.app is not None
+            if wanted is not None and wanted != session.app:
+                raise Refused(404, "error.not_found")
+            app = self.auth.apps.get(session.app)
+            if app is None or app.disabled:
+                raise SignInNeeded  # deleted or disabled since: its sign-in ends
+            return View(session, app)
+        appkey = wanted or session.app
+        if appkey is None:
+            listed = self.apps.list()
+            if not listed:
+                raise Refused(404, "error.no_apps")
+            appkey = listed[0].appkey
+        app = self.auth.apps.get(appkey)
+        if app is None:
+            raise Refused(404, "error.not_found")
+        return View(session, app)
+
+    # -- rendering -----------------------------------------------------------------------
+
+    def render(
+        self,
+        request: Request,
+        template: str,
+        context: Mapping[str, Any],
+        *,
+        view: View | None = None,
+        session: Session | None = None,
+        status: int = 200,
+    ) -> HTMLResponse:
+        """``template`` with ``context`` and what the layout needs, in the language of
+        the session (or the app's)."""
+        session = view.session if view is not None else session
+        chosen = session.lang if session is not None else None
+        lang = view.lang if view is not None else i18n.language(chosen, "en")
+        operator_apps = self.apps.list() if view is not None and view.is_operator else []
+        body = self.templates.get_template(template).render(
+            {
+                "t": i18n.translator(lang),
+                "lang": lang,
+                "languages": i18n.LANGUAGE_NAMES,
+                "prefix": PREFIX,
+                "path": request.url.path,
+                "session": session,
+                "view": view,
+                "nav": [
+                    (PREFIX + path, key)
+                    for path, key, op in NAV
+                    if view and (view.is_operator or not op)
+                ],
+                "operator_apps": operator_apps,
+                **context,
+            }
+        )
+        return HTMLResponse(body, status_code=status, headers=SECURITY_HEADERS)
+
+    def local_time(self, epoch: int, app: App, fmt: str = "%Y-%m-%d %H:%M") -> str:
+        """``epoch`` as the app's wall-clock time."""
+        return datetime.fromtimestamp(epoch, zone(app.timezone)).strftime(fmt)
+
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def page(console: Console) -> Callable[[Handler], Handler]:
+    """Wraps a page handler: sign-in redirects and error pages for its refusals."""
+
+    def wrap(handler: Handler) -> Handler:
+        @wraps(handler)
+        async def run(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except SignInNeeded:
+                response = RedirectResponse(f"{PREFIX}/signin", status_code=303)
+                response.headers.update(SECURITY_HEADERS)
+                return response
+            except Refused as refused:
+                return error_page(console, request, refused)
+            except DatabaseUnavailable as exc:
+                log.error("console page failed: database unavailable", extra={"reason": str(exc)})
+                return error_page(console, request, Refused(503, "error.unavailable"))
+
+        return run
+
+    return wrap
+
+
+def error_page(console: Console, request: Request, refused: Refused) -> HTMLResponse:
+    session = console.session(request)
+    return console.render(
+        request,
+        "error.html",
+        {"message": refused.message, "values": refused.values},
+        session=session,
+        status=refused.status,
+    )
