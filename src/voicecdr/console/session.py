@@ -87,7 +87,8 @@ class SessionCodec:
 
     def decode(self, value: str, now: float) -> Session | None:
         payload, dot, signature = value.partition(".")
-        if not dot or not hmac.compare_digest(signature, self._sign(payload)):
+        expected = self._sign(payload).encode()
+        if not dot or not hmac.compare_digest(signature.encode(), expected):
             return None
         try:
             body = orjson.loads(_unb64(payload))
