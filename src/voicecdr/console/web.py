@@ -185,15 +185,14 @@ class Console:
             if app is None or app.disabled:
                 raise SignInNeeded  # deleted or disabled since: its sign-in ends
             return View(session, app)
-        appkey = wanted or session.app
-        if appkey is None:
+        app = self.auth.apps.get(wanted or session.app or "")
+        if app is None and wanted is not None:
+            raise Refused(404, "error.not_found")
+        if app is None:  # none chosen yet, or the chosen one is gone: the first app
             listed = self.apps.list()
             if not listed:
                 raise Refused(404, "error.no_apps")
-            appkey = listed[0].appkey
-        app = self.auth.apps.get(appkey)
-        if app is None:
-            raise Refused(404, "error.not_found")
+            app = listed[0]
         return View(session, app)
 
     # -- rendering -----------------------------------------------------------------------
