@@ -2,7 +2,8 @@
 copy of ``rating_receipts.py``'s template (4 apps, ``demo.DEMO_PLAN``), with and without
 receipts, on SQLite and PostgreSQL; no raw baselines and no delivery, so a run is short.
 One JSON line per figure, naming the ``voicecdr`` package that ran (``PYTHONPATH`` picks
-another checkout's ``src``: see docs/performance.md, "Analytics (issue 22)").
+another checkout's ``src``: see docs/performance.md, "Analytics (issue 22)"), with the
+rate and the CPU time of this process per CDR (on PostgreSQL the server's is not in it).
 
     python bench/rating_product.py --count 100000
     PYTHONPATH=/tmp/before/src python bench/rating_product.py --count 100000
@@ -48,10 +49,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                             timed = rating.product(db)
                             expected = args.count if url else 0
                             rating.verify(db, timed.method, cdrs=args.count, receipts=expected)
+                            assert timed.cpu_seconds is not None
                     finally:
                         where.drop(template)
                     line = {"package": voicecdr.__file__, "database": name,
                             "receipts": url is not None, "rate": round(timed.rate, 1),
+                            "cpu_us_per_cdr": round(timed.cpu_seconds / timed.cdrs * 1e6, 2),
                             "loadavg": [round(x, 2) for x in os.getloadavg()]}  # fmt: skip
                     print(orjson.dumps(line).decode(), flush=True)
     return 0
