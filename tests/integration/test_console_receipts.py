@@ -108,7 +108,8 @@ def test_replaying_one_dead_receipt_after_confirming_delivers_it(
     assert [r.headers["webhook-id"] for r in got] == [webhook_id]
     assert got[0].path == "/one"
     assert Outbox(db).list(ids=[target])[0].status is ReceiptStatus.DELIVERED
-    assert len(_dead_ids(db, "app1")) == 2 and len(_dead_ids(db, "app2")) == 2
+    assert len(_dead_ids(db, "app1")) == 2
+    assert len(_dead_ids(db, "app2")) == 2
 
 
 def test_replaying_all_dead_receipts_of_the_app(
@@ -202,5 +203,6 @@ def test_dead_receipts_are_paged(settings: Settings, db: Database) -> None:
     ids = sorted(_dead_ids(db, "many"), reverse=True)
     assert re.findall(r'data-receipt="(\d+)"', first.text) == [str(i) for i in ids[:20]]
     assert re.findall(r'data-receipt="(\d+)"', second.text) == [str(i) for i in ids[20:]]
-    assert 'rel="next"' in first.text and 'rel="next"' not in second.text
+    assert 'rel="next"' in first.text
+    assert 'rel="next"' not in second.text
     assert "No dead receipts." in beyond.text
