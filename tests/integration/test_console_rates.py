@@ -63,7 +63,8 @@ def test_the_versions_are_listed_with_the_current_one_marked(client: TestClient)
     assert re.findall(r'data-version="(\d+)"', page.text) == ["2", "1"]
     assert '<tr class="current" data-version="2">' in page.text
     assert "Rates of version 2" in page.text
-    assert "demo.csv" in page.text and "old.csv" in page.text
+    assert "demo.csv" in page.text
+    assert "old.csv" in page.text
     rates = page.text.split('id="rates"')[1]
     assert rates.count("<tr>") == 1 + len(parse_plan_csv(demo.DEMO_PLAN))
     old = client.get("/console/rates?version=1")
@@ -110,7 +111,8 @@ def test_the_cost_check_equals_what_the_rater_stores(
     assert status == 200, page
     cost = re.search(r'id="quote-cost">([^<]+)<', page)
     size = re.search(r'id="quote-size">(\d+)<', page)
-    assert cost is not None and size is not None, page
+    assert cost is not None, page
+    assert size is not None, page
     phone = str(call.pop("phone"))
     record = {"phone": phone, "country_code": None, **call}
     assert (cost.group(1), int(size.group(1))) == stored_cost(db, **record)
@@ -191,7 +193,7 @@ def test_the_page_is_in_chinese_for_a_chinese_app(
     page = client.get(
         "/console/rates?check=1&number=%2B919812345678&second=65&service=group_call&connected=1"
     )
-    assert "这通电话要多少钱？" in page.text
+    assert "这通电话要多少钱" in page.text
     assert "费率方案版本" in page.text
     assert 'id="quote-cost">0.048<' in page.text
 
