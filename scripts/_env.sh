@@ -38,5 +38,7 @@ ensure_tools() {
     local missing=()
     command -v curl >/dev/null || missing+=(curl)
     command -v sqlite3 >/dev/null || missing+=(sqlite3)
+    # The console's browser tests (tests/browser) drive Debian's chromium.
+    command -v chromium >/dev/null || missing+=(chromium)
     if [ "${#missing[@]}" -gt 0 ]; then apt_install "${missing[@]}"; fi
 }

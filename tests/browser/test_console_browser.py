@@ -1,0 +1,185 @@
+"""The console in a real browser: sign-in (customer, operator, refused), the overview's
+figures against ``GET /v1/analytics`` for the same windows, its charts drawn, keyboard
+use, and a customer kept to its own app."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from tests.browser.conftest import Console
+
+Page = Any  # playwright.sync_api.Page (Playwright is imported only when the tier runs)
+
+
+def sign_in_customer(page: Page, appkey: str, secretkey: str) -> None:
+    page.goto("/console")
+    page.get_by_label("Appkey").fill(appkey)
+    page.get_by_label("Secretkey").fill(secretkey)
+    page.locator("#customer-signin button[type=submit]").click()
+
+
+def sign_in_operator(page: Page, token: str) -> None:
+    page.goto("/console/signin")
+    page.get_by_label("Operator token").fill(token)
+    page.locator("#operator-signin button[type=submit]").click()
+
+
+def shown(page: Page, table: str) -> dict[str, dict[str, str]]:
+    """A figures table as {row key: {metric: raw value}}."""
+    rows: dict[str, dict[str, str]] = {}
+    for row in page.locator(f"#{table} tbody tr[data-key]").all():
+        cells = row.locator("td[data-metric]").all()
+        key = row.get_attribute("data-key") or ""
+        rows[key] = {c.get_attribute("data-metric"): c.get_attribute("data-value") for c in cells}
+    return rows
+
+
+def analytics(console: Console, params: dict[str, str], auth: Any) -> dict[str, Any]:
+    answer = httpx.get(f"{console.url}/v1/analytics", params=params, auth=auth, timeout=10)
+    assert answer.status_code == 200, answer.text
+    body: dict[str, Any] = answer.json()
+    return body
+
+
+def same(value: str | None, expected: object) -> bool:
+    """A page's raw figure (a data-value) against the API's JSON value."""
+    if expected is None:
+        return value == ""
+    if isinstance(expected, float):
+        return value is not None and float(value) == expected
+    return value == str(expected)
+
+
+def check_overview(page: Page, console: Console, appkey: str, auth: Any, bearer: bool) -> None:
+    """Every figure on the overview equals the API's for the same window."""
+    extra = {"app": appkey} if bearer else {}
+    window = {
+        "from": page.locator("#from").input_value(),
+        "to": page.locator("#to").input_value(),
+        **extra,
+    }
+    parts = {
+        "table-hourly": ("hour", "hour"),
+        "table-country": ("country_code", "country_code"),
+        "table-causes": ("hangup_cause", "hangup_cause"),
+    }
+    for table, (group_by, key) in parts.items():
+        body = analytics(console, {**window, "group_by": group_by}, auth)
+        expected = {str(g["key"][key] or ""): g for g in body["groups"]}
+        rows = shown(page, table)
+        assert set(rows) == set(expected), (table, rows.keys(), expected.keys())
+        assert rows, f"{table}: the demo has calls in this window"
+        for row_key, cells in rows.items():
+            for metric, value in cells.items():
+                assert same(value, expected[row_key][metric]), (table, row_key, metric)
+    tiles = page.locator("#today")
+    for period in ("today", "yesterday"):
+        section = tiles.locator(f"[data-period={period}]").first
+        params = {
+            "from": section.get_attribute("data-from"),
+            "to": section.get_attribute("data-to"),
+            **extra,
+        }
+        total = analytics(console, params, auth)["total"]
+        cells = tiles.locator(f"td[data-period={period}]").all()
+        assert len(cells) == 4, period  # attempts, ASR, ACD, cost
+        for cell in cells:
+            metric = cell.get_attribute("data-metric")
+            assert same(cell.get_attribute("data-value"), total[metric]), (period, metric)
+
+
+def charts_drawn(page: Page) -> None:
+    for chart in ("hourly", "country", "causes"):
+        canvas = page.locator(f"#chart-{chart} canvas")
+        canvas.first.wait_for(state="visible", timeout=5000)
+        box = canvas.first.bounding_box()
+        assert box is not None
+        assert box["width"] > 200, chart
+        assert box["height"] > 100, chart
+
+
+def test_a_customer_signs_in_and_reads_the_api_s_figures(page: Page, console: Console) -> None:
+    sign_in_customer(page, console.appkey, console.secretkey)
+    page.wait_for_url("**/console/overview")
+    assert page.locator("h1").inner_text().startswith("Overview")
+    assert "Times in Asia/Shanghai" in page.locator(".zone").inner_text()
+    charts_drawn(page)
+    check_overview(page, console, "demo", (console.appkey, console.secretkey), bearer=False)
+
+
+def test_the_operator_switches_apps_and_reads_each_one_s_figures(
+    page: Page, console: Console
+) -> None:
+    sign_in_operator(page, console.operator_token)
+    page.wait_for_url("**/console/overview")
+    bearer = BearerAuth(console.operator_token)
+    check_overview(page, console, "demo", bearer, bearer=True)
+    page.get_by_label("App", exact=True).select_option(console.other[0])
+    page.locator("form[action='/console/switch'] button").click()
+    page.wait_for_load_state()
+    assert console.other[0] in page.locator("#app-switch").input_value()
+    assert "Times in Asia/Kolkata" in page.locator(".zone").inner_text()
+    check_overview(page, console, console.other[0], bearer, bearer=True)
+
+
+def test_a_wrong_secret_is_refused_in_the_page(page: Page, console: Console) -> None:
+    sign_in_customer(page, console.other[0], "not-the-secret")
+    alert = page.get_by_role("alert")
+    assert "incorrect" in alert.inner_text()
+    assert page.url.endswith("/console/signin")
+    assert console.other[1] not in console.server.logs()
+
+
+def test_a_customer_cannot_open_another_app_by_editing_the_url(
+    page: Page, console: Console
+) -> None:
+    sign_in_customer(page, console.other[0], console.other[1])
+    page.wait_for_url("**/console/overview")
+    answer = page.goto("/console/overview?app=demo")
+    assert answer is not None
+    assert answer.status == 404
+    assert "Demo" not in page.content()
+    page.goto("/console/overview")
+    assert page.locator("#app-switch").count() == 0
+
+
+def test_the_pages_work_from_the_keyboard(page: Page, console: Console) -> None:
+    page.goto("/console/signin")
+    page.keyboard.press("Tab")
+    skip = page.locator(".skip")
+    assert skip.evaluate("e => e === document.activeElement")
+    assert skip.is_visible()
+    page.keyboard.press("Enter")
+    # Into the customer form and signed in without the mouse.
+    page.locator("#appkey").focus()
+    page.keyboard.type(console.appkey)
+    page.keyboard.press("Tab")
+    page.keyboard.type(console.secretkey)
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/console/overview")
+    assert page.evaluate("document.documentElement.lang") == "en"
+    for field in page.locator("main input:not([type=hidden]), header select").all():
+        field_id = field.get_attribute("id")
+        assert field_id, field
+        assert page.locator(f"label[for='{field_id}']").count() == 1, field_id
+
+
+def test_the_chinese_page(page: Page, console: Console) -> None:
+    sign_in_customer(page, console.appkey, console.secretkey)
+    page.wait_for_url("**/console/overview")
+    page.get_by_label("Language").select_option("zh")
+    page.locator("form[action='/console/lang'] button").click()
+    page.wait_for_load_state()
+    assert page.evaluate("document.documentElement.lang") == "zh-Hans"
+    assert page.locator("h1").inner_text().startswith("概览")
+
+
+class BearerAuth(httpx.Auth):
+    def __init__(self, token: str) -> None:
+        self.token = token
+
+    def auth_flow(self, request: httpx.Request) -> Any:
+        request.headers["Authorization"] = f"Bearer {self.token}"
+        yield request
