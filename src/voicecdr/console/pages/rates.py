@@ -67,7 +67,7 @@ def routes(console: Console) -> list[BaseRoute]:
                 "current": versions[-1].version if versions else None,
                 "plan": plan,
                 "rows": [_row(r) for r in plan.rates] if plan else [],
-                "services": [s.wire_name for s in Service],
+                "services": [(s.wire_name, f"service.{s.wire_name}") for s in Service],
                 "check": check,
                 "quote": quote,
                 "errors": errors,
