@@ -163,7 +163,7 @@ class Console:
         """A signed-in POST's view and form, its CSRF token checked first (403)."""
         session = self.require_session(request)
         form = await request.form()
-        self.check_csrf(session, form)
+        self.check_csrf(request, session, form)
         wanted = form.get("app")
         view = await run_in_threadpool(
             self._view, session, wanted if isinstance(wanted, str) else None
@@ -171,9 +171,13 @@ class Console:
         return view, form
 
     @staticmethod
-    def check_csrf(session: Session, form: FormData) -> None:
-        given = form.get("csrf")
-        if not isinstance(given, str) or not hmac.compare_digest(given, session.csrf):
+    def check_csrf(request: Request, session: Session, form: FormData) -> None:
+        """403 unless the form's ``csrf`` field (or, from htmx, the ``X-CSRF-Token``
+        header the layout sets) is the session's token."""
+        given = form.get("csrf") or request.headers.get("x-csrf-token")
+        if not isinstance(given, str) or not hmac.compare_digest(
+            given.encode(), session.csrf.encode()
+        ):
             raise Refused(403, "error.csrf")
 
     def _view(self, session: Session, wanted: str | None) -> View:
@@ -185,15 +189,14 @@ class Console:
             if app is None or app.disabled:
                 raise SignInNeeded  # deleted or disabled since: its sign-in ends
             return View(session, app)
-        appkey = wanted or session.app
-        if appkey is None:
+        app = self.auth.apps.get(wanted or session.app or "")
+        if app is None and wanted is not None:
+            raise Refused(404, "error.not_found")
+        if app is None:  # none chosen yet, or the chosen one is gone: the first app
             listed = self.apps.list()
             if not listed:
                 raise Refused(404, "error.no_apps")
-            appkey = listed[0].appkey
-        app = self.auth.apps.get(appkey)
-        if app is None:
-            raise Refused(404, "error.not_found")
+            app = listed[0]
         return View(session, app)
 
     # -- rendering -----------------------------------------------------------------------
