@@ -41,9 +41,6 @@ EN: dict[str, str] = {
     "VOICECDR_OPERATOR_TOKEN.",
     "signin.locked_out": "Too many failed sign-ins from this address: try again in {wait} seconds.",
     "signin.busy": "Too many requests for this app just now: try again in {wait} seconds.",
-    "signed_in_as": "Signed in as",
-    "role.customer": "customer",
-    "role.operator": "operator",
     # Receipts, rate plan and apps pages.
     "receipts.title": "Receipts",
     "receipts.pending": "Pending",
@@ -158,7 +155,6 @@ EN: dict[str, str] = {
     "show": "Show",
     "today": "Today",
     "yesterday": "Yesterday",
-    "change_pct": "Change",
     "attempts": "Attempts",
     "answered": "Answered",
     "asr": "ASR",
@@ -177,7 +173,6 @@ EN: dict[str, str] = {
     "overview.chart_table": "The chart's figures",
     "overview.empty": "No calls in this window.",
     "seconds": "s",
-    "unpriced": "not yet priced",
 }
 
 ZH: dict[str, str] = {
@@ -208,9 +203,6 @@ ZH: dict[str, str] = {
     "signin.operator_off": "运营方登录未开启：运营方尚未设置 VOICECDR_OPERATOR_TOKEN。",
     "signin.locked_out": "此地址登录失败次数过多：请在 {wait} 秒后重试。",
     "signin.busy": "此应用当前请求过多：请在 {wait} 秒后重试。",
-    "signed_in_as": "当前身份",
-    "role.customer": "客户",
-    "role.operator": "运营方",
     # 回执、费率和应用页面。
     "receipts.title": "回执",
     "receipts.pending": "待发送",
@@ -321,7 +313,6 @@ ZH: dict[str, str] = {
     "show": "查看",
     "today": "今天",
     "yesterday": "昨天",
-    "change_pct": "变化",
     "attempts": "呼叫次数",
     "answered": "接通",
     "asr": "接通率",
@@ -340,7 +331,6 @@ ZH: dict[str, str] = {
     "overview.chart_table": "图表数据",
     "overview.empty": "此时间范围内没有通话。",
     "seconds": "秒",
-    "unpriced": "尚未计费",
 }
 
 CATALOGS = {"en": EN, "zh": ZH}

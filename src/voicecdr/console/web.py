@@ -83,6 +83,7 @@ class View:
 
     session: Session
     app: App
+    choices: tuple[App, ...] = ()  # the operator's apps to switch between
 
     @property
     def is_operator(self) -> bool:
@@ -192,12 +193,12 @@ class Console:
         app = self.auth.apps.get(wanted or session.app or "")
         if app is None and wanted is not None:
             raise Refused(404, "error.not_found")
+        listed = self.apps.list()
         if app is None:  # none chosen yet, or the chosen one is gone: the first app
-            listed = self.apps.list()
             if not listed:
                 raise Refused(404, "error.no_apps")
             app = listed[0]
-        return View(session, app)
+        return View(session, app, tuple(listed))
 
     # -- rendering -----------------------------------------------------------------------
 
@@ -216,7 +217,6 @@ class Console:
         session = view.session if view is not None else session
         chosen = session.lang if session is not None else None
         lang = view.lang if view is not None else i18n.language(chosen, "en")
-        operator_apps = self.apps.list() if view is not None and view.is_operator else []
         body = self.templates.get_template(template).render(
             {
                 "t": i18n.translator(lang),
@@ -231,7 +231,7 @@ class Console:
                     for path, key, op in NAV
                     if view and (view.is_operator or not op)
                 ],
-                "operator_apps": operator_apps,
+                "operator_apps": view.choices if view is not None else (),
                 **context,
             }
         )
