@@ -23,6 +23,14 @@ from ...storage.rating import PlanInfo
 from ..web import Console, Refused, View, page
 
 
+# The voice types' names in the catalog.
+SERVICE_WORDS = {
+    Service.GROUP_CALL: "service.group_call",
+    Service.VERIFICATION: "service.verification",
+    Service.NOTIFICATION: "service.notification",
+}
+
+
 @dataclass(frozen=True, slots=True)
 class Quote:
     """The cost check's answer: the rate row that applies and the charge, or why none."""
@@ -67,7 +75,7 @@ def routes(console: Console) -> list[BaseRoute]:
                 "current": versions[-1].version if versions else None,
                 "plan": plan,
                 "rows": [_row(r) for r in plan.rates] if plan else [],
-                "services": [(s.wire_name, f"service.{s.wire_name}") for s in Service],
+                "services": [(s.wire_name, SERVICE_WORDS[s]) for s in Service],
                 "check": check,
                 "quote": quote,
                 "errors": errors,
