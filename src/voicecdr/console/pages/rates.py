@@ -7,7 +7,7 @@ ingest's rules (``canonical.priced_fields``), then priced by the rater's own
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -21,7 +21,6 @@ from ...rating import Priced, Rate, RatePlan, decide
 from ...storage import RatingStore
 from ...storage.rating import PlanInfo
 from ..web import Console, Refused, View, page
-
 
 # The voice types' names in the catalog.
 SERVICE_WORDS = {
@@ -113,27 +112,20 @@ def _quote(
     connected: bool,
 ) -> Quote:
     number = country_code + phone
-    quote = Quote(f"+{number}", second, connected)
+    asked = Quote(f"+{number}", second, connected)
     if plan is None:
-        return Quote(quote.number, second, connected, problem="rates.no_plan")
+        return replace(asked, problem="rates.no_plan")
     # The stored CDR the rater would read: id, app, time, service, phone, country code,
     # second, connected, then what only the rollups read.
     cdr = (0, view.app.id, int(time.time()), int(service), phone, country_code, second)
     decision = decide(plan, (*cdr, int(connected), None, "", "", None))
-    rate = plan.find(service, number)
+    rate = plan.find(service, number)  # the row decide priced with (or none)
     shown = None if rate is None else _row(rate)
     if not isinstance(decision, Priced):
         problem = "rates.no_rate" if rate is None else "rates.too_costly"
-        return Quote(quote.number, second, connected, shown, problem=problem, version=plan.version)
-    return Quote(
-        quote.number,
-        second,
-        connected,
-        shown,
-        size=decision.charge.size,
-        cost=money.text(decision.charge.cost_nanos),
-        version=plan.version,
-    )
+        return replace(asked, rate=shown, problem=problem, version=plan.version)
+    cost = money.text(decision.charge.cost_nanos)
+    return replace(asked, rate=shown, size=decision.charge.size, cost=cost, version=plan.version)
 
 
 def _row(rate: Rate) -> dict[str, str]:

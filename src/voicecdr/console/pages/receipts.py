@@ -29,9 +29,8 @@ def routes(console: Console) -> list[BaseRoute]:
 
     async def receipts(request: Request) -> Response:
         view = await console.view(request)
-        number = _whole(request.query_params.get("page"), default=1)
+        number = max(_whole(request.query_params.get("page")) or 1, 1)
         counts, dead = await run_in_threadpool(_listing, outbox, view, number)
-        replayed = request.query_params.get("replayed")
         return console.render(
             request,
             "receipts.html",
@@ -40,7 +39,7 @@ def routes(console: Console) -> list[BaseRoute]:
                 "dead": [_shown(console, view, x) for x in dead[:PAGE_SIZE]],
                 "page": number,
                 "more": len(dead) > PAGE_SIZE,
-                "replayed": _whole(replayed, default=0) if replayed is not None else None,
+                "replayed": _whole(request.query_params.get("replayed")),
                 "zone_name": view.app.timezone,
             },
             view=view,
@@ -49,15 +48,14 @@ def routes(console: Console) -> list[BaseRoute]:
     async def confirm(request: Request) -> Response:
         """The confirmation step (GET): what would be replayed, and the form that does it."""
         view = await console.view(request)
-        wanted = request.query_params.get("id")
-        if wanted is None:
+        one, counts = None, None
+        if "id" in request.query_params:
+            wanted = _whole(request.query_params["id"])
+            one = await run_in_threadpool(_dead_one, outbox, view, wanted)
+        else:
             counts = await run_in_threadpool(outbox.open_counts, view.app.id)
-            one = None
             if counts["dead"] == 0:
                 raise Refused(404, "receipts.none_dead")
-        else:
-            one = await run_in_threadpool(_dead_one, outbox, view, _whole(wanted, default=0))
-            counts = None
         return console.render(
             request,
             "receipts_confirm.html",
@@ -72,9 +70,8 @@ def routes(console: Console) -> list[BaseRoute]:
     async def replay(request: Request) -> Response:
         view, form = await console.posted(request)
         wanted = form.get("id")
-        ids: tuple[int, ...] = ()
-        if wanted is not None:
-            ids = (_whole(str(wanted), default=0),)
+        # An id that is no number is no receipt: it matches nothing, and the answer is 404.
+        ids = () if wanted is None else (_whole(str(wanted)) or 0,)
         count = await run_in_threadpool(
             lambda: outbox.replay(now=time.time(), ids=ids, app_id=view.app.id, dead_only=True)
         )
@@ -103,8 +100,12 @@ def _listing(outbox: Outbox, view: View, number: int) -> tuple[dict[str, int], l
     return counts, dead
 
 
-def _dead_one(outbox: Outbox, view: View, receipt_id: int) -> ReceiptInfo:
-    found = outbox.list(status=ReceiptStatus.DEAD, app_id=view.app.id, ids=(receipt_id,), limit=1)
+def _dead_one(outbox: Outbox, view: View, receipt_id: int | None) -> ReceiptInfo:
+    found = []
+    if receipt_id is not None:
+        found = outbox.list(
+            status=ReceiptStatus.DEAD, app_id=view.app.id, ids=(receipt_id,), limit=1
+        )
     if not found:
         raise Refused(404, "receipts.not_dead")
     return found[0]
@@ -122,9 +123,8 @@ def _shown(console: Console, view: View, x: ReceiptInfo) -> dict[str, object]:
     }
 
 
-def _whole(text: str | None, *, default: int) -> int:
-    """A positive whole number from a URL or form, else ``default`` (a page number or an
-    id typed by hand is not worth an error page)."""
+def _whole(text: str | None) -> int | None:
+    """A whole number from a URL or form (one that fits a BIGINT), else None."""
     if text is None or not (text.isascii() and text.isdigit()) or len(text) > 18:
-        return default
-    return max(int(text), 1) if default else int(text)
+        return None
+    return int(text)
