@@ -5,6 +5,7 @@ headers), a receipt signed and delivered, then its whole log grepped."""
 from __future__ import annotations
 
 import base64
+import re
 import time
 from typing import Any
 
@@ -104,6 +105,7 @@ def test_no_secret_in_any_log_line(cli: Cli, serve: Any) -> None:
                 assert answer.status_code in (303, 401, 429), answer.text  # 429: its quota
                 signed.append(browser.cookies.get("voicecdr_console") or "")
                 browser.get("/console/overview")
+        issued = operator_issues_secrets(url)
         deadline = time.monotonic() + 20
         while not receiver.received and time.monotonic() < deadline:
             time.sleep(0.2)
@@ -114,5 +116,38 @@ def test_no_secret_in_any_log_line(cli: Cli, serve: Any) -> None:
     assert '"path":"/console/signin"' in logs
     secrets = [TOKEN, FS_PASSWORD, SECRET, signing, signing.removeprefix("whsec_"), good, bad]
     secrets += [OPERATOR, CONSOLE_KEY, *(cookie for cookie in signed if cookie)]
+    secrets += issued
     for secret in secrets:
         assert secret not in logs, secret
+
+
+def operator_issues_secrets(url: str) -> list[str]:
+    """The operator, in the console, creates an app and rotates both its secrets: every
+    secret the pages showed (each once)."""
+    shown: list[str] = []
+    with httpx.Client(base_url=url, timeout=10) as browser:
+        assert console.operator(browser, OPERATOR).status_code == 303
+
+        def post(page: str, action: str, **fields: str) -> str:
+            token = console.csrf_of(browser.get(page).text)
+            answer = browser.post(action, data={"csrf": token, **fields})
+            assert answer.status_code == 200, answer.text
+            return answer.text
+
+        made = post("/console/apps/new", "/console/apps/new", name="Made", appkey="made")
+        rotated = post("/console/apps/rotate?app=made", "/console/apps/rotate", app="made")
+        signing = post(
+            "/console/apps/rotate?app=made", "/console/apps/rotate", app="made", which="signing"
+        )
+        for page, what in ((made, "secretkey"), (made, "signing"), (rotated, "secretkey")):
+            found = re.search(rf'id="issued-{what}">([^<]+)<', page)
+            assert found, page
+            shown.append(found.group(1))
+        found = re.search(r'id="issued-signing">([^<]+)<', signing)
+        assert found, signing
+        shown += [found.group(1), found.group(1).removeprefix("whsec_")]
+        assert len(set(shown)) == len(shown)
+        for path in ("/console/apps", "/console/apps/rotate?app=made", "/console/overview"):
+            page = browser.get(path).text
+            assert not any(secret in page for secret in shown), path
+    return shown

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +20,35 @@ from voicecdr.storage import Database
 WIDTHS = {"390": (390, 844), "1440": (1440, 900)}
 OPERATOR = "operator-Screenshots-Token-0123456789"
 
-# (file name, who signs in: None, "customer" or "operator", path under /console)
-SHOTS: list[tuple[str, str | None, str]] = [
+
+def _created(page: Any) -> None:
+    """The operator creates an app: the page that shows its secrets once."""
+    page.goto("/console/apps/new")
+    page.get_by_label("Name").fill("Shop Co")
+    page.get_by_label("Appkey").fill(f"shop{page.viewport_size['width']}")
+    page.get_by_label("Timezone").fill("Europe/Berlin")
+    page.get_by_label("Callback URL").fill("https://shop.example/voicecdr/receipts")
+    page.get_by_role("button", name="Create app").click()
+
+
+# (file name, who signs in: None, "customer" or "operator", path under /console, or
+# what brings the page to the state shown)
+SHOTS: list[tuple[str, str | None, str | Callable[[Any], None]]] = [
     ("signin", None, "/signin"),
     ("overview", "customer", "/overview"),
     ("overview-operator", "operator", "/overview"),
+    ("receipts", "operator", "/receipts?app=hooks"),
+    ("receipts-confirm", "operator", "/receipts/replay?app=hooks"),
+    (
+        "rates",
+        "customer",
+        "/rates?check=1&number=%2B91+98123+45678&second=65&service=group_call&connected=1",
+    ),
+    ("apps", "operator", "/apps"),
+    ("apps-new", "operator", "/apps/new"),
+    ("apps-created", "operator", _created),
+    ("apps-rotate", "operator", "/apps/rotate?app=acme"),
+    ("apps-callback", "operator", "/apps/callback?app=demo"),
 ]
 
 
@@ -36,11 +61,23 @@ def serve(cwd: Path) -> Server:
     try:
         make_app(db, "acme", secretkey="acme-Secret-0001", timezone="Asia/Kolkata")
         load(db, recent_records("acme", 300, days=1, seed=3))
+        dead_receipts(db)
     finally:
         db.close()
     server = Server(cli)
     server.wait_ready()
     return server
+
+
+def dead_receipts(db: Database) -> None:
+    """App ``hooks``, whose receiver refuses everything: a few dead receipts to show."""
+    from tests.integration.test_receipt_delivery import deliver, priced_app
+    from tests.support.receiver import Answer, receiving
+
+    answers = [Answer(503, b"down"), Answer(500, b"oops"), Answer(404, b"no such hook")]
+    with receiving(lambda n, got: answers[n % 3]) as receiver:
+        priced_app(db, "hooks", receiver.url + "/voicecdr/receipts", calls=4)
+        deliver(db)
 
 
 def sign_in(page: Any, who: str | None) -> None:
@@ -62,7 +99,10 @@ def take(browser: Any, url: str, out: Path) -> list[Path]:
             context = browser.new_context(viewport={"width": width, "height": height}, base_url=url)
             page = context.new_page()
             sign_in(page, who)
-            page.goto(f"/console{path}")
+            if isinstance(path, str):
+                page.goto(f"/console{path}")
+            else:
+                path(page)
             page.wait_for_load_state("networkidle")
             target = out / f"{name}-{label}.png"
             page.screenshot(path=str(target), full_page=True)

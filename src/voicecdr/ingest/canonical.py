@@ -337,6 +337,28 @@ def _number(raw: Mapping[str, Any], errors: list[str]) -> dict[str, str | None]:
     return {"phone": number.phone, "country_code": number.country_code}
 
 
+def priced_fields(
+    service: str, phone: str, country_code: str, second: str
+) -> tuple[Service, str, str, int]:
+    """What pricing reads of a call (service, phone, country code, seconds), typed in as
+    text (the console's cost check) and checked by the rules ingest holds a record to;
+    raises RecordErrors naming every problem."""
+    errors: list[str] = []
+    number = _number({"phone": phone, "country_code": country_code}, errors)
+    checked: dict[str, Any] = {}
+    for field, value, check in (
+        ("service", service, _service),
+        ("second", int(second) if second.isascii() and second.isdigit() else second, _second),
+    ):
+        try:
+            checked[field] = check(value)
+        except ValueError as exc:
+            errors.append(f"{field}: {exc}")
+    if errors:
+        raise RecordErrors(errors, None)
+    return checked["service"], str(number["phone"]), str(number["country_code"]), checked["second"]
+
+
 def _failed(errors: list[str]) -> set[str]:
     return {e.split(":", 1)[0] for e in errors}
 

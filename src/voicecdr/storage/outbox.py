@@ -268,7 +268,9 @@ class Outbox:
         status: ReceiptStatus | None = None,
         failed_only: bool = False,
         app_id: int | None = None,
+        ids: Collection[int] = (),
         limit: int = 100,
+        offset: int = 0,
     ) -> list[ReceiptInfo]:
         """Newest first. ``failed_only``: pending receipts that have failed at least once."""
         query = (
@@ -288,6 +290,7 @@ class Outbox:
             .join(schema.apps, schema.apps.c.id == r.app_id)
             .order_by(r.id.desc())
             .limit(limit)
+            .offset(offset)
         )
         if status is not None:
             query = query.where(r.status == int(status))
@@ -295,6 +298,8 @@ class Outbox:
             query = query.where(r.status == int(ReceiptStatus.PENDING), r.last_error.is_not(None))
         if app_id is not None:
             query = query.where(r.app_id == app_id)
+        if ids:
+            query = query.where(r.id.in_(list(ids)))
         with translated("list receipts"), self._db.reader.connect() as conn:
             rows = conn.execute(query).all()
         return [ReceiptInfo(*row[:4], ReceiptStatus(row[4]), *row[5:]) for row in rows]
@@ -354,6 +359,29 @@ class Outbox:
         with translated("count receipts"), self._db.reader.connect() as conn:
             rows = conn.execute(sa.select(state, sa.func.count()).group_by(state)).all()
         counts = dict.fromkeys(("pending", "failed", "delivered", "dead"), 0)
+        counts.update((name, n) for name, n in rows)
+        return counts
+
+    def open_counts(self, app_id: int) -> dict[str, int]:
+        """One app's receipts not delivered: pending (never tried), failed (pending,
+        failed before) and dead. Delivered ones are left out, so that only the due index
+        is read, however many an app has delivered."""
+        state = sa.case(
+            (r.status == int(ReceiptStatus.DEAD), "dead"),
+            (r.last_error.is_not(None), "failed"),
+            else_="pending",
+        )
+        query = (
+            sa.select(state, sa.func.count())
+            .where(
+                r.app_id == app_id,
+                r.status.in_([int(ReceiptStatus.PENDING), int(ReceiptStatus.DEAD)]),
+            )
+            .group_by(state)
+        )
+        with translated("count receipts"), self._db.reader.connect() as conn:
+            rows = conn.execute(query).all()
+        counts = dict.fromkeys(("pending", "failed", "dead"), 0)
         counts.update((name, n) for name, n in rows)
         return counts
 

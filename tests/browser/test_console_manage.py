@@ -1,0 +1,133 @@
+"""The Receipts, Rate plan and Apps pages in a real browser: a dead receipt replayed after
+confirming and then delivered to a real receiver, the cost check, and the operator
+creating an app and seeing its secret once."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+
+from tests.browser.conftest import Console
+from tests.browser.test_console_browser import sign_in_customer, sign_in_operator
+from tests.integration.test_receipt_delivery import deliver as deliver_here
+from tests.integration.test_receipt_delivery import priced_app
+from tests.support.receiver import Answer, Receiver, receiving
+from voicecdr.credentials import hash_secret
+from voicecdr.models import ReceiptStatus
+from voicecdr.storage import AppStore, Database, Outbox
+
+Page = Any  # playwright.sync_api.Page
+
+HOOKS = ("hooks", "hooks-Secret-0001")
+
+
+def deliver(db: Database) -> None:
+    """The real sender, once, in a thread of its own: Playwright's sync API keeps an event
+    loop running in this one."""
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(deliver_here, db).result()
+
+
+@pytest.fixture
+def db(console: Console) -> Iterator[Database]:
+    """The served database, opened beside the server."""
+    opened = Database(console.cli.env["VOICECDR_DATABASE_URL"])
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def dead(db: Database) -> Iterator[Receiver]:
+    """App ``hooks`` with two dead receipts, its receiver refusing until told otherwise."""
+    with receiving(lambda n, got: Answer(503, b"down")) as receiver:
+        priced_app(db, HOOKS[0], receiver.url + "/dr", calls=2)
+        AppStore(db).update(HOOKS[0], {"secret_hash": hash_secret(HOOKS[1])}, now=1)
+        deliver(db)
+        yield receiver
+
+
+def test_a_dead_receipt_is_replayed_after_confirming_and_delivered(
+    page: Page, db: Database, dead: Receiver
+) -> None:
+    sign_in_customer(page, *HOOKS)
+    page.wait_for_url("**/console/overview")
+    page.get_by_role("link", name="Receipts").click()
+    assert page.locator("[data-count=dead]").inner_text() == "2"
+    rows = page.locator("#dead tbody tr[data-receipt]")
+    assert rows.count() == 2
+    assert "HTTP 503" in rows.first.inner_text()
+    target = int(rows.first.get_attribute("data-receipt") or 0)
+    rows.first.get_by_role("link", name=f"Replay receipt {target}").click()
+    # The confirmation page: nothing replayed yet.
+    page.wait_for_url(f"**/console/receipts/replay?id={target}")
+    assert f"Send dead receipt {target} again?" in page.locator("main").inner_text()
+    assert Outbox(db).list(ids=[target])[0].status is ReceiptStatus.DEAD
+    page.get_by_role("button", name="Yes, replay").click()
+    page.wait_for_url("**/console/receipts?replayed=1")
+    assert "Queued 1 receipts again" in page.get_by_role("status").inner_text()
+    assert page.locator("[data-count=dead]").inner_text() == "1"
+    webhook_id = Outbox(db).list(ids=[target])[0].webhook_id
+    dead.behave = lambda n, got: Answer()
+    before = len(dead.received)
+    deliver(db)
+    assert [r.headers["webhook-id"] for r in dead.received[before:]] == [webhook_id]
+    assert Outbox(db).list(ids=[target])[0].status is ReceiptStatus.DELIVERED
+
+
+def test_the_cost_check_prices_a_call(page: Page, console: Console) -> None:
+    sign_in_customer(page, console.appkey, console.secretkey)
+    page.wait_for_url("**/console/overview")
+    page.get_by_role("link", name="Rate plan").click()
+    assert "(current)" in page.locator("#versions").inner_text()
+    page.get_by_label("Phone number").fill("+91 98123 45678")
+    page.get_by_label("Seconds").fill("65")
+    page.get_by_label("Voice type").select_option("group_call")
+    page.get_by_role("button", name="Price it").click()
+    quote = page.locator("#quote")
+    assert page.locator("#quote-cost").inner_text() == "0.048"  # 4 cycles of 20 s at 0.012
+    assert page.locator("#quote-size").inner_text() == "4"
+    assert "91" in quote.locator("[data-field=prefix]").inner_text()
+    # Bad input is said in the page, with ingest's words.
+    page.get_by_label("Seconds").fill("90000")
+    page.get_by_role("button", name="Price it").click()
+    assert "second: must be at most 86400" in page.get_by_role("alert").inner_text()
+
+
+def test_the_operator_creates_an_app_and_sees_its_secret_once(
+    page: Page, browser: Any, console: Console
+) -> None:
+    sign_in_operator(page, console.operator_token)
+    page.wait_for_url("**/console/overview")
+    page.get_by_role("link", name="Apps").click()
+    page.get_by_role("link", name="New app").click()
+    page.get_by_label("Name").fill("Browser Co")
+    page.get_by_label("Appkey").fill("browserco")
+    page.get_by_label("Timezone").fill("Europe/Berlin")
+    page.get_by_role("button", name="Create app").click()
+    assert "App created" in page.locator("h1").inner_text()
+    secret = page.locator("#issued-secretkey").inner_text()
+    assert re.fullmatch(r"[A-Za-z0-9_-]{43}", secret)
+    assert secret not in page.url
+    # Never shown again: the apps list and a reload of the list hold no trace of it.
+    page.get_by_role("link", name="Back to the apps").click()
+    assert "browserco" in page.locator("#apps").inner_text()
+    assert secret not in page.content()
+    # Back to the result page: it is no-store, so the browser has no copy to show (it
+    # would have to post the form again, which it does not do by itself).
+    with pytest.raises(Exception, match="ERR_CACHE_MISS"):
+        page.go_back()
+    assert secret not in page.content()
+    # The secret works: the new app's customer signs in with it.
+    other = browser.new_context(base_url=console.url)
+    try:
+        theirs = other.new_page()
+        sign_in_customer(theirs, "browserco", secret)
+        theirs.wait_for_url("**/console/overview")
+        assert "Times in Europe/Berlin" in theirs.locator(".zone").inner_text()
+    finally:
+        other.close()
+    assert secret not in console.server.logs()
