@@ -27,10 +27,10 @@ from ..api.appauth import AppAuthenticator
 from ..config import Settings
 from ..storage import Database
 from . import signin
-from .pages import overview
+from .pages import calls, overview
 from .web import PREFIX, STATIC, Console
 
-PAGES = (overview,)
+PAGES = (overview, calls)
 
 
 def console_key(settings: Settings, db: Database) -> str:
