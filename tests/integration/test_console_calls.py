@@ -199,7 +199,8 @@ def test_a_deep_page_is_the_same_rows_as_reading_up_to_it(
         params={"from": FROM, "to": TO, "voice_type": "0", "page": "9999", **params},
     )
     assert beyond.status_code == 200
-    assert ids_on(beyond.text) == [] and total_on(beyond.text) == len(expected)
+    assert ids_on(beyond.text) == []
+    assert total_on(beyond.text) == len(expected)
     assert f"This search has {-(-len(expected) // 50)} pages" in beyond.text
 
 
@@ -211,7 +212,9 @@ def test_page_links_keep_the_search_in_the_url(app1: TestClient) -> None:
     links = re.findall(r'href="/console/calls\?([^"]+)"', answer.text)
     assert links, "a multi-page search links its pages"
     for link in links:
-        assert "connected=yes" in link and "voice_type=0" in link and "size=20" in link
+        assert "connected=yes" in link
+        assert "voice_type=0" in link
+        assert "size=20" in link
     # The search's own form is GET, and fills in what was searched.
     assert 'method="get" action="/console/calls"' in answer.text
     assert '<option value="yes" selected>' in answer.text
@@ -273,8 +276,10 @@ def test_the_csv_is_the_search_streamed_in_the_export_format(
         text = "".join(answer.iter_text())
     rows = list(csv.reader(io.StringIO(text)))
     assert tuple(rows[0]) == calls_page.csv_fields(VoiceGroup.VERIFICATION)
-    assert "cost" in rows[0] and "cost_status" in rows[0]
-    assert [int(r[0]) for r in rows[1:]] == ids and len(ids) == total > 7
+    assert "cost" in rows[0]
+    assert "cost_status" in rows[0]
+    assert [int(r[0]) for r in rows[1:]] == ids
+    assert len(ids) == total > 7
 
 
 def test_csv_rows_are_the_query_apis_rows_as_voicecdr_export_writes_them(
@@ -332,7 +337,8 @@ def test_a_calls_page_shows_every_field_its_price_and_its_receipt(
     assert f"{size} cycles x {cycle} s = {size * cycle} s" in html
     assert re.search(r'id="price-prefix"><th scope="row">[^<]+</th><td>\d*', html)
     assert "version 1" in html
-    assert "HTTP 503" in html and "HTTP 503 Service Unavailable" in html
+    assert "HTTP 503" in html
+    assert "HTTP 503 Service Unavailable" in html
     assert 'data-status="pending"' in html
 
     pending = stored(
@@ -358,7 +364,8 @@ def test_a_customer_never_reaches_another_apps_calls(
         assert app1.get(path, params={"app": "app2"}).status_code == 404
     # Searching everything app1 may see: none of app2's rows.
     _, ids = every_id(app1, {"from": FROM, "to": TO, "voice_type": "1"})
-    assert ids and not set(ids) & {r[COL["id"]] for r in theirs}
+    assert ids
+    assert not set(ids) & {r[COL["id"]] for r in theirs}
     csv_ids = {
         int(r[0])
         for r in list(
@@ -369,7 +376,8 @@ def test_a_customer_never_reaches_another_apps_calls(
             )
         )[1:]
     }
-    assert csv_ids and not csv_ids & {r[COL["id"]] for r in theirs}
+    assert csv_ids
+    assert not csv_ids & {r[COL["id"]] for r in theirs}
 
 
 def test_the_operator_sees_the_app_chosen_in_the_switcher(

@@ -177,7 +177,8 @@ EN: dict[str, str] = {
     "call.receipt.dead": "Dead",
     "call.delivered_at": "delivered {at}",
     "call.next_at": "next at {at}",
-    "call.no_receipt": "No receipt: one is made when the call is priced and the app has a callback URL.",
+    "call.no_receipt": "No receipt: one is made when the call is priced and the app has a "
+    "callback URL.",
 }
 
 ZH: dict[str, str] = {

@@ -43,8 +43,7 @@ def window_rows(
         group = service.voice_group
     groups = list(VoiceGroup) if group is None else [group]
     streams = [
-        _group_rows(db, app_id, g, start, end, service, messageid, where, page_rows)
-        for g in groups
+        _group_rows(db, app_id, g, start, end, service, messageid, where, page_rows) for g in groups
     ]
     if len(streams) == 1:
         return streams[0]

@@ -23,7 +23,7 @@ from .counts import BUCKET_SECONDS
 from .database import Database
 from .engine import translated
 from .listing import ROW_COLUMNS
-from .pages import PageReader, PageRequest, RowTuple
+from .pages import Page, PageReader, PageRequest, RowTuple
 
 c = schema.cdrs.c
 
@@ -104,7 +104,7 @@ class CallSearch:
 
     def page(self, search: Search, offset: int, limit: int) -> Found:
         if search.filter.empty:
-            page = self._pages.read(
+            page: Page[None] = self._pages.read(
                 PageRequest(
                     search.app_id,
                     search.group,

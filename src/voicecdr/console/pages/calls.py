@@ -26,7 +26,7 @@ from ...models import App, Service, VoiceGroup
 from ...storage import window_rows
 from ...storage.calls import read_call
 from ...storage.pages import ROW_FIELDS
-from ...storage.search import CallSearch, Search
+from ...storage.search import CallSearch, Found, Search
 from ...timefmt import zone
 from ..searchform import LOCAL_MINUTE, Form, read_form
 from ..web import SECURITY_HEADERS, Console, Refused, View, page
@@ -120,7 +120,7 @@ def routes(console: Console) -> list[BaseRoute]:
 
 
 def _render_list(
-    console: Console, request: Request, view: View, form: Form, found: Any
+    console: Console, request: Request, view: View, form: Form, found: Found | None
 ) -> Response:
     rows = []
     if found is not None:
