@@ -210,6 +210,7 @@ def test_demo_prints_keys_and_a_working_curl(fresh_cli: Cli) -> None:
     data = result.json()
     assert (data["appkey"], data["secretkey"], data["accepted"]) == ("demo", "demo-secret", 300)
     assert data["try"].startswith("curl -s -X POST http://127.0.0.1:8000/api/voiceSms/getVoiceCdr")
+    assert data["console"] == "http://127.0.0.1:8000/console"
     # Running it again keeps the app, resets its demo secret and adds fresh calls.
     assert fresh_cli("demo", "--count", "10", "--seed", "6").json()["accepted"] == 10
     assert len(fresh_cli("apps", "list").json()) == 1

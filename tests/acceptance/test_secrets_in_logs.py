@@ -14,6 +14,7 @@ import pytest
 
 from tests.acceptance.conftest import Cli
 from tests.acceptance.test_serve import demo_query
+from tests.support import console
 from tests.support import freeswitch as fs
 from tests.support.data import canonical
 from tests.support.receiver import receiving
@@ -21,6 +22,8 @@ from tests.support.receiver import receiving
 TOKEN = "ingest-Token-Secret-0123456789"
 FS_PASSWORD = "fs-Password-Secret-42"
 SECRET = "tenant-Secretkey-Secret-77"
+OPERATOR = "operator-Token-Secret-0123456789"
+CONSOLE_KEY = "console-Signing-Key-Secret-0123456789"
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -31,6 +34,8 @@ def test_no_secret_in_any_log_line(cli: Cli, serve: Any) -> None:
             VOICECDR_FREESWITCH_CREDENTIALS=f"switch:{FS_PASSWORD}",
             VOICECDR_ALLOW_PRIVATE_CALLBACKS="true",
             VOICECDR_LOG_LEVEL="DEBUG",
+            VOICECDR_OPERATOR_TOKEN=OPERATOR,
+            VOICECDR_CONSOLE_SECRET_KEY=CONSOLE_KEY,
         )
         created = cli(
             "apps",
@@ -85,6 +90,20 @@ def test_no_secret_in_any_log_line(cli: Cli, serve: Any) -> None:
             http.get(query, params={"secretkey": SECRET})
             for path in ("/healthz", "/readyz", "/metrics", "/openapi.json", "/docs"):
                 http.get(f"{url}{path}")
+        # The console: sign-in forms with the right and a wrong secret, and the operator's
+        # token, right and wrong (each its own client: a signed-in one is not asked again).
+        signed: list[str] = []
+        for fields in (
+            {"appkey": "logs", "secretkey": SECRET},
+            {"appkey": "logs", "secretkey": SECRET + "x"},
+            {"kind": "operator", "token": OPERATOR},
+            {"kind": "operator", "token": OPERATOR + "x"},
+        ):
+            with httpx.Client(base_url=url, timeout=10) as browser:
+                answer = console.sign_in(browser, **fields)
+                assert answer.status_code in (303, 401, 429), answer.text  # 429: its quota
+                signed.append(browser.cookies.get("voicecdr_console") or "")
+                browser.get("/console/overview")
         deadline = time.monotonic() + 20
         while not receiver.received and time.monotonic() < deadline:
             time.sleep(0.2)
@@ -92,6 +111,8 @@ def test_no_secret_in_any_log_line(cli: Cli, serve: Any) -> None:
         server.stop()
     logs = server.logs()
     assert '"path":"/v1/cdrs"' in logs
+    assert '"path":"/console/signin"' in logs
     secrets = [TOKEN, FS_PASSWORD, SECRET, signing, signing.removeprefix("whsec_"), good, bad]
+    secrets += [OPERATOR, CONSOLE_KEY, *(cookie for cookie in signed if cookie)]
     for secret in secrets:
         assert secret not in logs, secret

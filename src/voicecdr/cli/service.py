@@ -22,6 +22,8 @@ from ._base import Context, json_flag, main, pass_ctx
 
 # -- serve -------------------------------------------------------------------------------
 
+CONSOLE_URL = "http://127.0.0.1:8000/console"  # `voicecdr serve`'s default address
+
 
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
@@ -322,6 +324,7 @@ def demo_command(
         **summary.to_dict(),
         "priced": priced,
         "try": curl,
+        "console": CONSOLE_URL,
     }
     obj.emit(
         data,
@@ -330,6 +333,8 @@ def demo_command(
             f"receipt signing_secret={d['signing_secret']} "
             + ("(kept from the existing demo app)\n" if kept else "(new)\n")
             + f"loaded {d['accepted']} CDRs over the last {days:g} days and priced {d['priced']}\n"
-            f"start the server with `voicecdr serve`, then try:\n  {d['try']}"
+            f"start the server with `voicecdr serve`, then try:\n  {d['try']}\n"
+            f"or open {d['console']} and sign in with appkey {d['appkey']} and secretkey "
+            f"{d['secretkey']}"
         ),
     )
