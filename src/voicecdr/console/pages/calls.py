@@ -157,6 +157,7 @@ def _render_list(
             "first_row": (form.page - 1) * form.size + 1,
             "zone_name": view.app.timezone,
             "query": form.query(),
+            "here": form.query(page=form.page),  # where a call's page links back to
         },
         view=view,
         status=400 if form.errors else 200,
