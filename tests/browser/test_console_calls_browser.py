@@ -61,7 +61,8 @@ def test_search_page_and_open_a_call(page: Page, console: Console) -> None:
     page.wait_for_url("**/console/overview")
     start, end = window()
     search(page, start, end, **{"Voice type": "1", "Rows per page": "20"})
-    assert "voice_type=1" in page.url and "size=20" in page.url  # the search is in the URL
+    assert "voice_type=1" in page.url
+    assert "size=20" in page.url
     total = int(page.locator("#total").get_attribute("data-total") or "")
     assert total == api_total(console, start, end, "1") > 40
     rows = page.locator("#calls tbody tr")
@@ -74,7 +75,8 @@ def test_search_page_and_open_a_call(page: Page, console: Console) -> None:
     page.wait_for_url("**page=2**")
     assert page.locator(".pager a[aria-current=page]").inner_text() == "2"
     second = [r.get_attribute("data-id") for r in page.locator("#calls tbody tr").all()]
-    assert second and not set(second) & set(first_page)
+    assert second
+    assert not set(second) & set(first_page)
     # Open the first call of the page.
     call_id = second[0]
     page.locator(f"#calls tr[data-id='{call_id}'] a").click()
@@ -100,7 +102,8 @@ def test_download_the_search_as_csv(page: Page, console: Console) -> None:
     with open(download.path(), encoding="utf-8") as file:
         rows = list(csv.reader(io.StringIO(file.read())))
     header, body = rows[0], rows[1:]
-    assert header[:3] == ["id", "result", "cycle"] and "cost" in header
+    assert header[:3] == ["id", "result", "cycle"]
+    assert "cost" in header
     assert len(body) == total
     results = {r[header.index("result")] for r in body}
     assert results == {"Successful connection"}
@@ -133,6 +136,8 @@ def test_a_customer_cannot_open_another_apps_call(page: Page, console: Console) 
     sign_in_customer(page, console.other[0], console.other[1])
     page.wait_for_url("**/console/overview")
     answer = page.goto(f"/console/calls/{theirs}")
-    assert answer is not None and answer.status == 404
+    assert answer is not None
+    assert answer.status == 404
     answer = page.goto("/console/calls?app=demo")
-    assert answer is not None and answer.status == 404
+    assert answer is not None
+    assert answer.status == 404
