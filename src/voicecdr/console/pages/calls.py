@@ -166,7 +166,8 @@ def _render_list(
 
 def page_links(current: int, pages: int) -> list[int | None]:
     """The page numbers to link: the first, the last, and ``PAGE_LINKS`` either side of
-    the current one; None where numbers are left out."""
+    the current one (the last, past the end); None where numbers are left out."""
+    current = min(current, pages)
     shown = {1, pages, *range(current - PAGE_LINKS, current + PAGE_LINKS + 1)}
     numbers = sorted(n for n in shown if 1 <= n <= pages)
     out: list[int | None] = []
