@@ -86,8 +86,8 @@ def loaded(
 
 def asks(spec: dataset.Spec, tz_name: str, total: int | None) -> list[Ask]:
     """The requests for the local day holding the middle of the campaign window, midnight
-    to midnight (the window a reader picks by date); the deep page is the last whole page of ``total`` rows (page
-    1 until the total is known)."""
+    to midnight (the window a reader picks by date); the deep page is the last whole page
+    of ``total`` rows (page 1 until the total is known)."""
     tz = zone(tz_name)
     start = datetime.fromtimestamp((spec.window.start + spec.window.end) // 2, tz).replace(
         hour=0, minute=0, second=0, tzinfo=None
