@@ -398,3 +398,16 @@ def test_the_operator_sees_the_app_chosen_in_the_switcher(
     params = {"from": FROM, "to": TO, "voice_type": "1"}
     assert every_id(client, params) == (len(theirs), theirs)
     assert client.get(f"/console/calls/{theirs[0]}").status_code == 200
+
+
+def test_an_operators_app_in_the_url_stays_in_the_page_links(
+    client: TestClient, data: dict[str, int]
+) -> None:
+    assert operator(client, OPERATOR).status_code == 303  # its switcher is on app1
+    answer = client.get(
+        "/console/calls", params={"app": "app2", "from": FROM, "to": TO, "size": "20"}
+    )
+    assert answer.status_code == 200
+    links = re.findall(r'href="/console/calls(?:/export\.csv)?\?([^"]+)"', answer.text)
+    assert links
+    assert all("app=app2" in link for link in links)

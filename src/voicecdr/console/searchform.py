@@ -25,8 +25,10 @@ MAX_MESSAGEID = 128  # as the query API
 _PHONE = re.compile(r"[0-9]{1,32}")
 _COUNTRY = re.compile(r"[0-9]{1,4}")
 _SEPARATORS = re.compile(r"[\s().-]")  # what people type between a number's digits
-# The form's fields, in order: what a page link or the CSV link carries.
+# The form's fields, in order: what a page link or the CSV link carries (with ``app``,
+# which the operator may name in the URL rather than the switcher).
 FIELDS = (
+    "app",
     "from",
     "to",
     "voice_type",
