@@ -96,8 +96,9 @@ def asks(spec: dataset.Spec, tz_name: str, total: int | None) -> list[Ask]:
     deep = max(1, (total or 0) // PAGE_SIZE)
     window = {"from": f"{start:%Y-%m-%dT%H:%M}", "to": f"{end:%Y-%m-%dT%H:%M}"}
 
-    def calls(page: int) -> str:
-        return urlencode({**window, "voice_type": "1", "size": PAGE_SIZE, "page": page})
+    def calls(page: int, **filters: str) -> str:
+        return urlencode({**window, "voice_type": "1", "size": PAGE_SIZE, "page": page,
+                          **filters})  # fmt: skip
 
     def api(page: int) -> bytes:
         return urlencode({
@@ -117,6 +118,11 @@ def asks(spec: dataset.Spec, tz_name: str, total: int | None) -> list[Ask]:
             baseline="query API page 1"),
         Ask(f"console calls page {deep}", "GET", "/console/calls", calls(deep),
             baseline=f"query API page {deep}"),
+        # A filter the bucket counts do not know: counted per bucket over the window.
+        Ask("console calls connected page 1", "GET", "/console/calls",
+            calls(1, connected="yes"), baseline="query API page 1"),
+        Ask(f"console calls connected page {max(1, deep // 3)}", "GET", "/console/calls",
+            calls(max(1, deep // 3), connected="yes"), baseline=f"query API page {deep}"),
     ]  # fmt: skip
 
 
