@@ -39,7 +39,7 @@ import orjson
 from starlette.testclient import TestClient
 
 from query_latency import _databases, _positive, say
-from querybench.databases import DATABASES, PostgresDatabase, each_database
+from querybench.databases import DATABASES, Database, PostgresDatabase, each_database
 from querybench.dataset import SECRETKEY
 from querybench.report import _table
 from scalebench import dataset
@@ -72,6 +72,7 @@ def loaded(
     name: str, spec: dataset.Spec, args: argparse.Namespace, work: Path, pg: Any
 ) -> Iterator[tuple[str, dataset.Spec, str]]:
     """The data set in ``name``: its URL, the spec it was built with, its load times."""
+    database: Database
     with contextlib.ExitStack() as stack:
         if name == "sqlite":
             cache = None if args.no_cache else args.cache_dir
@@ -214,7 +215,7 @@ def bench_database(
         try:
             app_row = storage.AppStore(db).get(spec.tenant)
             assert app_row is not None, spec.tenant
-            settings = Settings(database_url=url, app_cache_seconds=60, max_age_days=0)
+            settings = Settings.from_env(database_url=url, app_cache_seconds=60, max_age_days=0)
             app = create_app(settings, db)
             with TestClient(app) as client:
                 cookie = signed_in(client, spec.tenant)
