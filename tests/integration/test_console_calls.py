@@ -212,7 +212,7 @@ def test_page_links_keep_the_search_in_the_url(app1: TestClient) -> None:
     assert links, "a multi-page search links its pages"
     for link in links:
         assert "connected=yes" in link
-        assert "voice_type=0" in link
+        assert "voice_type=1" in link
         assert "size=20" in link
     # The search's own form is GET, and fills in what was searched.
     assert 'method="get" action="/console/calls"' in answer.text
