@@ -4,6 +4,7 @@ use, and a customer kept to its own app."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import httpx
@@ -90,6 +91,26 @@ def check_overview(page: Page, console: Console, appkey: str, auth: Any, bearer:
             assert same(cell.get_attribute("data-value"), total[metric]), (period, metric)
 
 
+def charts_carry(page: Page, console: Console, auth: Any, extra: dict[str, str]) -> None:
+    """The numbers each chart is drawn from (its JSON in the page) are the API's."""
+    window = {"from": page.locator("#from").input_value(), "to": page.locator("#to").input_value()}
+    hourly = json.loads(page.locator("#data-hourly").text_content() or "")
+    body = analytics(console, {**window, **extra, "group_by": "hour"}, auth)
+    assert hourly["x"] == [g["key"]["hour"] for g in body["groups"]]
+    assert hourly["series"] == [
+        [g["attempts"] for g in body["groups"]],
+        [g["answered"] for g in body["groups"]],
+    ]
+    assert hourly["zone"] == body["timezone"]
+    country = json.loads(page.locator("#data-country").text_content() or "")
+    body = analytics(console, {**window, **extra, "group_by": "country_code"}, auth)
+    assert country["categories"] == [g["key"]["country_code"] for g in body["groups"]]
+    assert country["series"] == [
+        [g["asr"] for g in body["groups"]],
+        [g["cost"] for g in body["groups"]],
+    ]
+
+
 def charts_drawn(page: Page) -> None:
     for chart in ("hourly", "country", "causes"):
         canvas = page.locator(f"#chart-{chart} canvas")
@@ -106,7 +127,9 @@ def test_a_customer_signs_in_and_reads_the_api_s_figures(page: Page, console: Co
     assert page.locator("h1").inner_text().startswith("Overview")
     assert "Times in Asia/Shanghai" in page.locator(".zone").inner_text()
     charts_drawn(page)
-    check_overview(page, console, "demo", (console.appkey, console.secretkey), bearer=False)
+    auth = (console.appkey, console.secretkey)
+    check_overview(page, console, "demo", auth, bearer=False)
+    charts_carry(page, console, auth, {})
 
 
 def test_the_operator_switches_apps_and_reads_each_one_s_figures(
@@ -122,6 +145,8 @@ def test_the_operator_switches_apps_and_reads_each_one_s_figures(
     assert console.other[0] in page.locator("#app-switch").input_value()
     assert "Times in Asia/Kolkata" in page.locator(".zone").inner_text()
     check_overview(page, console, console.other[0], bearer, bearer=True)
+    charts_carry(page, console, bearer, {"app": console.other[0]})
+    charts_drawn(page)
 
 
 def test_a_wrong_secret_is_refused_in_the_page(page: Page, console: Console) -> None:

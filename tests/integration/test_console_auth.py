@@ -182,7 +182,7 @@ def test_operator_sign_in_is_refused_clearly_when_no_token_is_set(
     assert "VOICECDR_OPERATOR_TOKEN" in answer.text
 
 
-@pytest.mark.parametrize("token", [None, "", "forged-token"])
+@pytest.mark.parametrize("token", [None, "", "forged-token", "tökén"])
 def test_a_sign_in_without_its_csrf_token_is_refused(client: TestClient, token: str | None) -> None:
     client.get("/console/signin")
     data = {"kind": "customer", "appkey": "app1", "secretkey": SECRETS["app1"]}
@@ -208,6 +208,19 @@ def test_every_post_checks_the_csrf_token(client: TestClient, path: str) -> None
     answer = client.post(path, data={"csrf": "x", "app": "app2", "lang": "zh"})
     assert answer.status_code == 403
     assert client.get("/console/overview").status_code == 200  # still signed in
+
+
+def test_htmx_requests_carry_the_token_in_a_header(client: TestClient) -> None:
+    customer(client, "app1", SECRETS["app1"])
+    page = client.get("/console/overview")
+    token = csrf_of(page.text)
+    assert f'hx-headers=\'{{"X-CSRF-Token": "{token}"}}\'' in page.text
+    data = {"lang": "zh", "next": "/console/overview"}
+    refused = client.post("/console/lang", data=data, headers={"X-CSRF-Token": "x" + token})
+    assert refused.status_code == 403
+    answer = client.post("/console/lang", data=data, headers={"X-CSRF-Token": token})
+    assert answer.status_code == 200
+    assert '<html lang="zh-Hans">' in answer.text
 
 
 def test_the_token_seen_before_sign_in_is_not_the_session_s(client: TestClient) -> None:

@@ -32,6 +32,17 @@ def test_every_key_the_templates_name_is_in_the_catalog() -> None:
     assert used <= set(i18n.EN), used - set(i18n.EN)
 
 
+def test_every_key_is_used_somewhere() -> None:
+    console = Path(i18n.__file__).parent
+    sources = "".join(
+        path.read_text()
+        for path in [*console.rglob("*.py"), *TEMPLATES.glob("*.html")]
+        if path.name != "i18n.py"
+    )
+    unused = {key for key in i18n.EN if f'"{key}"' not in sources and f"'{key}'" not in sources}
+    assert not unused, unused
+
+
 def test_an_unknown_language_falls_back() -> None:
     assert i18n.language("fr", "zh") == "zh"
     assert i18n.language(None, "de") == "en"

@@ -11,7 +11,8 @@ the URL or form names (naming another is a 404), the operator's chosen app (swit
 the layout, or named by ``app=``). Render with
 ``console.render(request, "page.html", {...}, view=view)``, a template extending
 ``base.html``; its words go in ``i18n.py``, in English and Chinese. Every form posts
-``csrf`` (``{{ session.csrf }}``); blocking work (the database) runs in a thread
+``csrf`` (``{{ session.csrf }}``; htmx requests send it as the ``X-CSRF-Token`` header the
+layout sets on ``<body>``); blocking work (the database) runs in a thread
 (``run_in_threadpool``). The layout's navigation is :data:`web.NAV`.
 """
 

@@ -60,7 +60,7 @@ def routes(console: Console) -> list[BaseRoute]:
         form = await request.form()
         if session is None:
             raise Refused(403, "error.csrf")  # no pre-session token to check against
-        console.check_csrf(session, form)
+        console.check_csrf(request, session, form)
         client = console.client_address.of(request) or "unknown"
         kind = form.get("kind")
         if kind == "operator":
@@ -109,7 +109,7 @@ def routes(console: Console) -> list[BaseRoute]:
         session = console.session(request)
         if session is None:
             return _redirect(f"{PREFIX}/signin")
-        console.check_csrf(session, await request.form())
+        console.check_csrf(request, session, await request.form())
         response = _redirect(f"{PREFIX}/signin")
         console.set_session(request, response, Session.anonymous(console.clock(), session.lang))
         return response
@@ -117,7 +117,7 @@ def routes(console: Console) -> list[BaseRoute]:
     async def language(request: Request) -> Response:
         session = console.session(request) or Session.anonymous(console.clock())
         form = await request.form()
-        console.check_csrf(session, form)
+        console.check_csrf(request, session, form)
         lang = i18n.language(str(form.get("lang", "")), "en")
         response = _redirect(_back(form.get("next")))
         console.set_session(request, response, session.with_lang(lang))

@@ -83,6 +83,7 @@ class View:
 
     session: Session
     app: App
+    choices: tuple[App, ...] = ()  # the operator's apps to switch between
 
     @property
     def is_operator(self) -> bool:
@@ -163,7 +164,7 @@ class Console:
         """A signed-in POST's view and form, its CSRF token checked first (403)."""
         session = self.require_session(request)
         form = await request.form()
-        self.check_csrf(session, form)
+        self.check_csrf(request, session, form)
         wanted = form.get("app")
         view = await run_in_threadpool(
             self._view, session, wanted if isinstance(wanted, str) else None
@@ -171,9 +172,13 @@ class Console:
         return view, form
 
     @staticmethod
-    def check_csrf(session: Session, form: FormData) -> None:
-        given = form.get("csrf")
-        if not isinstance(given, str) or not hmac.compare_digest(given, session.csrf):
+    def check_csrf(request: Request, session: Session, form: FormData) -> None:
+        """403 unless the form's ``csrf`` field (or, from htmx, the ``X-CSRF-Token``
+        header the layout sets) is the session's token."""
+        given = form.get("csrf") or request.headers.get("x-csrf-token")
+        if not isinstance(given, str) or not hmac.compare_digest(
+            given.encode(), session.csrf.encode()
+        ):
             raise Refused(403, "error.csrf")
 
     def _view(self, session: Session, wanted: str | None) -> View:
@@ -185,16 +190,15 @@ class Console:
             if app is None or app.disabled:
                 raise SignInNeeded  # deleted or disabled since: its sign-in ends
             return View(session, app)
-        appkey = wanted or session.app
-        if appkey is None:
-            listed = self.apps.list()
+        app = self.auth.apps.get(wanted or session.app or "")
+        if app is None and wanted is not None:
+            raise Refused(404, "error.not_found")
+        listed = self.apps.list()
+        if app is None:  # none chosen yet, or the chosen one is gone: the first app
             if not listed:
                 raise Refused(404, "error.no_apps")
-            appkey = listed[0].appkey
-        app = self.auth.apps.get(appkey)
-        if app is None:
-            raise Refused(404, "error.not_found")
-        return View(session, app)
+            app = listed[0]
+        return View(session, app, tuple(listed))
 
     # -- rendering -----------------------------------------------------------------------
 
@@ -213,7 +217,6 @@ class Console:
         session = view.session if view is not None else session
         chosen = session.lang if session is not None else None
         lang = view.lang if view is not None else i18n.language(chosen, "en")
-        operator_apps = self.apps.list() if view is not None and view.is_operator else []
         body = self.templates.get_template(template).render(
             {
                 "t": i18n.translator(lang),
@@ -228,7 +231,7 @@ class Console:
                     for path, key, op in NAV
                     if view and (view.is_operator or not op)
                 ],
-                "operator_apps": operator_apps,
+                "operator_apps": view.choices if view is not None else (),
                 **context,
             }
         )
