@@ -410,3 +410,21 @@ def test_an_operators_app_in_the_url_stays_in_the_page_links(
     links = re.findall(r'href="/console/calls(?:/export\.csv)?\?([^"]+)"', answer.text)
     assert links
     assert all("app=app2" in link for link in links)
+
+
+def test_the_calls_pages_in_chinese(app1: TestClient, db: Database, data: dict[str, int]) -> None:
+    page = app1.get("/console/calls")
+    changed = app1.post(
+        "/console/lang",
+        data={"csrf": csrf_of(page.text), "lang": "zh", "next": "/console/calls"},
+        follow_redirects=False,
+    )
+    assert changed.status_code == 303
+    listed = app1.get("/console/calls", params={"from": FROM, "to": TO, "phone": "x"})
+    assert '<html lang="zh-Hans">' in listed.text
+    assert "查询通话" in listed.text
+    assert "只能填数字" in listed.text  # the field's message, in Chinese
+    one = stored(db, data["app1"], VoiceGroup.VERIFICATION, lambda r: True)[0]
+    detail = app1.get(f"/console/calls/{one[COL['id']]}")
+    assert "费用明细" in detail.text
+    assert "回执投递" in detail.text

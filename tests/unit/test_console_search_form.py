@@ -66,3 +66,13 @@ def test_page_links_show_the_ends_and_the_neighbours() -> None:
     assert page_links(10, 50) == [1, None, 8, 9, 10, 11, 12, None, 50]
     assert page_links(50, 50) == [1, None, 48, 49, 50]
     assert page_links(99, 5) == [1, None, 3, 4, 5]  # past the end: the last pages
+
+
+def test_a_day_with_a_clock_change_is_24_hours_on_the_wall_clock() -> None:
+    new_york = zone("America/New_York")
+    fall_back = read_form(
+        {"from": "2026-11-01T00:00", "to": "2026-11-02T00:00"}, 7, new_york, NOW, 24
+    )
+    assert fall_back.errors == {}
+    assert fall_back.search is not None
+    assert fall_back.search.end - fall_back.search.start + 1 == 25 * 3600

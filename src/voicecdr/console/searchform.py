@@ -75,6 +75,12 @@ def default_window(tz: ZoneInfo, now: float) -> tuple[str, str]:
     return midnight.strftime(LOCAL_MINUTE), (midnight + timedelta(days=1)).strftime(LOCAL_MINUTE)
 
 
+def _wall(epoch: int, tz: ZoneInfo) -> datetime:
+    """The local wall-clock time of ``epoch``: the span is measured on the wall clock, as
+    the query API measures it (a day with a clock change is still 24 hours)."""
+    return datetime.fromtimestamp(epoch, tz).replace(tzinfo=None)
+
+
 def read_form(
     params: Mapping[str, str], app_id: int, tz: ZoneInfo, now: float, max_span_hours: float
 ) -> Form:
@@ -105,7 +111,7 @@ def read_form(
     if not errors:
         if end <= start:
             bad("to", "calls.to_before_from")
-        elif end - start > max_span_hours * 3600:
+        elif _wall(end, tz) - _wall(start, tz) > timedelta(hours=max_span_hours):
             bad("to", "calls.too_long", hours=f"{max_span_hours:g}")
     if values["voice_type"] not in ("0", "1"):
         bad("voice_type", "calls.bad_choice")
