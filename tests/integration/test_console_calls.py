@@ -354,6 +354,8 @@ def test_a_customer_never_reaches_another_apps_calls(
     theirs = stored(db, data["app2"], VoiceGroup.VERIFICATION, lambda r: True, "Asia/Kolkata")
     assert theirs
     missing = app1.get("/console/calls/999999999")
+    assert app1.get("/console/calls/99999999999999999999999").status_code == 404  # no 500
+    assert app1.get("/console/calls/-1").status_code == 404
     other = app1.get(f"/console/calls/{theirs[0][COL['id']]}")
     assert missing.status_code == other.status_code == 404
     # The same answer but for the path it names.

@@ -28,11 +28,12 @@ from ...storage.calls import read_call
 from ...storage.pages import ROW_FIELDS
 from ...storage.search import CallSearch, Found, Search
 from ...timefmt import zone
-from ..searchform import LOCAL_MINUTE, Form, read_form
+from ..searchform import Form, read_form
 from ..web import SECURITY_HEADERS, Console, Refused, View, page
 
 CSV_CHUNK = 1000  # rows rendered and sent at a time: the download's memory
 PAGE_LINKS = 2  # page links either side of the current one
+MAX_ID = 2**63 - 1  # ids are BIGINT
 _COL = {name: i for i, name in enumerate(ROW_FIELDS)}
 
 
@@ -71,7 +72,7 @@ def routes(console: Console) -> list[BaseRoute]:
             return _render_list(console, request, view, form, None)
         headers = {
             **SECURITY_HEADERS,
-            "Content-Disposition": f'attachment; filename="{csv_name(view.app, form)}"',
+            "Content-Disposition": f'attachment; filename="{csv_name(view.app, form.search)}"',
         }
         return StreamingResponse(
             csv_chunks(console, view.app, form.search),
@@ -81,9 +82,10 @@ def routes(console: Console) -> list[BaseRoute]:
 
     async def call(request: Request) -> Response:
         view = await console.view(request)
-        found = await run_in_threadpool(
-            read_call, console.db, view.app.id, request.path_params["cdr_id"]
-        )
+        cdr_id: int = request.path_params["cdr_id"]
+        found = None
+        if cdr_id <= MAX_ID:  # a larger one is no id: the database would refuse it
+            found = await run_in_threadpool(read_call, console.db, view.app.id, cdr_id)
         if found is None:
             raise Refused(404, "error.not_found")
         tz = zone(view.app.timezone)
@@ -178,16 +180,15 @@ def page_links(current: int, pages: int) -> list[int | None]:
     return out
 
 
-def csv_name(app: App, form: Form) -> str:
-    """``calls-APPKEY-FROM-TO.csv``, the window's bounds as local times."""
-    bounds = [
-        datetime.strptime(form.values[name][:16], LOCAL_MINUTE).strftime("%Y%m%dT%H%M")
-        if len(form.values[name]) >= 16 and "T" in form.values[name]
-        else re.sub(r"[^0-9]", "", form.values[name])
-        for name in ("from", "to")
-    ]
+def csv_name(app: App, search: Search) -> str:
+    """``calls-APPKEY-FROM-TO.csv``, the window's bounds in the app's local time."""
+    tz = zone(app.timezone)
+    start, end = (
+        datetime.fromtimestamp(epoch, tz).strftime("%Y%m%dT%H%M")
+        for epoch in (search.start, search.end + 1)
+    )
     appkey = re.sub(r"[^A-Za-z0-9._-]", "_", app.appkey)
-    return f"calls-{appkey}-{bounds[0]}-{bounds[1]}.csv"
+    return f"calls-{appkey}-{start}-{end}.csv"
 
 
 def csv_chunks(console: Console, app: App, search: Search) -> Iterator[str]:
