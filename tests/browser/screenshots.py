@@ -37,6 +37,9 @@ SHOTS: list[tuple[str, str | None, str | Callable[[Any], None]]] = [
     ("signin", None, "/signin"),
     ("overview", "customer", "/overview"),
     ("overview-operator", "operator", "/overview"),
+    ("calls", "customer", "/calls?voice_type=1&size=20"),
+    ("calls-invalid", "customer", "/calls?phone=12ab&country=12345"),
+    ("call", "customer", "/calls/2"),
     ("receipts", "operator", "/receipts?app=hooks"),
     ("receipts-confirm", "operator", "/receipts/replay?app=hooks"),
     (

@@ -28,10 +28,10 @@ from ..api.appauth import AppAuthenticator
 from ..config import Settings
 from ..storage import Database
 from . import signin
-from .pages import apps, overview, rates, receipts
+from .pages import apps, calls, overview, rates, receipts
 from .web import PREFIX, STATIC, Console
 
-PAGES = (overview, receipts, rates, apps)
+PAGES = (overview, calls, receipts, rates, apps)
 
 
 def console_key(settings: Settings, db: Database) -> str:

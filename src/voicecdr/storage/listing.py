@@ -7,7 +7,7 @@ list``); the query API reads its pages in ``pages``.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from operator import itemgetter
 
 import sqlalchemy as sa
@@ -32,16 +32,18 @@ def window_rows(
     service: Service | None = None,
     group: VoiceGroup | None = None,
     messageid: str | None = None,
+    where: Sequence[sa.ColumnElement[bool]] = (),
     page_rows: int = PAGE_ROWS,
 ) -> Iterator[RowTuple]:
     """Rows (``ROW_FIELDS``) of app ``app_id`` placed in ``[start, end]``, ordered by
-    (time, id): of one ``service``, one voice ``group``, or both groups merged. Each page
-    is read as the table is at that moment."""
+    (time, id): of one ``service``, one voice ``group``, or both groups merged; only those
+    meeting every condition in ``where`` (the console's search). Each page is read as the
+    table is at that moment."""
     if service is not None:
         group = service.voice_group
     groups = list(VoiceGroup) if group is None else [group]
     streams = [
-        _group_rows(db, app_id, g, start, end, service, messageid, page_rows) for g in groups
+        _group_rows(db, app_id, g, start, end, service, messageid, where, page_rows) for g in groups
     ]
     if len(streams) == 1:
         return streams[0]
@@ -56,13 +58,14 @@ def _group_rows(
     end: int,
     service: Service | None,
     messageid: str | None,
+    where: Sequence[sa.ColumnElement[bool]],
     page_rows: int,
 ) -> Iterator[RowTuple]:
     c = schema.cdrs.c
     # The query API's index (app_id, voice_group, placed_at, id) serves every page.
     query = (
         sa.select(*ROW_COLUMNS)
-        .where(c.app_id == app_id, c.voice_group == int(group), c.placed_at <= end)
+        .where(c.app_id == app_id, c.voice_group == int(group), c.placed_at <= end, *where)
         .order_by(c.placed_at, c.id)
         .limit(page_rows)
     )
