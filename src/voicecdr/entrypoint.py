@@ -14,6 +14,7 @@ and ``voicecdr --debug …`` shows its traceback.
 from __future__ import annotations
 
 import errno
+import importlib.util
 import sys
 from typing import TYPE_CHECKING, NoReturn
 
@@ -24,6 +25,8 @@ if TYPE_CHECKING:
 
 _SERVER_HINT = "pip install 'voicecdr[server]'"
 USAGE, FAILURE, INTERRUPTED = 2, 1, 130
+# What the server's commands import (voicecdr[server]); one missing means client-only.
+_SERVER_MODULES = ("orjson", "sqlalchemy", "alembic", "pydantic_settings", "starlette", "uvicorn")
 # Fields of our ValidationError whose option is not simply --field-name.
 _OPTION_NAMES = {"callback_url": "--callback-url", "rate_limit": "--rate-limit"}
 
@@ -41,6 +44,10 @@ def main() -> NoReturn:
 
 def _root() -> click.Group:
     """The full command group, or with only ``voicecdr[cli]`` installed the client's."""
+    # The commands import these when they run, not here: look them up without importing.
+    for name in _SERVER_MODULES:
+        if importlib.util.find_spec(name) is None:
+            return _client_only(name)
     try:
         from .cli import main as full
     except ImportError as exc:

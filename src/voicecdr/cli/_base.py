@@ -1,24 +1,30 @@
 """What every command shares: the context (settings, database, output), the ``--json`` flag,
-the root group and its error handling, and the lookups several groups make."""
+the root group and its error handling, and the lookups several groups make.
+
+The command modules import the database, settings and models inside each command, not at
+the top: every ``voicecdr`` start (``--help`` included) would otherwise pay for them all.
+"""
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import click
 import orjson
 
 from .. import __version__
-from ..config import Settings
 from ..entrypoint import debug_option, run
 from ..errors import NotFound
-from ..models import App
-from ..storage import AppStore, Database, require_current
 from ..timefmt import parse_cli_time, zone
+
+if TYPE_CHECKING:
+    from ..config import Settings
+    from ..models import App
+    from ..storage import Database
 
 
 class Context:
@@ -27,10 +33,14 @@ class Context:
         self.json_output = json_output
 
     def settings(self) -> Settings:
+        from ..config import Settings
+
         return Settings.from_env(database_url=self.database_url)
 
     @contextmanager
     def database(self, *, current: bool = True, bulk: bool = False) -> Iterator[Database]:
+        from ..storage import Database, require_current
+
         db = Database(self.settings().database_url, create=not current, bulk=bulk)
         try:
             if current:
@@ -127,6 +137,8 @@ def main(ctx: click.Context, database_url: str | None, debug: bool) -> None:
 
 def find_app(db: Database, appkey: str) -> App:
     """The app with ``appkey``, or NotFound (exit status 1 with the message)."""
+    from ..storage import AppStore
+
     app = AppStore(db).get(appkey)
     if app is None:
         raise NotFound(f"no app with appkey {appkey!r}")

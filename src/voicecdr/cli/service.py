@@ -1,4 +1,7 @@
-"""Running the service: ``serve``, ``worker``, ``db`` (schema and retention) and ``demo``."""
+"""Running the service: ``serve``, ``worker``, ``db`` (schema and retention) and ``demo``.
+
+Each command imports what it runs (the server, the workers, storage) itself, so that
+starting any other command does not load them."""
 
 from __future__ import annotations
 
@@ -10,15 +13,17 @@ import socket
 import tempfile
 import time
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 import click
 
-from .. import apps, demo, logs
 from ..cli_numbers import real, whole
 from ..errors import NotFound
-from ..storage import AppStore, CdrWriter, Database, upgrade
 from ..timefmt import format_wall, zone
 from ._base import Context, json_flag, main, pass_ctx
+
+if TYPE_CHECKING:
+    from ..storage import Database
 
 # -- serve -------------------------------------------------------------------------------
 
@@ -44,6 +49,8 @@ CONSOLE_URL = "http://127.0.0.1:8000/console"  # `voicecdr serve`'s default addr
 def serve(obj: Context, host: str, port: int, workers: int, no_workers: bool) -> None:
     """Run the HTTP API (production ASGI server) with the rater and receipt sender."""
     import uvicorn
+
+    from .. import logs
 
     settings = obj.settings()
     _check_port(host, port)
@@ -119,6 +126,7 @@ def worker_command(obj: Context) -> None:
     import asyncio
     import signal
 
+    from .. import logs
     from ..workers.runner import run_workers
 
     settings = obj.settings()
@@ -149,6 +157,8 @@ def db() -> None:
 def db_upgrade(obj: Context) -> None:
     """Create or migrate the schema to this version's head (and, on PostgreSQL, make the
     coming days' partitions)."""
+    from ..storage import upgrade
+
     ahead = obj.settings().partitions_ahead_days
     with obj.database(current=False) as db:
         before, after = upgrade(db)
@@ -256,9 +266,10 @@ def demo_command(
 ) -> None:
     """Load a demo app (appkey `demo`, secretkey `demo-secret`) with a rate plan and
     realistic, priced CDRs (receipted when it has a callback URL)."""
+    from .. import apps, demo
     from ..ingest.core import Ingestor, Item
     from ..rating import parse_plan_csv
-    from ..storage import RatingStore
+    from ..storage import AppStore, CdrWriter, RatingStore, upgrade
     from ..workers.rater import Rater
 
     settings = obj.settings()

@@ -1,4 +1,7 @@
-"""``apps``: customer apps (tenants), their settings and their credentials."""
+"""``apps``: customer apps (tenants), their settings and their credentials.
+
+Each command imports ``voicecdr.apps`` (and with it storage) itself, so that starting any
+other command does not load them."""
 
 from __future__ import annotations
 
@@ -6,9 +9,7 @@ from typing import Any
 
 import click
 
-from .. import apps
 from ..cli_numbers import real
-from ..storage import AppStore
 from ._base import Context, json_flag, main, pass_ctx, table
 
 
@@ -36,6 +37,9 @@ def _human_credentials(d: dict[str, Any]) -> str:
 @pass_ctx
 def apps_create(obj: Context, /, **options: Any) -> None:
     """Create an app and print its appkey, secretkey and signing_secret."""
+    from .. import apps
+    from ..storage import AppStore
+
     with obj.database() as db:
         settings = obj.settings()
         issued = apps.create_app(
@@ -52,6 +56,9 @@ def apps_create(obj: Context, /, **options: Any) -> None:
 @pass_ctx
 def apps_list(obj: Context) -> None:
     """List apps (never their secrets)."""
+    from .. import apps
+    from ..storage import AppStore
+
     with obj.database() as db:
         rows = [apps.public_view(a) for a in AppStore(db).list()]
     obj.emit(
@@ -86,6 +93,9 @@ _APP_COLUMNS = {
 @pass_ctx
 def apps_update(obj: Context, /, appkey: str, **changes: Any) -> None:
     """Change an app's settings."""
+    from .. import apps
+    from ..storage import AppStore
+
     with obj.database() as db:
         check = apps.CallbackCheck(obj.settings().allow_private_callbacks)
         app = apps.update_app(AppStore(db), appkey, check_callback=check, **changes)
@@ -105,6 +115,9 @@ def apps_update(obj: Context, /, appkey: str, **changes: Any) -> None:
 @pass_ctx
 def apps_rotate_secret(obj: Context, appkey: str, secretkey: str | None, signing: bool) -> None:
     """Issue a new secretkey (the old one stops working at once) or signing secret."""
+    from .. import apps
+    from ..storage import AppStore
+
     with obj.database() as db:
         issued = apps.rotate_secret(AppStore(db), appkey, secretkey=secretkey, signing=signing)
     obj.emit(issued.to_dict(), _human_credentials)
@@ -126,6 +139,9 @@ def _human_state(d: dict[str, Any], cache_seconds: float) -> str:
 
 
 def _set_enabled(obj: Context, appkey: str, *, enabled: bool) -> None:
+    from .. import apps
+    from ..storage import AppStore
+
     with obj.database() as db:
         change = apps.set_enabled(AppStore(db), appkey, enabled=enabled)
     cache = obj.settings().app_cache_seconds
