@@ -1,4 +1,4 @@
-"""Fixtures shared by every tier: a clean environment, both databases, a test app."""
+"""Fixtures shared by every tier: a clean environment, the databases, a test app."""
 
 from __future__ import annotations
 
@@ -10,8 +10,10 @@ import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 
+from tests.support.citus import CitusCluster, citus_installed
 from tests.support.postgres import PostgresServer
 from voicecdr.config import Settings
 from voicecdr.storage import Database, migrate
@@ -52,6 +54,58 @@ def pg_url(pg_server: PostgresServer) -> Iterator[str]:
     pg_server.drop_database(name)
 
 
+CITUS_MISSING = (
+    "Citus is not installed in this PostgreSQL: scripts/test builds it from "
+    "../shared/vendor/citus when that folder exists; elsewhere install Citus Data's "
+    "packages (https://docs.citusdata.com) or run its Docker image"
+)
+
+
+@pytest.fixture(scope="session")
+def citus_cluster() -> Iterator[CitusCluster]:
+    """A real Citus cluster (coordinator + 2 workers) per test session. Without Citus
+    the tier skips, except in CI (CI=true), where it must run."""
+    if not citus_installed():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true and the Citus tier cannot run: {CITUS_MISSING}")
+        pytest.skip(CITUS_MISSING)
+    cluster = CitusCluster()
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def citus_database(citus_cluster: CitusCluster) -> str:
+    """One migrated database on the cluster per session: making one costs seconds (the
+    extension and the nodes in every node's copy), so tests share it, emptied before each."""
+    url = citus_cluster.create_database(f"voicecdr_citus_{os.getpid()}")
+    db = Database(url)
+    migrate.upgrade(db)
+    db.close()
+    return url
+
+
+@pytest.fixture
+def citus_url(citus_database: str) -> str:
+    """The session's Citus database, with every table emptied (and its ids restarted)
+    first: a test never sees another's rows."""
+    with psycopg.connect(citus_database, autocommit=True) as conn:
+        tables = [
+            name
+            for (name,) in conn.execute(
+                "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') AND NOT c.relispartition "
+                "AND c.relname <> 'alembic_version' AND NOT EXISTS "
+                "(SELECT 1 FROM pg_inherits i WHERE i.inhrelid = c.oid)"
+            )
+        ]
+        conn.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
+    return citus_database
+
+
 @pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A migrated SQLite file, made once per session (per xdist worker): migrating one
@@ -77,6 +131,20 @@ def database_url(request: pytest.FixtureRequest) -> str:
     """A migrated, empty database: the same test runs on SQLite and on PostgreSQL."""
     fixture = "sqlite_url" if request.param == "sqlite" else "pg_url"
     return str(request.getfixturevalue(fixture))
+
+
+@pytest.fixture(
+    params=[
+        "sqlite",
+        pytest.param("postgresql", marks=pytest.mark.postgres),
+        pytest.param("citus", marks=pytest.mark.citus),
+    ]
+)
+def any_database_url(request: pytest.FixtureRequest) -> str:
+    """``database_url`` on Citus too: the modules that must hold on every database
+    override ``database_url`` with this."""
+    fixture = {"sqlite": "sqlite_url", "postgresql": "pg_url", "citus": "citus_url"}
+    return str(request.getfixturevalue(fixture[request.param]))
 
 
 @pytest.fixture
