@@ -114,16 +114,27 @@ class CitusDatabase:
         return (tables, version)
 
     def empty(self) -> str:
-        """The database with every table emptied and its ids restarted."""
+        """The database with every table emptied and its id sequences restarted."""
         with psycopg.connect(self.url, autocommit=True) as conn:
             try:
                 intact = self._read_shape(conn) == self._shape
             except psycopg.Error:
                 intact = False
             if intact:
+                # DELETE, not TRUNCATE: on nearly empty tables it is many times faster on
+                # Citus (TRUNCATE locks and commits on every shard of every partition).
                 tables, _ = self._shape
-                kept = [t for t in tables if t != "alembic_version"]
-                conn.execute(f"TRUNCATE {', '.join(kept)} RESTART IDENTITY CASCADE")
+                parents = ("rates", "rate_plans", "apps")  # referenced: emptied last
+                kept = {"alembic_version", *parents}
+                with conn.transaction():
+                    # Reference tables after distributed ones: one connection per node.
+                    conn.execute("SET LOCAL citus.multi_shard_modify_mode TO 'sequential'")
+                    for table in [t for t in tables if t not in kept] + list(parents):
+                        conn.execute(f"DELETE FROM {table}")
+                    conn.execute(
+                        "SELECT setval(format('%I.%I', schemaname, sequencename), 1, false) "
+                        "FROM pg_sequences WHERE schemaname = 'public'"
+                    )
                 return self.url
         self._make()  # a test renamed or dropped a table, or moved the schema version
         return self.url
