@@ -45,3 +45,29 @@ ensure_browser() {
     # The console's browser tests (tests/browser) drive Debian's chromium.
     command -v chromium >/dev/null || apt_install chromium
 }
+
+ensure_citus() {
+    # The Citus tier's extension. Built from ../shared/vendor/citus (its README's steps)
+    # when that folder is there; otherwise the tier skips, except in CI where it must run.
+    local libdir vendor="../shared/vendor/citus" src
+    libdir="$(pg_config --pkglibdir 2>/dev/null || true)"
+    if [ -n "$libdir" ] && [ -e "$libdir/citus.so" ]; then return 0; fi
+    if [ ! -d "$vendor" ]; then
+        echo "note: Citus is not installed, so the Citus tests skip. Install Citus Data's" \
+            "packages or use its images (https://docs.citusdata.com/en/stable/installation/)." >&2
+        if [ "${CI:-}" = "true" ]; then
+            echo "error: CI=true needs the Citus tier to run: install Citus" >&2
+            return 1
+        fi
+        return 0
+    fi
+    echo "==> building Citus from $vendor (about a minute)" >&2
+    apt_install postgresql-server-dev-15 liblz4-dev libzstd-dev libcurl4-openssl-dev \
+        libkrb5-dev patch make gcc
+    vendor="$(cd "$vendor" && pwd)"
+    src="$(mktemp -d /tmp/citus-src.XXXXXX)"
+    tar xzf "$vendor/citus-13.2.2.tar.gz" -C "$src"
+    (cd "$src" && patch -s -p1 <"$vendor/pg15-have-createdb-privilege.patch" &&
+        ./configure -q >/dev/null && make -s -j"$(nproc)" >/dev/null && as_root make -s install >/dev/null)
+    rm -rf "$src"
+}

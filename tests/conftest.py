@@ -1,4 +1,4 @@
-"""Fixtures shared by every tier: a clean environment, both databases, a test app."""
+"""Fixtures shared by every tier: a clean environment, the databases, a test app."""
 
 from __future__ import annotations
 
@@ -10,8 +10,10 @@ import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 
+from tests.support.citus import CitusCluster, citus_installed
 from tests.support.postgres import PostgresServer
 from voicecdr.config import Settings
 from voicecdr.storage import Database, migrate
@@ -52,6 +54,104 @@ def pg_url(pg_server: PostgresServer) -> Iterator[str]:
     pg_server.drop_database(name)
 
 
+CITUS_MISSING = (
+    "Citus is not installed in this PostgreSQL: scripts/test builds it from "
+    "../shared/vendor/citus when that folder exists; elsewhere install Citus Data's "
+    "packages (https://docs.citusdata.com) or run its Docker image"
+)
+
+
+@pytest.fixture(scope="session")
+def citus_cluster() -> Iterator[CitusCluster]:
+    """A real Citus cluster (coordinator + 2 workers) per test session. Without Citus
+    the tier skips, except in CI (CI=true), where it must run."""
+    if not citus_installed():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true and the Citus tier cannot run: {CITUS_MISSING}")
+        pytest.skip(CITUS_MISSING)
+    cluster = CitusCluster()
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+class CitusDatabase:
+    """The session's one migrated database on the cluster: making one costs seconds (the
+    database and the extension on every node, the nodes added, the migrations), so tests
+    share it, emptied before each, and it is made again after a test that broke it."""
+
+    _SHAPE = (
+        "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') AND NOT c.relispartition "
+        "ORDER BY 1"
+    )
+
+    def __init__(self, cluster: CitusCluster) -> None:
+        self.cluster = cluster
+        self.name = f"voicecdr_citus_{os.getpid()}"
+        self.url = ""
+        self._shape: tuple[tuple[str, ...], list[tuple[str]]] = ((), [])
+        self._make()
+
+    def _make(self) -> None:
+        if self.url:
+            self.cluster.drop_database(self.name)
+        self.url = self.cluster.create_database(self.name)
+        db = Database(self.url)
+        migrate.upgrade(db)
+        db.close()
+        with psycopg.connect(self.url) as conn:
+            self._shape = self._read_shape(conn)
+
+    def _read_shape(
+        self, conn: psycopg.Connection[tuple[str]]
+    ) -> tuple[tuple[str, ...], list[tuple[str]]]:
+        """The tables there are, and the schema version."""
+        tables = tuple(name for (name,) in conn.execute(self._SHAPE))
+        version = conn.execute("SELECT version_num FROM alembic_version").fetchall()
+        return (tables, version)
+
+    def empty(self) -> str:
+        """The database with every table emptied and its id sequences restarted."""
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            try:
+                intact = self._read_shape(conn) == self._shape
+            except psycopg.Error:
+                intact = False
+            if intact:
+                # DELETE, not TRUNCATE: on nearly empty tables it is many times faster on
+                # Citus (TRUNCATE locks and commits on every shard of every partition).
+                tables, _ = self._shape
+                parents = ("rates", "rate_plans", "apps")  # referenced: emptied last
+                kept = {"alembic_version", *parents}
+                with conn.transaction():
+                    # Reference tables after distributed ones: one connection per node.
+                    conn.execute("SET LOCAL citus.multi_shard_modify_mode TO 'sequential'")
+                    for table in [t for t in tables if t not in kept] + list(parents):
+                        conn.execute(f"DELETE FROM {table}")
+                    conn.execute(
+                        "SELECT setval(format('%I.%I', schemaname, sequencename), 1, false) "
+                        "FROM pg_sequences WHERE schemaname = 'public'"
+                    )
+                return self.url
+        self._make()  # a test renamed or dropped a table, or moved the schema version
+        return self.url
+
+
+@pytest.fixture(scope="session")
+def citus_database(citus_cluster: CitusCluster) -> CitusDatabase:
+    return CitusDatabase(citus_cluster)
+
+
+@pytest.fixture
+def citus_url(citus_database: CitusDatabase) -> str:
+    """An empty, migrated database on the session's Citus cluster: a test never sees
+    another's rows."""
+    return citus_database.empty()
+
+
 @pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A migrated SQLite file, made once per session (per xdist worker): migrating one
@@ -77,6 +177,20 @@ def database_url(request: pytest.FixtureRequest) -> str:
     """A migrated, empty database: the same test runs on SQLite and on PostgreSQL."""
     fixture = "sqlite_url" if request.param == "sqlite" else "pg_url"
     return str(request.getfixturevalue(fixture))
+
+
+@pytest.fixture(
+    params=[
+        "sqlite",
+        pytest.param("postgresql", marks=pytest.mark.postgres),
+        pytest.param("citus", marks=pytest.mark.citus),
+    ]
+)
+def any_database_url(request: pytest.FixtureRequest) -> str:
+    """``database_url`` on Citus too: the modules that must hold on every database
+    override ``database_url`` with this."""
+    fixture = {"sqlite": "sqlite_url", "postgresql": "pg_url", "citus": "citus_url"}
+    return str(request.getfixturevalue(fixture[request.param]))
 
 
 @pytest.fixture

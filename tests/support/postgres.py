@@ -48,9 +48,11 @@ def _free_port() -> int:
 
 
 class PostgresServer:
-    def __init__(self) -> None:
+    def __init__(self, options: str = "", prefix: str = "voicecdr-pg-") -> None:
+        """``options``: more ``-c name=value`` server settings (Citus's nodes add theirs)."""
         self.bindir = _bindir()
-        self.root = Path(tempfile.mkdtemp(prefix="voicecdr-pg-"))
+        self.options = options
+        self.root = Path(tempfile.mkdtemp(prefix=prefix))
         self.data = self.root / "data"
         self.log = self.root / "server.log"
         self.port = _free_port()
@@ -94,7 +96,7 @@ class PostgresServer:
         options = (
             f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.root} "
             "-c fsync=off -c full_page_writes=off -c max_connections=200 "
-            "-c shared_buffers=256MB"
+            f"-c shared_buffers=256MB {self.options}"
         )
         self._run(
             "pg_ctl",
@@ -118,8 +120,8 @@ class PostgresServer:
     def url(self, database: str = "postgres") -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
 
-    def execute(self, sql: str) -> None:
-        with psycopg.connect(self.url(), autocommit=True) as conn:
+    def execute(self, sql: str, database: str = "postgres") -> None:
+        with psycopg.connect(self.url(database), autocommit=True) as conn:
             conn.execute(sql)
 
     def create_database(self, name: str, template: str | None = None) -> str:

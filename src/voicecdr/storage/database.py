@@ -16,6 +16,7 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Engine
 
 from ..errors import ConfigError, SchemaOutOfDate
+from . import citus
 from .engine import Pinned, parse_url, postgres_engine, sqlite_engine, translated
 from .partitions import Partitions
 
@@ -92,7 +93,9 @@ class Database:
             )
             self.snapshot_begin = None
         # PostgreSQL's cdrs is partitioned by day: the partitions this process has seen.
-        self.partitions = Partitions(self.writer) if self.dialect == "postgresql" else None
+        self.partitions = (
+            Partitions(self.writer, lambda: self.citus) if self.dialect == "postgresql" else None
+        )
         # Named parameters in the driver's own style (:name for sqlite3, %(name)s for
         # psycopg), for hot executemany paths that skip SQLAlchemy's per-row processing.
         self._driver_dialect = (
@@ -113,6 +116,15 @@ class Database:
         database."""
         # sqlite3's own connections are in autocommit mode (see snapshot_begin).
         return Pinned(self.autocommit if self.dialect == "postgresql" else self.reader)
+
+    @functools.cached_property
+    def citus(self) -> bool:
+        """Whether the database is a Citus coordinator (the citus extension is installed):
+        asked once, on first use. The few statements that differ on Citus key off it."""
+        if self.dialect != "postgresql":
+            return False
+        with translated("database ping"), self.writer.connect() as conn:
+            return citus.installed(conn)
 
     @property
     def writes_in_server(self) -> bool:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 
 from ..errors import SchemaOutOfDate
+from . import citus
 from .database import Database
 from .engine import translated
 
@@ -66,6 +67,10 @@ def upgrade(db: Database, revision: str = "head") -> tuple[str | None, str]:
         command.upgrade(_config(db), revision)
     after = current_revision(db)
     assert after is not None
+    if db.dialect == "postgresql" and after == head_revision():
+        # Citus installed after the schema reached 0013 distributes it now (idempotent).
+        with translated("distribute schema"), db.writer.begin() as conn:
+            citus.distribute(conn)
     return before, after
 
 

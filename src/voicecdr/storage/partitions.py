@@ -24,12 +24,13 @@ import calendar
 import re
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from . import citus
 from .engine import translated
 from .schema import PARTITION_PREFIX
 
@@ -101,8 +102,10 @@ def worth_retrying(exc: BaseException) -> bool:
 class Partitions:
     """Makes the day partitions one process needs; remembers which it has seen."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, distributed: Callable[[], bool] = lambda: False) -> None:
+        """``distributed``: whether the database is Citus (asked when a partition is made)."""
         self._engine = engine
+        self._distributed = distributed
         self._known: set[int] = set()
         self._mutex = threading.Lock()
 
@@ -133,6 +136,8 @@ class Partitions:
     def _create(self, days: set[int]) -> list[str]:
         made = []
         with translated("create CDR partitions"), self._engine.begin() as conn:
+            if self._distributed():
+                citus.sequential(conn)
             lock(conn)
             covered = attached(conn)
             for day in sorted(days):

@@ -104,7 +104,7 @@ _STORED = (c.cost_status, c.cycle, c.size, c.unit_price_nanos, c.basic_price_nan
 # pruned to one partition.
 _CLAIM = (
     "SELECT {columns} FROM cdrs {index} WHERE cost_status = {pending} "
-    "AND pending_reason IS NULL ORDER BY id LIMIT {p}"
+    "AND pending_reason IS NULL{app} ORDER BY id LIMIT {p}"
 )
 _SET_PRICED_SQLITE = f"""
 UPDATE cdrs SET cost_status = {_FINAL}, cycle = ?, size = ?, unit_price_nanos = ?,
@@ -132,6 +132,15 @@ UPDATE cdrs SET pending_reason = r.reason
 FROM unnest(%s::text[], %s::bigint[], %s::bigint[]) AS r(reason, id, placed_at)
 WHERE cdrs.id = r.id AND cdrs.placed_at = r.placed_at AND cdrs.cost_status = {_PENDING}
 """
+# Citus runs FOR UPDATE only in a statement routed to one shard, so there the rater claims
+# one app's CDRs: the app of the oldest one waiting (each shard's answer from the partial
+# index, merged on the coordinator), then that app's batch, and its writes name the app
+# too, so every statement of the batch goes to the one node that holds the app.
+_OLDEST_APP = (
+    f"SELECT app_id FROM cdrs WHERE cost_status = {_PENDING} AND pending_reason IS NULL "
+    "ORDER BY id LIMIT 1"
+)
+_FOR_APP = " AND cdrs.app_id = %s"
 
 
 # What the rater needs of every app before a batch, in one statement: its newest plan, and
@@ -170,10 +179,14 @@ _FACT = itemgetter(*(UNRATED.index(n) for n in rollups.CALL_COLUMNS))
 
 
 def _roll_up_priced(
-    conn: sa.Connection, dialect: str, rows: list[UnratedCdr], priced: list[PricedCdr]
+    conn: sa.Connection,
+    dialect: str,
+    rows: list[UnratedCdr],
+    priced: list[PricedCdr],
+    distributed: bool,
 ) -> None:
     """Move the CDRs just priced from pending to priced in the rollups."""
-    buckets = rollups.zones(conn, dialect, {row[1] for row in rows})
+    buckets = rollups.zones(conn, dialect, {row[1] for row in rows}, distributed=distributed)
     _tally(buckets, rows, priced).write(conn, dialect)
 
 
@@ -203,11 +216,18 @@ class RatingStore:
 
     def __init__(self, db: Database) -> None:
         self._db = db
+
+    @functools.cached_property
+    def _per_app(self) -> bool:
+        return self._db.citus
+
+    @functools.cached_property
+    def _claim(self) -> str:
         claim = functools.partial(_CLAIM.format, columns=UNRATED_COLUMNS, pending=_PENDING)
-        if db.dialect == "sqlite":
-            self._claim = claim(index="INDEXED BY ix_cdrs_unrated", p="?")
-        else:
-            self._claim = claim(index="", p="%s") + " FOR UPDATE SKIP LOCKED"
+        if self._db.dialect == "sqlite":
+            return claim(index="INDEXED BY ix_cdrs_unrated", app="", p="?")
+        app = _FOR_APP if self._per_app else ""
+        return claim(index="", app=app, p="%s") + " FOR UPDATE SKIP LOCKED"
 
     # -- plans -------------------------------------------------------------------------
 
@@ -311,7 +331,14 @@ class RatingStore:
         with translated("rate CDRs"), self._batch_transaction() as conn:
             cursor = conn.connection.cursor()
             try:
-                cursor.execute(self._claim, (limit,))
+                claim: tuple[int, ...] = (limit,)
+                if self._per_app:
+                    cursor.execute(_OLDEST_APP)
+                    oldest = cursor.fetchone()
+                    if oldest is None:
+                        return 0, 0
+                    claim = (oldest[0], limit)
+                cursor.execute(self._claim, claim)
                 # Both drivers return a list of plain tuples.
                 rows = cast("list[UnratedCdr]", cursor.fetchall())
             finally:
@@ -327,14 +354,16 @@ class RatingStore:
             else:
                 driver = conn.connection.driver_connection
                 assert driver is not None
+                app = claim[:1] if self._per_app else ()
+                where = _FOR_APP if self._per_app else ""
                 with driver.cursor() as pg:
                     if batch.priced:
-                        pg.execute(_SET_PRICED_PG, _columns(batch.priced))
+                        pg.execute(_SET_PRICED_PG + where, [*_columns(batch.priced), *app])
                     if batch.unpriced:
-                        pg.execute(_SET_UNPRICED_PG, _columns(batch.unpriced))
+                        pg.execute(_SET_UNPRICED_PG + where, [*_columns(batch.unpriced), *app])
             write_receipt_rows(conn, batch.receipts)
             if batch.priced:
-                _roll_up_priced(conn, self._db.dialect, rows, batch.priced)
+                _roll_up_priced(conn, self._db.dialect, rows, batch.priced, self._per_app)
         return len(batch.priced), len(batch.unpriced)
 
     @contextlib.contextmanager
@@ -426,13 +455,15 @@ class RatingStore:
         receipts: list[NewReceipt] = []
         dialect = self._db.dialect
         with translated("re-rate CDRs"), self._db.writer.begin() as conn:
-            tally = rollups.Tally(rollups.zones(conn, dialect, {r.cdr[1] for r, _ in changes}))
+            apps = {r.cdr[1] for r, _ in changes}
+            tally = rollups.Tally(rollups.zones(conn, dialect, apps, distributed=self._db.citus))
             for rated, decision in changes:
-                cdr_id, _, placed, *_ = rated.cdr
+                cdr_id, app_id, placed, *_ = rated.cdr
                 stored = rated.stored
                 unchanged = sa.and_(
                     c.id == cdr_id,
                     c.placed_at == placed,
+                    c.app_id == app_id,  # routes the update to the app's shard on Citus
                     c.cost_status == int(rated.cost_status),
                     c.cost_nanos == stored.cost_nanos,
                     c.cycle == stored.cycle,
