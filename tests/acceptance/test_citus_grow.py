@@ -304,6 +304,9 @@ def test_a_stopped_worker_gives_a_retryable_error_then_recovers(
             assert elsewhere, nodes
             down.halt()
             try:
+                # /readyz asks the coordinator, which answers: the API hosts stay in the
+                # load balancer, serving what does not need the stopped worker.
+                assert client.get("/readyz").status_code == 200
                 for app in on_down:
                     refused(ingest(app, f"down{down.port}"))
                     # The query API's failure for it (HTTP 200, as NXCloud clients expect).
