@@ -19,6 +19,13 @@ from voicecdr.api import QUERY_PATH, create_app
 from voicecdr.config import Settings
 from voicecdr.storage import Database
 
+
+@pytest.fixture
+def database_url(any_database_url: str) -> str:
+    """SQLite, PostgreSQL and Citus: these tests hold on every database."""
+    return any_database_url
+
+
 TOKEN = "t0ken-for-tests-0123456789"
 CRED = "freeswitch:s3cret-pass"
 BEARER = {"Authorization": f"Bearer {TOKEN}"}

@@ -15,6 +15,13 @@ from voicecdr.config import Settings
 from voicecdr.ingest.core import Ingestor, Item
 from voicecdr.storage import AppStore, CdrWriter, Database
 
+
+@pytest.fixture
+def database_url(any_database_url: str) -> str:
+    """SQLite, PostgreSQL and Citus: these tests hold on every database."""
+    return any_database_url
+
+
 GROUP_FIELDS = [
     "id",
     "result",

@@ -6,6 +6,7 @@ import re
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 
 from tests.support.data import canonical, charged, make_app, read_cdrs, receipt_call
@@ -15,6 +16,13 @@ from voicecdr.rating import Rate, parse_plan_csv
 from voicecdr.receipts import form_body, render
 from voicecdr.storage import AppStore, CdrWriter, Database, Outbox, RatingStore
 from voicecdr.workers.rater import Rater, rerate
+
+
+@pytest.fixture
+def database_url(any_database_url: str) -> str:
+    """SQLite, PostgreSQL and Citus: these tests hold on every database."""
+    return any_database_url
+
 
 T0 = 1567990800  # 2019-09-09 09:00:00 Asia/Shanghai
 HEADER = "service,prefix,cycle,unit_price,basic_price\n"

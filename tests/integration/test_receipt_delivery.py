@@ -21,6 +21,13 @@ from voicecdr.storage import AppStore, CdrWriter, Database, Outbox, RatingStore
 from voicecdr.workers.rater import Rater, rerate
 from voicecdr.workers.sender import Sender, SenderConfig
 
+
+@pytest.fixture
+def database_url(any_database_url: str) -> str:
+    """SQLite, PostgreSQL and Citus: these tests hold on every database."""
+    return any_database_url
+
+
 PLAN = "service,prefix,cycle,unit_price,basic_price\n*,,20,0.05,0.005\n"
 QUICK = SenderConfig(timeout=2, policy=RetryPolicy((0, 0), jitter=0), allow_private=True)
 

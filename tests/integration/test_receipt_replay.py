@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from sqlalchemy import event
 
@@ -14,6 +15,12 @@ from voicecdr.models import ReceiptStatus
 from voicecdr.rating import parse_plan_csv
 from voicecdr.storage import Database, Outbox, RatingStore
 from voicecdr.workers.rater import Rater
+
+
+@pytest.fixture
+def database_url(any_database_url: str) -> str:
+    """SQLite, PostgreSQL and Citus: these tests hold on every database."""
+    return any_database_url
 
 
 def _receipts(db: Database) -> dict[int, tuple[int, int, int, int]]:

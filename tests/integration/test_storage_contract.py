@@ -12,6 +12,13 @@ from voicecdr.errors import Conflict, NotFound
 from voicecdr.models import Language, VoiceGroup
 from voicecdr.storage import AppStore, CdrWriter, Database, Outcome
 
+
+@pytest.fixture
+def database_url(any_database_url: str) -> str:
+    """SQLite, PostgreSQL and Citus: these tests hold on every database."""
+    return any_database_url
+
+
 T0 = 1567990800  # 2019-09-09 09:00:00 Asia/Shanghai
 
 

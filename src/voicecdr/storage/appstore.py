@@ -8,7 +8,7 @@ import sqlalchemy as sa
 
 from ..errors import Conflict, NotFound
 from ..models import App, Language
-from . import rollups, schema
+from . import citus, rollups, schema
 from .database import Database
 from .engine import translated
 
@@ -65,7 +65,10 @@ class AppStore:
         return [_app(r) for r in rows]
 
     def update(self, appkey: str, changes: dict[str, Any], *, now: int) -> App:
+        distributed = "timezone" in changes and self._db.citus
         with translated("update app"), self._db.writer.begin() as conn:
+            if distributed:
+                citus.hold_zones(conn, exclusive=True)
             row = conn.execute(
                 schema.apps.update()
                 .where(schema.apps.c.appkey == appkey)
@@ -75,7 +78,7 @@ class AppStore:
             if row is not None and "timezone" in changes:
                 # Its rollups are by local hour and day: made again in the new zone, in
                 # this transaction (writers wait on the row lock the UPDATE holds).
-                rollups.rebuild(conn, self._db.dialect, row.id)
+                rollups.rebuild(conn, self._db.dialect, row.id, distributed=distributed)
         if row is None:
             raise NotFound(f"no app with appkey {appkey!r}")
         return _app(row)

@@ -49,6 +49,20 @@ def sequential(conn: sa.Connection) -> None:
     conn.exec_driver_sql("SET LOCAL citus.multi_shard_modify_mode TO 'sequential'")
 
 
+# pg_advisory_xact_lock key of the apps' timezones on Citus: "vcdrzone" in ASCII.
+ZONES_LOCK = 0x7663_6472_7A6F_6E65
+
+
+def hold_zones(conn: sa.Connection, *, exclusive: bool) -> None:
+    """Citus's stand-in for ``FOR SHARE`` on the app rows (``rollups.zones``): writers
+    of rollups hold this lock shared until their transaction ends, a timezone change
+    exclusively. On a reference table ``FOR SHARE`` takes a lock on the table's shard
+    that conflicts with itself, so concurrent writers would queue behind, and deadlock
+    with, each other."""
+    shared = "" if exclusive else "_shared"
+    conn.execute(sa.text(f"SELECT pg_advisory_xact_lock{shared}(:key)"), {"key": ZONES_LOCK})
+
+
 def _placed(conn: sa.Connection) -> dict[str, str]:
     rows = conn.exec_driver_sql(
         "SELECT logicalrelid::regclass::text, partmethod FROM pg_dist_partition"

@@ -179,10 +179,14 @@ _FACT = itemgetter(*(UNRATED.index(n) for n in rollups.CALL_COLUMNS))
 
 
 def _roll_up_priced(
-    conn: sa.Connection, dialect: str, rows: list[UnratedCdr], priced: list[PricedCdr]
+    conn: sa.Connection,
+    dialect: str,
+    rows: list[UnratedCdr],
+    priced: list[PricedCdr],
+    distributed: bool,
 ) -> None:
     """Move the CDRs just priced from pending to priced in the rollups."""
-    buckets = rollups.zones(conn, dialect, {row[1] for row in rows})
+    buckets = rollups.zones(conn, dialect, {row[1] for row in rows}, distributed=distributed)
     _tally(buckets, rows, priced).write(conn, dialect)
 
 
@@ -359,7 +363,7 @@ class RatingStore:
                         pg.execute(_SET_UNPRICED_PG + where, [*_columns(batch.unpriced), *app])
             write_receipt_rows(conn, batch.receipts)
             if batch.priced:
-                _roll_up_priced(conn, self._db.dialect, rows, batch.priced)
+                _roll_up_priced(conn, self._db.dialect, rows, batch.priced, self._per_app)
         return len(batch.priced), len(batch.unpriced)
 
     @contextlib.contextmanager
@@ -451,7 +455,8 @@ class RatingStore:
         receipts: list[NewReceipt] = []
         dialect = self._db.dialect
         with translated("re-rate CDRs"), self._db.writer.begin() as conn:
-            tally = rollups.Tally(rollups.zones(conn, dialect, {r.cdr[1] for r, _ in changes}))
+            apps = {r.cdr[1] for r, _ in changes}
+            tally = rollups.Tally(rollups.zones(conn, dialect, apps, distributed=self._db.citus))
             for rated, decision in changes:
                 cdr_id, app_id, placed, *_ = rated.cdr
                 stored = rated.stored

@@ -117,7 +117,7 @@ def _prune_postgresql(db: Database, cut: int, dry_run: bool) -> PruneReport:
             params,
         ).rowcount
         conn.execute(sa.text("DELETE FROM cdr_counts WHERE bucket < :cut"), params)
-        rollups.subtract_before(conn, db.dialect, cut)
+        rollups.subtract_before(conn, db.dialect, cut, distributed=db.citus)
         conn.exec_driver_sql(f"DROP TABLE {names}")
     if db.partitions is not None:
         db.partitions.forget()  # this process's inserts find out at once
@@ -168,7 +168,7 @@ def _delete_batch(db: Database, app_id: int, group: int, cut: int) -> Counter[st
         if not rows:
             return done
         # What the rows added to the rollups goes with them.
-        tally = rollups.Tally(rollups.zones(conn, db.dialect, [app_id]))
+        tally = rollups.Tally(rollups.zones(conn, db.dialect, [app_id], distributed=db.citus))
         rollups.tally_rows(tally, (r[1:] for r in rows), -1)
         tally.write(conn, db.dialect)
         for start in range(0, len(rows), 900):  # SQLite's classic bound on parameters

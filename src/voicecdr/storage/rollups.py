@@ -47,6 +47,7 @@ from ..analytics import (
     hour_start,
 )
 from ..timefmt import wall_to_epoch, zone
+from . import citus
 
 NO_PREFIX = "-"  # rollup_prefixes: a priced CDR without a recorded prefix (the key holds no NULL)
 NO_REGION = ""  # a CDR whose number has no region (cdrs.region NULL), as a key holds it
@@ -339,13 +340,18 @@ _PG_TYPES = {
 }
 
 
-def zones(conn: sa.Connection, dialect: str, app_ids: Iterable[int]) -> dict[int, Buckets]:
+def zones(
+    conn: sa.Connection, dialect: str, app_ids: Iterable[int], *, distributed: bool = False
+) -> dict[int, Buckets]:
     """Each app's :class:`Buckets`, its timezone read in the caller's transaction; on
-    PostgreSQL the app rows are held ``FOR SHARE`` until it ends (see the module)."""
+    PostgreSQL the app rows are held ``FOR SHARE`` until it ends (see the module), on
+    Citus (``distributed``) the zones' shared lock instead (``citus.hold_zones``)."""
     ids = sorted(set(app_ids))
     if not ids:
         return {}
-    lock = " FOR SHARE" if dialect == "postgresql" else ""
+    lock = " FOR SHARE" if dialect == "postgresql" and not distributed else ""
+    if distributed:
+        citus.hold_zones(conn, exclusive=False)
     marks = ", ".join(str(int(i)) for i in ids)
     rows = conn.exec_driver_sql(
         f"SELECT id, timezone FROM apps WHERE id IN ({marks}) ORDER BY id{lock}"
@@ -361,10 +367,15 @@ def buckets_of(timezone: str) -> Buckets:
 
 
 def tally_calls(
-    conn: sa.Connection, dialect: str, facts: Sequence[CallFact], sign: int = 1
+    conn: sa.Connection,
+    dialect: str,
+    facts: Sequence[CallFact],
+    sign: int = 1,
+    *,
+    distributed: bool = False,
 ) -> Tally:
     """A tally of new (or removed, pending) CDRs, ``facts`` in :data:`CALL_COLUMNS` order."""
-    tally = Tally(zones(conn, dialect, {f[0] for f in facts}))
+    tally = Tally(zones(conn, dialect, {f[0] for f in facts}, distributed=distributed))
     tally.calls(facts, sign)
     return tally
 
@@ -396,13 +407,14 @@ def stored_facts_sql(where: str, *, leading: str = "") -> str:
     return f"SELECT {first}{_FACTS}, {_CHARGE} FROM cdrs WHERE {where}"
 
 
-def subtract_before(conn: sa.Connection, dialect: str, cut: int) -> None:
+def subtract_before(
+    conn: sa.Connection, dialect: str, cut: int, *, distributed: bool = False
+) -> None:
     """Remove from the rollups every CDR placed before ``cut``, before they are dropped
     (PostgreSQL's retention, in its transaction): rows of units that end by ``cut`` are
     deleted whole; the unit holding ``cut`` has the CDRs in it before ``cut`` subtracted."""
-    buckets = zones(
-        conn, dialect, [r[0] for r in conn.exec_driver_sql("SELECT id FROM apps").all()]
-    )
+    every = [r[0] for r in conn.exec_driver_sql("SELECT id FROM apps").all()]
+    buckets = zones(conn, dialect, every, distributed=distributed)
     for app_id, clock in buckets.items():
         hour, day = clock(cut)
         params = {"app": app_id, "hour": hour, "day": day}
@@ -424,12 +436,13 @@ def subtract_before(conn: sa.Connection, dialect: str, cut: int) -> None:
         tally.write(conn, dialect)
 
 
-def rebuild(conn: sa.Connection, dialect: str, app_id: int) -> None:
+def rebuild(conn: sa.Connection, dialect: str, app_id: int, *, distributed: bool = False) -> None:
     """The app's rollups made again from its CDRs, in its (new) timezone; run in the
-    transaction that changes the timezone, after the change."""
+    transaction that changes the timezone, after the change (on Citus, ``distributed``,
+    that transaction holds the zones' lock exclusively: ``citus.hold_zones``)."""
     for table in ("rollup_hours", "rollup_days", "rollup_prefixes"):
         conn.execute(sa.text(f"DELETE FROM {table} WHERE app_id = :app"), {"app": app_id})
-    tally = Tally(zones(conn, dialect, [app_id]))
+    tally = Tally(zones(conn, dialect, [app_id], distributed=distributed))
     # Streamed (a server-side cursor on PostgreSQL): an app may have millions of CDRs.
     query = sa.text(stored_facts_sql("app_id = :app")).execution_options(yield_per=10_000)
     rows = conn.execute(query, {"app": app_id})

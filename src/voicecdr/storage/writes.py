@@ -40,6 +40,7 @@ class CdrWriter:
     def __init__(self, db: Database) -> None:
         writer = db.writer
         self.writer = writer
+        self._db = db
         self.dialect = db.dialect
         self.partitions = db.partitions
         if self.dialect == "postgresql":
@@ -113,9 +114,10 @@ class CdrWriter:
             stored = fresh if inserted is None else [r for r in fresh if _KEY(r) in inserted]
             self._count(conn, stored)
             if stored:
-                rollups.tally_calls(conn, self.dialect, list(map(_CALL_FACT, stored))).write(
-                    conn, self.dialect
-                )
+                facts = list(map(_CALL_FACT, stored))
+                distributed = self._db.citus
+                tally = rollups.tally_calls(conn, self.dialect, facts, distributed=distributed)
+                tally.write(conn, self.dialect)
             merged: _Merged = None
             if inserted is not None or not unique:
                 if inserted is None:
@@ -178,6 +180,11 @@ class CdrWriter:
             return None
         except psycopg.errors.UniqueViolation:
             pass  # rolled back to the savepoint: merge through the staging table instead
+        except psycopg.errors.InternalError_:
+            # Citus passes on a worker's unique violation in a COPY as XX000: merge too,
+            # which reports any other fault itself.
+            if not self._db.citus:
+                raise
         with driver.cursor() as cursor:
             # "IF NOT EXISTS" would otherwise send a NOTICE on every batch but the first.
             cursor.execute("SET LOCAL client_min_messages = warning")
