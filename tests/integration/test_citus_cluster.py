@@ -6,6 +6,7 @@ import psycopg
 import pytest
 
 from tests.support.citus import WORKERS
+from voicecdr.storage import Database, citus, migrate, schema
 
 pytestmark = pytest.mark.citus
 
@@ -29,3 +30,26 @@ def test_a_test_never_sees_another_tests_rows(citus_url: str, round_: int) -> No
             "rate_limit, created_at, updated_at) VALUES (%s, %s, '', '', 'UTC', 'en', 1, 0, 0)",
             (f"app{round_}", f"key{round_}"),
         )
+
+
+def test_db_upgrade_distributes_the_schema_by_app_once(citus_url: str) -> None:
+    with psycopg.connect(citus_url) as conn:
+        placed = dict(
+            conn.execute(
+                "SELECT logicalrelid::regclass::text, partmethod::text || ':' || colocationid "
+                "FROM pg_dist_partition"
+            ).fetchall()
+        )
+    reference = {t: placed.pop(t) for t in citus.REFERENCE}
+    assert {m.split(":")[0] for m in reference.values()} == {"n"}  # reference tables
+    distributed = {t: placed.pop(t) for t in citus.DISTRIBUTED}
+    assert len(set(distributed.values())) == 1  # hash by app_id, all colocated
+    assert next(iter(distributed.values())).startswith("h:")
+    # Everything else (the day partitions aside) stays on the coordinator only.
+    assert all(schema.is_partition(t) for t in placed)
+    db = Database(citus_url)
+    try:
+        before, after = migrate.upgrade(db)  # again: nothing to do
+    finally:
+        db.close()
+    assert before == after == migrate.head_revision()
