@@ -22,6 +22,8 @@ rater; the SQLite file is cached between runs. See ``bench/README.md``, "Scale h
     python bench/scale.py --count 50000 --seconds 3 --latency-seconds 3   # a few minutes
     python bench/scale.py --databases sqlite --phases export    # export at 100,000 / 1,000,000
     python bench/scale.py --phases query --before-src /tmp/old/src   # query API, before/after
+    python bench/scale.py --databases postgresql,citus --phases query,ingest,rating \
+        --count 50000 --rounds 1     # Citus (coordinator + 2 workers) beside PostgreSQL
 """
 
 from __future__ import annotations
@@ -38,8 +40,15 @@ from typing import Any
 
 import orjson
 
-from query_latency import _databases, _positive, say
-from querybench.databases import DATABASES, Database, PostgresDatabase, each_database
+from query_latency import _positive, say
+from querybench.databases import (
+    CITUS,
+    DATABASES,
+    CitusDatabase,
+    Database,
+    PostgresDatabase,
+    each_database,
+)
 from scalebench import before, dataset, phases, query, report
 from voicecdr.storage import head_revision
 
@@ -55,6 +64,14 @@ def _sizes(text: str) -> list[int]:
 
 
 PHASES = ("query", "export", "ingest", "rating")
+
+
+def _databases(text: str) -> list[str]:
+    names = list(dict.fromkeys(part.strip() for part in text.split(",") if part.strip()))
+    unknown = sorted(set(names) - {*DATABASES, CITUS})
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"choose from {', '.join((*DATABASES, CITUS))}")
+    return names
 
 
 def _phases(text: str) -> list[str]:
@@ -125,7 +142,8 @@ def bench_database(
             cache = None if args.no_cache else args.cache_dir
             database, spec, times = stack.enter_context(dataset.sqlite(spec, cache, work, say))
         else:
-            database = PostgresDatabase(pg.create_database("voicecdr_scale"))
+            kind = CitusDatabase if name == CITUS else PostgresDatabase
+            database = kind(pg.create_database("voicecdr_scale"))
             say(f"[{name}] loading {spec.count:,} CDRs through CdrWriter.store ...")
             times = dataset.load(database, spec, say)
         say(f"[{name}] data set: {times}")

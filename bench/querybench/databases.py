@@ -33,22 +33,31 @@ LOAD_BATCH = 5_000
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DATABASES = ("sqlite", "postgresql")
+# Asked for by name only (``--databases postgresql,citus``): it needs Citus installed.
+CITUS = "citus"
 
 
 def each_database(names: Sequence[str], prefix: str) -> Iterator[tuple[str, Path, Any]]:
-    """Each of ``names`` with a work directory of its own and the throwaway PostgreSQL
-    server (None without PostgreSQL), which starts once and stops when the loop ends."""
+    """Each of ``names`` with a work directory of its own and where its databases are
+    made: the throwaway PostgreSQL server, or for ``citus`` a throwaway Citus cluster
+    (coordinator + 2 workers, ``tests/support/citus.py``); None for SQLite. Each starts
+    once and stops when the loop ends."""
     with tempfile.TemporaryDirectory(prefix=prefix) as tmp, contextlib.ExitStack() as stack:
-        server = None
-        if "postgresql" in names:
+        servers: dict[str, Any] = {}
+        if "postgresql" in names or CITUS in names:
             sys.path.insert(0, str(REPO_ROOT))  # tests.support is not part of the package
+        if "postgresql" in names:
             from tests.support.postgres import running
 
-            server = stack.enter_context(running())
+            servers["postgresql"] = stack.enter_context(running())
+        if CITUS in names:
+            from tests.support import citus
+
+            servers[CITUS] = stack.enter_context(citus.running())
         for name in names:
             work = Path(tmp) / name
             work.mkdir()
-            yield name, work, server
+            yield name, work, servers.get(name)
 
 
 _SELECT_LIST = ", ".join(column.name for column in storage.ROW_COLUMNS)
@@ -188,6 +197,22 @@ class PostgresDatabase(Database):
         # on a live system, so COUNT can use an index-only scan.
         with self.connect() as conn:
             conn.execute("VACUUM (ANALYZE)")
+
+
+class CitusDatabase(PostgresDatabase):
+    """A database on a Citus coordinator, distributed by ``storage.upgrade``."""
+
+    name = CITUS
+
+    def version(self) -> str:
+        with self.connect() as conn:
+            row = conn.execute(
+                "SELECT current_setting('server_version'), "
+                "(SELECT extversion FROM pg_extension WHERE extname = 'citus'), "
+                "(SELECT count(*) FROM pg_dist_node WHERE groupid > 0)"
+            ).fetchone()
+        assert row is not None
+        return f"PostgreSQL {row[0].split()[0]}, Citus {row[1]}, {row[2]} workers"
 
 
 @contextlib.contextmanager

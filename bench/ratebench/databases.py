@@ -19,7 +19,13 @@ from itertools import count
 from pathlib import Path
 from typing import Any
 
-from querybench.databases import REPO_ROOT, Database, PostgresDatabase, SqliteDatabase
+from querybench.databases import (
+    REPO_ROOT,
+    CitusDatabase,
+    Database,
+    PostgresDatabase,
+    SqliteDatabase,
+)
 from querybench.dataset import Dataset, _validated
 from voicecdr import demo, storage
 from voicecdr.rating import parse_plan_csv
@@ -154,6 +160,37 @@ class PostgresCluster(Cluster):
 
     def drop(self, database: Database) -> None:
         self._server.drop_database(self._names.pop(database.url))
+
+
+class CitusCluster(PostgresCluster):
+    """Databases on a Citus cluster (``tests/support/citus.py``). A Citus database cannot
+    be a template (its shards are on the workers), so a clone is built afresh the way its
+    template was: the same rows, plan and settings, then settled."""
+
+    name = "citus"
+
+    def __init__(self, server: Any) -> None:
+        super().__init__(server)
+        self._recipes: dict[str, tuple[Dataset, str | None, Any]] = {}  # template url ->
+
+    def create(self, prefix: str) -> CitusDatabase:
+        name = self._label(prefix)
+        database = CitusDatabase(self._server.create_database(name))
+        self._names[database.url] = name
+        return database
+
+    def template(
+        self, prefix: str, data: Dataset, *, callback_url: str | None, setup: Any = None
+    ) -> Database:
+        database = super().template(prefix, data, callback_url=callback_url, setup=setup)
+        self._recipes[database.url] = (data, callback_url, setup)
+        return database
+
+    def clone(self, template: Database, prefix: str) -> CitusDatabase:
+        data, callback_url, setup = self._recipes[template.url]
+        database = super().template(prefix, data, callback_url=callback_url, setup=setup)
+        assert isinstance(database, CitusDatabase)
+        return database
 
 
 @contextlib.contextmanager

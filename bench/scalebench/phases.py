@@ -27,7 +27,7 @@ from querybench.databases import Database
 from querybench.dataset import SECRETKEY, TIMEZONE
 from querybench.server import serve_command, started
 from querybench.workload import Target
-from ratebench.databases import Cluster, PostgresCluster, SqliteCluster, dataset
+from ratebench.databases import CitusCluster, Cluster, PostgresCluster, SqliteCluster, dataset
 from ratebench.report import RatingResult
 from rating_receipts import RATING_APPS, bench_rating
 from voicecdr.timefmt import epoch_to_iso
@@ -55,6 +55,8 @@ def _cluster(kind: str, workdir: Path, pg: Any) -> Iterator[Cluster]:
         work = workdir / "rating"
         work.mkdir(exist_ok=True)
         yield SqliteCluster(work)
+    elif kind == "citus":
+        yield CitusCluster(pg)
     else:
         yield PostgresCluster(pg)
 

@@ -24,6 +24,20 @@ from voicecdr.storage.engine import translated
         (psycopg.errors.AdminShutdown("terminating connection"), "shutting down"),
         (psycopg.errors.ReadOnlySqlTransaction("read-only"), "database is read-only"),
         (psycopg.errors.DiskFull("could not extend file"), "database or disk is full"),
+        # A Citus worker the coordinator cannot reach: on connecting, and mid-transaction.
+        (
+            psycopg.errors.ConnectionFailure(
+                "connection to the remote node postgres@10.0.0.7:5432 failed with the "
+                "following error: Connection refused"
+            ),
+            "a database node is unreachable",
+        ),
+        (
+            psycopg.errors.InternalError_(
+                "failure on connection marked as essential: 10.0.0.7:5432"
+            ),
+            "a database node is unreachable",
+        ),
         (
             sa.exc.OperationalError(
                 "INSERT", {}, sqlite3.OperationalError("database or disk is full")
@@ -45,6 +59,7 @@ def test_faults_are_named(error: Exception, message: str) -> None:
     [
         sqlite3.IntegrityError("UNIQUE constraint failed: cdrs.call_id"),
         psycopg.errors.UndefinedTable('relation "cdrs" does not exist'),
+        psycopg.errors.InternalError_("cannot modify table cdrs: a parallel operation"),
         sa.exc.OperationalError("SELECT", {}, sqlite3.OperationalError("no such table: cdrs")),
     ],
 )

@@ -267,6 +267,15 @@ _SQLITE_FAULTS = (
 )
 
 
+# How a Citus coordinator reports a worker it cannot reach: 08006 when it connects, and
+# the generic XX000 when a connection it held breaks mid-transaction. Only the text tells.
+_CITUS_NODE_DOWN = (
+    "connection to the remote node",
+    "failure on connection marked as essential",
+    "could not establish any connections to the node",
+)
+
+
 def _fault(exc: BaseException, cause: BaseException) -> str | None:
     if isinstance(cause, sqlite3.Error):
         text = str(cause).lower()
@@ -280,6 +289,8 @@ def _fault(exc: BaseException, cause: BaseException) -> str | None:
             return "database or disk is full"
         if state.startswith("57P"):  # operator intervention: shutdown, starting up
             return "database server is shutting down or starting up"
+        if state in ("XX000", "08006") and str(cause).startswith(_CITUS_NODE_DOWN):
+            return "a database node is unreachable (a Citus worker down or restarting)"
         if lost_connection(cause):
             return "database server unreachable or the connection was lost"
     if isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated:
