@@ -54,12 +54,24 @@ def browser(chromium_path: str) -> Iterator[Any]:
         from playwright.sync_api import sync_playwright
     except ImportError:
         _unavailable("Playwright is not installed")
+    from playwright.sync_api import expect as retrying
+
+    # Generous: two cores are shared by the server, chromium and the tests.
+    retrying.set_options(timeout=20_000)
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(
             executable_path=chromium_path, args=["--no-sandbox", "--disable-gpu"]
         )
         yield launched
         launched.close()
+
+
+def expect(target: Any) -> Any:
+    """Playwright's ``expect``: assertions that retry until they hold (or time out), for
+    what a click changes: reading the page at once could read the page before it."""
+    from playwright.sync_api import expect as retrying
+
+    return retrying(target)
 
 
 @dataclass(frozen=True)

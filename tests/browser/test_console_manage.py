@@ -11,10 +11,11 @@ from typing import Any
 
 import pytest
 
-from tests.browser.conftest import Console
+from tests.browser.conftest import Console, expect
 from tests.browser.test_console_browser import sign_in_customer, sign_in_operator
 from tests.integration.test_receipt_delivery import deliver as deliver_here
 from tests.integration.test_receipt_delivery import priced_app
+from tests.support.data import make_app
 from tests.support.receiver import Answer, Receiver, receiving
 from voicecdr.credentials import hash_secret
 from voicecdr.models import ReceiptStatus
@@ -131,3 +132,25 @@ def test_the_operator_creates_an_app_and_sees_its_secret_once(
     finally:
         other.close()
     assert secret not in console.server.logs()
+
+
+LONG_NAME = "Shenzhen Longhua Cross-Border Voice Services Co., Ltd. Branch"
+
+
+def test_the_header_fits_a_phone_with_a_long_app_name(
+    browser: Any, console: Console, db: Database
+) -> None:
+    """The operator's app switcher holding a 60-character name stays within 390 px."""
+    assert len(LONG_NAME) >= 60
+    make_app(db, "longname")
+    AppStore(db).update("longname", {"name": LONG_NAME}, now=1)
+    phone = browser.new_context(viewport={"width": 390, "height": 844}, base_url=console.url)
+    try:
+        page = phone.new_page()
+        sign_in_operator(page, console.operator_token)
+        page.wait_for_url("**/console/overview")
+        page.goto("/console/overview?app=longname")
+        expect(page.locator("#app-switch")).to_have_value("longname")
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    finally:
+        phone.close()
