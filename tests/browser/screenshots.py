@@ -29,6 +29,7 @@ def _created(page: Any) -> None:
     page.get_by_label("Timezone").fill("Europe/Berlin")
     page.get_by_label("Callback URL").fill("https://shop.example/voicecdr/receipts")
     page.get_by_role("button", name="Create app").click()
+    page.locator("#issued-secretkey").wait_for()  # the answer, not the form
 
 
 # (file name, who signs in: None, "customer" or "operator", path under /console, or
@@ -89,6 +90,8 @@ def sign_in(page: Any, who: str | None) -> None:
     elif who == "operator":
         page.get_by_label("Operator token").fill(OPERATOR)
         page.locator("#operator-signin button[type=submit]").click()
+    if who is not None:
+        page.wait_for_url("**/console/overview")  # signed in (networkidle can come first)
     page.wait_for_load_state("networkidle")
 
 
