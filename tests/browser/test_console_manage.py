@@ -122,6 +122,10 @@ def test_the_operator_creates_an_app_and_sees_its_secret_once(
     # would have to post the form again, which it does not do by itself).
     with pytest.raises(Exception, match="ERR_CACHE_MISS"):
         page.go_back()
+    # Chromium then puts its error page in place of the list: reading the page while it
+    # does fails ("the page is navigating"), so wait for the list to be gone first.
+    expect(page.locator("#apps")).to_have_count(0)
+    page.wait_for_load_state()
     assert secret not in page.content()
     # The secret works: the new app's customer signs in with it.
     other = browser.new_context(base_url=console.url)

@@ -110,7 +110,10 @@ class OperatorView:
     session: Session
     app: App | None
     choices: tuple[App, ...] = ()
-    is_operator: bool = True
+
+    @property
+    def is_operator(self) -> bool:
+        return True  # as View's, for the layout
 
     @property
     def lang(self) -> str:
