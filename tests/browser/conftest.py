@@ -26,6 +26,8 @@ from voicecdr.storage import Database
 CHROMIUM = os.environ.get("VOICECDR_CHROMIUM")
 OPERATOR = "operator-Browser-Token-0123456789"
 OTHER = ("other", "other-Secret-0001")  # a second app, for switching and isolation
+# Seconds `serve` may take to answer /readyz: a loaded machine took over 30 to start it.
+READY_TIMEOUT = 120
 
 
 def _unavailable(reason: str) -> None:
@@ -111,7 +113,7 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
         db.close()
     server = Server(cli)
     try:
-        server.wait_ready()
+        server.wait_ready(timeout=READY_TIMEOUT)
         yield Console(server.url, server, cli)
     finally:
         server.stop()

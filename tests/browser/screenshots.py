@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.acceptance.conftest import Cli, Server
+from tests.browser.conftest import READY_TIMEOUT
 from tests.support.client import load, recent_records
 from tests.support.data import make_app
 from voicecdr.storage import Database
@@ -66,7 +67,7 @@ def serve(cwd: Path) -> Server:
     finally:
         db.close()
     server = Server(cli)
-    server.wait_ready()
+    server.wait_ready(timeout=READY_TIMEOUT)
     return server
 
 
