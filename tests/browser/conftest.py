@@ -26,6 +26,8 @@ from voicecdr.storage import Database
 CHROMIUM = os.environ.get("VOICECDR_CHROMIUM")
 OPERATOR = "operator-Browser-Token-0123456789"
 OTHER = ("other", "other-Secret-0001")  # a second app, for switching and isolation
+# Seconds `serve` may take to answer /readyz: a loaded machine took over 30 to start it.
+READY_TIMEOUT = 120
 
 
 def _unavailable(reason: str) -> None:
@@ -54,12 +56,24 @@ def browser(chromium_path: str) -> Iterator[Any]:
         from playwright.sync_api import sync_playwright
     except ImportError:
         _unavailable("Playwright is not installed")
+    from playwright.sync_api import expect as retrying
+
+    # Generous: two cores are shared by the server, chromium and the tests.
+    retrying.set_options(timeout=20_000)
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(
             executable_path=chromium_path, args=["--no-sandbox", "--disable-gpu"]
         )
         yield launched
         launched.close()
+
+
+def expect(target: Any) -> Any:
+    """Playwright's ``expect``: assertions that retry until they hold (or time out), for
+    what a click changes: reading the page at once could read the page before it."""
+    from playwright.sync_api import expect as retrying
+
+    return retrying(target)
 
 
 @dataclass(frozen=True)
@@ -99,7 +113,7 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
         db.close()
     server = Server(cli)
     try:
-        server.wait_ready()
+        server.wait_ready(timeout=READY_TIMEOUT)
         yield Console(server.url, server, cli)
     finally:
         server.stop()

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.acceptance.conftest import Cli, Server
+from tests.browser.conftest import READY_TIMEOUT
 from tests.support.client import load, recent_records
 from tests.support.data import make_app
 from voicecdr.storage import Database
@@ -29,6 +30,7 @@ def _created(page: Any) -> None:
     page.get_by_label("Timezone").fill("Europe/Berlin")
     page.get_by_label("Callback URL").fill("https://shop.example/voicecdr/receipts")
     page.get_by_role("button", name="Create app").click()
+    page.locator("#issued-secretkey").wait_for()  # the answer, not the form
 
 
 # (file name, who signs in: None, "customer" or "operator", path under /console, or
@@ -68,7 +70,7 @@ def serve(cwd: Path) -> Server:
     finally:
         db.close()
     server = Server(cli)
-    server.wait_ready()
+    server.wait_ready(timeout=READY_TIMEOUT)
     return server
 
 
@@ -92,6 +94,8 @@ def sign_in(page: Any, who: str | None) -> None:
     elif who == "operator":
         page.get_by_label("Operator token").fill(OPERATOR)
         page.locator("#operator-signin button[type=submit]").click()
+    if who is not None:
+        page.wait_for_url("**/console/overview")  # signed in (networkidle can come first)
     page.wait_for_load_state("networkidle")
 
 

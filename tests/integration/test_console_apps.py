@@ -307,3 +307,36 @@ def test_the_apps_pages_speak_chinese(operator: TestClient) -> None:
     assert "新建应用" in switched.text
     assert "回调地址" in switched.text
     assert "新建应用" in operator.get("/console/apps/new").text
+
+
+def test_the_operator_creates_the_first_app_of_an_empty_database(
+    settings: Settings, db: Database
+) -> None:
+    with signed_in(tuned(settings), db) as client:
+        # Every page that shows an app leads to the create form, the Apps list works.
+        for path in ("/console", "/console/overview", "/console/receipts", "/console/rates"):
+            answer = client.get(path, follow_redirects=True)
+            assert answer.url.path == "/console/apps/new", path
+            assert answer.status_code == 200
+            assert 'id="first-app"' in answer.text
+        listing = client.get("/console/apps")
+        assert listing.status_code == 200
+        assert "data-appkey=" not in listing.text
+        assert 'id="app-switch"' in listing.text  # the switcher, with nothing to choose
+        assert (
+            client.get("/console/apps/rotate", follow_redirects=False).headers["location"]
+            == "/console/apps/new"
+        )
+        created = post_form(
+            client, "/console/apps/new", "/console/apps/new", name="First", appkey="first"
+        )
+        assert created.status_code == 200, created.text
+        secret = shown(created.text, "secretkey")
+        assert shown(created.text, "appkey") == "first"
+        overview = client.get("/console/overview", follow_redirects=False)
+        assert overview.status_code == 200
+        assert "First</small>" in overview.text
+        assert 'value="first" selected' in overview.text
+        assert secret not in overview.text
+        assert 'id="first-app"' not in client.get("/console/apps/new").text
+    assert can_sign_in(settings, db, "first", secret)

@@ -10,12 +10,14 @@ from collections.abc import Iterator
 from http.cookies import SimpleCookie
 from typing import Any
 
+import orjson
 import pytest
 from starlette.testclient import TestClient
 
 from tests.support.client import load, price_everything, recent_records
 from tests.support.console import csrf_of, customer, operator
 from tests.support.data import make_app
+from voicecdr import apps
 from voicecdr.api import create_app
 from voicecdr.config import Settings
 from voicecdr.console.session import COOKIE
@@ -87,7 +89,7 @@ def test_a_customer_signs_in_and_sees_its_own_app(client: TestClient) -> None:
 
 
 def test_the_session_cookie_is_httponly_samesite_scoped_and_holds_no_secret(
-    client: TestClient,
+    client: TestClient, db: Database
 ) -> None:
     cookie = cookie_attributes(customer(client, "app1", SECRETS["app1"]))
     assert cookie["httponly"] is not None
@@ -100,7 +102,12 @@ def test_the_session_cookie_is_httponly_samesite_scoped_and_holds_no_secret(
     decoded = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)).decode()
     assert SECRETS["app1"] not in decoded
     assert "secret" not in decoded
-    assert set(re.findall(r'"(\w)":', decoded)) == {"r", "a", "c", "l", "e"}
+    assert set(re.findall(r'"(\w)":', decoded)) == {"r", "a", "c", "l", "e", "k"}
+    # "k" binds the session to the secret: a keyed fingerprint, not the stored hash.
+    stored = AppStore(db).get("app1")
+    assert stored is not None
+    assert not any(part in decoded for part in stored.secret_hash.split("$") if len(part) > 3)
+    assert len(orjson.loads(decoded)["k"]) == 22
 
 
 def test_the_cookie_is_secure_on_https(settings: Settings, db: Database, data: None) -> None:
@@ -260,6 +267,74 @@ def test_a_forged_or_expired_cookie_is_no_session(client: TestClient, clock: Clo
     expired = client.get("/console/overview", follow_redirects=False)
     assert expired.status_code == 303
     assert expired.headers["location"] == "/console/signin"
+
+
+def signed_out(client: TestClient) -> None:
+    """The session has ended: pages lead to the sign-in page, which shows its form (the
+    ended session was replaced, so it does not send the reader back)."""
+    answer = client.get("/console/overview", follow_redirects=False)
+    assert answer.status_code == 303
+    assert answer.headers["location"] == "/console/signin"
+    form = client.get("/console/signin", follow_redirects=False)
+    assert form.status_code == 200
+    assert 'id="appkey"' in form.text or 'name="appkey"' in form.text
+
+
+def test_rotating_the_secret_ends_the_customer_s_sessions(client: TestClient, db: Database) -> None:
+    customer(client, "app1", SECRETS["app1"])
+    assert client.get("/console/overview", follow_redirects=False).status_code == 200
+    issued = apps.rotate_secret(AppStore(db), "app1", signing=False)  # `apps rotate-secret`
+    signed_out(client)
+    assert customer(client, "app1", SECRETS["app1"]).status_code == 401
+    assert customer(client, "app1", issued.secretkey or "").status_code == 303
+    assert client.get("/console/overview", follow_redirects=False).status_code == 200
+
+
+def test_rotating_the_receipt_signing_secret_keeps_the_session(
+    client: TestClient, db: Database
+) -> None:
+    customer(client, "app1", SECRETS["app1"])
+    apps.rotate_secret(AppStore(db), "app1", signing=True)
+    assert client.get("/console/overview", follow_redirects=False).status_code == 200
+
+
+def test_the_console_s_rotation_ends_the_customer_s_session_too(
+    client: TestClient, settings: Settings, db: Database, clock: Clock
+) -> None:
+    customer(client, "app1", SECRETS["app1"])
+    with TestClient(create_app(tuned(settings), db, clock)) as op:
+        operator(op, OPERATOR)
+        form = op.get("/console/apps/rotate?app=app1")
+        rotated = op.post(
+            "/console/apps/rotate",
+            data={"csrf": csrf_of(form.text), "app": "app1", "which": "secretkey"},
+        )
+        assert rotated.status_code == 200, rotated.text
+    signed_out(client)
+
+
+def test_disabling_the_app_ends_the_customer_s_session(client: TestClient, db: Database) -> None:
+    customer(client, "app1", SECRETS["app1"])
+    AppStore(db).update("app1", {"disabled_at": int(time.time())}, now=int(time.time()))
+    signed_out(client)
+
+
+def test_the_operator_s_sessions_end_when_the_operator_token_changes(
+    settings: Settings, db: Database, data: None
+) -> None:
+    with TestClient(create_app(tuned(settings), db)) as first:
+        assert operator(first, OPERATOR).status_code == 303
+        cookie = first.cookies[COOKIE]
+    decoded = base64.urlsafe_b64decode(cookie.split(".")[0] + "==").decode()
+    assert OPERATOR not in decoded
+    changed = Settings(operator_token="another-Operator-Token-987654").operator_token
+    for token, status in ((tuned(settings).operator_token, 200), (changed, 303), (None, 303)):
+        with TestClient(create_app(tuned(settings, operator_token=token), db)) as later:
+            later.cookies.set(COOKIE, cookie, path="/console")
+            answer = later.get("/console/overview", follow_redirects=False)
+            assert answer.status_code == status, token
+            if status == 303:
+                assert answer.headers["location"] == "/console/signin"
 
 
 def test_sign_out_ends_the_session(client: TestClient) -> None:

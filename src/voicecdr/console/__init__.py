@@ -8,7 +8,9 @@ handlers are wrapped with ``page(console)`` (``web.py``), and begin with
 ``view, form = await console.posted(request)`` (a POST: its CSRF token checked). The
 view's ``app`` is the only app the page may show or change: a customer's own app whatever
 the URL or form names (naming another is a 404), the operator's chosen app (switched in
-the layout, or named by ``app=``). Render with
+the layout, or named by ``app=``). The two pages that must work before any app exists
+(the Apps list, a new app) take ``console.operator_view`` / ``operator_posted`` instead:
+an operator-only view whose ``app`` may be None. Render with
 ``console.render(request, "page.html", {...}, view=view)``, a template extending
 ``base.html``; its words go in ``i18n.py``, in English and Chinese. Every form posts
 ``csrf`` (``{{ session.csrf }}``; htmx requests send it as the ``X-CSRF-Token`` header the

@@ -4,6 +4,11 @@ The cookie's value is ``payload.signature``: the payload is the session as compa
 (base64url), the signature its HMAC-SHA256 under the deployment's console key. A session
 exists before sign-in too (role ``anonymous``) so the sign-in form has a CSRF token to be
 checked against; signing in replaces it, token and all.
+
+A signed-in session is bound to the credential it signed in with by a short keyed
+fingerprint (of the app's stored secret hash, or of the operator token): when that
+credential changes the session ends. The fingerprint is an HMAC under the console key,
+so the cookie reveals nothing of the secret or its hash.
 """
 
 from __future__ import annotations
@@ -34,22 +39,26 @@ class Role(StrEnum):
 class Session:
     """Who is signed in: the role, the app they see (its appkey; a customer's own, the
     operator's current choice), the CSRF token every POST must carry, the language
-    chosen (None: the app's), and when it ends (epoch seconds)."""
+    chosen (None: the app's), when it ends (epoch seconds), and the fingerprint of the
+    credential it signed in with (:meth:`SessionCodec.fingerprint`; None before sign-in)."""
 
     role: Role
     app: str | None
     csrf: str
     lang: str | None
     expires: int
+    credential: str | None = None
 
     @classmethod
     def anonymous(cls, now: float, lang: str | None = None) -> Session:
         return cls(Role.ANONYMOUS, None, new_token(), lang, int(now) + LIFETIME)
 
     @classmethod
-    def signed_in(cls, role: Role, app: str | None, now: float, lang: str | None) -> Session:
+    def signed_in(
+        cls, role: Role, app: str | None, now: float, lang: str | None, credential: str
+    ) -> Session:
         """A fresh session (a new CSRF token: one seen before sign-in is not reused)."""
-        return cls(role, app, new_token(), lang, int(now) + LIFETIME)
+        return cls(role, app, new_token(), lang, int(now) + LIFETIME, credential)
 
     @property
     def signed_in_as(self) -> Role | None:
@@ -81,6 +90,7 @@ class SessionCodec:
             "c": session.csrf,
             "l": session.lang,
             "e": session.expires,
+            "k": session.credential,
         }
         payload = _b64(orjson.dumps(body))
         return f"{payload}.{self._sign(payload)}"
@@ -92,16 +102,27 @@ class SessionCodec:
             return None
         try:
             body = orjson.loads(_unb64(payload))
-            session = Session(Role(body["r"]), body["a"], str(body["c"]), body["l"], int(body["e"]))
+            session = Session(
+                Role(body["r"]), body["a"], str(body["c"]), body["l"], int(body["e"]), body.get("k")
+            )
         except (ValueError, KeyError, TypeError, binascii.Error, orjson.JSONDecodeError):
             return None
         return session if session.expires > now else None
 
+    def fingerprint(self, kind: str, credential: str) -> str:
+        """A short keyed fingerprint of ``credential`` (22 characters, 128 bits): equal
+        for the same credential, telling nothing of it without the console key."""
+        message = f"credential\x00{kind}\x00{credential}".encode()
+        return _b64(hmac.new(self._secret(), message, hashlib.sha256).digest()[:16])
+
     def _sign(self, payload: str) -> str:
+        return _b64(hmac.new(self._secret(), payload.encode(), hashlib.sha256).digest())
+
+    def _secret(self) -> bytes:
         if self._key is None:
             secret = self._source().encode()
             self._key = hashlib.sha256(b"voicecdr console session\x00" + secret).digest()
-        return _b64(hmac.new(self._key, payload.encode(), hashlib.sha256).digest())
+        return self._key
 
 
 def _b64(data: bytes) -> str:

@@ -74,9 +74,10 @@ def routes(console: Console) -> list[BaseRoute]:
                 return _form(request, session, "signin.wrong_operator", 401)
             listed = await run_in_threadpool(console.apps.list)
             first = listed[0].appkey if listed else None
-            return _signed_in(
-                request, Session.signed_in(Role.OPERATOR, first, console.clock(), session.lang)
-            )
+            bound = console.operator_credential()
+            assert bound is not None  # operator_configured
+            fresh = Session.signed_in(Role.OPERATOR, first, console.clock(), session.lang, bound)
+            return _signed_in(request, fresh)
         appkey, secretkey = str(form.get("appkey", "")), str(form.get("secretkey", ""))
         verdict = await run_in_threadpool(console.auth.authenticate, appkey, secretkey, client)
         if not isinstance(verdict, Admitted):
@@ -90,7 +91,13 @@ def routes(console: Console) -> list[BaseRoute]:
             if decision.locked_out:
                 return _locked_out(request, session, decision)
             return _form(request, session, "signin.busy", 429, wait=decision.retry_after_header)
-        fresh = Session.signed_in(Role.CUSTOMER, verdict.app.appkey, console.clock(), session.lang)
+        fresh = Session.signed_in(
+            Role.CUSTOMER,
+            verdict.app.appkey,
+            console.clock(),
+            session.lang,
+            console.app_credential(verdict.app),
+        )
         return _signed_in(request, fresh)
 
     def _locked_out(request: Request, session: Session, decision: Decision) -> Response:

@@ -76,6 +76,14 @@ class SignInNeeded(Exception):
     """No signed-in session: the answer is a redirect to the sign-in page."""
 
 
+class Redirect(Exception):
+    """A page that cannot be shown yet: the answer is a 303 to ``location``."""
+
+    def __init__(self, location: str) -> None:
+        super().__init__(location)
+        self.location = location
+
+
 @dataclass(frozen=True, slots=True)
 class View:
     """A signed-in request: its session and the app it may see (a customer's own app,
@@ -92,6 +100,25 @@ class View:
     @property
     def lang(self) -> str:
         return i18n.language(self.session.lang, self.app.language.value)
+
+
+@dataclass(frozen=True, slots=True)
+class OperatorView:
+    """The operator's view of the pages that need no app (the Apps list, a new app):
+    the chosen app, None while there is none yet."""
+
+    session: Session
+    app: App | None
+    choices: tuple[App, ...] = ()
+
+    @property
+    def is_operator(self) -> bool:
+        return True  # as View's, for the layout
+
+    @property
+    def lang(self) -> str:
+        default = self.app.language.value if self.app is not None else "en"
+        return i18n.language(self.session.lang, default)
 
 
 class Console:
@@ -145,11 +172,28 @@ class Console:
         response.delete_cookie(COOKIE, path=PREFIX, httponly=True, samesite="lax")
 
     def require_session(self, request: Request) -> Session:
-        """The signed-in session, or :class:`SignInNeeded`."""
+        """The signed-in session, or :class:`SignInNeeded`. An operator's session ends
+        when the operator token changes (a customer's is checked with its app)."""
         session = self.session(request)
         if session is None or session.signed_in_as is None:
             raise SignInNeeded
+        if session.role is Role.OPERATOR:
+            bound = self.operator_credential()
+            if bound is None or session.credential != bound:
+                raise SignInNeeded
         return session
+
+    def operator_credential(self) -> str | None:
+        """The fingerprint an operator's session is bound to (None: no operator token)."""
+        token = self.settings.operator_token
+        if token is None:
+            return None
+        return self.codec.fingerprint("operator", token.get_secret_value())
+
+    def app_credential(self, app: App) -> str:
+        """The fingerprint a customer's session is bound to: of its app's stored secret
+        hash, so rotating the secretkey ends the sessions signed in with the old one."""
+        return self.codec.fingerprint("app", f"{app.appkey}\x00{app.secret_hash}")
 
     async def view(self, request: Request, wanted: str | None = None) -> View:
         """The signed-in view of a GET: the app named by ``wanted`` (else the ``app``
@@ -162,14 +206,26 @@ class Console:
 
     async def posted(self, request: Request) -> tuple[View, FormData]:
         """A signed-in POST's view and form, its CSRF token checked first (403)."""
+        session, form, wanted = await self._checked_post(request)
+        return await run_in_threadpool(self._view, session, wanted), form
+
+    async def operator_view(self, request: Request) -> OperatorView:
+        """The operator's view of a GET of a page that needs no app; 404 for a customer."""
+        session = self.require_session(request)
+        wanted = request.query_params.get("app")
+        return await run_in_threadpool(self._operator_view, session, wanted)
+
+    async def operator_posted(self, request: Request) -> tuple[OperatorView, FormData]:
+        """:meth:`operator_view` for a POST, its CSRF token checked first (403)."""
+        session, form, wanted = await self._checked_post(request)
+        return await run_in_threadpool(self._operator_view, session, wanted), form
+
+    async def _checked_post(self, request: Request) -> tuple[Session, FormData, str | None]:
         session = self.require_session(request)
         form = await request.form()
         self.check_csrf(request, session, form)
         wanted = form.get("app")
-        view = await run_in_threadpool(
-            self._view, session, wanted if isinstance(wanted, str) else None
-        )
-        return view, form
+        return session, form, wanted if isinstance(wanted, str) else None
 
     @staticmethod
     def check_csrf(request: Request, session: Session, form: FormData) -> None:
@@ -186,19 +242,27 @@ class Console:
             assert session.app is not None
             if wanted is not None and wanted != session.app:
                 raise Refused(404, "error.not_found")
-            app = self.auth.apps.get(session.app)
-            if app is None or app.disabled:
-                raise SignInNeeded  # deleted or disabled since: its sign-in ends
+            # Read afresh (not the API's cache): a rotation or disable ends it at once.
+            app = self.apps.get(session.app)
+            if app is None or app.disabled or session.credential != self.app_credential(app):
+                raise SignInNeeded  # deleted, disabled or its secret rotated since
             return View(session, app)
+        chosen = self._operator_view(session, wanted)
+        if chosen.app is None:  # no app yet: the first one is to be made
+            raise Redirect(f"{PREFIX}/apps/new")
+        return View(session, chosen.app, chosen.choices)
+
+    def _operator_view(self, session: Session, wanted: str | None) -> OperatorView:
+        if session.role is not Role.OPERATOR:
+            self._view(session, None)  # a customer whose session ended signs in again
+            raise Refused(404, "error.not_found")
         app = self.auth.apps.get(wanted or session.app or "")
         if app is None and wanted is not None:
             raise Refused(404, "error.not_found")
         listed = self.apps.list()
-        if app is None:  # none chosen yet, or the chosen one is gone: the first app
-            if not listed:
-                raise Refused(404, "error.no_apps")
+        if app is None and listed:  # none chosen yet, or the chosen one is gone: the first
             app = listed[0]
-        return View(session, app, tuple(listed))
+        return OperatorView(session, app, tuple(listed))
 
     # -- rendering -----------------------------------------------------------------------
 
@@ -208,7 +272,7 @@ class Console:
         template: str,
         context: Mapping[str, Any],
         *,
-        view: View | None = None,
+        view: View | OperatorView | None = None,
         session: Session | None = None,
         status: int = 200,
     ) -> HTMLResponse:
@@ -255,6 +319,16 @@ def page(console: Console) -> Callable[[Handler], Handler]:
                 return await handler(request)
             except SignInNeeded:
                 response = RedirectResponse(f"{PREFIX}/signin", status_code=303)
+                response.headers.update(SECURITY_HEADERS)
+                ended = console.session(request)
+                if ended is not None and ended.signed_in_as is not None:
+                    # A session that ended (rotated secret, disabled app, new operator
+                    # token) is replaced, or the sign-in page would send it back here.
+                    fresh = Session.anonymous(console.clock(), ended.lang)
+                    console.set_session(request, response, fresh)
+                return response
+            except Redirect as redirect:
+                response = RedirectResponse(redirect.location, status_code=303)
                 response.headers.update(SECURITY_HEADERS)
                 return response
             except Refused as refused:

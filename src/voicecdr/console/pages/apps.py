@@ -20,7 +20,7 @@ from starlette.routing import BaseRoute, Route
 from ... import apps
 from ...errors import ConfigError, Conflict, ValidationError
 from ...models import Language
-from ..web import Console, Refused, View, page
+from ..web import Console, OperatorView, Refused, View, page
 
 CREATED_FIELDS = ("name", "appkey", "timezone", "language", "callback_url")
 
@@ -29,40 +29,45 @@ def routes(console: Console) -> list[BaseRoute]:
     wrap = page(console)
     check = apps.CallbackCheck(console.settings.allow_private_callbacks)
 
-    async def operator_view(request: Request) -> View:
+    async def operator_app_view(request: Request) -> View:
         view = await console.view(request)
         if not view.is_operator:
             raise Refused(404, "error.not_found")
         return view
 
-    async def operator_post(request: Request) -> tuple[View, FormData]:
+    async def operator_app_post(request: Request) -> tuple[View, FormData]:
         view, form = await console.posted(request)
         if not view.is_operator:
             raise Refused(404, "error.not_found")
         return view, form
 
     async def listing(request: Request) -> Response:
-        view = await operator_view(request)
-        rows = [apps.public_view(a) for a in await run_in_threadpool(console.apps.list)]
+        view = await console.operator_view(request)  # no app needed: there may be none yet
+        rows = [apps.public_view(a) for a in view.choices]  # every app, as the view read them
         return console.render(request, "apps.html", {"apps": rows}, view=view)
 
     def new_form(
-        request: Request, view: View, values: dict[str, str], problem: str = "", status: int = 200
+        request: Request,
+        view: OperatorView,
+        values: dict[str, str],
+        problem: str = "",
+        status: int = 200,
     ) -> Response:
         context = {
             "values": values,
             "problem": problem,
             "app_languages": [x.value for x in Language],
             "default_timezone": console.settings.timezone,
+            "first": not view.choices,  # no app yet: the operator was sent here
         }
         return console.render(request, "app_new.html", context, view=view, status=status)
 
     async def new(request: Request) -> Response:
-        view = await operator_view(request)
+        view = await console.operator_view(request)
         return new_form(request, view, dict.fromkeys(CREATED_FIELDS, ""))
 
     async def create(request: Request) -> Response:
-        view, form = await operator_post(request)
+        view, form = await console.operator_posted(request)
         values = {k: str(form.get(k, "")).strip() for k in CREATED_FIELDS}
         given = {k: v or None for k, v in values.items() if k != "name"}
         try:
@@ -76,11 +81,11 @@ def routes(console: Console) -> list[BaseRoute]:
         )
 
     async def rotate_form(request: Request) -> Response:
-        view = await operator_view(request)
+        view = await operator_app_view(request)
         return console.render(request, "app_rotate.html", {"target": view.app}, view=view)
 
     async def rotate(request: Request) -> Response:
-        view, form = await operator_post(request)
+        view, form = await operator_app_post(request)
         signing = form.get("which") == "signing"
         issued = await run_in_threadpool(
             lambda: apps.rotate_secret(console.apps, view.app.appkey, signing=signing)
@@ -104,13 +109,13 @@ def routes(console: Console) -> list[BaseRoute]:
         return console.render(request, "app_callback.html", context, view=view, status=status)
 
     async def callback_form(request: Request) -> Response:
-        view = await operator_view(request)
+        view = await operator_app_view(request)
         current = await run_in_threadpool(console.apps.get, view.app.appkey)
         url = current.callback_url if current is not None else None
         return callback_page(request, view, url or "")
 
     async def set_callback(request: Request) -> Response:
-        view, form = await operator_post(request)
+        view, form = await operator_app_post(request)
         url = str(form.get("callback_url", "")).strip()
         try:
             await run_in_threadpool(
