@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import csv
 import io
+import re
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
-from tests.browser.conftest import Console
+from tests.browser.conftest import Console, expect
 from tests.browser.test_console_browser import sign_in_customer
 
 Page = Any  # playwright.sync_api.Page
@@ -37,15 +40,32 @@ def api_total(console: Console, start: datetime, end: datetime, voice_type: str)
     return int(body["info"]["total"])
 
 
+def calls_search(**wanted: str) -> Callable[[str], bool]:
+    """A test of a URL: the calls search page whose query holds ``wanted`` (name: value).
+
+    The form page opened first has no query, and a call's page another path, so waiting
+    for this URL waits for the new page, not a load state the old page already has."""
+
+    def test(url: str) -> bool:
+        parts = urlsplit(url)
+        query = {name: values[-1] for name, values in parse_qs(parts.query).items()}
+        return parts.path.endswith("/console/calls") and all(
+            query.get(name) == value for name, value in wanted.items()
+        )
+
+    return test
+
+
 def search(page: Page, start: datetime, end: datetime, **fields: str) -> None:
-    """Fill the search form like a person would, and submit it."""
+    """Fill the search form like a person would, submit it, and wait for its answer."""
     page.goto("/console/calls")
-    page.get_by_label("From", exact=True).fill(start.strftime("%Y-%m-%dT%H:%M"))
-    page.get_by_label("To (not included)").fill(end.strftime("%Y-%m-%dT%H:%M"))
+    since, until = start.strftime("%Y-%m-%dT%H:%M"), end.strftime("%Y-%m-%dT%H:%M")
+    page.get_by_label("From", exact=True).fill(since)
+    page.get_by_label("To (not included)").fill(until)
     for label, value in fields.items():
         page.get_by_label(label, exact=True).select_option(value)
     page.get_by_role("button", name="Search", exact=True).click()
-    page.wait_for_load_state()
+    page.wait_for_url(calls_search(**{"from": since, "to": until}))
 
 
 def window() -> tuple[datetime, datetime]:
@@ -66,14 +86,14 @@ def test_search_page_and_open_a_call(page: Page, console: Console) -> None:
     total = int(page.locator("#total").get_attribute("data-total") or "")
     assert total == api_total(console, start, end, "1") > 40
     rows = page.locator("#calls tbody tr")
-    assert rows.count() == 20
+    expect(rows).to_have_count(20)
     first_page = [r.get_attribute("data-id") for r in rows.all()]
     # To page 2 by keyboard: focus its link, press Enter.
     link = page.locator(".pager a", has_text="Next")
     link.focus()
     page.keyboard.press("Enter")
-    page.wait_for_url("**page=2**")
-    assert page.locator(".pager a[aria-current=page]").inner_text() == "2"
+    page.wait_for_url(calls_search(page="2"))
+    expect(page.locator(".pager a[aria-current=page]")).to_have_text("2")
     second = [r.get_attribute("data-id") for r in page.locator("#calls tbody tr").all()]
     assert second
     assert not set(second) & set(first_page)
@@ -81,11 +101,14 @@ def test_search_page_and_open_a_call(page: Page, console: Console) -> None:
     call_id = second[0]
     page.locator(f"#calls tr[data-id='{call_id}'] a").click()
     page.wait_for_url(f"**/console/calls/{call_id}?**")
-    assert page.locator("h1").inner_text().startswith(f"Call {call_id}")
-    assert page.locator("#fields").is_visible()
-    assert page.locator("#price-status").is_visible()
+    heading = re.compile("^" + re.escape(f"Call {call_id}"))
+    expect(page.locator("h1")).to_have_text(heading, use_inner_text=True)
+    expect(page.locator("#fields")).to_be_visible()
+    expect(page.locator("#price-status")).to_be_visible()
+    # The call's own URL carries page=2 too (for this link): wait for the search's path.
     page.get_by_role("link", name="Back to the search").click()
-    page.wait_for_url("**page=2**")
+    page.wait_for_url(calls_search(page="2"))
+    expect(page.locator(".pager a[aria-current=page]")).to_have_text("2")
 
 
 def test_download_the_search_as_csv(page: Page, console: Console) -> None:
@@ -118,11 +141,11 @@ def test_bad_input_is_shown_by_its_field(page: Page, console: Console) -> None:
     page.goto("/console/calls")
     page.get_by_label("Phone number or prefix").fill("12ab")
     page.get_by_role("button", name="Search", exact=True).click()
-    page.wait_for_load_state()
+    page.wait_for_url(calls_search(phone="12ab"))
     phone = page.get_by_label("Phone number or prefix")
-    assert phone.get_attribute("aria-invalid") == "true"
-    assert "Digits only" in page.locator("#e-phone").inner_text()
-    assert page.get_by_role("alert").is_visible()
+    expect(phone).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#e-phone")).to_contain_text("Digits only")
+    expect(page.get_by_role("alert")).to_be_visible()
 
 
 def test_a_customer_cannot_open_another_apps_call(page: Page, console: Console) -> None:
