@@ -168,8 +168,8 @@ class Outbox:
         )
         with translated("claim receipts"), self._db.writer.begin() as conn:
             chosen: list[int] = []
-            for rid, app_id, rank in conn.execute(candidates.order_by(ranked.c.rank, ranked.c.id)):
-                if rank <= per_app - busy.get(app_id, 0):
+            for rid, app, rank in conn.execute(candidates.order_by(ranked.c.rank, ranked.c.id)):
+                if rank <= per_app - busy.get(app, 0):
                     chosen.append(rid)
                 if len(chosen) >= limit:
                     break
