@@ -292,8 +292,11 @@ def test_a_stopped_worker_gives_a_retryable_error_then_recovers(
         assert detail.startswith(f"store CDRs failed: {UNREACHABLE}"), detail
         assert detail.endswith("nothing was stored, retry later"), detail
 
+    def query(app: str) -> httpx.Response:
+        return client.post(QUERY, data=window.query(app, page_size=10))
+
     def total(app: str) -> dict[str, Any]:
-        answer = client.post(QUERY, data=window.query(app, page_size=10))
+        answer = query(app)
         assert answer.status_code == 200, answer.text
         body: dict[str, Any] = answer.json()
         return body
@@ -317,10 +320,12 @@ def test_a_stopped_worker_gives_a_retryable_error_then_recovers(
                 assert client.get("/readyz").status_code == 200
                 for app in on_down:
                     refused(ingest(app, f"down{down.port}"))
-                    # The query API's failure for it (HTTP 200, as NXCloud clients expect).
+                    # The query API's failure for it (HTTP 200, as NXCloud clients expect),
+                    # retryable (a Retry-After header).
+                    assert query(app).headers["retry-after"] == "5"
                     assert total(app) == {
                         "code": "0",
-                        "info": "internal error, please retry",
+                        "info": "the database is unavailable; retry later",
                         "error": "internal",
                     }
                 for app in elsewhere:
