@@ -238,6 +238,17 @@ class Outbox:
             )
         return out
 
+    def apps_due(self, now: float) -> set[int]:
+        """The apps with receipts due at ``now``: one statement, on every node on Citus
+        (the sender's cheap look before it claims app by app)."""
+        query = (
+            sa.select(r.app_id)
+            .where(r.status == int(ReceiptStatus.PENDING), r.next_attempt_at <= now)
+            .distinct()
+        )
+        with translated("read apps with receipts due"), self._db.reader.connect() as conn:
+            return set(conn.execute(query).scalars())
+
     def app_ids(self) -> list[int]:
         """Every app's id (the apps a sender claims for in turn on Citus)."""
         with translated("read apps"), self._db.reader.connect() as conn:

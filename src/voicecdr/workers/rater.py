@@ -86,7 +86,7 @@ class Rater:
         the others); an app whose node is unreachable is skipped for this pass, the fault
         logged once until the app is rated again."""
         priced = unpriced = 0
-        for app_id in self._apps:
+        for app_id in self.unreachable.worth_trying(self._apps, self._ratings.apps_waiting):
             try:
                 done, left = self._ratings.rate_batch(self._batch_size, price, app_id=app_id)
             except DatabaseUnavailable as exc:

@@ -187,9 +187,10 @@ class Sender:
         return len(due)
 
     def _claim_due(self, free: int, busy: dict[int, int]) -> list[DueReceipt]:
+        now = self._clock()
         claim = functools.partial(
             self._outbox.claim_due,
-            now=self._clock(),
+            now=now,
             per_app=self._config.per_app,
             busy=busy,
             lease=self._config.lease,
@@ -198,7 +199,7 @@ class Sender:
             return claim(limit=free)
         due: list[DueReceipt] = []
         self._apps = rotated(self._apps, self._outbox.app_ids())
-        for app_id in self._apps:
+        for app_id in self.unreachable.worth_trying(self._apps, lambda: self._outbox.apps_due(now)):
             if len(due) >= free:
                 break
             if busy.get(app_id, 0) >= self._config.per_app:

@@ -5,6 +5,7 @@ own apps (docs/scaling.md)."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from ..errors import DatabaseUnavailable
 
@@ -39,3 +40,16 @@ class Unreachable:
     def done(self, app_id: int) -> None:
         if self.faults.pop(app_id, None) is not None:
             self._log.info(f"{self._work} of an app again", extra={"app": app_id})
+
+    def worth_trying(self, apps: list[int], with_work: Callable[[], set[int]]) -> list[int]:
+        """Of ``apps`` (in order), those ``with_work`` says have work: one statement on
+        every node, which keeps a poll with no work cheap however many apps there are.
+        While a node is down that statement fails, and every app is tried (each routed to
+        its own node); once it succeeds, every node answered, so no app is skipped."""
+        try:
+            found = with_work()
+        except DatabaseUnavailable:
+            return apps
+        for app_id in list(self.faults):
+            self.done(app_id)
+        return [app for app in apps if app in found]
