@@ -5,6 +5,7 @@ changes the cluster's nodes."""
 
 from __future__ import annotations
 
+import subprocess
 import threading
 import time
 from collections import Counter
@@ -22,6 +23,8 @@ from tests.acceptance.conftest import Cli, Server
 from tests.support.citus import CitusCluster, running
 from tests.support.data import canonical
 from tests.support.postgres import PostgresServer
+from tests.support.receiver import Receiver, receiving
+from voicecdr.models import CostStatus, ReceiptStatus
 
 pytestmark = pytest.mark.citus
 
@@ -119,6 +122,29 @@ def server(grow_cli: Cli) -> Iterator[Server]:
         yield server
     finally:
         server.stop()
+
+
+class Worker:
+    """``voicecdr worker`` (the rater and the receipt sender) in the background."""
+
+    def __init__(self, cli: Cli) -> None:
+        self.log = cli.cwd / "worker.log"
+        with self.log.open("w") as log:
+            self.process = subprocess.Popen(
+                cli.command("worker"), cwd=cli.cwd, env=cli.env, stdout=log, stderr=log
+            )
+
+    def logs(self) -> str:
+        return self.log.read_text()
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
 
 
 def records(app: str, names: list[str], window: Window, start: int) -> list[dict[str, Any]]:
@@ -260,6 +286,48 @@ def test_a_worker_added_and_shards_rebalanced_under_load_loses_nothing(
             assert (total, found) == (len(ledger.acked[app]), ledger.acked[app]), app
 
 
+SKIPPED_RATING = "cannot rate the CDRs of an app now; skipping it until its node is back"
+SKIPPED_SENDING = "cannot claim the receipts of an app now; skipping it until its node is back"
+PLAN = "service,prefix,cycle,unit_price,basic_price\n*,,6,0.05,0\n"
+
+
+@dataclass(frozen=True)
+class Progress:
+    """One app's CDRs as the rater and the sender left them, read with statements that
+    name the app (routed to its node)."""
+
+    pending: int  # CDRs not yet rated
+    final: int
+    delivered: int  # receipts delivered
+
+
+def progress(url: str, app_id: int) -> Progress:
+    with psycopg.connect(url) as conn:
+        pending, final = conn.execute(
+            "SELECT count(*) FILTER (WHERE cost_status = %s), "
+            "count(*) FILTER (WHERE cost_status = %s) FROM cdrs WHERE app_id = %s",
+            (int(CostStatus.PENDING), int(CostStatus.FINAL), app_id),
+        ).fetchone() or (0, 0)
+        delivered = conn.execute(
+            "SELECT count(*) FROM receipts WHERE app_id = %s AND status = %s",
+            (app_id, int(ReceiptStatus.DELIVERED)),
+        ).fetchone()
+    return Progress(pending, final, delivered[0] if delivered else 0)
+
+
+def wait_rated_and_delivered(
+    url: str, ids: dict[str, int], acked: Counter[str], apps: list[str]
+) -> None:
+    """Wait until every CDR acknowledged for ``apps`` is rated and its receipt delivered
+    (by the running ``voicecdr worker``), at most 60 s."""
+    deadline = time.monotonic() + 60
+    for app in apps:
+        done = Progress(0, acked[app], acked[app])
+        while (now := progress(url, ids[app])) != done:
+            assert time.monotonic() < deadline, (app, now, done)
+            time.sleep(0.3)
+
+
 def first_worker(cluster: CitusCluster) -> PostgresServer:
     """The worker Citus serialises reference-table writes and row locks through, the
     lowest (host name, port) (``GetFirstPrimaryWorkerNode`` in Citus's source): special
@@ -267,13 +335,39 @@ def first_worker(cluster: CitusCluster) -> PostgresServer:
     return min(cluster.workers, key=lambda worker: ("127.0.0.1", worker.port))
 
 
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    with receiving() as receiver:
+        yield receiver
+
+
+@pytest.fixture
+def rating(grow_cli: Cli, receiver: Receiver, tmp_path: Path) -> Iterator[Worker]:
+    """Every app with a rate plan and its callback URL at ``receiver``, and a ``voicecdr
+    worker`` rating and delivering (started once: it must recover by itself)."""
+    plan = tmp_path / "plan.csv"
+    plan.write_text(PLAN)
+    grow_cli.env["VOICECDR_ALLOW_PRIVATE_CALLBACKS"] = "true"
+    for app in APPS:
+        assert grow_cli("rates", "import", app, str(plan)).code == 0
+        updated = grow_cli("apps", "update", app, "--callback-url", f"{receiver.url}/dr")
+        assert updated.code == 0, updated.err
+    worker = Worker(grow_cli)
+    try:
+        yield worker
+    finally:
+        worker.stop()
+
+
 def test_a_stopped_worker_gives_a_retryable_error_then_recovers(
-    cluster: CitusCluster, grow_cli: Cli, server: Server
+    cluster: CitusCluster, grow_cli: Cli, server: Server, receiver: Receiver, rating: Worker
 ) -> None:
     url = grow_cli.env["VOICECDR_DATABASE_URL"]
     window = Window.today()
     acked: Counter[str] = Counter()
     client = httpx.Client(base_url=server.url, timeout=60)
+    with psycopg.connect(url) as conn:
+        ids: dict[str, int] = dict(conn.execute("SELECT appkey, id FROM apps").fetchall())
 
     def ingest(app: str, tag: str) -> httpx.Response:
         names = [f"{tag}-{i}" for i in range(BATCH)]
@@ -292,8 +386,11 @@ def test_a_stopped_worker_gives_a_retryable_error_then_recovers(
         assert detail.startswith(f"store CDRs failed: {UNREACHABLE}"), detail
         assert detail.endswith("nothing was stored, retry later"), detail
 
+    def query(app: str) -> httpx.Response:
+        return client.post(QUERY, data=window.query(app, page_size=10))
+
     def total(app: str) -> dict[str, Any]:
-        answer = client.post(QUERY, data=window.query(app, page_size=10))
+        answer = query(app)
         assert answer.status_code == 200, answer.text
         body: dict[str, Any] = answer.json()
         return body
@@ -301,7 +398,9 @@ def test_a_stopped_worker_gives_a_retryable_error_then_recovers(
     with client:
         for app in APPS:
             assert ingest(app, "before").status_code == 200
+        wait_rated_and_delivered(url, ids, acked, APPS)
         nodes = app_nodes(url)
+        skipped = 0  # apps the worker skipped while their node was down
         first = first_worker(cluster)
         other = next(worker for worker in cluster.workers if worker is not first)
         # Each worker stopped in turn, then started again.
@@ -317,10 +416,12 @@ def test_a_stopped_worker_gives_a_retryable_error_then_recovers(
                 assert client.get("/readyz").status_code == 200
                 for app in on_down:
                     refused(ingest(app, f"down{down.port}"))
-                    # The query API's failure for it (HTTP 200, as NXCloud clients expect).
+                    # The query API's failure for it (HTTP 200, as NXCloud clients expect),
+                    # retryable (a Retry-After header).
+                    assert query(app).headers["retry-after"] == "5"
                     assert total(app) == {
                         "code": "0",
-                        "info": "internal error, please retry",
+                        "info": "the database is unavailable; retry later",
                         "error": "internal",
                     }
                 for app in elsewhere:
@@ -330,10 +431,15 @@ def test_a_stopped_worker_gives_a_retryable_error_then_recovers(
                     assert answer["info"]["total"] == acked[app]
                     stored = ingest(app, f"down{down.port}")
                     assert stored.status_code == 200, stored.text
-                # The rater finds the app of the oldest pending CDR on every worker first
-                # (storage/rating.py): rating stops for every tenant meanwhile.
+                # The worker rates the other apps' new CDRs and delivers their receipts,
+                # app by app (workers/turns.py); `voicecdr rate` too, then fails naming
+                # the fault, as the stopped worker's apps are left pending.
+                wait_rated_and_delivered(url, ids, acked, elsewhere)
                 rated = grow_cli("rate")
-                assert (rated.code, rated.err) == (1, f"Error: rate CDRs failed: {UNREACHABLE}\n")
+                assert rated.code == 1, rated.err
+                *warned, error = rated.err.splitlines()
+                assert error == f"Error: rate CDRs failed: {UNREACHABLE}"
+                assert warned == [SKIPPED_RATING] * len(on_down)
                 # A change to a reference table (apps, rate plans) is written to every
                 # node: refused while one is down, with the same named fault.
                 changed = grow_cli("apps", "update", APPS[0], "--rate-limit", "999")
@@ -343,6 +449,7 @@ def test_a_stopped_worker_gives_a_retryable_error_then_recovers(
                 )
             finally:
                 down.resume()
+            skipped += len(on_down)
 
             # Back without restarting voicecdr: the next requests succeed, the data is
             # exact (the refused batches left nothing behind).
@@ -355,5 +462,25 @@ def test_a_stopped_worker_gives_a_retryable_error_then_recovers(
                 body = total(app)
                 assert body["code"] == "1", body
                 assert body["info"]["total"] == acked[app], app
+            # The stopped worker's apps are rated and their receipts delivered by the same
+            # worker process, which was not restarted.
+            wait_rated_and_delivered(url, ids, acked, APPS)
             assert grow_cli("rate").code == 0
     assert server.process.poll() is None
+    assert rating.process.poll() is None
+    # Each app on a stopped worker was logged once per outage by the rater and the sender,
+    # not once per poll.
+    logs = rating.logs()
+    assert logs.count(SKIPPED_RATING) == skipped, logs
+    assert logs.count(SKIPPED_SENDING) == skipped, logs
+    # Nothing was priced twice: one receipt per CDR, each CDR's charge written once, and
+    # the receiver saw each receipt (at least once, by webhook-id).
+    with psycopg.connect(url) as conn:
+        receipts = conn.execute(
+            "SELECT count(*), count(DISTINCT (app_id, cdr_id)) FROM receipts"
+        ).fetchone()
+        revisions = conn.execute("SELECT min(revision), max(revision) FROM cdrs").fetchone()
+    everything = sum(acked.values())
+    assert receipts == (everything, everything)
+    assert revisions == (1, 1)
+    assert len(receiver.by_webhook_id()) == everything

@@ -18,7 +18,7 @@ from tests.support.data import canonical, make_app
 from voicecdr.api import QUERY_PATH, create_app
 from voicecdr.config import Settings
 from voicecdr.rating import parse_plan_csv
-from voicecdr.storage import Database, RatingStore
+from voicecdr.storage import Database, Outbox, RatingStore
 from voicecdr.workers.rater import Rater
 
 pytestmark = pytest.mark.citus
@@ -57,7 +57,7 @@ def _of(plans: list[str], marker: str) -> list[str]:
     return [p for p in plans if marker in p]
 
 
-def test_one_apps_page_claim_and_rating_each_go_to_one_node(
+def test_one_apps_page_claim_rating_and_receipts_each_go_to_one_node(
     citus_url: str, citus_database: CitusDatabase, citus_cluster: CitusCluster
 ) -> None:
     db = Database(citus_url)
@@ -80,16 +80,25 @@ def test_one_apps_page_claim_and_rating_each_go_to_one_node(
             assert response.status_code == 200
             assert response.json()["info"]["total"] == 5
             assert Rater(db).drain()[0] == 5
+            # The sender's claim and bookkeeping for one app, as it runs on Citus.
+            outbox = Outbox(db)
+            due = outbox.claim_due(now=2**40, limit=10, per_app=10, busy={}, lease=1, app_id=app1)
+            assert len(due) == 5
+            assert all(x.content is not None for x in due)  # the calls were read too
+            outbox.delivered(due[0].id, status=200, now=1, app_id=app1)
+            outbox.failed(due[1].id, status=500, error="x", retry_at=2**41, app_id=app1)
         finally:
             db.close()
 
     pages = [p for p in _of(plans, "FROM cdrs") if "voice_group" in p and "FOR UPDATE" not in p]
     claims = _of(plans, "FOR UPDATE SKIP LOCKED")
     rated = _of(plans, "UPDATE cdrs SET cost_status")
+    receipts = _of(plans, "receipts")
     assert pages
     assert claims
     assert rated
-    for plan in [*pages, *claims, *rated]:
+    assert len(receipts) >= 4  # the claim's read and update, delivered, failed
+    for plan in [*pages, *claims, *rated, *receipts]:
         assert "Custom Scan (Citus Adaptive)" in plan, plan
         # The page's plan is several routed steps (the rate-limit CTE runs on the
         # coordinator first): every one of them is one task on one node.

@@ -70,6 +70,9 @@ def failure(
 
 
 _AUTH_FAILED = failure("auth_failed", "appkey or secretkey is incorrect")
+# A database outage: still the one slug SPEC allows for it, but a message and a
+# Retry-After (seconds, as ingest's 503 gives) that tell clients it is worth retrying.
+_UNAVAILABLE = failure("internal", "the database is unavailable; retry later", {"Retry-After": "5"})
 
 
 def _locked_out(decision: Decision) -> Answer:
@@ -136,7 +139,7 @@ class QueryService:
             return failure(exc.slug, str(exc))
         except DatabaseUnavailable as exc:
             log.error("query failed: database unavailable", extra={"reason": str(exc)})
-            return failure("internal", "internal error, please retry")
+            return _UNAVAILABLE
         except StorageError:
             log.exception("query failed in storage")
             return failure("internal", "internal error, please retry")

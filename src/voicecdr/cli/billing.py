@@ -155,7 +155,7 @@ def rate_command(obj: Context) -> None:
 
     A CDR that cannot be priced (no rate, or a cost too large to store) stays pending with
     its reason, listed by `rates unpriced`; the others are priced. Exits 0 unless the
-    database fails."""
+    database fails (on Citus, after pricing the apps of the nodes that answer)."""
     from ..workers.rater import Rater
 
     with obj.database() as db:

@@ -145,10 +145,13 @@ class Outbox:
         per_app: int,
         busy: dict[int, int],
         lease: float,
+        app_id: int | None = None,
     ) -> list[DueReceipt]:
         """Claim up to ``limit`` due receipts, at most ``per_app`` per app minus what
         ``busy`` says that app already has in flight here, so one app's backlog can never
-        take every slot."""
+        take every slot; of the app ``app_id`` only if given (each statement then names
+        it, so that Citus routes it to the app's node)."""
+        own = () if app_id is None else (r.app_id == app_id,)
         ranked = (
             sa.select(
                 r.id,
@@ -157,7 +160,7 @@ class Outbox:
                 .over(partition_by=r.app_id, order_by=(r.next_attempt_at, r.id))
                 .label("rank"),
             )
-            .where(r.status == int(ReceiptStatus.PENDING), r.next_attempt_at <= now)
+            .where(r.status == int(ReceiptStatus.PENDING), r.next_attempt_at <= now, *own)
             .subquery()
         )
         candidates = sa.select(ranked.c.id, ranked.c.app_id, ranked.c.rank).where(
@@ -165,8 +168,8 @@ class Outbox:
         )
         with translated("claim receipts"), self._db.writer.begin() as conn:
             chosen: list[int] = []
-            for rid, app_id, rank in conn.execute(candidates.order_by(ranked.c.rank, ranked.c.id)):
-                if rank <= per_app - busy.get(app_id, 0):
+            for rid, app, rank in conn.execute(candidates.order_by(ranked.c.rank, ranked.c.id)):
+                if rank <= per_app - busy.get(app, 0):
                     chosen.append(rid)
                 if len(chosen) >= limit:
                     break
@@ -178,6 +181,7 @@ class Outbox:
                     r.id.in_(chosen),
                     r.status == int(ReceiptStatus.PENDING),
                     r.next_attempt_at <= now,
+                    *own,
                 )
                 .values(next_attempt_at=now + lease, attempts=r.attempts + 1)
                 .returning(
@@ -204,7 +208,7 @@ class Outbox:
                     ).where(schema.apps.c.id.in_({x.app_id for x in claimed}))
                 )
             }
-            calls = _calls(conn, [x for x in claimed if x.payload is None])
+            calls = _calls(conn, [x for x in claimed if x.payload is None], app_id)
         out = []
         for x in claimed:
             call = calls.get(x.cdr_id)
@@ -234,9 +238,28 @@ class Outbox:
             )
         return out
 
-    def delivered(self, receipt_id: int, *, status: int, now: int) -> None:
+    def apps_due(self, now: float) -> set[int]:
+        """The apps with receipts due at ``now``: one statement, on every node on Citus
+        (the sender's cheap look before it claims app by app)."""
+        query = (
+            sa.select(r.app_id)
+            .where(r.status == int(ReceiptStatus.PENDING), r.next_attempt_at <= now)
+            .distinct()
+        )
+        with translated("read apps with receipts due"), self._db.reader.connect() as conn:
+            return set(conn.execute(query).scalars())
+
+    def app_ids(self) -> list[int]:
+        """Every app's id (the apps a sender claims for in turn on Citus)."""
+        with translated("read apps"), self._db.reader.connect() as conn:
+            return list(conn.execute(sa.select(schema.apps.c.id)).scalars())
+
+    def delivered(
+        self, receipt_id: int, *, status: int, now: int, app_id: int | None = None
+    ) -> None:
         self._finish(
             receipt_id,
+            app_id,
             status=int(ReceiptStatus.DELIVERED),
             delivered_at=now,
             last_status=status,
@@ -244,21 +267,29 @@ class Outbox:
         )
 
     def failed(
-        self, receipt_id: int, *, status: int | None, error: str, retry_at: float | None
+        self,
+        receipt_id: int,
+        *,
+        status: int | None,
+        error: str,
+        retry_at: float | None,
+        app_id: int | None = None,
     ) -> None:
-        """Record a failed attempt; ``retry_at`` None means the schedule is spent: dead."""
+        """Record a failed attempt; ``retry_at`` None means the schedule is spent: dead.
+        ``app_id``, the receipt's app, routes the update to its node on Citus."""
         values: dict[str, Any] = {"last_status": status, "last_error": error[:500]}
         if retry_at is None:
             values["status"] = int(ReceiptStatus.DEAD)
         else:
             values["next_attempt_at"] = retry_at
-        self._finish(receipt_id, **values)
+        self._finish(receipt_id, app_id, **values)
 
-    def _finish(self, receipt_id: int, **values: Any) -> None:
+    def _finish(self, receipt_id: int, app_id: int | None, **values: Any) -> None:
+        own = () if app_id is None else (r.app_id == app_id,)
         with translated("record receipt attempt"), self._db.writer.begin() as conn:
             conn.execute(
                 schema.receipts.update()
-                .where(r.id == receipt_id, r.status == int(ReceiptStatus.PENDING))
+                .where(r.id == receipt_id, r.status == int(ReceiptStatus.PENDING), *own)
                 .values(**values)
             )
 
@@ -386,13 +417,17 @@ class Outbox:
         return counts
 
 
-def _calls(conn: sa.Connection, receipts: Sequence[sa.Row[Any]]) -> dict[int, ReceiptCall]:
-    """The calls of ``receipts``, by CDR id. Their times come along, so that PostgreSQL
-    reads only the day partitions that hold them."""
+def _calls(
+    conn: sa.Connection, receipts: Sequence[sa.Row[Any]], app_id: int | None
+) -> dict[int, ReceiptCall]:
+    """The calls of ``receipts`` (all of ``app_id`` if given), by CDR id. Their times come
+    along, so that PostgreSQL reads only the day partitions that hold them."""
     if not receipts:
         return {}
+    own = () if app_id is None else (c.app_id == app_id,)
     query = sa.select(c.id, *_CALL_COLUMNS).where(
         c.id.in_({x.cdr_id for x in receipts}),
         c.placed_at.in_({x.cdr_placed_at for x in receipts}),
+        *own,
     )
     return {row[0]: tuple(row[1:]) for row in conn.execute(query)}

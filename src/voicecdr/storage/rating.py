@@ -133,13 +133,8 @@ FROM unnest(%s::text[], %s::bigint[], %s::bigint[]) AS r(reason, id, placed_at)
 WHERE cdrs.id = r.id AND cdrs.placed_at = r.placed_at AND cdrs.cost_status = {_PENDING}
 """
 # Citus runs FOR UPDATE only in a statement routed to one shard, so there the rater claims
-# one app's CDRs: the app of the oldest one waiting (each shard's answer from the partial
-# index, merged on the coordinator), then that app's batch, and its writes name the app
-# too, so every statement of the batch goes to the one node that holds the app.
-_OLDEST_APP = (
-    f"SELECT app_id FROM cdrs WHERE cost_status = {_PENDING} AND pending_reason IS NULL "
-    "ORDER BY id LIMIT 1"
-)
+# app by app (RatingStore.rate_batch's app_id): the claim and the writes name the app, so
+# every statement of the batch goes to the one node that holds the app.
 _FOR_APP = " AND cdrs.app_id = %s"
 
 
@@ -218,16 +213,20 @@ class RatingStore:
         self._db = db
 
     @functools.cached_property
-    def _per_app(self) -> bool:
-        return self._db.citus
-
-    @functools.cached_property
-    def _claim(self) -> str:
+    def _claims(self) -> tuple[str, str]:
+        """The claim of any app's CDRs, and of one app's."""
         claim = functools.partial(_CLAIM.format, columns=UNRATED_COLUMNS, pending=_PENDING)
         if self._db.dialect == "sqlite":
-            return claim(index="INDEXED BY ix_cdrs_unrated", app="", p="?")
-        app = _FOR_APP if self._per_app else ""
-        return claim(index="", app=app, p="%s") + " FOR UPDATE SKIP LOCKED"
+            index = "INDEXED BY ix_cdrs_unrated"
+            return (
+                claim(index=index, app="", p="?"),
+                claim(index=index, app=" AND cdrs.app_id = ?", p="?"),
+            )
+        lock = " FOR UPDATE SKIP LOCKED"
+        return (
+            claim(index="", app="", p="%s") + lock,
+            claim(index="", app=_FOR_APP, p="%s") + lock,
+        )
 
     # -- plans -------------------------------------------------------------------------
 
@@ -321,8 +320,9 @@ class RatingStore:
 
     # -- the rater ---------------------------------------------------------------------
 
-    def rate_batch(self, limit: int, price: Price) -> tuple[int, int]:
+    def rate_batch(self, limit: int, price: Price, *, app_id: int | None = None) -> tuple[int, int]:
         """Claim up to ``limit`` unrated CDRs (``FOR UPDATE SKIP LOCKED`` on PostgreSQL),
+        of the app ``app_id`` only if given (what Citus can route),
         price them with ``price`` and store the outcome and the receipts in the same
         transaction. Returns (priced, unpriced).
 
@@ -331,14 +331,11 @@ class RatingStore:
         with translated("rate CDRs"), self._batch_transaction() as conn:
             cursor = conn.connection.cursor()
             try:
-                claim: tuple[int, ...] = (limit,)
-                if self._per_app:
-                    cursor.execute(_OLDEST_APP)
-                    oldest = cursor.fetchone()
-                    if oldest is None:
-                        return 0, 0
-                    claim = (oldest[0], limit)
-                cursor.execute(self._claim, claim)
+                any_app, one_app = self._claims
+                if app_id is None:
+                    cursor.execute(any_app, (limit,))
+                else:
+                    cursor.execute(one_app, (app_id, limit))
                 # Both drivers return a list of plain tuples.
                 rows = cast("list[UnratedCdr]", cursor.fetchall())
             finally:
@@ -354,8 +351,8 @@ class RatingStore:
             else:
                 driver = conn.connection.driver_connection
                 assert driver is not None
-                app = claim[:1] if self._per_app else ()
-                where = _FOR_APP if self._per_app else ""
+                app = () if app_id is None else (app_id,)
+                where = "" if app_id is None else _FOR_APP
                 with driver.cursor() as pg:
                     if batch.priced:
                         pg.execute(_SET_PRICED_PG + where, [*_columns(batch.priced), *app])
@@ -363,7 +360,7 @@ class RatingStore:
                         pg.execute(_SET_UNPRICED_PG + where, [*_columns(batch.unpriced), *app])
             write_receipt_rows(conn, batch.receipts)
             if batch.priced:
-                _roll_up_priced(conn, self._db.dialect, rows, batch.priced, self._per_app)
+                _roll_up_priced(conn, self._db.dialect, rows, batch.priced, self._db.citus)
         return len(batch.priced), len(batch.unpriced)
 
     @contextlib.contextmanager
@@ -388,6 +385,17 @@ class RatingStore:
                     yield conn
             finally:
                 _enforce_foreign_keys(conn, driver)
+
+    def apps_waiting(self) -> set[int]:
+        """The apps with CDRs waiting for the rater: one statement, on every node on Citus
+        (the rater's cheap look before it claims app by app)."""
+        query = (
+            sa.select(c.app_id)
+            .where(c.cost_status == int(CostStatus.PENDING), c.pending_reason.is_(None))
+            .distinct()
+        )
+        with translated("read apps to rate"), self._db.reader.connect() as conn:
+            return set(conn.execute(query).scalars())
 
     def lag(self, now: float) -> float:
         """Seconds since the oldest CDR still waiting for the rater was ingested."""

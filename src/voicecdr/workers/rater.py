@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
+from ..errors import DatabaseUnavailable
 from ..gcpolicy import rare_collections
 from ..models import App, Language, UnratedCdr
 from ..money import MAX_NANOS
@@ -22,6 +23,7 @@ from ..rating import (
 )
 from ..receipts import new_webhook_id, new_webhook_ids
 from ..storage import Database, NewReceipt, RatedBatch, RatedRow, RatingStore
+from .turns import Unreachable, rotated
 
 log = logging.getLogger("voicecdr.rater")
 
@@ -42,13 +44,21 @@ class Rater:
         self._batch_size = batch_size
         self._clock = clock
         self._plans: dict[int, RatePlan] = {}  # by plan id: plans never change once stored
+        # On Citus a batch is one app's, so that each is routed to the node holding the
+        # app: a node down stops only its own apps (docs/scaling.md).
+        self._per_app = db.citus
+        self._apps: list[int] = []  # every app, in the order of the next pass (per app)
+        self.unreachable = Unreachable(log, "rate the CDRs")
 
     def _current(self) -> tuple[dict[int, RatePlan], dict[int, ReceiptForm]]:
         """Each app's newest plan, and the receipt form (timezone, language) of each app
         with a callback URL."""
         plans: dict[int, RatePlan] = {}
         forms: dict[int, ReceiptForm] = {}
-        for app_id, plan_id, callback_url, timezone, language in self._ratings.rater_apps():
+        apps = self._ratings.rater_apps()
+        if self._per_app:
+            self._apps = rotated(self._apps, [app[0] for app in apps])
+        for app_id, plan_id, callback_url, timezone, language in apps:
             if plan_id is not None:
                 plan = self._plans.get(plan_id)
                 if plan is None:
@@ -67,17 +77,38 @@ class Rater:
         def price(rows: list[UnratedCdr]) -> RatedBatch:
             return price_batch(rows, plans, forms, now)
 
-        return self._ratings.rate_batch(self._batch_size, price)
+        if not self._per_app:
+            return self._ratings.rate_batch(self._batch_size, price)
+        return self._each_app(price)
+
+    def _each_app(self, price: Callable[[list[UnratedCdr]], RatedBatch]) -> tuple[int, int]:
+        """A batch of every app in turn (a pass: fair, one busy app waits its turn like
+        the others); an app whose node is unreachable is skipped for this pass, the fault
+        logged once until the app is rated again."""
+        priced = unpriced = 0
+        for app_id in self.unreachable.worth_trying(self._apps, self._ratings.apps_waiting):
+            try:
+                done, left = self._ratings.rate_batch(self._batch_size, price, app_id=app_id)
+            except DatabaseUnavailable as exc:
+                self.unreachable.skipped(app_id, exc)
+                continue
+            self.unreachable.done(app_id)
+            priced, unpriced = priced + done, unpriced + left
+        return priced, unpriced
 
     def drain(self) -> tuple[int, int]:
-        """Price everything pending now; returns the totals."""
+        """Price everything pending now; returns the totals. On Citus, an app whose node
+        is unreachable is skipped while the others are priced, then its fault raised."""
         priced = unpriced = 0
         with rare_collections():
             while True:
                 done, left = self.run_once()
                 priced, unpriced = priced + done, unpriced + left
                 if done + left == 0:
-                    return priced, unpriced
+                    break
+        for fault in self.unreachable.faults.values():
+            raise fault
+        return priced, unpriced
 
     def lag(self) -> float:
         return self._ratings.lag(self._clock())

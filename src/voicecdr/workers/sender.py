@@ -22,11 +22,12 @@ from starlette.concurrency import run_in_threadpool
 
 from .. import receipts
 from ..callbacks import CallbackRefused, Resolver, resolve, system_resolver
-from ..errors import StorageError
+from ..errors import DatabaseUnavailable, StorageError
 from ..retry import RetryPolicy
 from ..storage import Database, DueReceipt, Outbox
 from . import metrics
 from .health import Heartbeat, WorkerHealth
+from .turns import Unreachable, rotated
 
 log = logging.getLogger("voicecdr.sender")
 
@@ -100,6 +101,11 @@ class Sender:
         self._in_flight: Counter[int] = Counter()
         self._tasks: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
+        # On Citus receipts are claimed app by app, each claim routed to the app's node,
+        # so that a node down holds back only its own apps' receipts (docs/scaling.md).
+        self._per_app = db.citus
+        self._apps: list[int] = []  # in the order of the next pass (per app)
+        self.unreachable = Unreachable(log, "claim the receipts")
 
     def _client_for(self, app_id: int) -> httpx.AsyncClient:
         client = self._clients.get(app_id)
@@ -171,21 +177,40 @@ class Sender:
         free = self._config.concurrency - len(self._tasks)
         if free <= 0:
             return 0
-        due = await run_in_threadpool(
-            lambda: self._outbox.claim_due(
-                now=self._clock(),
-                limit=free,
-                per_app=self._config.per_app,
-                busy=dict(self._in_flight),
-                lease=self._config.lease,
-            )
-        )
+        busy = dict(self._in_flight)
+        due = await run_in_threadpool(self._claim_due, free, busy)
         for receipt in due:
             self._in_flight[receipt.app_id] += 1
             task = asyncio.create_task(self._deliver(receipt))
             self._tasks.add(task)
             task.add_done_callback(functools.partial(self._done, app_id=receipt.app_id))
         return len(due)
+
+    def _claim_due(self, free: int, busy: dict[int, int]) -> list[DueReceipt]:
+        now = self._clock()
+        claim = functools.partial(
+            self._outbox.claim_due,
+            now=now,
+            per_app=self._config.per_app,
+            busy=busy,
+            lease=self._config.lease,
+        )
+        if not self._per_app:
+            return claim(limit=free)
+        due: list[DueReceipt] = []
+        self._apps = rotated(self._apps, self._outbox.app_ids())
+        for app_id in self.unreachable.worth_trying(self._apps, lambda: self._outbox.apps_due(now)):
+            if len(due) >= free:
+                break
+            if busy.get(app_id, 0) >= self._config.per_app:
+                continue
+            try:
+                due += claim(limit=free - len(due), app_id=app_id)
+            except DatabaseUnavailable as exc:
+                self.unreachable.skipped(app_id, exc)
+                continue
+            self.unreachable.done(app_id)
+        return due
 
     def _done(self, task: asyncio.Task[None], *, app_id: int) -> None:
         self._tasks.discard(task)
@@ -211,7 +236,9 @@ class Sender:
         try:
             if attempt.delivered:
                 await run_in_threadpool(
-                    self._outbox.delivered, due.id, status=attempt.status or 0, now=int(now)
+                    lambda: self._outbox.delivered(
+                        due.id, status=attempt.status or 0, now=int(now), app_id=due.app_id
+                    )
                 )
                 metrics.RECEIPT_ATTEMPTS.labels("delivered").inc()
                 return
@@ -221,7 +248,11 @@ class Sender:
             retry_at = None if delay is None else now + delay
             await run_in_threadpool(
                 lambda: self._outbox.failed(
-                    due.id, status=attempt.status, error=attempt.error, retry_at=retry_at
+                    due.id,
+                    status=attempt.status,
+                    error=attempt.error,
+                    retry_at=retry_at,
+                    app_id=due.app_id,
                 )
             )
         except StorageError:
