@@ -32,7 +32,7 @@ from ..storage import ReportReader
 from ..timefmt import zone
 from .appauth import Admitted, AppAuthenticator
 from .clientaddr import ClientAddress
-from .problems import problem
+from .problems import OUTAGE_RETRY_AFTER, problem
 
 log = logging.getLogger("voicecdr.api.analytics")
 
@@ -123,7 +123,7 @@ class AnalyticsService:
                 503,
                 "Service Unavailable",
                 "the database is unavailable; retry later",
-                headers={"Retry-After": "5"},
+                headers={"Retry-After": OUTAGE_RETRY_AFTER},
             ).answer
         except StorageError:
             log.exception("analytics failed in storage")

@@ -32,7 +32,7 @@ from ..ingest.core import BOM, Ingestor, Item, Summary
 from ..ingest.timebounds import TimeLimits
 from ..storage import AppStore, CdrWriter
 from . import metrics
-from .problems import problem
+from .problems import OUTAGE_RETRY_AFTER, problem
 
 log = logging.getLogger("voicecdr.api.ingest")
 
@@ -153,7 +153,7 @@ class IngestEndpoints:
                 503,
                 "Service Unavailable",
                 f"{cause}; nothing was stored, retry later",
-                **{"Retry-After": "5"},
+                **{"Retry-After": OUTAGE_RETRY_AFTER},
             ) from exc
 
 

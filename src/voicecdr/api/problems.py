@@ -9,6 +9,9 @@ from http import HTTPStatus
 
 from starlette.responses import JSONResponse
 
+# Retry-After (seconds) of every answer to a database outage: ingest, analytics, the query API.
+OUTAGE_RETRY_AFTER = "5"
+
 
 def problem(status: int, title: str, detail: str, **extra: object) -> JSONResponse:
     body = {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}

@@ -31,6 +31,7 @@ from ..timefmt import WindowError, query_window, zone
 from .appauth import AppAuthenticator, Denied
 from .clientaddr import ClientAddress
 from .params import BodyTimeout, ParamError, read_params
+from .problems import OUTAGE_RETRY_AFTER
 from .rows import RowCache, RowRenderer
 
 log = logging.getLogger("voicecdr.api.query")
@@ -72,7 +73,9 @@ def failure(
 _AUTH_FAILED = failure("auth_failed", "appkey or secretkey is incorrect")
 # A database outage: still the one slug SPEC allows for it, but a message and a
 # Retry-After (seconds, as ingest's 503 gives) that tell clients it is worth retrying.
-_UNAVAILABLE = failure("internal", "the database is unavailable; retry later", {"Retry-After": "5"})
+_UNAVAILABLE = failure(
+    "internal", "the database is unavailable; retry later", {"Retry-After": OUTAGE_RETRY_AFTER}
+)
 
 
 def _locked_out(decision: Decision) -> Answer:
