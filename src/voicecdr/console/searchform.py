@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 from ..analytics import AnalyticsError, Calendar, parse_time
 from ..models import CostStatus, VoiceGroup
-from ..storage.search import CallFilter, Search
+from ..storage import CallFilter, Search
 
 LOCAL_MINUTE = "%Y-%m-%dT%H:%M"  # what <input type="datetime-local"> reads and writes
 PAGE_SIZES = (20, 50, 100)

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # the names' types; see __getattr__ for their values
     from .appstore import AppStore as AppStore
+    from .calls import read_call as read_call
     from .consolekeys import console_key as console_key
     from .database import BULK_CACHE_MIB as BULK_CACHE_MIB
     from .database import Database as Database
@@ -54,6 +55,10 @@ if TYPE_CHECKING:  # the names' types; see __getattr__ for their values
     from .reports import ReportReader as ReportReader
     from .retention import PruneReport as PruneReport
     from .retention import prune as prune
+    from .search import CallFilter as CallFilter
+    from .search import CallSearch as CallSearch
+    from .search import Found as Found
+    from .search import Search as Search
     from .spool import Arrivals as Arrivals
     from .spool import FileMark as FileMark
     from .spool import Progress as Progress
@@ -69,6 +74,7 @@ if TYPE_CHECKING:  # the names' types; see __getattr__ for their values
 # Each public name and the module (of this package) it lives in.
 _MODULES = {
     "AppStore": "appstore",
+    "read_call": "calls",
     "console_key": "consolekeys",
     "BULK_CACHE_MIB": "database",
     "Database": "database",
@@ -103,6 +109,10 @@ _MODULES = {
     "ReportReader": "reports",
     "PruneReport": "retention",
     "prune": "retention",
+    "CallFilter": "search",
+    "CallSearch": "search",
+    "Found": "search",
+    "Search": "search",
     "Arrivals": "spool",
     "FileMark": "spool",
     "Progress": "spool",

@@ -23,10 +23,7 @@ from starlette.routing import BaseRoute, Route
 from ... import money
 from ...api.rows import EXTENDED_FIELDS, GROUP_CALL_FIELDS, VERIFICATION_FIELDS, RowRenderer
 from ...models import App, Service, VoiceGroup
-from ...storage import window_rows
-from ...storage.calls import read_call
-from ...storage.pages import ROW_FIELDS
-from ...storage.search import CallSearch, Found, Search
+from ...storage import ROW_FIELDS, CallSearch, Found, Search, read_call, window_rows
 from ...timefmt import zone
 from ..searchform import Form, read_form
 from ..web import SECURITY_HEADERS, Console, Refused, View, page

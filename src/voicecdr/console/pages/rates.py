@@ -18,8 +18,7 @@ from ... import money
 from ...ingest.canonical import RecordErrors, priced_fields
 from ...models import Service
 from ...rating import Priced, Rate, RatePlan, decide
-from ...storage import RatingStore
-from ...storage.rating import PlanInfo
+from ...storage import PlanInfo, RatingStore
 from ..web import Console, Refused, View, page
 
 # The voice types' names in the catalog.

@@ -16,8 +16,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from ...models import ReceiptStatus
-from ...storage import Outbox
-from ...storage.outbox import ReceiptInfo
+from ...storage import Outbox, ReceiptInfo
 from ..web import PREFIX, SECURITY_HEADERS, Console, Refused, View, page
 
 PAGE_SIZE = 20
