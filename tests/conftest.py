@@ -10,11 +10,11 @@ import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
 
 from tests.support.citus import CitusCluster, citus_installed
 from tests.support.postgres import PostgresServer
+from tests.support.shared_database import SharedDatabase
 from voicecdr.config import Settings
 from voicecdr.storage import Database, migrate
 
@@ -77,67 +77,22 @@ def citus_cluster() -> Iterator[CitusCluster]:
         cluster.stop()
 
 
-class CitusDatabase:
+class CitusDatabase(SharedDatabase):
     """The session's one migrated database on the cluster: making one costs seconds (the
     database and the extension on every node, the nodes added, the migrations), so tests
     share it, emptied before each, and it is made again after a test that broke it."""
 
-    _SHAPE = (
-        "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-        "WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') AND NOT c.relispartition "
-        "ORDER BY 1"
-    )
-
     def __init__(self, cluster: CitusCluster) -> None:
         self.cluster = cluster
         self.name = f"voicecdr_citus_{os.getpid()}"
-        self.url = ""
-        self._shape: tuple[tuple[str, ...], list[tuple[str]]] = ((), [])
-        self._make()
+        super().__init__(self._migrated, lambda: cluster.drop_database(self.name))
 
-    def _make(self) -> None:
-        if self.url:
-            self.cluster.drop_database(self.name)
-        self.url = self.cluster.create_database(self.name)
-        db = Database(self.url)
+    def _migrated(self) -> str:
+        url = self.cluster.create_database(self.name)
+        db = Database(url)
         migrate.upgrade(db)
         db.close()
-        with psycopg.connect(self.url) as conn:
-            self._shape = self._read_shape(conn)
-
-    def _read_shape(
-        self, conn: psycopg.Connection[tuple[str]]
-    ) -> tuple[tuple[str, ...], list[tuple[str]]]:
-        """The tables there are, and the schema version."""
-        tables = tuple(name for (name,) in conn.execute(self._SHAPE))
-        version = conn.execute("SELECT version_num FROM alembic_version").fetchall()
-        return (tables, version)
-
-    def empty(self) -> str:
-        """The database with every table emptied and its id sequences restarted."""
-        with psycopg.connect(self.url, autocommit=True) as conn:
-            try:
-                intact = self._read_shape(conn) == self._shape
-            except psycopg.Error:
-                intact = False
-            if intact:
-                # DELETE, not TRUNCATE: on nearly empty tables it is many times faster on
-                # Citus (TRUNCATE locks and commits on every shard of every partition).
-                tables, _ = self._shape
-                parents = ("rates", "rate_plans", "apps")  # referenced: emptied last
-                kept = {"alembic_version", *parents}
-                with conn.transaction():
-                    # Reference tables after distributed ones: one connection per node.
-                    conn.execute("SET LOCAL citus.multi_shard_modify_mode TO 'sequential'")
-                    for table in [t for t in tables if t not in kept] + list(parents):
-                        conn.execute(f"DELETE FROM {table}")
-                    conn.execute(
-                        "SELECT setval(format('%I.%I', schemaname, sequencename), 1, false) "
-                        "FROM pg_sequences WHERE schemaname = 'public'"
-                    )
-                return self.url
-        self._make()  # a test renamed or dropped a table, or moved the schema version
-        return self.url
+        return url
 
 
 @pytest.fixture(scope="session")

@@ -30,6 +30,7 @@ from tests.conftest import TEMPLATE
 from tests.support.analytics import ZONES, assert_exact, assert_rollups_as_rebuilt
 from tests.support.data import make_app
 from tests.support.postgres import PostgresServer
+from tests.support.shared_database import SharedDatabase
 from voicecdr.analytics import AnalyticsQuery, Calendar, Dimension, Filters
 from voicecdr.ingest.canonical import validate
 from voicecdr.ingest.timebounds import ANY_TIME
@@ -282,8 +283,8 @@ Fresh = Callable[[], AbstractContextManager[Database]]
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def fresh(request: pytest.FixtureRequest, tmp_path: Path) -> Fresh:
-    """A new migrated database per example (a copy of a template)."""
+def fresh(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Fresh]:
+    """A migrated database with no rows per example."""
     names = itertools.count()
     if request.param == "sqlite":
         template = tmp_path / "template.db"
@@ -302,20 +303,27 @@ def fresh(request: pytest.FixtureRequest, tmp_path: Path) -> Fresh:
                 db.close()
                 path.unlink()
 
-        return sqlite
+        yield sqlite
+        return
+    # One database for the test, emptied per example: making one per example costs more
+    # than the example.
     server: PostgresServer = request.getfixturevalue("pg_server")
+    name = f"voicecdr_exact_{os.getpid()}"
+    shared = SharedDatabase(
+        lambda: server.create_database(name, template=TEMPLATE),
+        lambda: server.drop_database(name),
+    )
 
     @contextmanager
     def postgresql() -> Iterator[Database]:
-        name = f"voicecdr_exact_{os.getpid()}_{next(names)}"
-        db = Database(server.create_database(name, template=TEMPLATE))
+        db = Database(shared.empty())
         try:
             yield db
         finally:
             db.close()
-            server.drop_database(name)
 
-    return postgresql
+    yield postgresql
+    server.drop_database(name)
 
 
 # -- the property ----------------------------------------------------------------------------
