@@ -39,6 +39,8 @@ SHOTS: list[tuple[str, str | None, str | Callable[[Any], None]]] = [
     ("signin", None, "/signin"),
     ("overview", "customer", "/overview"),
     ("overview-operator", "operator", "/overview"),
+    ("overview-zh", "customer-zh", "/overview"),
+    ("calls-zh", "customer-zh", "/calls?voice_type=1&size=20"),
     ("calls", "customer", "/calls?voice_type=1&size=20"),
     ("calls-invalid", "customer", "/calls?phone=12ab&country=12345"),
     ("call", "customer", "/calls/2"),
@@ -86,6 +88,9 @@ def dead_receipts(db: Database) -> None:
 
 
 def sign_in(page: Any, who: str | None) -> None:
+    """Signs ``who`` in; ``customer-zh`` is the customer who then switches to Chinese."""
+    chinese = who is not None and who.endswith("-zh")
+    who = who.removesuffix("-zh") if who is not None else None
     page.goto("/console/signin")
     if who == "customer":
         page.get_by_label("Appkey").fill("demo")
@@ -96,6 +101,10 @@ def sign_in(page: Any, who: str | None) -> None:
         page.locator("#operator-signin button[type=submit]").click()
     if who is not None:
         page.wait_for_url("**/console/overview")  # signed in (networkidle can come first)
+    if chinese:
+        page.select_option("#lang-switch", "zh")
+        page.locator("#lang-switch ~ button").click()
+        page.wait_for_selector("html[lang=zh-Hans]")
     page.wait_for_load_state("networkidle")
 
 
