@@ -82,7 +82,27 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-class Server:
+class Background:
+    """A ``voicecdr`` process in the background, its output in :attr:`log`, stopped by
+    its PID."""
+
+    log: Path
+    process: subprocess.Popen[bytes]
+
+    def logs(self) -> str:
+        return self.log.read_text()
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+class Server(Background):
     """``voicecdr serve`` in the background, stopped by its PID."""
 
     def __init__(self, cli: Cli, *args: str) -> None:
@@ -110,18 +130,6 @@ class Server:
                 pass
             time.sleep(0.1)
         raise AssertionError(f"serve not ready in {timeout}s:\n{self.logs()}")
-
-    def logs(self) -> str:
-        return self.log.read_text()
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ import httpx
 import psycopg
 import pytest
 
-from tests.acceptance.conftest import Cli, Server
+from tests.acceptance.conftest import Background, Cli, Server
 from tests.support.citus import CitusCluster, running
 from tests.support.data import canonical
 from tests.support.postgres import PostgresServer
@@ -127,7 +127,7 @@ def server(grow_cli: Cli) -> Iterator[Server]:
         server.stop()
 
 
-class Worker:
+class Worker(Background):
     """``voicecdr worker`` (the rater and the receipt sender) in the background."""
 
     def __init__(self, cli: Cli) -> None:
@@ -136,18 +136,6 @@ class Worker:
             self.process = subprocess.Popen(
                 cli.command("worker"), cwd=cli.cwd, env=cli.env, stdout=log, stderr=log
             )
-
-    def logs(self) -> str:
-        return self.log.read_text()
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
 
 
 def records(app: str, names: list[str], window: Window, start: int) -> list[dict[str, Any]]:

@@ -11,7 +11,7 @@ from starlette.testclient import TestClient
 
 from tests.support.client import load
 from tests.support.data import canonical, make_app
-from tests.support.postgres import PostgresServer
+from tests.support.postgres import PostgresServer, running
 from voicecdr.api import QUERY_PATH, create_app
 from voicecdr.config import Settings
 from voicecdr.storage import Database, migrate
@@ -31,12 +31,8 @@ FORM = {
 
 @pytest.fixture
 def pg() -> Iterator[PostgresServer]:
-    server = PostgresServer()
-    try:
-        server.start()
+    with running() as server:  # its own server: the test stops it
         yield server
-    finally:
-        server.stop()
 
 
 def test_a_stopped_database_is_internal_with_retry_after_then_recovers(
