@@ -78,9 +78,6 @@ class Ledger:
     sent: Counter[str] = field(default_factory=Counter)
     acked: dict[str, set[str]] = field(default_factory=lambda: {app: set() for app in APPS})
     failures: list[str] = field(default_factory=list)  # every 5xx or wrong answer, described
-    # Known defect (docs/scaling.md, "Adding a node"): a page read across a shard move's
-    # cutover can take its total from before it and its rows from after it.
-    torn: list[str] = field(default_factory=list)
     answered: list[float] = field(default_factory=list)  # when each checked answer came
 
     def acked_count(self, app: str) -> int:
@@ -184,9 +181,8 @@ def query_loop(url: str, window: Window, ledger: Ledger, stop: threading.Event) 
             total, rows = body["info"]["total"], body["info"]["rows"]
             if not low <= total <= high:
                 ledger.fail(f"query {app}: total {total} not in [{low}, {high}], {len(rows)} rows")
-            elif len(rows) != min(total, 10):
-                with ledger.lock:
-                    ledger.torn.append(f"query {app}: total {total}, {len(rows)} rows")
+            elif len(rows) != min(total, 10):  # a total and rows of two moments
+                ledger.fail(f"query {app}: total {total}, {len(rows)} rows")
             ledger.answered.append(time.monotonic())
 
 
@@ -278,8 +274,6 @@ def test_a_worker_added_and_shards_rebalanced_under_load_loses_nothing(
             total, found = every_messageid(client, window, app)
             assert ledger.acked[app], app
             assert (total, found) == (len(ledger.acked[app]), ledger.acked[app]), app
-    if ledger.torn:  # everything else held; the known defect is reported, not hidden
-        pytest.xfail(f"{len(ledger.torn)} page(s) torn across the cutover: {ledger.torn[:3]}")
 
 
 SKIPPED_RATING = "cannot rate the CDRs of an app now; skipping it until its node is back"

@@ -100,6 +100,9 @@ def test_one_apps_page_claim_rating_and_receipts_each_go_to_one_node(
     assert len(receipts) >= 4  # the claim's read and update, delivered, failed
     for plan in [*pages, *claims, *rated, *receipts]:
         assert "Custom Scan (Citus Adaptive)" in plan, plan
-        # The page's plan is several routed steps (the rate-limit CTE runs on the
-        # coordinator first): every one of them is one task on one node.
         assert set(re.findall(r"Task Count: (\d+)", plan)) == {"1"}, plan
+    for plan in pages:
+        # One statement to one node, one snapshot there: not steps, each its own read
+        # (what a page carrying the rate-limit token, a coordinator table, would be).
+        assert "Distributed Subplan" not in plan, plan
+        assert len(re.findall(r"Task Count:", plan)) == 1, plan

@@ -63,6 +63,16 @@ def hold_zones(conn: sa.Connection, *, exclusive: bool) -> None:
     conn.execute(sa.text(f"SELECT pg_advisory_xact_lock{shared}(:key)"), {"key": ZONES_LOCK})
 
 
+# Holds one app's placement for the rest of the transaction: the metadata lock of the app's
+# shard (colocated: all its tables'), shared (5, ShareLock), as Citus's own writers take
+# it. A shard move's cutover takes it exclusively, so the cutover waits for a read that
+# holds it, and a read that asks for it during a cutover waits for the new placement:
+# every statement of the read sees one placement, in one snapshot.
+HOLD_APP = (
+    "SELECT lock_shard_metadata(5, ARRAY[get_shard_id_for_distribution_column('cdrs', :app)])"
+)
+
+
 def _placed(conn: sa.Connection) -> dict[str, str]:
     rows = conn.exec_driver_sql(
         "SELECT logicalrelid::regclass::text, partmethod FROM pg_dist_partition"

@@ -8,7 +8,9 @@ a time with ``BEGIN IMMEDIATE``) and share one pooled engine on PostgreSQL.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+from collections.abc import Iterator
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -125,6 +127,15 @@ class Database:
             return False
         with translated("database ping"), self.writer.connect() as conn:
             return citus.installed(conn)
+
+    @contextlib.contextmanager
+    def snapshot(self, app_id: int) -> Iterator[sa.Connection]:
+        """A transaction on the snapshots' engine for several reads of app ``app_id``:
+        they see one moment and, on Citus, one placement of the app (``citus.HOLD_APP``)."""
+        with self.snapshots.begin() as conn:
+            if self.citus:
+                conn.execute(sa.text(citus.HOLD_APP), {"app": app_id})
+            yield conn
 
     @property
     def writes_in_server(self) -> bool:

@@ -20,8 +20,8 @@ One entry point: ``PageReader(db).read(PageRequest(...), lookup) -> Page``.
    instead, for a caller that expects to know few of them.
 5. The request's rate-limit token is taken before anything is read: on PostgreSQL by the
    guessed statement itself (a data-modifying CTE, :func:`carrying`), so the usual request
-   is one round trip to the database; else by a statement of its own. Refused, nothing is
-   read and :class:`~voicecdr.errors.TokenRefused` is raised.
+   is one round trip to the database; else (and on Citus) by a statement of its own.
+   Refused, nothing is read and :class:`~voicecdr.errors.TokenRefused` is raised.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from ..cdrfields import RATED_FIELDS as RATED_FIELDS
 from ..cdrfields import ROW_FIELDS as ROW_FIELDS
 from ..errors import TokenRefused
 from ..models import VoiceGroup
-from . import counts
+from . import citus, counts
 from .engine import on_driver, translated
 
 if TYPE_CHECKING:
@@ -361,6 +361,7 @@ class PageReader:
     def __init__(self, db: Database) -> None:
         self._db = db
         self._sql = {name: db.driver_sql(text) for name, text in SQL.items()}
+        self._hold = db.driver_sql(citus.HOLD_APP)
         self._carrying: dict[str, dict[str, str]] = {}  # by token statement: _sql, gated
         self._seeks = Seeks()
 
@@ -377,7 +378,9 @@ class PageReader:
         guess = None if by_messageid else self._seeks.guess(key, window.start, request.offset)
         token, sql = request.token, self._sql
         if token is not None:
-            carried = token.carried_sql if guess is not None else None
+            # Not on Citus: the token's table is the coordinator's own, and a statement
+            # joining it is split into a step per subquery, each in its own snapshot.
+            carried = token.carried_sql if guess is not None and not self._db.citus else None
             if carried is None:
                 with translated("rate limit"):
                     if not token.take():
@@ -416,8 +419,11 @@ class PageReader:
         lookup: Lookup[_T],
     ) -> Page[_T]:
         """The page in the cursor's snapshot (one transaction): counts, the buckets if the
-        page is in the body (learned for later guesses), then the rows."""
+        page is in the body (learned for later guesses), then the rows. On Citus the
+        app's placement is held first, so a shard move cannot switch it in between."""
         sql = self._sql
+        if self._db.citus:
+            cursor.execute(self._hold, {"app": request.app_id})
         if request.messageid is not None:
             params = {**_params(request, window), "mid": request.messageid}
             total = cursor.execute(sql["count_mid"], params).fetchone()[0]

@@ -102,12 +102,12 @@ class ReportReader:
     def report_and_scan(self, app: App, query: AnalyticsQuery) -> tuple[Report, Report]:
         """Both, read in one snapshot: writes going on cannot make them differ."""
         both = [self._plan(app, query, True), self._plan(app, query, False)]
-        with translated("read analytics"), self._db.snapshots.begin() as conn:
+        with translated("read analytics"), self._db.snapshot(app.id) as conn:
             return _fold(app, query, both[0], conn), _fold(app, query, both[1], conn)
 
     def _answer(self, app: App, query: AnalyticsQuery, *, rollups_too: bool) -> Report:
         plan = self._plan(app, query, rollups_too)
-        with translated("read analytics"), self._connection(plan) as conn:
+        with translated("read analytics"), self._connection(app, plan) as conn:
             return _fold(app, query, plan, conn)
 
     def _plan(self, app: App, query: AnalyticsQuery, rollups_too: bool) -> list[_Period]:
@@ -116,11 +116,11 @@ class ReportReader:
         windows = [query, query.previous()] if query.compare else [query]
         return [_Period(app, calendar, q, rollups_too) for q in windows]
 
-    def _connection(self, plan: list[_Period]) -> AbstractContextManager[sa.Connection]:
+    def _connection(self, app: App, plan: list[_Period]) -> AbstractContextManager[sa.Connection]:
         """A snapshot for a report of several reads; one statement needs none, and on
         PostgreSQL it then skips the transaction's own round trips."""
         if sum(len(period.reads) for period in plan) > 1:
-            return self._db.snapshots.begin()
+            return self._db.snapshot(app.id)
         if self._db.dialect == "postgresql":
             return self._db.autocommit.connect()
         return self._db.reader.connect()

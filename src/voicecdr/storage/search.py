@@ -117,7 +117,7 @@ class CallSearch:
                 )
             )
             return Found(page.total, [page.rows[stamp[0]] for stamp in page.stamps])
-        with translated("search CDRs"), self._db.snapshots.begin() as conn:
+        with translated("search CDRs"), self._db.snapshot(search.app_id) as conn:
             return _filtered(conn, search, offset, limit)
 
 
