@@ -62,13 +62,18 @@ CITUS_MISSING = (
 
 
 @pytest.fixture(scope="session")
-def citus_cluster() -> Iterator[CitusCluster]:
-    """A real Citus cluster (coordinator + 2 workers) per test session. Without Citus
-    the tier skips, except in CI (CI=true), where it must run."""
+def citus_required() -> None:
+    """The Citus tier's rule: without Citus it skips, except in CI (CI=true), where it
+    must run. Tests that start clusters of their own ask for it."""
     if not citus_installed():
         if os.environ.get("CI") == "true":
             pytest.fail(f"CI=true and the Citus tier cannot run: {CITUS_MISSING}")
         pytest.skip(CITUS_MISSING)
+
+
+@pytest.fixture(scope="session")
+def citus_cluster(citus_required: None) -> Iterator[CitusCluster]:
+    """A real Citus cluster (coordinator + 2 workers) per test session."""
     cluster = CitusCluster()
     try:
         cluster.start()

@@ -1,15 +1,18 @@
 """A Citus cluster changing under a running ``voicecdr serve``: a worker added and the
 shards rebalanced onto it while CDRs are ingested and queried, and a worker stopped for a
-few seconds. Each test has a cluster of its own (coordinator + 2 workers), since it
-changes the cluster's nodes."""
+few seconds. The tests share one cluster (coordinator + 2 workers) in file order: the
+stopped-worker test leaves its two workers running again, then the grow test adds a third
+(a test that finds the cluster grown gets a fresh one). Each test has its own database."""
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,8 +22,8 @@ import httpx
 import psycopg
 import pytest
 
-from tests.acceptance.conftest import Background, Cli, Server
-from tests.support.citus import CitusCluster, running
+from tests.acceptance.conftest import Background, Cli, Result, Server
+from tests.support.citus import WORKERS, CitusCluster
 from tests.support.data import canonical
 from tests.support.postgres import PostgresServer
 from tests.support.receiver import Receiver, receiving
@@ -93,35 +96,98 @@ class Ledger:
             self.failures.append(what)
 
 
-@pytest.fixture
-def cluster(citus_cluster: CitusCluster) -> Iterator[CitusCluster]:
-    # ``citus_cluster`` is asked for its rule (skip without Citus, fail in CI); this test
-    # changes its cluster's nodes, so it has one of its own.
-    with running() as own:
-        yield own
+class SharedCluster:
+    """The module's cluster (its own: these tests change its nodes), started when a test
+    first asks for it, and started afresh for a test that finds it grown or a node down."""
+
+    def __init__(self) -> None:
+        self._cluster: CitusCluster | None = None
+
+    def two_workers(self) -> CitusCluster:
+        if self._cluster is not None and not _as_started(self._cluster):
+            self.stop()
+        if self._cluster is None:
+            self._cluster = CitusCluster()
+            self._cluster.start()
+        return self._cluster
+
+    def stop(self) -> None:
+        if self._cluster is not None:
+            self._cluster.stop()
+            self._cluster = None
+
+
+def _as_started(cluster: CitusCluster) -> bool:
+    """Whether ``cluster`` has its first two workers only, and every node answers."""
+    if len(cluster.workers) != WORKERS:
+        return False
+    try:
+        for node in cluster.nodes:
+            psycopg.connect(node.url(), connect_timeout=5).close()
+    except psycopg.OperationalError:
+        return False
+    return True
+
+
+@pytest.fixture(scope="module")
+def shared_cluster(citus_required: None) -> Iterator[SharedCluster]:
+    shared = SharedCluster()
+    try:
+        yield shared
+    finally:
+        shared.stop()
 
 
 @pytest.fixture
-def grow_cli(tmp_path: Path, cluster: CitusCluster) -> Cli:
-    cli = Cli(tmp_path, cluster.create_database("voicecdr_grow"))
-    assert cli("db", "upgrade").code == 0
-    for app in APPS:
-        made = cli("apps", "create", "--name", app, "--appkey", app, "--secretkey", SECRET,
-                   "--timezone", "UTC", "--rate-limit", "1000000")  # fmt: skip
-        assert made.code == 0, made.err
-    cli.env["VOICECDR_INGEST_TOKEN"] = TOKEN
-    return cli
+def cluster(shared_cluster: SharedCluster) -> CitusCluster:
+    return shared_cluster.two_workers()
+
+
+def for_each_app(run: Callable[[str], Result]) -> None:
+    """``run`` (a CLI command) for every app, two at a time: set-up, the apps independent."""
+    with ThreadPoolExecutor(2) as pool:
+        for app, done in zip(APPS, pool.map(run, APPS), strict=True):
+            assert done.code == 0, (app, done.err)
+
+
+@contextlib.contextmanager
+def tenants(cli: Cli, cluster: CitusCluster, database: str, *options: str) -> Iterator[Cli]:
+    """``cli`` on a new migrated database ``database`` on ``cluster`` with the apps
+    ``APPS`` (``options`` added to each ``apps create``); the database is dropped after."""
+    cli.env["VOICECDR_DATABASE_URL"] = cluster.create_database(database)
+    try:
+        assert cli("db", "upgrade").code == 0
+        for_each_app(
+            lambda app: cli("apps", "create", "--name", app, "--appkey", app, "--secretkey",
+                            SECRET, "--timezone", "UTC", "--rate-limit", "1000000", *options)
+        )  # fmt: skip
+        cli.env["VOICECDR_INGEST_TOKEN"] = TOKEN
+        yield cli
+    finally:
+        cluster.drop_database(database)
 
 
 @pytest.fixture
-def server(grow_cli: Cli) -> Iterator[Server]:
+def grow_cli(tmp_path: Path, cluster: CitusCluster) -> Iterator[Cli]:
+    with tenants(Cli(tmp_path, ""), cluster, "voicecdr_grow") as cli:
+        yield cli
+
+
+@contextlib.contextmanager
+def serving(cli: Cli) -> Iterator[Server]:
     # API processes only, as docs/scaling.md deploys them: no rater writing meanwhile.
-    server = Server(grow_cli, "--no-workers", "--workers", "2")
+    server = Server(cli, "--no-workers", "--workers", "2")
     try:
         server.wait_ready(timeout=60)
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def server(grow_cli: Cli) -> Iterator[Server]:
+    with serving(grow_cli) as server:
+        yield server
 
 
 class Worker(Background):
@@ -223,59 +289,6 @@ def app_nodes(url: str) -> dict[str, int]:
     return dict(rows)
 
 
-def test_a_worker_added_and_shards_rebalanced_under_load_loses_nothing(
-    cluster: CitusCluster, grow_cli: Cli, server: Server
-) -> None:
-    url = grow_cli.env["VOICECDR_DATABASE_URL"]
-    window, ledger, stop = Window.today(), Ledger(), threading.Event()
-    before = placements(url)
-    assert len(before) == 2, before  # the two workers hold every shard
-    ingest = threading.Thread(target=ingest_loop, args=(server.url, window, ledger, stop))
-    query = threading.Thread(target=query_loop, args=(server.url, window, ledger, stop))
-    ingest.start()
-    query.start()
-    try:
-        time.sleep(3)  # answers before the change
-        began = time.monotonic()
-        added = cluster.add_worker()
-        with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute("SELECT citus_rebalance_start()")
-            conn.execute("SET statement_timeout = '180s'")
-            conn.execute("SELECT citus_rebalance_wait()")
-            status = conn.execute("SELECT state FROM citus_rebalance_status()").fetchone()
-        ended = time.monotonic()
-        time.sleep(3)  # answers after it
-    finally:
-        stop.set()
-        ingest.join(timeout=120)
-        query.join(timeout=120)
-    assert not ingest.is_alive()
-    assert not query.is_alive()
-    assert status == ("finished",), status
-    assert ledger.failures == [], ledger.failures[:5]
-    # Checked answers before, during and after the change.
-    phases = Counter((t > began) + (t > ended) for t in ledger.answered)
-    assert min(phases[0], phases[1], phases[2]) >= len(APPS), phases
-
-    after = placements(url)
-    print(  # the figures docs/scaling.md quotes (shown with pytest -s)
-        f"grow: {sum(map(len, ledger.acked.values()))} CDRs acknowledged, "
-        f"{len(ledger.answered)} answers checked {dict(phases)}, worker added and "
-        f"rebalanced in {ended - began:.1f} s, cdrs shards per port {dict(before)} -> {dict(after)}"
-    )
-    assert after[added.port] > 0, after  # shards really moved to the new worker
-    assert sum(after.values()) == sum(before.values())
-    moved = [app for app, port in app_nodes(url).items() if port == added.port]
-    assert moved, "no app's shard is on the new worker"
-
-    # Every acknowledged CDR is there, read through the API, and nothing else is.
-    with httpx.Client(base_url=server.url, timeout=60) as client:
-        for app in APPS:
-            total, found = every_messageid(client, window, app)
-            assert ledger.acked[app], app
-            assert (total, found) == (len(ledger.acked[app]), ledger.acked[app]), app
-
-
 SKIPPED_RATING = "cannot rate the CDRs of an app now; skipping it until its node is back"
 SKIPPED_SENDING = "cannot claim the receipts of an app now; skipping it until its node is back"
 PLAN = "service,prefix,cycle,unit_price,basic_price\n*,,6,0.05,0\n"
@@ -332,17 +345,30 @@ def receiver() -> Iterator[Receiver]:
 
 
 @pytest.fixture
-def rating(grow_cli: Cli, receiver: Receiver, tmp_path: Path) -> Iterator[Worker]:
-    """Every app with a rate plan and its callback URL at ``receiver``, and a ``voicecdr
-    worker`` rating and delivering (started once: it must recover by itself)."""
+def outage_cli(tmp_path: Path, cluster: CitusCluster, receiver: Receiver) -> Iterator[Cli]:
+    """The apps on a database of their own, each with a rate plan and its callback URL at
+    ``receiver``."""
     plan = tmp_path / "plan.csv"
     plan.write_text(PLAN)
-    grow_cli.env["VOICECDR_ALLOW_PRIVATE_CALLBACKS"] = "true"
-    for app in APPS:
-        assert grow_cli("rates", "import", app, str(plan)).code == 0
-        updated = grow_cli("apps", "update", app, "--callback-url", f"{receiver.url}/dr")
-        assert updated.code == 0, updated.err
-    worker = Worker(grow_cli)
+    cli = Cli(tmp_path, "")
+    cli.env["VOICECDR_ALLOW_PRIVATE_CALLBACKS"] = "true"
+    callback = ("--callback-url", f"{receiver.url}/dr")
+    with tenants(cli, cluster, "voicecdr_outage", *callback) as cli:
+        for_each_app(lambda app: cli("rates", "import", app, str(plan)))
+        yield cli
+
+
+@pytest.fixture
+def outage_server(outage_cli: Cli) -> Iterator[Server]:
+    with serving(outage_cli) as server:
+        yield server
+
+
+@pytest.fixture
+def rating(outage_cli: Cli) -> Iterator[Worker]:
+    """A ``voicecdr worker`` rating and delivering (started once: it must recover by
+    itself)."""
+    worker = Worker(outage_cli)
     try:
         yield worker
     finally:
@@ -350,9 +376,13 @@ def rating(grow_cli: Cli, receiver: Receiver, tmp_path: Path) -> Iterator[Worker
 
 
 def test_a_stopped_worker_gives_a_retryable_error_then_recovers(
-    cluster: CitusCluster, grow_cli: Cli, server: Server, receiver: Receiver, rating: Worker
+    cluster: CitusCluster,
+    outage_cli: Cli,
+    outage_server: Server,
+    receiver: Receiver,
+    rating: Worker,
 ) -> None:
-    url = grow_cli.env["VOICECDR_DATABASE_URL"]
+    url, server = outage_cli.env["VOICECDR_DATABASE_URL"], outage_server
     window = Window.today()
     acked: Counter[str] = Counter()
     client = httpx.Client(base_url=server.url, timeout=60)
@@ -425,14 +455,14 @@ def test_a_stopped_worker_gives_a_retryable_error_then_recovers(
                 # app by app (workers/turns.py); `voicecdr rate` too, then fails naming
                 # the fault, as the stopped worker's apps are left pending.
                 wait_rated_and_delivered(url, ids, acked, elsewhere)
-                rated = grow_cli("rate")
+                rated = outage_cli("rate")
                 assert rated.code == 1, rated.err
                 *warned, error = rated.err.splitlines()
                 assert error == f"Error: rate CDRs failed: {UNREACHABLE}"
                 assert warned == [SKIPPED_RATING] * len(on_down)
                 # A change to a reference table (apps, rate plans) is written to every
                 # node: refused while one is down, with the same named fault.
-                changed = grow_cli("apps", "update", APPS[0], "--rate-limit", "999")
+                changed = outage_cli("apps", "update", APPS[0], "--rate-limit", "999")
                 assert (changed.code, changed.err) == (
                     1,
                     f"Error: update app failed: {UNREACHABLE}\n",
@@ -455,7 +485,7 @@ def test_a_stopped_worker_gives_a_retryable_error_then_recovers(
             # The stopped worker's apps are rated and their receipts delivered by the same
             # worker process, which was not restarted.
             wait_rated_and_delivered(url, ids, acked, APPS)
-            assert grow_cli("rate").code == 0
+            assert outage_cli("rate").code == 0
     assert server.process.poll() is None
     assert rating.process.poll() is None
     # Each app on a stopped worker was logged once per outage by the rater and the sender,
@@ -474,3 +504,75 @@ def test_a_stopped_worker_gives_a_retryable_error_then_recovers(
     assert receipts == (everything, everything)
     assert revisions == (1, 1)
     assert len(receiver.by_webhook_id()) == everything
+
+
+def wait_until(what: str, done: Callable[[], bool], ledger: Ledger) -> None:
+    """Wait for ``done`` (at most 60 s), failing with ``what`` and the ledger's failures."""
+    deadline = time.monotonic() + 60
+    while not done():
+        assert time.monotonic() < deadline, (what, ledger.failures[:5])
+        time.sleep(0.1)
+
+
+def test_a_worker_added_and_shards_rebalanced_under_load_loses_nothing(
+    cluster: CitusCluster, grow_cli: Cli, server: Server
+) -> None:
+    url = grow_cli.env["VOICECDR_DATABASE_URL"]
+    window, ledger, stop = Window.today(), Ledger(), threading.Event()
+    before = placements(url)
+    assert len(before) == 2, before  # the two workers hold every shard
+    ingest = threading.Thread(target=ingest_loop, args=(server.url, window, ledger, stop))
+    query = threading.Thread(target=query_loop, args=(server.url, window, ledger, stop))
+    ingest.start()
+    query.start()
+    try:
+        # Answers before the change, once every app has CDRs acknowledged.
+        wait_until(
+            "answers and CDRs of every app before the change",
+            lambda: (
+                all(ledger.acked_count(app) for app in APPS) and len(ledger.answered) >= len(APPS)
+            ),
+            ledger,
+        )
+        began = time.monotonic()
+        added = cluster.add_worker()
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("SELECT citus_rebalance_start()")
+            conn.execute("SET statement_timeout = '180s'")
+            conn.execute("SELECT citus_rebalance_wait()")
+            status = conn.execute("SELECT state FROM citus_rebalance_status()").fetchone()
+        ended = time.monotonic()
+        wait_until(
+            "answers after the change",
+            lambda: sum(t > ended for t in ledger.answered) >= len(APPS),
+            ledger,
+        )
+    finally:
+        stop.set()
+        ingest.join(timeout=120)
+        query.join(timeout=120)
+    assert not ingest.is_alive()
+    assert not query.is_alive()
+    assert status == ("finished",), status
+    assert ledger.failures == [], ledger.failures[:5]
+    # Checked answers before, during and after the change.
+    phases = Counter((t > began) + (t > ended) for t in ledger.answered)
+    assert min(phases[0], phases[1], phases[2]) >= len(APPS), phases
+
+    after = placements(url)
+    print(  # the figures docs/scaling.md quotes (shown with pytest -s)
+        f"grow: {sum(map(len, ledger.acked.values()))} CDRs acknowledged, "
+        f"{len(ledger.answered)} answers checked {dict(phases)}, worker added and "
+        f"rebalanced in {ended - began:.1f} s, cdrs shards per port {dict(before)} -> {dict(after)}"
+    )
+    assert after[added.port] > 0, after  # shards really moved to the new worker
+    assert sum(after.values()) == sum(before.values())
+    moved = [app for app, port in app_nodes(url).items() if port == added.port]
+    assert moved, "no app's shard is on the new worker"
+
+    # Every acknowledged CDR is there, read through the API, and nothing else is.
+    with httpx.Client(base_url=server.url, timeout=60) as client:
+        for app in APPS:
+            total, found = every_messageid(client, window, app)
+            assert ledger.acked[app], app
+            assert (total, found) == (len(ledger.acked[app]), ledger.acked[app]), app

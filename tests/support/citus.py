@@ -4,13 +4,15 @@ Each node is a :class:`~tests.support.postgres.PostgresServer` (own directory, o
 port) started with ``shared_preload_libraries='citus'``. Citus keeps its metadata per
 database, so :meth:`CitusCluster.create_database` makes the database and the extension on
 every node, then registers the coordinator and the workers in it. Citus itself is not a
-Python dependency: :func:`citus_installed` says whether the server has it.
+Python dependency: :func:`citus_installed` says whether the server has it. Work done on
+every node (starting, stopping, making a database) is done on all of them at once.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import psycopg
@@ -56,12 +58,10 @@ class CitusCluster:
         return [self.coordinator, *self.workers]
 
     def start(self) -> None:
-        for node in self.nodes:
-            node.start()
+        _on_each(self.nodes, PostgresServer.start)
 
     def stop(self) -> None:
-        for node in self.nodes:
-            node.stop()
+        _on_each(self.nodes, PostgresServer.stop)
 
     def url(self, database: str = "postgres") -> str:
         """The coordinator's URL: where voicecdr connects."""
@@ -70,9 +70,7 @@ class CitusCluster:
     def create_database(self, name: str) -> str:
         """An empty database ``name`` with the citus extension on every node and the
         workers added to it; returns its URL on the coordinator."""
-        for node in self.nodes:
-            node.create_database(name)
-            node.execute("CREATE EXTENSION citus", database=name)
+        _on_each(self.nodes, lambda node: _with_citus(node, name))
         self._databases.append(name)
         with psycopg.connect(self.url(name), autocommit=True) as conn:
             conn.execute(
@@ -89,8 +87,7 @@ class CitusCluster:
         worker.start()
         self.workers.append(worker)
         for name in self._databases:
-            worker.create_database(name)
-            worker.execute("CREATE EXTENSION citus", database=name)
+            _with_citus(worker, name)
             with psycopg.connect(self.url(name), autocommit=True) as conn:
                 conn.execute("SELECT citus_add_node('127.0.0.1', %s)", (worker.port,))
         return worker
@@ -100,6 +97,18 @@ class CitusCluster:
         for node in reversed(self.nodes):
             node.drop_database(name)
         self._databases.remove(name)
+
+
+def _on_each(nodes: list[PostgresServer], do: Callable[[PostgresServer], None]) -> None:
+    """``do`` to every node at once; raises the first node's error, after all are done."""
+    with ThreadPoolExecutor(len(nodes)) as pool:
+        for done in [pool.submit(do, node) for node in nodes]:
+            done.result()
+
+
+def _with_citus(node: PostgresServer, name: str) -> None:
+    node.create_database(name)
+    node.execute("CREATE EXTENSION citus", database=name)
 
 
 def _node() -> PostgresServer:

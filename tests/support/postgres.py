@@ -3,18 +3,23 @@
 Starts Debian's PostgreSQL binaries in a temporary directory, listening on 127.0.0.1 at a
 free port. ``initdb`` and ``pg_ctl`` refuse to run as root, so as root they run as the
 ``postgres`` user (created by Debian's packages). Durability settings that only matter for
-power loss (fsync) are off: tests kill processes, not machines.
+power loss (fsync) are off: tests kill processes, not machines. A process runs
+``initdb`` once and gives each server a copy of that data directory (copying it is
+cheaper than another ``initdb``).
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import functools
 import glob
 import os
 import shutil
 import socket
 import subprocess
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -47,44 +52,67 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _as_postgres() -> bool:
+    return os.geteuid() == 0
+
+
+def _run(bindir: Path, *args: str, log: Path | None = None) -> None:
+    cmd = [str(bindir / args[0]), *args[1:]]
+    if _as_postgres():
+        cmd = ["runuser", "-u", "postgres", "--", *cmd]
+    result = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        logged = log.read_text() if log and log.exists() else ""
+        raise PostgresUnavailable(
+            f"{' '.join(args[:2])} failed: {result.stderr or result.stdout}\n{logged}"
+        )
+
+
+def _private_directory(prefix: str) -> Path:
+    """A new temporary directory that only the server's user can enter."""
+    root = Path(tempfile.mkdtemp(prefix=prefix))
+    if _as_postgres():
+        shutil.chown(root, "postgres", "postgres")
+    os.chmod(root, 0o700)
+    return root
+
+
+_initdb_lock = threading.Lock()  # a cluster's nodes start at once: one initdb for them all
+
+
+def _initialized(bindir: Path) -> Path:
+    with _initdb_lock:
+        return _initialize(bindir)
+
+
+@functools.cache
+def _initialize(bindir: Path) -> Path:
+    """A data directory made by ``initdb`` and never started, made once per process and
+    removed when it exits: each server starts from a copy."""
+    root = _private_directory("voicecdr-initdb-")
+    atexit.register(shutil.rmtree, root, ignore_errors=True)
+    data = root / "data"
+    _run(bindir, "initdb", "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8",
+         "--no-sync", "--locale=C")  # fmt: skip
+    return data
+
+
 class PostgresServer:
     def __init__(self, options: str = "", prefix: str = "voicecdr-pg-") -> None:
         """``options``: more ``-c name=value`` server settings (Citus's nodes add theirs)."""
         self.bindir = _bindir()
         self.options = options
-        self.root = Path(tempfile.mkdtemp(prefix=prefix))
+        self.root = _private_directory(prefix)
         self.data = self.root / "data"
         self.log = self.root / "server.log"
         self.port = _free_port()
-        self._as_postgres = os.geteuid() == 0
 
     def _run(self, *args: str) -> None:
-        cmd = [str(self.bindir / args[0]), *args[1:]]
-        if self._as_postgres:
-            cmd = ["runuser", "-u", "postgres", "--", *cmd]
-        result = subprocess.run(cmd, capture_output=True, text=True, check=False)
-        if result.returncode != 0:
-            log = self.log.read_text() if self.log.exists() else ""
-            raise PostgresUnavailable(
-                f"{' '.join(args[:2])} failed: {result.stderr or result.stdout}\n{log}"
-            )
+        _run(self.bindir, *args, log=self.log)
 
     def start(self) -> None:
-        if self._as_postgres:
-            shutil.chown(self.root, "postgres", "postgres")
-        os.chmod(self.root, 0o700)
-        self._run(
-            "initdb",
-            "-D",
-            str(self.data),
-            "-U",
-            "postgres",
-            "--auth=trust",
-            "-E",
-            "UTF8",
-            "--no-sync",
-            "--locale=C",
-        )
+        # cp -a keeps the owner (postgres) and the modes the server insists on.
+        subprocess.run(["cp", "-a", str(_initialized(self.bindir)), str(self.data)], check=True)
         self.resume()
 
     def halt(self) -> None:
