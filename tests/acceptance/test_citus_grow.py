@@ -35,7 +35,7 @@ TOKEN = "citus-grow-token-0123456789"
 SECRET = "grow-secret"
 APPS = [f"grow{i}" for i in range(8)]
 BATCH = 20  # CDRs per POST, all of one app (the way a switch's batches come)
-MAX_BATCHES = 600  # the ingest loop's bound, whatever happens to the rebalance
+MAX_BATCHES = 2000  # the ingest loop's bound, whatever happens to the rebalance
 QUERY = "/api/voiceSms/getVoiceCdr"
 FMT = "%Y-%m-%d %H:%M:%S"
 # How voicecdr names a Citus worker it cannot reach (storage/engine.py).
@@ -82,6 +82,7 @@ class Ledger:
     acked: dict[str, set[str]] = field(default_factory=lambda: {app: set() for app in APPS})
     failures: list[str] = field(default_factory=list)  # every 5xx or wrong answer, described
     answered: list[float] = field(default_factory=list)  # when each checked answer came
+    acked_at: list[float] = field(default_factory=list)  # when each batch was acknowledged
 
     def acked_count(self, app: str) -> int:
         with self.lock:
@@ -226,6 +227,7 @@ def ingest_loop(url: str, window: Window, ledger: Ledger, stop: threading.Event)
             if answer.status_code == 200 and answer.json()["accepted"] == BATCH:
                 with ledger.lock:
                     ledger.acked[app].update(names)
+                    ledger.acked_at.append(time.monotonic())
             else:
                 ledger.fail(f"POST /v1/cdrs batch {n}: {answer.status_code} {answer.text}")
 
@@ -558,6 +560,8 @@ def test_a_worker_added_and_shards_rebalanced_under_load_loses_nothing(
     # Checked answers before, during and after the change.
     phases = Counter((t > began) + (t > ended) for t in ledger.answered)
     assert min(phases[0], phases[1], phases[2]) >= len(APPS), phases
+    ingested = Counter((t > began) + (t > ended) for t in ledger.acked_at)
+    assert min(ingested[0], ingested[1], ingested[2]) > 0, ingested  # ingest ran throughout
 
     after = placements(url)
     print(  # the figures docs/scaling.md quotes (shown with pytest -s)
