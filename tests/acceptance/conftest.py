@@ -138,6 +138,13 @@ def cli(tmp_path: Path, database_url: str) -> Cli:
 
 
 @pytest.fixture
+def sqlite_cli(tmp_path: Path, sqlite_url: str) -> Cli:
+    """A CLI on SQLite alone, for tests of parsing, usage errors and output where the
+    database plays no part (storage is covered on every database in tests/integration)."""
+    return Cli(tmp_path, sqlite_url)
+
+
+@pytest.fixture
 def fresh_cli(tmp_path: Path) -> Cli:
     """A CLI on an SQLite file that does not exist yet."""
     return Cli(tmp_path, f"sqlite:///{tmp_path / 'fresh.db'}")

@@ -1,5 +1,6 @@
 """``voicecdr apps disable|enable`` and ``voicecdr cdrs list``, run as an operator runs
-them, on SQLite and PostgreSQL."""
+them: what is stored and listed on SQLite and PostgreSQL; the terminal's wording and the
+usage errors, which no database shapes, on SQLite alone."""
 
 from __future__ import annotations
 
@@ -116,7 +117,8 @@ def test_cdrs_list_merges_both_groups_in_time_order_with_filters(cli: Cli, tmp_p
     assert [r["time"] for r in app2] == ["2019-09-09 01:00:00"]
 
 
-def test_cdrs_list_on_a_terminal_is_a_table_with_a_header(cli: Cli, tmp_path: Path) -> None:
+def test_cdrs_list_on_a_terminal_is_a_table_with_a_header(sqlite_cli: Cli, tmp_path: Path) -> None:
+    cli = sqlite_cli
     _setup(cli, tmp_path)
     window = ("--from", "2019-09-09 00:00:00", "--to", "2019-09-09 23:59:59")
     out = _on_terminal(cli, "cdrs", "list", "app1", *window)
@@ -155,8 +157,9 @@ def _on_terminal(cli: Cli, *args: str) -> str:
     return shown.out
 
 
-def test_cdrs_list_bad_input_is_one_line_with_status_2(cli: Cli, tmp_path: Path) -> None:
-    _setup(cli, tmp_path)
+def test_cdrs_list_bad_input_is_one_line_with_status_2(sqlite_cli: Cli) -> None:
+    cli = sqlite_cli
+    assert cli("apps", "create", "--name", "app1", "--appkey", "app1").code == 0
     window = ["--from", "2019-09-09 00:00:00", "--to", "2019-09-09 23:59:59"]
     missing = cli("cdrs", "list", "nobody", *window)  # the command is right; the app is not
     assert missing.code == 1
@@ -221,7 +224,8 @@ def test_apps_disable_and_enable(cli: Cli, tmp_path: Path) -> None:
         assert "Traceback" not in missing.err
 
 
-def test_apps_disable_on_a_terminal_says_what_it_means(cli: Cli, tmp_path: Path) -> None:
+def test_apps_disable_on_a_terminal_says_what_it_means(sqlite_cli: Cli) -> None:
+    cli = sqlite_cli
     assert cli("apps", "create", "--name", "A", "--appkey", "app1").code == 0
     said = _on_terminal(cli, "apps", "disable", "app1")
     assert "app app1 disabled: its queries get auth_failed" in said

@@ -1,4 +1,5 @@
-"""Rate plans, rating, re-rating and receipts from the operator's command line."""
+"""Rate plans, rating, re-rating and receipts from the operator's command line, on SQLite
+and PostgreSQL; refusals made before anything is stored on SQLite alone."""
 
 from __future__ import annotations
 
@@ -97,8 +98,9 @@ def test_rate_unpriced_and_rerate(cli: Cli, tmp_path: Path) -> None:
 
 
 def test_rates_import_refuses_a_unit_price_whose_cost_could_not_be_stored(
-    cli: Cli, tmp_path: Path
+    sqlite_cli: Cli, tmp_path: Path
 ) -> None:
+    cli = sqlite_cli
     cli("apps", "create", "--name", "A", "--appkey", "app1")
     plan = write(tmp_path / "p.csv", PLAN + "group_call,1,1,999999.999999999,0\n")
     result = cli("rates", "import", "app1", plan)
@@ -199,7 +201,8 @@ def test_receipts_list_and_replay(cli: Cli, tmp_path: Path) -> None:
         assert cli("receipts", "replay", "--failed").json() == {"replayed": 0}
 
 
-def test_private_callback_urls_are_refused_at_registration(cli: Cli) -> None:
+def test_private_callback_urls_are_refused_at_registration(sqlite_cli: Cli) -> None:
+    cli = sqlite_cli
     result = cli("apps", "create", "--name", "A", "--callback-url", "http://127.0.0.1:9/dr")
     assert result.code == 2  # an option value the server refuses: a usage error
     assert "--callback-url: 127.0.0.1 resolves to a loopback address" in result.err
