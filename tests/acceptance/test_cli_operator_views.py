@@ -12,7 +12,8 @@ from typing import Any
 from starlette.testclient import TestClient
 
 from tests.acceptance.conftest import Cli
-from tests.support.data import canonical, make_app, store_and_rate
+from tests.support.client import load_and_price
+from tests.support.data import canonical, make_app
 from voicecdr.api import QUERY_PATH, create_app
 from voicecdr.config import Settings
 from voicecdr.storage import Database
@@ -42,7 +43,7 @@ def _setup(cli: Cli) -> None:
     with closing(Database(cli.env["VOICECDR_DATABASE_URL"])) as db:
         for appkey in ("app1", "app2"):
             make_app(db, appkey, secretkey="s3cr3t", rate_limit=1000)
-        store_and_rate(db, records, {"app1": PLAN})
+        load_and_price(db, records, {"app1": PLAN})
 
 
 def _api_rows(database_url: str, tmp_path: Path, voice_type: str, extended: bool) -> list[Any]:

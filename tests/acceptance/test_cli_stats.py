@@ -14,7 +14,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from tests.acceptance.conftest import Cli
-from tests.support.data import canonical, make_app, store_and_rate
+from tests.support.client import load_and_price
+from tests.support.data import canonical, make_app
 from voicecdr import analytics
 from voicecdr.storage import AppStore, Database, ReportReader
 from voicecdr.timefmt import zone
@@ -62,7 +63,7 @@ def _setup(cli: Cli) -> None:
     with closing(Database(cli.env["VOICECDR_DATABASE_URL"])) as db:
         for appkey, tz in (("acme", TZ), ("other", "UTC")):
             make_app(db, appkey, timezone=tz)
-        store_and_rate(db, records, {"acme": PLAN, "other": PLAN})
+        load_and_price(db, records, {"acme": PLAN, "other": PLAN})
 
 
 def _scan(database_url: str, params: dict[str, str]) -> Any:

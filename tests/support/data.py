@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections import namedtuple
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -13,21 +12,11 @@ from voicecdr import apps
 from voicecdr.apps import IssuedCredentials
 from voicecdr.cdrfields import FIELDS, RECEIPT_FIELDS, ROW_NAMES
 from voicecdr.ingest.canonical import validate
-from voicecdr.ingest.core import Ingestor, Item
 from voicecdr.ingest.timebounds import ANY_TIME
 from voicecdr.models import Cdr, CostStatus, ReceiptCall, Service, VoiceGroup
-from voicecdr.rating import Charge, parse_plan_csv
-from voicecdr.storage import (
-    AppStore,
-    CdrWriter,
-    Database,
-    Page,
-    PageReader,
-    PageRequest,
-    RatingStore,
-)
+from voicecdr.rating import Charge
+from voicecdr.storage import AppStore, Database, Page, PageReader, PageRequest
 from voicecdr.timefmt import zone
-from voicecdr.workers.rater import Rater
 
 
 def make_app(db: Database, appkey: str = "app1", **options: Any) -> IssuedCredentials:
@@ -41,21 +30,6 @@ def make_app(db: Database, appkey: str = "app1", **options: Any) -> IssuedCreden
         default_timezone="Asia/Shanghai",
         **options,
     )
-
-
-def store_and_rate(db: Database, records: Sequence[dict[str, Any]], plans: dict[str, str]) -> None:
-    """What ``voicecdr cdrs import``, ``rates import`` (``plans``: appkey to CSV text) and
-    ``rate`` do, in this process: for tests whose subject is another command."""
-    summary = Ingestor(AppStore(db), CdrWriter(db)).ingest(
-        Item(i, record) for i, record in enumerate(records)
-    )
-    assert summary.accepted == len(records), summary
-    ratings = RatingStore(db)
-    for appkey, plan in plans.items():
-        app = AppStore(db).get(appkey)
-        assert app is not None, appkey
-        ratings.import_plan(app.id, parse_plan_csv(plan), source="plan.csv", now=int(time.time()))
-    Rater(db).drain()
 
 
 def local_iso(wall: str, tz: str = "Asia/Shanghai") -> str:
