@@ -10,12 +10,16 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+
+from tests.support.data import make_app
+from voicecdr.storage import Database
 
 
 @dataclass
@@ -34,6 +38,12 @@ class Cli:
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("VOICECDR_")}
         self.env["VOICECDR_DATABASE_URL"] = database_url
         self.env["VOICECDR_RATE_LIMIT_STATE"] = str(cwd / "ratelimit.sqlite")
+
+    def store_app(self, appkey: str = "app1", **options: Any) -> None:
+        """An app stored in this process, as ``apps create`` stores it: setup for tests
+        whose subject is another command (``apps create`` runs in its own tests)."""
+        with closing(Database(self.env["VOICECDR_DATABASE_URL"])) as db:
+            make_app(db, appkey, **options)
 
     def command(self, *args: str) -> list[str]:
         return [sys.executable, "-m", "voicecdr", *args]
@@ -135,6 +145,13 @@ class Server(Background):
 @pytest.fixture
 def cli(tmp_path: Path, database_url: str) -> Cli:
     return Cli(tmp_path, database_url)
+
+
+@pytest.fixture
+def sqlite_cli(tmp_path: Path, sqlite_url: str) -> Cli:
+    """A CLI on SQLite alone, for tests of parsing, usage errors and output where the
+    database plays no part (storage is covered on every database in tests/integration)."""
+    return Cli(tmp_path, sqlite_url)
 
 
 @pytest.fixture

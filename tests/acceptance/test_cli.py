@@ -1,4 +1,5 @@
-"""The operator's command line, end to end, on SQLite and PostgreSQL."""
+"""The operator's command line, end to end, on SQLite and PostgreSQL (usage errors,
+which no database shapes, on SQLite alone)."""
 
 from __future__ import annotations
 
@@ -113,7 +114,8 @@ def test_apps_create_with_given_keys_and_conflicts(cli: Cli) -> None:
     assert "appkey 'asdf' is already taken" in again.err
 
 
-def test_apps_bad_input_is_named(cli: Cli) -> None:
+def test_apps_bad_input_is_named(sqlite_cli: Cli) -> None:
+    cli = sqlite_cli
     # Status 2: the command line is wrong; 1: it is right but the app does not exist.
     cases = [
         (
@@ -198,8 +200,8 @@ def test_cdrs_import_reports_every_line_and_keeps_the_good(cli: Cli, tmp_path: P
     ]
 
 
-def test_cdrs_import_missing_file_is_a_usage_error(cli: Cli) -> None:
-    result = cli("cdrs", "import", "nope.jsonl")
+def test_cdrs_import_missing_file_is_a_usage_error(sqlite_cli: Cli) -> None:
+    result = sqlite_cli("cdrs", "import", "nope.jsonl")
     assert result.code == 2
     assert "does not exist" in result.err
 

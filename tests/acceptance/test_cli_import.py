@@ -43,7 +43,7 @@ def csv_row(call_id: str, **changes: str) -> str:
 
 
 def test_import_csv_jsonl_and_a_freeswitch_backlog(cli: Cli, tmp_path: Path) -> None:
-    assert cli("apps", "create", "--name", "A", "--appkey", "app1").code == 0
+    cli.store_app("app1")
     calls = tmp_path / "calls.csv"
     calls.write_text(
         CSV_HEADER
@@ -88,7 +88,7 @@ def test_import_csv_jsonl_and_a_freeswitch_backlog(cli: Cli, tmp_path: Path) -> 
 
 
 def test_import_with_explicit_format_and_clear_refusals(cli: Cli, tmp_path: Path) -> None:
-    assert cli("apps", "create", "--name", "A", "--appkey", "app1").code == 0
+    cli.store_app("app1")
     data = tmp_path / "export.txt"
     data.write_text(CSV_HEADER + csv_row("x1"))
     unknown = cli("cdrs", "import", str(data))
@@ -108,7 +108,7 @@ def test_import_with_explicit_format_and_clear_refusals(cli: Cli, tmp_path: Path
 def test_import_international_numbers_then_stats_by_region(cli: Cli, tmp_path: Path) -> None:
     # E.164: phones in international form (no country code) are split and placed in their
     # region; the same call in both forms is a duplicate; stats groups and filters by it.
-    assert cli("apps", "create", "--name", "A", "--appkey", "app1").code == 0
+    cli.store_app("app1")
     calls = tmp_path / "calls.csv"
     calls.write_text(
         CSV_HEADER

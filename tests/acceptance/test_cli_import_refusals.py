@@ -18,7 +18,7 @@ HEADER = "call_id,appkey,service,phone,country_code,show_phone,time,second,conne
 def test_import_refuses_far_off_times_other_digits_and_broken_escapes(
     cli: Cli, tmp_path: Path
 ) -> None:
-    assert cli("apps", "create", "--name", "A", "--appkey", "app1").code == 0
+    cli.store_app("app1")
     lines = tmp_path / "calls.jsonl"
     lines.write_bytes(
         b"\n".join(
@@ -84,7 +84,7 @@ def test_import_refuses_far_off_times_other_digits_and_broken_escapes(
 
 def test_a_byte_order_mark_does_not_cost_the_first_record(cli: Cli, tmp_path: Path) -> None:
     # Windows tools start UTF-8 text with a BOM; the CSV reader always skipped it.
-    assert cli("apps", "create", "--name", "A", "--appkey", "app1").code == 0
+    cli.store_app("app1")
     for workers in ("0", "1"):
         lines = tmp_path / f"bom-{workers}.jsonl"
         records = [canonical(f"b{workers}-1"), canonical(f"b{workers}-2")]

@@ -43,7 +43,7 @@ DAY_TWO = ACC_HEADER + line("BYE", "r4t5,y6u7", "d4@10.0.0.5", "200,OK", "2026-1
 def test_acc_rows_become_calls_and_a_call_across_two_exports_waits_for_both(
     cli: Cli, tmp_path: Path
 ) -> None:
-    assert cli("apps", "create", "--name", "A", "--appkey", "app1").code == 0
+    cli.store_app("app1")
     (tmp_path / "acc-2026-12-01.csv").write_text(DAY_ONE)
     (tmp_path / "acc-2026-12-02.csv").write_text(DAY_TWO)
     args = ("cdrs", "import", "--format", "kamailio-acc", "--source-timezone", "Asia/Kolkata")
@@ -87,7 +87,7 @@ def test_acc_rows_become_calls_and_a_call_across_two_exports_waits_for_both(
 
 
 def test_acc_cdrs_from_mysql_batch_and_a_wrong_zone(cli: Cli, tmp_path: Path) -> None:
-    assert cli("apps", "create", "--name", "A", "--appkey", "app1").code == 0
+    cli.store_app("app1")
     header = "id\tstart_time\tend_time\tduration\tcallid\tsip_code\tsip_reason\t"
     rows = [
         "1\t2026-12-01 09:00:05\t2026-12-01 09:01:17\t71.802\ta1@10.0.0.5\tNULL\tNULL\t",

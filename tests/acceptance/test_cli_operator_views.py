@@ -1,16 +1,19 @@
 """``voicecdr apps disable|enable`` and ``voicecdr cdrs list``, run as an operator runs
-them, on SQLite and PostgreSQL."""
+them: what is stored and listed on SQLite and PostgreSQL; the terminal's wording and the
+usage errors, which no database shapes, on SQLite alone."""
 
 from __future__ import annotations
 
 import json
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
 from starlette.testclient import TestClient
 
 from tests.acceptance.conftest import Cli
-from tests.support.data import canonical
+from tests.support.client import load_and_price
+from tests.support.data import canonical, make_app
 from voicecdr.api import QUERY_PATH, create_app
 from voicecdr.config import Settings
 from voicecdr.storage import Database
@@ -21,13 +24,9 @@ DAYS = ("2019-09-08", "2019-09-09", "2019-09-10")
 SERVICES = ("group_call", "verification", "notification")
 
 
-def _setup(cli: Cli, tmp_path: Path) -> None:
-    for appkey in ("app1", "app2"):
-        made = cli(
-            *("apps", "create", "--name", appkey, "--appkey", appkey, "--secretkey", "s3cr3t"),
-            *("--rate-limit", "1000"),
-        )
-        assert made.code == 0, made.err
+def _setup(cli: Cli) -> None:
+    """The apps, calls and priced plan, stored in this process: the commands that store
+    them have tests of their own; these tests' subject is what is listed."""
     records = [
         canonical(
             f"{day}-{n}",
@@ -41,13 +40,10 @@ def _setup(cli: Cli, tmp_path: Path) -> None:
         for n in range(6)
     ]
     records.append(canonical("other", appkey="app2", time="2019-09-09 01:00:00"))
-    path = tmp_path / "cdrs.jsonl"
-    path.write_text("".join(json.dumps(r) + "\n" for r in records))
-    assert cli("cdrs", "import", str(path)).code == 0
-    plan = tmp_path / "plan.csv"
-    plan.write_text(PLAN)
-    assert cli("rates", "import", "app1", str(plan)).code == 0
-    assert cli("rate").code == 0
+    with closing(Database(cli.env["VOICECDR_DATABASE_URL"])) as db:
+        for appkey in ("app1", "app2"):
+            make_app(db, appkey, secretkey="s3cr3t", rate_limit=1000)
+        load_and_price(db, records, {"app1": PLAN})
 
 
 def _api_rows(database_url: str, tmp_path: Path, voice_type: str, extended: bool) -> list[Any]:
@@ -87,7 +83,7 @@ def _jsonl(text: str) -> list[Any]:
 def test_cdrs_list_renders_rows_exactly_as_the_query_api(
     cli: Cli, tmp_path: Path, database_url: str
 ) -> None:
-    _setup(cli, tmp_path)
+    _setup(cli)
     window = ("--from", "2019-09-08 00:00:00", "--to", "2019-09-10 23:59:59")  # 72 h
     for voice_type in ("0", "1"):
         for extended in (False, True):
@@ -99,8 +95,8 @@ def test_cdrs_list_renders_rows_exactly_as_the_query_api(
             assert _jsonl(listed.out) == expected
 
 
-def test_cdrs_list_merges_both_groups_in_time_order_with_filters(cli: Cli, tmp_path: Path) -> None:
-    _setup(cli, tmp_path)
+def test_cdrs_list_merges_both_groups_in_time_order_with_filters(cli: Cli) -> None:
+    _setup(cli)
     window = ("--from", "2019-09-08T00:00:00+08:00", "--to", "2019-09-10 23:59:59")
     every = _jsonl(cli("cdrs", "list", "app1", *window).out)
     assert len(every) == 18
@@ -116,8 +112,9 @@ def test_cdrs_list_merges_both_groups_in_time_order_with_filters(cli: Cli, tmp_p
     assert [r["time"] for r in app2] == ["2019-09-09 01:00:00"]
 
 
-def test_cdrs_list_on_a_terminal_is_a_table_with_a_header(cli: Cli, tmp_path: Path) -> None:
-    _setup(cli, tmp_path)
+def test_cdrs_list_on_a_terminal_is_a_table_with_a_header(sqlite_cli: Cli) -> None:
+    cli = sqlite_cli
+    _setup(cli)
     window = ("--from", "2019-09-09 00:00:00", "--to", "2019-09-09 23:59:59")
     out = _on_terminal(cli, "cdrs", "list", "app1", *window)
     lines = out.splitlines()
@@ -155,8 +152,9 @@ def _on_terminal(cli: Cli, *args: str) -> str:
     return shown.out
 
 
-def test_cdrs_list_bad_input_is_one_line_with_status_2(cli: Cli, tmp_path: Path) -> None:
-    _setup(cli, tmp_path)
+def test_cdrs_list_bad_input_is_one_line_with_status_2(sqlite_cli: Cli) -> None:
+    cli = sqlite_cli
+    assert cli("apps", "create", "--name", "app1", "--appkey", "app1").code == 0
     window = ["--from", "2019-09-09 00:00:00", "--to", "2019-09-09 23:59:59"]
     missing = cli("cdrs", "list", "nobody", *window)  # the command is right; the app is not
     assert missing.code == 1
@@ -176,7 +174,7 @@ def test_cdrs_list_bad_input_is_one_line_with_status_2(cli: Cli, tmp_path: Path)
 
 
 def test_apps_disable_and_enable(cli: Cli, tmp_path: Path) -> None:
-    _setup(cli, tmp_path)
+    _setup(cli)
     window = ("--from", "2019-09-08 00:00:00", "--to", "2019-09-10 23:59:59")
     before = cli("cdrs", "list", "app1", *window).out
 
@@ -221,7 +219,8 @@ def test_apps_disable_and_enable(cli: Cli, tmp_path: Path) -> None:
         assert "Traceback" not in missing.err
 
 
-def test_apps_disable_on_a_terminal_says_what_it_means(cli: Cli, tmp_path: Path) -> None:
+def test_apps_disable_on_a_terminal_says_what_it_means(sqlite_cli: Cli) -> None:
+    cli = sqlite_cli
     assert cli("apps", "create", "--name", "A", "--appkey", "app1").code == 0
     said = _on_terminal(cli, "apps", "disable", "app1")
     assert "app app1 disabled: its queries get auth_failed" in said

@@ -34,7 +34,7 @@ def _jsonl(*records: object) -> str:
 def test_import_counts_good_duplicate_conflicting_and_bad_lines(
     cli: Cli, tmp_path: Path, workers: str
 ) -> None:
-    assert cli("apps", "create", "--name", "A", "--appkey", "app1").code == 0
+    cli.store_app("app1")
     calls = tmp_path / "calls.jsonl"
     calls.write_text(
         _jsonl(
@@ -68,8 +68,12 @@ def test_import_counts_good_duplicate_conflicting_and_bad_lines(
     assert f"import:{calls}" in human.out
 
 
-def test_a_relative_path_is_counted_under_its_absolute_name(cli: Cli, tmp_path: Path) -> None:
-    assert cli("apps", "create", "--name", "A", "--appkey", "app1").code == 0
+def test_a_relative_path_is_counted_under_its_absolute_name(
+    sqlite_cli: Cli, tmp_path: Path
+) -> None:
+    """SQLite alone: the path is made absolute before anything is stored."""
+    cli = sqlite_cli
+    cli.store_app("app1")
     (tmp_path / "rel.jsonl").write_text(_jsonl(canonical("r1"), "{"))
     assert cli("cdrs", "import", "rel.jsonl").code == 1  # a line was rejected
     assert _totals(cli) == {f"import:{tmp_path / 'rel.jsonl'}": (2, 1, 0, 1)}
@@ -78,7 +82,7 @@ def test_a_relative_path_is_counted_under_its_absolute_name(cli: Cli, tmp_path: 
 def test_csv_and_a_freeswitch_directory_are_counted_by_the_path_given(
     cli: Cli, tmp_path: Path
 ) -> None:
-    assert cli("apps", "create", "--name", "A", "--appkey", "app1").code == 0
+    cli.store_app("app1")
     table = tmp_path / "calls.csv"
     table.write_text(CSV_HEADER + csv_row("v1") + csv_row("v2", second="ten") + csv_row("v1"))
     backlog = tmp_path / "json_cdr"
@@ -92,7 +96,7 @@ def test_csv_and_a_freeswitch_directory_are_counted_by_the_path_given(
 
 
 def test_kamailio_calls_count_under_the_file_of_their_first_row(cli: Cli, tmp_path: Path) -> None:
-    assert cli("apps", "create", "--name", "A", "--appkey", "app1").code == 0
+    cli.store_app("app1")
     day_one, day_two = tmp_path / "acc-1.csv", tmp_path / "acc-2.csv"
     day_one.write_text(DAY_ONE)
     day_two.write_text(DAY_TWO)

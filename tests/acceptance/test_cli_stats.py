@@ -7,13 +7,15 @@ from __future__ import annotations
 import csv
 import io
 import json
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 
 from tests.acceptance.conftest import Cli
-from tests.support.data import canonical
+from tests.support.client import load_and_price
+from tests.support.data import canonical, make_app
 from voicecdr import analytics
 from voicecdr.storage import AppStore, Database, ReportReader
 from voicecdr.timefmt import zone
@@ -52,22 +54,16 @@ CALLS = [
 ]
 
 
-def _setup(cli: Cli, tmp_path: Path) -> None:
-    for appkey, tz in (("acme", TZ), ("other", "UTC")):
-        made = cli("apps", "create", "--name", appkey, "--appkey", appkey, "--timezone", tz)
-        assert made.code == 0, made.err
+def _setup(cli: Cli) -> None:
+    """The apps, calls and plans, stored and rated in this process: the commands that
+    store them have tests of their own; these tests' subject is ``stats``."""
     records = list(CALLS)
     # Another app's call in the same window counts nowhere in acme's figures.
     records.append(canonical("x1", appkey="other", time="2026-12-01 12:00:00", tz=TZ))
-    path = tmp_path / "cdrs.jsonl"
-    path.write_text("".join(json.dumps(r) + "\n" for r in records))
-    imported = cli("cdrs", "import", str(path))
-    assert imported.code == 0, imported.out + imported.err
-    plan = tmp_path / "plan.csv"
-    plan.write_text(PLAN)
-    for appkey in ("acme", "other"):
-        assert cli("rates", "import", appkey, str(plan)).code == 0
-    assert cli("rate").code == 0
+    with closing(Database(cli.env["VOICECDR_DATABASE_URL"])) as db:
+        for appkey, tz in (("acme", TZ), ("other", "UTC")):
+            make_app(db, appkey, timezone=tz)
+        load_and_price(db, records, {"acme": PLAN, "other": PLAN})
 
 
 def _scan(database_url: str, params: dict[str, str]) -> Any:
@@ -82,10 +78,8 @@ def _scan(database_url: str, params: dict[str, str]) -> Any:
         db.close()
 
 
-def test_the_report_in_each_format_is_the_plain_group_by(
-    cli: Cli, tmp_path: Path, database_url: str
-) -> None:
-    _setup(cli, tmp_path)
+def test_the_report_in_each_format_is_the_plain_group_by(cli: Cli, database_url: str) -> None:
+    _setup(cli)
 
     piped = cli("stats", "acme", *WINDOW, "--by", "day,country")
     assert piped.code == 0, piped.err
@@ -149,7 +143,7 @@ def test_the_report_in_each_format_is_the_plain_group_by(
 
 def test_a_table_on_a_terminal(sqlite_url: str, tmp_path: Path) -> None:
     cli = Cli(tmp_path, sqlite_url)
-    _setup(cli, tmp_path)
+    _setup(cli)
     shown = cli.on_terminal("stats", "acme", *WINDOW, "--by", "day", "--compare", "previous")
     assert shown.code == 0, shown.err
     lines = shown.out.splitlines()
@@ -173,10 +167,8 @@ def test_a_table_on_a_terminal(sqlite_url: str, tmp_path: Path) -> None:
     assert json.loads(as_json.out)["total"]["attempts"] == 4
 
 
-def test_check_proves_the_rollups_and_names_what_drifted(
-    cli: Cli, tmp_path: Path, database_url: str
-) -> None:
-    _setup(cli, tmp_path)
+def test_check_proves_the_rollups_and_names_what_drifted(cli: Cli, database_url: str) -> None:
+    _setup(cli)
     checked = cli("stats", "acme", *WINDOW, "--by", "day,country", "--check")
     assert checked.code == 0, checked.err
     assert checked.err.strip() == "rollups match the CDRs"

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Iterator
+from contextlib import closing
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -17,7 +18,9 @@ import httpx
 import pytest
 
 from tests.acceptance.conftest import Cli, Result, Server
-from tests.support.client import count_by_group, recent_records
+from tests.support.client import count_by_group, load, recent_records
+from tests.support.data import make_app
+from voicecdr.storage import Database
 from voicecdr.timefmt import zone
 
 RECORDS = 400
@@ -31,25 +34,12 @@ def loaded(
     calls for each, and ``voicecdr serve`` on a free loopback port."""
     cli = Cli(tmp_path, sqlite_url)
     records: list[dict[str, object]] = []
-    for appkey, extra in (("acme", []), ("fast", ["--rate-limit", "100"])):
-        created = cli(
-            "apps",
-            "create",
-            "--name",
-            appkey,
-            "--appkey",
-            appkey,
-            "--secretkey",
-            f"{appkey}-secret",
-            *extra,
-        )
-        assert created.code == 0, created.err
-        batch = recent_records(appkey, RECORDS, seed=len(records))
-        records.extend(batch)
-    calls = tmp_path / "calls.jsonl"
-    calls.write_text("".join(json.dumps(r) + "\n" for r in records))
-    imported = cli("cdrs", "import", str(calls))
-    assert imported.code == 0, imported.err
+    # Stored in this process: the commands that store them have tests of their own.
+    with closing(Database(sqlite_url)) as db:
+        for appkey, rate_limit in (("acme", 1.0), ("fast", 100.0)):
+            make_app(db, appkey, secretkey=f"{appkey}-secret", rate_limit=rate_limit)
+            records.extend(recent_records(appkey, RECORDS, seed=len(records)))
+        load(db, records)
     server = Server(cli)
     try:
         server.wait_ready()

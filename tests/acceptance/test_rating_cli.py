@@ -1,4 +1,5 @@
-"""Rate plans, rating, re-rating and receipts from the operator's command line."""
+"""Rate plans, rating, re-rating and receipts from the operator's command line, on SQLite
+and PostgreSQL; refusals made before anything is stored on SQLite alone."""
 
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ def jsonl(path: Path, records: list[dict[str, Any]]) -> str:
 
 
 def test_rates_import_validates_the_whole_file_first(cli: Cli, tmp_path: Path) -> None:
-    assert cli("apps", "create", "--name", "A", "--appkey", "app1").code == 0
+    cli.store_app("app1")
     bad = write(tmp_path / "bad.csv", PLAN + "sms,1,6,0.1,0\n*,1,0,0.1,0\n")
     result = cli("rates", "import", "app1", bad)
     assert result.code == 1
@@ -64,7 +65,7 @@ def test_rates_import_validates_the_whole_file_first(cli: Cli, tmp_path: Path) -
 
 
 def test_rate_unpriced_and_rerate(cli: Cli, tmp_path: Path) -> None:
-    cli("apps", "create", "--name", "A", "--appkey", "app1")
+    cli.store_app("app1")
     cli(
         "cdrs",
         "import",
@@ -97,9 +98,10 @@ def test_rate_unpriced_and_rerate(cli: Cli, tmp_path: Path) -> None:
 
 
 def test_rates_import_refuses_a_unit_price_whose_cost_could_not_be_stored(
-    cli: Cli, tmp_path: Path
+    sqlite_cli: Cli, tmp_path: Path
 ) -> None:
-    cli("apps", "create", "--name", "A", "--appkey", "app1")
+    cli = sqlite_cli
+    cli.store_app("app1")
     plan = write(tmp_path / "p.csv", PLAN + "group_call,1,1,999999.999999999,0\n")
     result = cli("rates", "import", "app1", plan)
     assert result.code == 1
@@ -116,7 +118,7 @@ def test_rate_sets_aside_a_cost_too_large_to_store_and_prices_the_rest(
     cli: Cli, tmp_path: Path
 ) -> None:
     for appkey in ("rich", "other"):
-        cli("apps", "create", "--name", appkey, "--appkey", appkey)
+        cli.store_app(appkey)
         cli("rates", "import", appkey, write(tmp_path / "p.csv", PLAN))
     # A plan stored before import refused such prices.
     with closing(Database(cli.env["VOICECDR_DATABASE_URL"])) as db:
@@ -144,7 +146,7 @@ def test_rate_sets_aside_a_cost_too_large_to_store_and_prices_the_rest(
 def test_prices_and_costs_print_as_exact_decimals_without_exponents(
     cli: Cli, tmp_path: Path
 ) -> None:
-    cli("apps", "create", "--name", "A", "--appkey", "app1")
+    cli.store_app("app1")
     plan = "service,prefix,cycle,unit_price,basic_price\ngroup_call,,20,10,0.0000001\n"
     cli("rates", "import", "app1", write(tmp_path / "p.csv", plan))
     (rate,) = cli("rates", "show", "app1").json()["rates"]
@@ -199,7 +201,8 @@ def test_receipts_list_and_replay(cli: Cli, tmp_path: Path) -> None:
         assert cli("receipts", "replay", "--failed").json() == {"replayed": 0}
 
 
-def test_private_callback_urls_are_refused_at_registration(cli: Cli) -> None:
+def test_private_callback_urls_are_refused_at_registration(sqlite_cli: Cli) -> None:
+    cli = sqlite_cli
     result = cli("apps", "create", "--name", "A", "--callback-url", "http://127.0.0.1:9/dr")
     assert result.code == 2  # an option value the server refuses: a usage error
     assert "--callback-url: 127.0.0.1 resolves to a loopback address" in result.err

@@ -4,8 +4,9 @@ It runs the real command (SQLite only, sub-second load runs) and checks that it 
 the table and wrote the JSON with every figure present: each query case for both worker
 counts (rate and latency), serve and export memory, ingest and rating, each with its
 baseline and, where the issue sets one, a PASS/FAIL verdict. The figures themselves mean
-nothing at this size and on a shared machine: only that they are there. With ``--before-src``
-it also serves another checkout's product (here this checkout's own ``src``) as "before w1".
+nothing at this size and on a shared machine: only that they are there. The same run uses
+``--before-src`` to serve another checkout's product (here this checkout's own ``src``) as
+"before w1"; a second, smaller run shows one phase alone and nothing of it without that option.
 """
 
 from __future__ import annotations
@@ -49,21 +50,27 @@ def _scale(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_scale_harness_prints_every_figure(tmp_path: Path) -> None:
+def test_scale_harness_prints_every_figure_and_serves_before_src_in_the_same_rounds(
+    tmp_path: Path,
+) -> None:
+    """Every phase, with ``--before-src`` (one run: the data set and servers are the
+    costly part)."""
     output = tmp_path / "scale.json"
+    src = REPO / "src"
     done = _scale(tmp_path, *TINY, "--ingest-count", "1000", "--rating-count", "1000",
-                  "--export-rows", "200,2000", "--output", str(output))  # fmt: skip
+                  "--export-rows", "200,2000", "--before-src", str(src),
+                  "--output", str(output))  # fmt: skip
     assert done.returncode == 0, done.stderr[-4000:]
     assert "| database | figure" in done.stdout
     assert "targets:" in done.stdout
+    assert f"before w1: serve --workers 1 of {src / 'voicecdr'}" in done.stdout
 
     record = json.loads(output.read_text())
+    assert record["before"] == str(src / "voicecdr")
     table = record["table"]
     figures = [row["figure"] for row in table]
     for case in QUERY_CASES:
         assert any(figure.startswith(case) for figure in figures), case
-    assert "before" not in done.stdout  # nothing of --before-src without it
-    assert "before" not in record
     for prefix in (
         "serve w1: peak RSS MB",
         "serve w2: peak RSS MB",
@@ -82,33 +89,6 @@ def test_scale_harness_prints_every_figure(tmp_path: Path) -> None:
         row["baseline"] and row["ratio"] for row in with_baseline if "w2: p50" not in row["figure"]
     )
     assert sum(row["result"] != "" for row in table) >= 9
-    (database,) = record["databases"]
-    assert database["database"] == "sqlite"
-    assert len(database["query"]["cases"]) == 5  # four cases and the sweep
-    for case in database["query"]["cases"]:  # the figure is a median of every round
-        servers = ("w1", "baseline", "w2")
-        assert {name: len(rates) for name, rates in case["rounds"].items()} == dict.fromkeys(
-            ("raw", *servers, *(f"{name} p99 ms" for name in servers)), 2
-        )
-        assert case["product"]["1"]["rate"] in [round(r, 2) for r in case["rounds"]["w1"]]
-        # p99 too: the run of median p99 (of two, the lower) is the one reported.
-        reported, lower = case["latency"]["1"]["p99_ms"], min(case["rounds"]["w1 p99 ms"])
-        assert reported == pytest.approx(lower, abs=0.01)  # rounded to 3 and 2 places
-    assert len(database["ingest"]) == 2 * 3  # raw, import and batch API, each round
-    assert len(database["export"]) == 2
-
-
-def test_scale_harness_serves_before_src_in_the_same_rounds(tmp_path: Path) -> None:
-    output = tmp_path / "scale.json"
-    src = REPO / "src"
-    done = _scale(tmp_path, *TINY, "--phases", "query", "--before-src", str(src),
-                  "--output", str(output))  # fmt: skip
-    assert done.returncode == 0, done.stderr[-4000:]
-    assert f"before w1: serve --workers 1 of {src / 'voicecdr'}" in done.stdout
-
-    record = json.loads(output.read_text())
-    assert record["before"] == str(src / "voicecdr")
-    table = record["table"]
 
     def row(figure: str) -> dict[str, str]:
         (found,) = (row for row in table if row["figure"].startswith(figure))
@@ -125,18 +105,43 @@ def test_scale_harness_serves_before_src_in_the_same_rounds(tmp_path: Path) -> N
             assert beside["product"] == now["product"]
             assert beside["baseline"].endswith(" (before w1)")
             assert beside["ratio"].endswith("x")
-    assert not any(r["figure"].startswith(("ingest", "rating", "voicecdr export")) for r in table)
 
     (database,) = record["databases"]
-    assert set(database) == {"database", "version", "load", "query"}  # the query phase alone
-    for case in database["query"]["cases"]:  # before's every round kept, its medians shown
+    assert database["database"] == "sqlite"
+    assert len(database["query"]["cases"]) == 5  # four cases and the sweep
+    for case in database["query"]["cases"]:  # each figure is a median of every round
         servers = ("w1", "before", "baseline", "w2")
         assert {name: len(rates) for name, rates in case["rounds"].items()} == dict.fromkeys(
             ("raw", *servers, *(f"{name} p99 ms" for name in servers)), 2
         )
+        assert case["product"]["1"]["rate"] in [round(r, 2) for r in case["rounds"]["w1"]]
         assert case["before"]["rate"] in [round(r, 2) for r in case["rounds"]["before"]]
+        # p99 too: the run of median p99 (of two, the lower) is the one reported.
+        reported, lower = case["latency"]["1"]["p99_ms"], min(case["rounds"]["w1 p99 ms"])
+        assert reported == pytest.approx(lower, abs=0.01)  # rounded to 3 and 2 places
         reported, lower = case["before_latency"]["p99_ms"], min(case["rounds"]["before p99 ms"])
         assert reported == pytest.approx(lower, abs=0.01)
+    assert len(database["ingest"]) == 2 * 3  # raw, import and batch API, each round
+    assert len(database["export"]) == 2
+
+
+def test_scale_harness_runs_only_the_phases_named_and_nothing_of_before_src_without_it(
+    tmp_path: Path,
+) -> None:
+    """The cheapest phase on a small set: what the record holds without --before-src."""
+    output = tmp_path / "scale.json"
+    done = _scale(tmp_path, "--databases", "sqlite", "--count", "1000", "--no-cache",
+                  "--rounds", "1", "--phases", "rating", "--rating-count", "100",
+                  "--output", str(output))  # fmt: skip
+    assert done.returncode == 0, done.stderr[-4000:]
+    assert "before" not in done.stdout
+    record = json.loads(output.read_text())
+    assert "before" not in record
+    (database,) = record["databases"]
+    assert set(database) == {"database", "version", "load", "rating"}  # the rating phase alone
+    figures = [row["figure"] for row in record["table"]]
+    assert figures
+    assert all(figure.startswith("rating") for figure in figures), figures
 
 
 def test_scale_harness_refuses_a_before_src_that_is_not_a_checkouts_src(tmp_path: Path) -> None:

@@ -145,7 +145,7 @@ def test_kill_9_at_random_moments_stores_every_line_exactly_once(
     cli: Cli, tmp_path: Path, database_url: str, kind: Spool
 ) -> None:
     rng = random.Random(2025)
-    assert cli("apps", "create", "--name", "A", "--appkey", "app1").code == 0
+    cli.store_app("app1")
     spool = tmp_path / "spool"
     spool.mkdir()
     written: list[bytes] = []
@@ -204,7 +204,7 @@ def test_kill_9_at_random_moments_stores_every_line_exactly_once(
 def test_sigterm_stops_it_cleanly_with_a_summary_and_metrics_while_it_runs(
     cli: Cli, tmp_path: Path
 ) -> None:
-    assert cli("apps", "create", "--name", "A", "--appkey", "app1").code == 0
+    cli.store_app("app1")
     path = tmp_path / "cdrs.jsonl"
     path.write_bytes(b"".join(_line(i, 0) for i in range(20)) + b"not json\n")
     port = free_port()
@@ -243,7 +243,7 @@ def test_sigterm_stops_it_cleanly_with_a_summary_and_metrics_while_it_runs(
 
 
 def test_the_operator_commands_list_replay_and_reconcile(cli: Cli, tmp_path: Path) -> None:
-    assert cli("apps", "create", "--name", "A", "--appkey", "app1").code == 0
+    cli.store_app("app1")
     spool = tmp_path / "spool"
     spool.mkdir()
     late = json.dumps(canonical("c-late", appkey="late")).encode() + b"\n"

@@ -70,6 +70,21 @@ class Hooked(httpx.BaseTransport):
         return response
 
 
+def load_and_price(db: Database, records: Sequence[dict[str, Any]], plans: dict[str, str]) -> None:
+    """:func:`load`, then each app's plan (``plans``: appkey to CSV text) and the real
+    rater: what ``cdrs import``, ``rates import`` and ``rate`` store, in this process."""
+    from voicecdr.rating import parse_plan_csv
+    from voicecdr.workers.rater import Rater
+
+    load(db, records)
+    for appkey, text in plans.items():
+        app = AppStore(db).get(appkey)
+        assert app is not None, appkey
+        plan = parse_plan_csv(text)
+        RatingStore(db).import_plan(app.id, plan, source="plan.csv", now=int(time.time()))
+    Rater(db).drain()
+
+
 def price_everything(db: Database, appkey: str) -> None:
     """Price every CDR of ``appkey`` with the real rater and the demo's rate plan (several
     prices and cycles per country, basic prices for unconnected calls)."""
