@@ -164,6 +164,13 @@ class _Progress:
     show_default=True,
     help="Longest window the server accepts in one query.",
 )
+@click.option(
+    "--retries",
+    type=whole(0, 100),
+    default=Retry().attempts,
+    show_default=True,
+    help="Retries of each request after a network error, a timeout or a 5xx, with back-off.",
+)
 @click.option("--overwrite", is_flag=True, help="Replace the output and any checkpoint.")
 def export_command(
     base_url: str,
@@ -180,6 +187,7 @@ def export_command(
     rate: float,
     page_size: int,
     max_span_hours: float,
+    retries: int,
     overwrite: bool,
 ) -> None:
     """Export every record of a window of any length, as CSV (NXCloud's field names) or
@@ -203,7 +211,7 @@ def export_command(
         base_url=base_url,
         timezone=timezone,
         rate=rate,
-        retry=Retry(),
+        retry=Retry(attempts=retries),
         page_size=page_size,
         max_span=timedelta(hours=max_span_hours),
     )

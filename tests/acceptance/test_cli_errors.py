@@ -279,7 +279,7 @@ CASES = {
         ("127.0.0.1:9", "what was exported is kept: run the same command again to resume"),
     ),
     "export of every year there is": Case(
-        (*EXPORT, *EVERY_YEAR, "--base-url", DEAD_URL, "-o", "{tmp}/all.csv"),
+        (*EXPORT, *EVERY_YEAR, "--base-url", DEAD_URL, "--retries", "0", "-o", "{tmp}/all.csv"),
         1,
         ("127.0.0.1:9", "run the same command again to resume"),
     ),
@@ -292,6 +292,8 @@ CASES = {
             "9999-12-31 23:59:59",
             "--base-url",
             DEAD_URL,
+            "--retries",
+            "0",
         ),
         1,
         ("127.0.0.1:9",),

@@ -20,6 +20,7 @@ import pytest
 from tests.acceptance.conftest import Cli, Result, Server
 from tests.support.client import count_by_group, load, recent_records
 from tests.support.data import make_app
+from tests.support.receiver import Answer, receiving
 from voicecdr.storage import Database
 from voicecdr.timefmt import zone
 
@@ -355,3 +356,18 @@ def test_rerunning_a_complete_export_on_a_terminal_draws_no_progress_bar(
         "Error: done.csv is a complete export (see done.csv.manifest.json): nothing to "
         "resume; use --overwrite to export it again, or another -o file"
     ]
+
+
+@pytest.mark.parametrize("retries", [0, 2])
+def test_retries_bounds_the_attempts_at_a_failing_endpoint(sqlite_cli: Cli, retries: int) -> None:
+    failing = Answer(status=503, body=b"busy")
+    with receiving(lambda n, received: failing) as endpoint:
+        start, end = bounds(days=0.5)
+        done = sqlite_cli(
+            *("export", "--base-url", endpoint.url, "--appkey", "a", "--secretkey", "s"),
+            *("--voice-type", "0", "--from", start, "--to", end, "--rate", "100"),
+            *("--retries", str(retries), "-o", "out.csv"),
+        )
+    assert done.code == 1, done.err
+    assert RERUN in one_line(done)
+    assert len(endpoint.received) == 1 + retries
