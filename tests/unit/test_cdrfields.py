@@ -48,7 +48,9 @@ def test_the_stored_tuples_are_declared_columns() -> None:
     assert len(get_args(ReceiptCall)) == len(RECEIPT_FIELDS)
 
 
-@pytest.mark.parametrize("metadata", [schema.metadata, schema.postgresql_metadata])
+@pytest.mark.parametrize(
+    "metadata", [schema.metadata_for("sqlite"), schema.metadata_for("postgresql")]
+)
 def test_the_declared_cdrs_table_has_the_declared_columns_in_order(metadata: Any) -> None:
     assert tuple(metadata.tables["cdrs"].c.keys()) == COLUMNS
 
