@@ -11,7 +11,6 @@ import pytest
 
 from tests.unit.test_canonical import BOUNDS, record
 from voicecdr import cdrfields
-from voicecdr.api.rows import RowRenderer
 from voicecdr.cdrfields import (
     CANONICAL,
     CDR_NAMES,
@@ -29,6 +28,7 @@ from voicecdr.ingest.canonical import RecordErrors, validate
 from voicecdr.ingest.fastjson import decode_line
 from voicecdr.models import Cdr, CostStatus, Language, ReceiptCall, Service, UnratedCdr, VoiceGroup
 from voicecdr.money import json_number
+from voicecdr.rows import RowRenderer
 from voicecdr.storage import schema
 from voicecdr.storage.rating import UNRATED
 from voicecdr.timefmt import EpochFormatter

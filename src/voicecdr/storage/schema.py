@@ -62,6 +62,14 @@ def _declare(metadata: sa.MetaData, dialect: str) -> None:
     database are given on that database's schema only: SQLAlchemy loads a dialect to
     check its options, and a process on SQLite need not load PostgreSQL's."""
     partitioned = dialect == "postgresql"
+
+    def partial(condition: str) -> dict[str, Any]:
+        """A partial index's condition, as this database's option."""
+        return {f"{dialect}_where": sa.text(condition)}
+
+    cdrs_options: dict[str, Any] = {}
+    if partitioned:
+        cdrs_options["postgresql_partition_by"] = "RANGE (placed_at)"
     sa.Table(
         "apps",
         metadata,
@@ -136,9 +144,9 @@ def _declare(metadata: sa.MetaData, dialect: str) -> None:
         sa.Index(
             "ix_cdrs_unrated",
             "id",
-            **{f"{dialect}_where": sa.text("cost_status = 0 AND pending_reason IS NULL")},
+            **partial("cost_status = 0 AND pending_reason IS NULL"),
         ),
-        **({"postgresql_partition_by": "RANGE (placed_at)"} if partitioned else {}),
+        **cdrs_options,
     )
 
     if partitioned:
@@ -317,7 +325,7 @@ def _declare(metadata: sa.MetaData, dialect: str) -> None:
             "ix_receipts_app_settled",
             "app_id",
             "created_at",
-            **{f"{dialect}_where": sa.text(SETTLED_RECEIPTS)},
+            **partial(SETTLED_RECEIPTS),
         ),
         sa.Index("ix_receipts_cdr", "cdr_id"),
         *receipt_keys,
