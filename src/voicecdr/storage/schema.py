@@ -46,9 +46,9 @@ PARTITION_PREFIX = "cdrs_p"
 _PARTITION_NAME = re.compile(rf"^{PARTITION_PREFIX}\d{{8}}$")
 
 
-# The shared rate-limit state (ratelimit.py): on PostgreSQL an UNLOGGED table made by
-# migration 0001 (and part of its schema below); SQLite deployments keep it in a sidecar
-# file in memory-backed storage, where the rate limiter creates it.
+# The shared rate-limit state (ratelimit.py): on PostgreSQL a table of its schema, created
+# UNLOGGED by migration 0001 so an update writes no WAL; SQLite deployments keep it in a
+# sidecar file in memory-backed storage, where the rate limiter creates it.
 rate_limit_state = sa.Table(
     "rate_limit_state",
     sa.MetaData(),
