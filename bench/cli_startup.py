@@ -3,9 +3,10 @@
 Each command runs as a process, as users and the acceptance tests run it, against a
 small demo database (``voicecdr demo``): SQLite, and PostgreSQL when ``--postgres`` (a
 throwaway server from tests/support). ``export`` queries a ``voicecdr serve`` on the
-SQLite database. Run it on a quiet machine: CPU time is what to compare.
+SQLite database. With ``--before-src``, the code in that src directory takes turns with
+this checkout's. Run it on a quiet machine: CPU time is what to compare.
 
-    python bench/cli_startup.py --runs 10 [--postgres]
+    python bench/cli_startup.py --runs 10 [--postgres] [--before-src DIR]
 """
 
 from __future__ import annotations
@@ -34,27 +35,36 @@ COMMANDS = {
     "cdrs list": ["cdrs", "list", "demo", *WINDOW, "--limit", "100"],
     "rate": ["rate"],
 }
+Figures = list[tuple[float, float]]  # per environment: median wall and CPU seconds
 
 
-def timed(args: list[str], env: dict[str, str], runs: int) -> tuple[float, float]:
-    """Median wall seconds and median user+sys CPU seconds of ``runs`` runs."""
-    walls, cpus = [], []
+def timed(args: list[str], envs: list[dict[str, str]], runs: int) -> Figures:
+    """Per environment, the median wall seconds and median user+sys CPU seconds of ``runs``
+    runs; the environments take turns, so a busy moment weighs on each alike."""
+    walls: list[list[float]] = [[] for _ in envs]
+    cpus: list[list[float]] = [[] for _ in envs]
     for _ in range(runs):
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        start = time.perf_counter()
-        subprocess.run(args, env=env, capture_output=True, check=True)
-        walls.append(time.perf_counter() - start)
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        cpus.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
-    return statistics.median(walls), statistics.median(cpus)
+        for i, env in enumerate(envs):
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            start = time.perf_counter()
+            subprocess.run(args, env=env, capture_output=True, check=True)
+            walls[i].append(time.perf_counter() - start)
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpus[i].append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
+    return [(statistics.median(w), statistics.median(c)) for w, c in zip(walls, cpus, strict=True)]
 
 
-def prepared(url: str) -> dict[str, str]:
-    """The environment of a command on the database at ``url``, which gets the demo data."""
+def cells(figures: Figures) -> str:
+    return " | ".join(f"{wall:.3f} | {cpu:.3f}" for wall, cpu in figures)
+
+
+def prepared(url: str, before_src: str | None) -> list[dict[str, str]]:
+    """The environments of a command on the database at ``url`` (which gets the demo
+    data): with ``before_src``, the code there first, then this checkout's."""
     env = {**os.environ, "VOICECDR_DATABASE_URL": url}
     for step in (["db", "upgrade"], ["demo", "--count", "1000"]):
         subprocess.run([VOICECDR, *step], env=env, stdout=subprocess.DEVNULL, check=True)
-    return env
+    return [env] if before_src is None else [{**env, "PYTHONPATH": before_src}, env]
 
 
 @contextlib.contextmanager
@@ -80,38 +90,41 @@ def serving(env: dict[str, str]) -> Iterator[str]:
         server.wait()
 
 
-def report(database: str, env: dict[str, str], runs: int) -> None:
+def report(database: str, envs: list[dict[str, str]], runs: int) -> None:
     for name, args in COMMANDS.items():
-        wall, cpu = timed([VOICECDR, *args], env, runs)
-        print(f"| {database} | `{name}` | {wall:.3f} | {cpu:.3f} |", flush=True)
+        print(f"| {database} | `{name}` | {cells(timed([VOICECDR, *args], envs, runs))} |")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--postgres", action="store_true", help="PostgreSQL too")
+    parser.add_argument("--before-src", help="also the code in this src directory, in turns")
     opts = parser.parse_args()
-    print("| database | command | wall s | user+sys CPU s |\n|:--|:--|--:|--:|")
+    head = "wall s | user+sys CPU s"
+    if opts.before_src:
+        head = f"before: {head} | after: {head}"
+    print(f"| database | command | {head} |\n|:--|:--|{'--:|' * (head.count('|') + 1)}")
     print(
-        f"| | `python -c pass` | {timed([sys.executable, '-c', 'pass'], {}, opts.runs)[1]:.3f} | |"
+        f"| | `python -c pass` | {cells(timed([sys.executable, '-c', 'pass'], [{}], opts.runs))} |"
     )
     directory = tempfile.mkdtemp(prefix="voicecdr-cli-bench-")
     try:
-        env = prepared(f"sqlite:///{directory}/bench.db")
-        report("SQLite", env, opts.runs)
-        with serving(env) as base:
+        envs = prepared(f"sqlite:///{directory}/bench.db", opts.before_src)
+        report("SQLite", envs, opts.runs)
+        with serving(envs[-1]) as base:
+            now = datetime.now(UTC).replace(microsecond=0)
             export = [VOICECDR, "export", "--base-url", base, "--appkey", "demo"]
             export += ["--secretkey", "demo-secret", "--voice-type", "1", "--output", "-"]
-            now = datetime.now(UTC).replace(microsecond=0)
             export += ["--from", (now - timedelta(hours=12)).isoformat(), "--to", now.isoformat()]
-            wall, cpu = timed(export, env, opts.runs)
-            print(f"| SQLite | `export` (last 12 h) | {wall:.3f} | {cpu:.3f} |", flush=True)
+            print(f"| SQLite | `export` (last 12 h) | {cells(timed(export, envs, opts.runs))} |")
         if opts.postgres:
             sys.path.insert(0, str(ROOT))
             from tests.support.postgres import running
 
             with running() as server:
-                report("PostgreSQL", prepared(server.create_database("bench")), opts.runs)
+                url = server.create_database("bench")
+                report("PostgreSQL", prepared(url, opts.before_src), opts.runs)
     finally:
         shutil.rmtree(directory, ignore_errors=True)
 
