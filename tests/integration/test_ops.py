@@ -12,8 +12,8 @@ from starlette.testclient import TestClient
 
 from tests.support.data import make_app
 from voicecdr.api import QUERY_PATH, create_app
-from voicecdr.api.rows import GROUP_CALL_FIELDS, VERIFICATION_FIELDS
 from voicecdr.config import Settings
+from voicecdr.rows import GROUP_CALL_FIELDS, VERIFICATION_FIELDS
 from voicecdr.storage import Database
 
 

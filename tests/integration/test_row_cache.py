@@ -16,12 +16,12 @@ import pytest
 from tests.support.data import make_app
 from voicecdr import apps
 from voicecdr.api.query import QueryService
-from voicecdr.api.rows import RowCache, RowRenderer
 from voicecdr.config import Settings
 from voicecdr.demo import generate
 from voicecdr.ingest.core import Ingestor, Item
 from voicecdr.models import RESULT_TEXT, Language, VoiceGroup
 from voicecdr.rating import parse_plan_csv
+from voicecdr.rows import RowCache, RowRenderer
 from voicecdr.storage import (
     AppStore,
     CdrWriter,

@@ -11,7 +11,6 @@ import pytest
 
 from tests.unit.test_canonical import BOUNDS, record
 from voicecdr import cdrfields
-from voicecdr.api.rows import RowRenderer
 from voicecdr.cdrfields import (
     CANONICAL,
     CDR_NAMES,
@@ -29,6 +28,7 @@ from voicecdr.ingest.canonical import RecordErrors, validate
 from voicecdr.ingest.fastjson import decode_line
 from voicecdr.models import Cdr, CostStatus, Language, ReceiptCall, Service, UnratedCdr, VoiceGroup
 from voicecdr.money import json_number
+from voicecdr.rows import RowRenderer
 from voicecdr.storage import schema
 from voicecdr.storage.rating import UNRATED
 from voicecdr.timefmt import EpochFormatter
@@ -48,7 +48,9 @@ def test_the_stored_tuples_are_declared_columns() -> None:
     assert len(get_args(ReceiptCall)) == len(RECEIPT_FIELDS)
 
 
-@pytest.mark.parametrize("metadata", [schema.metadata, schema.postgresql_metadata])
+@pytest.mark.parametrize(
+    "metadata", [schema.metadata_for("sqlite"), schema.metadata_for("postgresql")]
+)
 def test_the_declared_cdrs_table_has_the_declared_columns_in_order(metadata: Any) -> None:
     assert tuple(metadata.tables["cdrs"].c.keys()) == COLUMNS
 

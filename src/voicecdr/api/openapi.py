@@ -10,11 +10,11 @@ from typing import Any
 
 from .. import __version__
 from ..config import Settings
+from ..rows import EXTENDED_FIELDS, GROUP_CALL_FIELDS, VERIFICATION_FIELDS
 from .openapi_analytics import SCHEMAS as ANALYTICS_SCHEMAS
 from .openapi_analytics import SECURITY_SCHEMES as ANALYTICS_SECURITY
 from .openapi_analytics import analytics_path
 from .query import MAX_PAGE
-from .rows import EXTENDED_FIELDS, GROUP_CALL_FIELDS, VERIFICATION_FIELDS
 
 _TIME = {
     "type": "string",

@@ -26,13 +26,13 @@ from ..config import Settings
 from ..errors import DatabaseUnavailable, StorageError, TokenRefused
 from ..models import App, VoiceGroup
 from ..ratelimit import Decision
+from ..rows import RowCache, RowRenderer
 from ..storage import Admission, AppStore, Page, PageReader, PageRequest, SharedRateLimiter
 from ..timefmt import WindowError, query_window, zone
 from .appauth import AppAuthenticator, Denied
 from .clientaddr import ClientAddress
 from .params import BodyTimeout, ParamError, read_params
 from .problems import OUTAGE_RETRY_AFTER
-from .rows import RowCache, RowRenderer
 
 log = logging.getLogger("voicecdr.api.query")
 

@@ -31,11 +31,15 @@ class Context:
     def __init__(self, database_url: str | None, json_output: bool) -> None:
         self.database_url = database_url
         self.json_output = json_output
+        self._settings: Settings | None = None
 
     def settings(self) -> Settings:
-        from ..config import Settings
+        """The settings, read from the environment once per command."""
+        if self._settings is None:
+            from ..config import Settings
 
-        return Settings.from_env(database_url=self.database_url)
+            self._settings = Settings.from_env(database_url=self.database_url)
+        return self._settings
 
     @contextmanager
     def database(self, *, current: bool = True, bulk: bool = False) -> Iterator[Database]:

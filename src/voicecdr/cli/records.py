@@ -178,8 +178,8 @@ def cdrs_list(
 
 def _columns(groups: list[Any], *, extended: bool) -> list[str]:
     """The table's columns: every field the rows of ``groups`` can have, in API order."""
-    from ..api.rows import EXTENDED_FIELDS, GROUP_CALL_FIELDS, VERIFICATION_FIELDS
     from ..models import VoiceGroup
+    from ..rows import EXTENDED_FIELDS, GROUP_CALL_FIELDS, VERIFICATION_FIELDS
 
     columns: list[str] = []
     for group in groups:
@@ -199,8 +199,8 @@ def _first(rows: Iterator[Any], limit: int) -> Iterator[Any]:
 
 def _rendered(app: App, rows: Iterable[Any], *, extended: bool) -> Iterator[dict[str, Any]]:
     """Each row rendered by the query API's renderer for its voice group, in batches."""
-    from ..api.rows import RowRenderer
     from ..models import Service, VoiceGroup
+    from ..rows import RowRenderer
     from ..storage import ROW_FIELDS
     from ..timefmt import zone
 

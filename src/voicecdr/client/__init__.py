@@ -13,14 +13,8 @@ It needs only httpx::
 See docs/client.md for the export recipe and a receipt receiver.
 """
 
-from ._client import (
-    DEFAULT_BASE_URL,
-    DEFAULT_TIMEZONE,
-    MAX_PAGE_SIZE,
-    QUERY_PATH,
-    AsyncClient,
-    Client,
-)
+from typing import TYPE_CHECKING
+
 from ._exceptions import (
     ApiError,
     AuthFailed,
@@ -42,6 +36,22 @@ from ._models import GroupCallRecord, Page, Record, VoiceRecord, VoiceType
 from ._pacing import Pacer, Retry
 from ._receipts import GroupCallReceipt, Receipt, ReceiptVerifier, VoiceReceipt, parse_receipt
 from ._webhooks import WebhookVerifier, sign, verify_signature
+
+if TYPE_CHECKING:  # their values: see __getattr__
+    from ._client import (
+        DEFAULT_BASE_URL,
+        DEFAULT_TIMEZONE,
+        MAX_PAGE_SIZE,
+        QUERY_PATH,
+        AsyncClient,
+        Client,
+    )
+
+# The names of ``_client``, which imports httpx: the server signs receipts and renders rows
+# with this package's other modules, and need not load httpx for them.
+_CLIENT_NAMES = frozenset(
+    ("DEFAULT_BASE_URL", "DEFAULT_TIMEZONE", "MAX_PAGE_SIZE", "QUERY_PATH", "AsyncClient", "Client")
+)
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -82,9 +92,25 @@ __all__ = [
     "verify_signature",
 ]
 
-# The public names belong to this package, not to its private modules (as in httpx).
+
+def _own(value: object) -> None:
+    """A public name belongs to this package, not to its private module (as in httpx)."""
+    if isinstance(value, type) or callable(value):
+        value.__module__ = __name__
+
+
 for _name in __all__:
-    _value = globals()[_name]
-    if isinstance(_value, type) or callable(_value):
-        _value.__module__ = __name__
-del _name, _value
+    if _name not in _CLIENT_NAMES:
+        _own(globals()[_name])
+del _name
+
+
+def __getattr__(name: str) -> object:
+    if name not in _CLIENT_NAMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from . import _client
+
+    for loaded in _CLIENT_NAMES:
+        globals()[loaded] = getattr(_client, loaded)  # found at once next time
+        _own(globals()[loaded])
+    return globals()[name]

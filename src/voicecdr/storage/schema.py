@@ -6,8 +6,8 @@ nanos (1e-9 currency units), so sums stay exact everywhere.
 
 The tables are declared once per database, by :func:`_declare`: ``metadata`` is the schema
 SQLite has (and the one queries are built from: the columns are the same everywhere), and
-``postgresql_metadata`` is PostgreSQL's, which differs where partitioning forces it to
-(see docs/architecture.md, "Partitions"):
+``metadata_for("postgresql")`` is PostgreSQL's, which differs where partitioning forces it
+to (see docs/architecture.md, "Partitions"):
 
 - ``cdrs`` is range-partitioned by ``placed_at``, one partition per UTC day. PostgreSQL
   enforces a unique key on a partitioned table only if it contains the partition key, so
@@ -27,6 +27,7 @@ time (``storage/partitions.py``), and :func:`declared_name` leaves them out of c
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -45,8 +46,30 @@ PARTITION_PREFIX = "cdrs_p"
 _PARTITION_NAME = re.compile(rf"^{PARTITION_PREFIX}\d{{8}}$")
 
 
-def _declare(metadata: sa.MetaData, *, partitioned: bool) -> None:
-    """Declare every table in ``metadata``: as on PostgreSQL when ``partitioned``."""
+# The shared rate-limit state (ratelimit.py): on PostgreSQL a table of its schema, created
+# UNLOGGED by migration 0001 so an update writes no WAL; SQLite deployments keep it in a
+# sidecar file in memory-backed storage, where the rate limiter creates it.
+rate_limit_state = sa.Table(
+    "rate_limit_state",
+    sa.MetaData(),
+    sa.Column("key", sa.String(128), primary_key=True),
+    sa.Column("tat", sa.Float(precision=53), nullable=False),
+)
+
+
+def _declare(metadata: sa.MetaData, dialect: str) -> None:
+    """Declare every table in ``metadata`` as it is on ``dialect``. Options for one
+    database are given on that database's schema only: SQLAlchemy loads a dialect to
+    check its options, and a process on SQLite need not load PostgreSQL's."""
+    partitioned = dialect == "postgresql"
+
+    def partial(condition: str) -> dict[str, Any]:
+        """A partial index's condition, as this database's option."""
+        return {f"{dialect}_where": sa.text(condition)}
+
+    cdrs_options: dict[str, Any] = {}
+    if partitioned:
+        cdrs_options["postgresql_partition_by"] = "RANGE (placed_at)"
     sa.Table(
         "apps",
         metadata,
@@ -121,10 +144,9 @@ def _declare(metadata: sa.MetaData, *, partitioned: bool) -> None:
         sa.Index(
             "ix_cdrs_unrated",
             "id",
-            sqlite_where=sa.text("cost_status = 0 AND pending_reason IS NULL"),
-            postgresql_where=sa.text("cost_status = 0 AND pending_reason IS NULL"),
+            **partial("cost_status = 0 AND pending_reason IS NULL"),
         ),
-        postgresql_partition_by="RANGE (placed_at)" if partitioned else None,
+        **cdrs_options,
     )
 
     if partitioned:
@@ -303,8 +325,7 @@ def _declare(metadata: sa.MetaData, *, partitioned: bool) -> None:
             "ix_receipts_app_settled",
             "app_id",
             "created_at",
-            sqlite_where=sa.text(SETTLED_RECEIPTS),
-            postgresql_where=sa.text(SETTLED_RECEIPTS),
+            **partial(SETTLED_RECEIPTS),
         ),
         sa.Index("ix_receipts_cdr", "cdr_id"),
         *receipt_keys,
@@ -321,21 +342,11 @@ def _declare(metadata: sa.MetaData, *, partitioned: bool) -> None:
     )
 
     if partitioned:
-        # The shared rate-limit state, created UNLOGGED by migration 0001 so an update
-        # writes no WAL. SQLite deployments create the same table in a sidecar file in
-        # memory-backed storage (storage/ratelimit.py).
-        sa.Table(
-            "rate_limit_state",
-            metadata,
-            sa.Column("key", sa.String(128), primary_key=True),
-            sa.Column("tat", sa.Float(precision=53), nullable=False),
-        )
+        rate_limit_state.to_metadata(metadata)
 
 
 metadata = sa.MetaData()
-_declare(metadata, partitioned=False)
-postgresql_metadata = sa.MetaData()
-_declare(postgresql_metadata, partitioned=True)
+_declare(metadata, "sqlite")
 
 apps = metadata.tables["apps"]
 cdrs = metadata.tables["cdrs"]
@@ -343,8 +354,6 @@ cdr_counts = metadata.tables["cdr_counts"]
 rate_plans = metadata.tables["rate_plans"]
 rates = metadata.tables["rates"]
 receipts = metadata.tables["receipts"]
-cdr_keys = postgresql_metadata.tables["cdr_keys"]
-rate_limit_state = postgresql_metadata.tables["rate_limit_state"]
 spool_files = metadata.tables["spool_files"]
 spool_rejects = metadata.tables["spool_rejects"]
 source_counts = metadata.tables["source_counts"]
@@ -353,7 +362,15 @@ console_keys = metadata.tables["console_keys"]
 
 def metadata_for(dialect: str) -> sa.MetaData:
     """The schema as it is on ``dialect`` ("sqlite" or "postgresql")."""
-    return postgresql_metadata if dialect == "postgresql" else metadata
+    return _postgresql_metadata() if dialect == "postgresql" else metadata
+
+
+@functools.cache
+def _postgresql_metadata() -> sa.MetaData:
+    # Declared on first use: only processes on PostgreSQL (and migrations) ask for it.
+    declared = sa.MetaData()
+    _declare(declared, "postgresql")
+    return declared
 
 
 def is_partition(name: str) -> bool:

@@ -44,11 +44,12 @@ class CdrWriter:
         self.dialect = db.dialect
         self.partitions = db.partitions
         if self.dialect == "postgresql":
-            tables = schema.postgresql_metadata.tables
+            tables = schema.metadata_for("postgresql").tables
+            self._cdr_keys = tables["cdr_keys"]
             # What a binary COPY must be told of each column (see _PG_COPY).
             self._types = (
                 _column_types(writer, tables["cdrs"], _INSERT_COLUMNS),
-                _column_types(writer, tables["cdr_keys"], _KEY_COLUMNS),
+                _column_types(writer, self._cdr_keys, _KEY_COLUMNS),
             )
 
     def store(
@@ -214,7 +215,7 @@ class CdrWriter:
         by_app: dict[int, list[str]] = {}
         for app_id, call_id in keys:
             by_app.setdefault(app_id, []).append(call_id)
-        c, k = schema.cdrs.c, schema.cdr_keys.c
+        c = schema.cdrs.c
         found: dict[tuple[int, str], str] = {}
         for app_id, call_ids in by_app.items():
             for start in range(0, len(call_ids), 900):
@@ -223,6 +224,7 @@ class CdrWriter:
                 if self.partitions is not None:
                     # Which days the calls live in, so the read touches their partitions
                     # only (the planner prunes the rest) rather than probing every one.
+                    k = self._cdr_keys.c
                     placed = conn.execute(
                         sa.select(k.placed_at)
                         .where(k.app_id == app_id, k.call_id.in_(chunk))

@@ -21,8 +21,8 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
 from ... import money
-from ...api.rows import EXTENDED_FIELDS, GROUP_CALL_FIELDS, VERIFICATION_FIELDS, RowRenderer
 from ...models import App, Service, VoiceGroup
+from ...rows import EXTENDED_FIELDS, GROUP_CALL_FIELDS, VERIFICATION_FIELDS, RowRenderer
 from ...storage import ROW_FIELDS, CallSearch, Found, Search, read_call, window_rows
 from ...timefmt import zone
 from ..searchform import Form, read_form

@@ -8,11 +8,11 @@ from zoneinfo import ZoneInfo
 
 import orjson
 
-from ..client import _models as client_models
-from ..models import RESULT_TEXT, CostStatus, Language, VoiceGroup
-from ..money import json_number
-from ..storage import Stamp
-from ..timefmt import EpochFormatter
+from .client import _models as client_models
+from .models import RESULT_TEXT, CostStatus, Language, VoiceGroup
+from .money import json_number
+from .storage import Stamp
+from .timefmt import EpochFormatter
 
 # The wire contract is written once, in the client SDK (which may not import the server);
 # the server renders exactly the fields its own client reads.
