@@ -274,7 +274,7 @@ CASES = {
         ("no/out.csv", "No such file or directory"),
     ),
     "export from an endpoint that is down": Case(
-        (*EXPORT, *WINDOW, "--base-url", DEAD_URL, "-o", "{tmp}/out.csv"),
+        (*EXPORT, *WINDOW, "--base-url", DEAD_URL, "--retries", "1", "-o", "{tmp}/out.csv"),
         1,
         ("127.0.0.1:9", "what was exported is kept: run the same command again to resume"),
     ),

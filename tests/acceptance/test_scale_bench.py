@@ -50,15 +50,14 @@ def _scale(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_scale_harness_prints_every_figure_and_serves_before_src_in_the_same_rounds(
+def test_scale_harness_prints_every_query_figure_and_serves_before_src_in_the_same_rounds(
     tmp_path: Path,
 ) -> None:
-    """Every phase, with ``--before-src`` (one run: the data set and servers are the
-    costly part)."""
+    """The query phase with ``--before-src``: every case for both worker counts, each
+    beside the older checkout's server, from the same rounds."""
     output = tmp_path / "scale.json"
     src = REPO / "src"
-    done = _scale(tmp_path, *TINY, "--ingest-count", "1000", "--rating-count", "1000",
-                  "--export-rows", "200,2000", "--before-src", str(src),
+    done = _scale(tmp_path, *TINY, "--phases", "query", "--before-src", str(src),
                   "--output", str(output))  # fmt: skip
     assert done.returncode == 0, done.stderr[-4000:]
     assert "| database | figure" in done.stdout
@@ -71,24 +70,9 @@ def test_scale_harness_prints_every_figure_and_serves_before_src_in_the_same_rou
     figures = [row["figure"] for row in table]
     for case in QUERY_CASES:
         assert any(figure.startswith(case) for figure in figures), case
-    for prefix in (
-        "serve w1: peak RSS MB",
-        "serve w2: peak RSS MB",
-        "voicecdr export",
-        "ingest voicecdr cdrs import",
-        "ingest POST /v1/cdrs",
-        "rating with receipts",
-        "rating no receipts",
-    ):
+    for prefix in ("serve w1: peak RSS MB", "serve w2: peak RSS MB"):
         assert any(figure.startswith(prefix) for figure in figures), prefix
-    for row in table:
-        assert row["product"], row
-        assert bool(row["target"]) == (row["result"] in ("PASS", "FAIL")), row
-    with_baseline = [row for row in table if "export" not in row["figure"]]
-    assert all(
-        row["baseline"] and row["ratio"] for row in with_baseline if "w2: p50" not in row["figure"]
-    )
-    assert sum(row["result"] != "" for row in table) >= 9
+    _check_rows(table, verdicts=9)
 
     def row(figure: str) -> dict[str, str]:
         (found,) = (row for row in table if row["figure"].startswith(figure))
@@ -121,27 +105,50 @@ def test_scale_harness_prints_every_figure_and_serves_before_src_in_the_same_rou
         assert reported == pytest.approx(lower, abs=0.01)  # rounded to 3 and 2 places
         reported, lower = case["before_latency"]["p99_ms"], min(case["rounds"]["before p99 ms"])
         assert reported == pytest.approx(lower, abs=0.01)
-    assert len(database["ingest"]) == 2 * 3  # raw, import and batch API, each round
-    assert len(database["export"]) == 2
 
 
 def test_scale_harness_runs_only_the_phases_named_and_nothing_of_before_src_without_it(
     tmp_path: Path,
 ) -> None:
-    """The cheapest phase on a small set: what the record holds without --before-src."""
+    """Export, ingest and rating (a test of their own, so the two runs go side by side):
+    their figures, and nothing of the query phase or of --before-src."""
     output = tmp_path / "scale.json"
-    done = _scale(tmp_path, "--databases", "sqlite", "--count", "1000", "--no-cache",
-                  "--rounds", "1", "--phases", "rating", "--rating-count", "100",
+    done = _scale(tmp_path, *TINY, "--phases", "export,ingest,rating", "--ingest-count", "1000",
+                  "--rating-count", "1000", "--export-rows", "200,2000",
                   "--output", str(output))  # fmt: skip
     assert done.returncode == 0, done.stderr[-4000:]
     assert "before" not in done.stdout
     record = json.loads(output.read_text())
     assert "before" not in record
     (database,) = record["databases"]
-    assert set(database) == {"database", "version", "load", "rating"}  # the rating phase alone
-    figures = [row["figure"] for row in record["table"]]
-    assert figures
-    assert all(figure.startswith("rating") for figure in figures), figures
+    assert set(database) == {"database", "version", "load", "export", "ingest", "rating"}
+    table = record["table"]
+    figures = [row["figure"] for row in table]
+    for prefix in (
+        "voicecdr export",
+        "ingest voicecdr cdrs import",
+        "ingest POST /v1/cdrs",
+        "rating with receipts",
+        "rating no receipts",
+    ):
+        assert any(figure.startswith(prefix) for figure in figures), prefix
+    assert not any("tenant" in figure or "serve" in figure for figure in figures), figures
+    _check_rows(table, verdicts=1)
+    assert len(database["ingest"]) == 2 * 3  # raw, import and batch API, each round
+    assert len(database["export"]) == 2
+
+
+def _check_rows(table: list[dict[str, str]], verdicts: int) -> None:
+    """Every row has our figure; a verdict exactly where there is a target; a baseline and
+    ratio wherever the harness measures one; at least ``verdicts`` PASS/FAIL."""
+    for row in table:
+        assert row["product"], row
+        assert bool(row["target"]) == (row["result"] in ("PASS", "FAIL")), row
+    with_baseline = [row for row in table if "export" not in row["figure"]]
+    assert all(
+        row["baseline"] and row["ratio"] for row in with_baseline if "w2: p50" not in row["figure"]
+    )
+    assert sum(row["result"] != "" for row in table) >= verdicts
 
 
 def test_scale_harness_refuses_a_before_src_that_is_not_a_checkouts_src(tmp_path: Path) -> None:
