@@ -143,6 +143,11 @@ CASES = {
         2,
         ("--max-span-hours", "'NaN' is not a finite number"),
     ),
+    "export with negative retries": Case(
+        (*EXPORT, *WINDOW, "--base-url", DEAD_URL, "--retries", "-1"),
+        2,
+        ("--retries", "-1 is not in the range 0<=x<=100"),
+    ),
     "export page size in fullwidth digits": Case(
         (*EXPORT, *WINDOW, "--base-url", DEAD_URL, "--page-size", "\uff15"),
         2,
