@@ -20,8 +20,9 @@ One entry point: ``PageReader(db).read(PageRequest(...), lookup) -> Page``.
    instead, for a caller that expects to know few of them.
 5. The request's rate-limit token is taken before anything is read: on PostgreSQL by the
    guessed statement itself (a data-modifying CTE, :func:`carrying`), so the usual request
-   is one round trip to the database; else (and on Citus) by a statement of its own.
-   Refused, nothing is read and :class:`~voicecdr.errors.TokenRefused` is raised.
+   is one round trip to the database; else (SQLite, Citus: ``Token.carried_sql``) by a
+   statement of its own. Refused, nothing is read and
+   :class:`~voicecdr.errors.TokenRefused` is raised.
 """
 
 from __future__ import annotations
@@ -74,8 +75,9 @@ class Token(Protocol):
 
     @property
     def carried_sql(self) -> str | None:
-        """The statement that takes it (``:name`` parameters, a row back if taken), when
-        its state is in the page's database so a page statement can carry it; else None."""
+        """The statement that takes it (``:name`` parameters, a row back if taken), when a
+        page statement can carry it (its state is in the page's database, and not on
+        Citus, which would split that statement); else None."""
         ...
 
     def stamp(self) -> dict[str, Any]:
@@ -378,9 +380,7 @@ class PageReader:
         guess = None if by_messageid else self._seeks.guess(key, window.start, request.offset)
         token, sql = request.token, self._sql
         if token is not None:
-            # Not on Citus: the token's table is the coordinator's own, and a statement
-            # joining it is split into a step per subquery, each in its own snapshot.
-            carried = token.carried_sql if guess is not None and not self._db.citus else None
+            carried = token.carried_sql if guess is not None else None
             if carried is None:
                 with translated("rate limit"):
                     if not token.take():

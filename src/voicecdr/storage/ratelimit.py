@@ -8,6 +8,7 @@ state is outside any one process, so ``--workers N`` cannot multiply a customer'
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import stat
@@ -87,8 +88,8 @@ def default_state_path(database: str) -> Path:
 class Admission:
     """One request's token under ``key`` (a ``pages.Token``): taken by :meth:`take`, or by
     a page statement that carries :attr:`carried_sql` (PostgreSQL, whose state is in the
-    store's database), either way stamped by ``clock`` right before it is sent; see
-    :meth:`SharedRateLimiter.admit`."""
+    store's database; not Citus), either way stamped by ``clock`` right before it is sent;
+    see :meth:`SharedRateLimiter.admit`."""
 
     key: str
     quota: Quota
@@ -146,7 +147,7 @@ class SharedRateLimiter:
             dialect = sqlite.dialect(paramstyle="named")
         self._admit_sql = _ADMIT_SQL.format(greatest=greatest)
         self._admit = str(sa.text(self._admit_sql).compile(dialect=dialect))
-        self._in_store = store.dialect == "postgresql"
+        self._store = store
         self._upsert = sa.text(_SQL.format(greatest=greatest))
         self._read = sa.select(rate_limit_state.c.tat).where(
             rate_limit_state.c.key == sa.bindparam("key")
@@ -179,6 +180,13 @@ class SharedRateLimiter:
                 return Decision(True)
         return self._refusal(key, quota, now)
 
+    @functools.cached_property
+    def _carried(self) -> bool:
+        """Whether a page statement can carry the token: on PostgreSQL, whose state is in
+        the page's database; not on Citus, where the state is the coordinator's own and a
+        statement joining it is split into a step per subquery, each in its own snapshot."""
+        return self._store.dialect == "postgresql" and not self._store.citus
+
     def admission(
         self,
         key: str,
@@ -197,7 +205,7 @@ class SharedRateLimiter:
             "lock2": lock2,
             "tolerance2": quota2.tolerance + _SLACK,
         }
-        carried = self._admit_sql if self._in_store else None
+        carried = self._admit_sql if self._carried else None
         return Admission(
             key, quota, locks, carried, self._admit, params, clock, self._pinned, self._admit_begin
         )
